@@ -10,7 +10,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nas.search_spaces.arch import ACTIVATIONS, Arch, Block, _format_number, make_divisible
+from nas.search_spaces.arch import (ACTIVATIONS, Arch, Block, Head, _format_number,
+                                    make_divisible)
 
 InputShape = tuple[int, int, int]
 """(channels, height, width) of the network input."""
@@ -97,7 +98,13 @@ def arch_signatures(
                                stride=block.stride, expansion=block.expansion, kernel=block.kernel,
                                groups=block.groups, se_ratio=block.se_ratio, act=block.act))
         height, width, channels = ops[-1].out_h, ops[-1].out_w, block.out_channels
-    head = arch.head
+    return ops + head_signatures(arch.head, height, width, channels, num_classes)
+
+
+def head_signatures(head: Head, height: int, width: int, channels: int,
+                    num_classes: int) -> list[OpSignature]:
+    """The operators after the last block, which receives `channels` at `height` x `width`."""
+    ops = []
     if head.conv_channels:
         ops.append(OpSignature("head", height, width, channels, head.conv_channels, act=head.act))
         channels = head.conv_channels

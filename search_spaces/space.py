@@ -1,0 +1,350 @@
+"""Search spaces: which architectures a search may propose.
+
+A space is a fixed skeleton (stem, head, the stride of each stage) with choices per stage (depth
+range, output width) and per block (expansion, kernel, pointwise groups, SE ratio, activation).
+Spaces are YAML files; the built-in ones ship in ``spaces/`` beside this module.
+
+`sample` asks an Optuna trial (anything with ``suggest_int`` and ``suggest_categorical``) for
+one choice at a time under readable names such as ``s3.depth``, ``s3.width``, ``s3.b2.kernel``;
+block parameters exist only for blocks within the sampled depth, so Optuna sees a conditional
+space. A choice with a single option is not suggested at all.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, fields
+from importlib import resources
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from nas.errors import InputError
+from nas.search_spaces.arch import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, Arch, Block, Head, Stem
+from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
+                                          head_signatures)
+
+DEFAULT_SPACE = "mobile"
+BLOCK_CHOICES = ("expansion", "kernel", "groups", "se_ratio", "act")
+
+
+class Suggester(Protocol):
+    """The part of `optuna.trial.Trial` a space needs; keeps Optuna out of this package."""
+
+    def suggest_int(self, name: str, low: int, high: int) -> int: ...
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class BlockChoices:
+    """Options for each block of a stage."""
+
+    expansion: tuple[float, ...]
+    kernel: tuple[int, ...]
+    groups: tuple[int, ...]
+    se_ratio: tuple[float, ...]
+    act: tuple[str, ...]
+
+    def combinations(self) -> list[dict[str, Any]]:
+        values = [getattr(self, name) for name in BLOCK_CHOICES]
+        return [dict(zip(BLOCK_CHOICES, combo)) for combo in itertools.product(*values)]
+
+    def count(self) -> int:
+        total = 1
+        for name in BLOCK_CHOICES:
+            total *= len(getattr(self, name))
+        return total
+
+
+@dataclass(frozen=True)
+class StageSpace:
+    """One stage: how many blocks, how wide, at which stride, built from which block choices."""
+
+    depth: tuple[int, int]
+    widths: tuple[int, ...]
+    stride: int
+    choices: BlockChoices
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    name: str
+    description: str
+    stem: Stem
+    head: Head
+    stages: tuple[StageSpace, ...]
+
+    # ---- sampling -------------------------------------------------------------------------
+
+    def sample(self, trial: Suggester) -> Arch:
+        """One architecture from the trial's suggestions (names like ``s3.b2.kernel``)."""
+
+        def pick(name: str, options: tuple) -> Any:
+            return options[0] if len(options) == 1 else trial.suggest_categorical(name, options)
+
+        stages = []
+        for s, stage in enumerate(self.stages):
+            low, high = stage.depth
+            depth = low if low == high else trial.suggest_int(f"s{s}.depth", low, high)
+            width = pick(f"s{s}.width", stage.widths)
+            blocks = []
+            for b in range(depth):
+                chosen = {name: pick(f"s{s}.b{b}.{name}", getattr(stage.choices, name))
+                          for name in BLOCK_CHOICES}
+                blocks.append(Block(stride=stage.stride if b == 0 else 1, out_channels=width,
+                                    **chosen))
+            stages.append(tuple(blocks))
+        return Arch(stem=self.stem, stages=tuple(stages), head=self.head)
+
+    def params_of(self, arch: Arch) -> dict[str, Any] | None:
+        """The suggestions that make `sample` return `arch`, or None if the space cannot.
+
+        Used to enqueue known networks (the zoo) as the first trials of a study.
+        """
+        if arch.stem != self.stem or arch.head != self.head or len(arch.stages) != len(self.stages):
+            return None
+        params: dict[str, Any] = {}
+        for s, (stage, blocks) in enumerate(zip(self.stages, arch.stages)):
+            low, high = stage.depth
+            width = blocks[0].out_channels
+            if not low <= len(blocks) <= high or width not in stage.widths:
+                return None
+            if low != high:
+                params[f"s{s}.depth"] = len(blocks)
+            if len(stage.widths) > 1:
+                params[f"s{s}.width"] = width
+            for b, block in enumerate(blocks):
+                if block.out_channels != width or block.stride != (stage.stride if b == 0 else 1):
+                    return None
+                for name in BLOCK_CHOICES:
+                    options, value = getattr(stage.choices, name), getattr(block, name)
+                    if value not in options:
+                        return None
+                    if len(options) > 1:
+                        params[f"s{s}.b{b}.{name}"] = value
+        return params
+
+    # ---- enumeration ----------------------------------------------------------------------
+
+    def size(self) -> int:
+        """How many distinct architectures the space holds."""
+        total = 1
+        for stage in self.stages:
+            per_block = stage.choices.count()
+            low, high = stage.depth
+            total *= len(stage.widths) * sum(per_block ** d for d in range(low, high + 1))
+        return total
+
+    def signatures(self, input_shape: InputShape = DEPLOY_INPUT,
+                   num_classes: int = DEPLOY_CLASSES) -> list[OpSignature]:
+        """Every distinct operator any architecture of the space can contain, sorted by key.
+
+        Strides are fixed per stage, so each stage sees one resolution; its first block can
+        receive any width of the previous stage, its repeated blocks only its own width.
+        """
+        channels, height, width = input_shape
+        stem = OpSignature("stem", height, width, channels, self.stem.channels,
+                           stride=self.stem.stride, kernel=self.stem.kernel, act=self.stem.act)
+        found = {stem.key: stem}
+        height, width, in_widths = stem.out_h, stem.out_w, (self.stem.channels,)
+        for stage in self.stages:
+            for in_c, out_c, combo in itertools.product(in_widths, stage.widths,
+                                                        stage.choices.combinations()):
+                first = OpSignature("mbconv", height, width, in_c, out_c, stride=stage.stride,
+                                    **combo)
+                found[first.key] = first
+                if stage.depth[1] > 1:
+                    repeat = OpSignature("mbconv", first.out_h, first.out_w, out_c, out_c,
+                                         **combo)
+                    found[repeat.key] = repeat
+            height, width = -(-height // stage.stride), -(-width // stage.stride)
+            in_widths = stage.widths
+        for last_c in in_widths:
+            for sig in head_signatures(self.head, height, width, last_c, num_classes):
+                found[sig.key] = sig
+        return [found[key] for key in sorted(found)]
+
+    # ---- extremes ---------------------------------------------------------------------------
+
+    def cheapest(self) -> Arch:
+        """The architecture with the fewest multiply-adds (each choice at its cheapest)."""
+        return self._extreme(cheap=True)
+
+    def dearest(self) -> Arch:
+        """The architecture with the most multiply-adds (each choice at its dearest)."""
+        return self._extreme(cheap=False)
+
+    def _extreme(self, cheap: bool) -> Arch:
+        pick = min if cheap else max
+        stages = []
+        for stage in self.stages:
+            c = stage.choices
+            width = pick(stage.widths)
+            combo = dict(expansion=pick(c.expansion), kernel=pick(c.kernel),
+                         groups=(max if cheap else min)(c.groups),
+                         se_ratio=pick(c.se_ratio), act=c.act[0])
+            depth = stage.depth[0] if cheap else stage.depth[1]
+            stages.append(tuple(Block(stride=stage.stride if b == 0 else 1, out_channels=width,
+                                      **combo) for b in range(depth)))
+        return Arch(stem=self.stem, stages=tuple(stages), head=self.head)
+
+    # ---- description ----------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The space in its YAML form (what `load_space` reads)."""
+        from dataclasses import asdict
+
+        return {
+            "name": self.name,
+            "description": self.description,
+            "stem": asdict(self.stem),
+            "head": asdict(self.head),
+            "stages": [
+                {"depth": list(stage.depth), "width": list(stage.widths), "stride": stage.stride,
+                 **{name: list(getattr(stage.choices, name)) for name in BLOCK_CHOICES}}
+                for stage in self.stages
+            ],
+        }
+
+
+# ---- loading ------------------------------------------------------------------------------
+
+def builtin_spaces() -> dict[str, Path]:
+    """Name -> YAML file of every space shipped with the package."""
+    folder = resources.files("nas.search_spaces") / "spaces"
+    return {Path(str(entry)).stem: Path(str(entry)) for entry in folder.iterdir()
+            if str(entry).endswith(".yaml")}
+
+
+def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
+    """A built-in space by name, or a YAML file by path."""
+    text = str(name_or_path)
+    spaces = builtin_spaces()
+    if text in spaces:
+        path = spaces[text]
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise InputError(f"unknown search space {text!r}: give a built-in name "
+                             f"({', '.join(sorted(spaces))}) or the path of a YAML file")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise InputError(f"search space {path}: invalid YAML ({_one_line(error)})") from None
+    return space_from_dict(data, source=str(path))
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())
+
+
+def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpace:
+    """Validate and build a space; every error names the file and the offending field."""
+    reader = _Reader(source)
+    data = reader.mapping(data, "", {"name", "description", "stem", "head", "stages",
+                                     "block_choices"})
+    defaults = reader.mapping(data.get("block_choices", {}), "block_choices", set(BLOCK_CHOICES))
+    stem = reader.build(Stem, reader.mapping(data.get("stem"), "stem",
+                                             {f.name for f in fields(Stem)}), "stem")
+    head = reader.build(Head, reader.mapping(data.get("head"), "head",
+                                             {f.name for f in fields(Head)}), "head")
+    raw_stages = data.get("stages")
+    if not isinstance(raw_stages, list) or not raw_stages:
+        reader.fail("stages", "must be a non-empty list of stages")
+    stages = tuple(reader.stage(raw, f"stages[{i}]", defaults)
+                   for i, raw in enumerate(raw_stages))
+    name = data.get("name") or Path(source).stem
+    if not isinstance(name, str):
+        reader.fail("name", "must be a string")
+    space = SearchSpace(name=name, description=str(data.get("description", "")).strip(),
+                        stem=stem, head=head, stages=stages)
+    reader.check_groups(space)
+    return space
+
+
+class _Reader:
+    """Field-by-field validation that names the file and the field in every message."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+
+    def fail(self, where: str, message: str) -> None:
+        raise InputError(f"search space {self.source}: {where or 'top level'} {message}")
+
+    def mapping(self, value: Any, where: str, allowed: set[str]) -> dict:
+        if not isinstance(value, dict):
+            self.fail(where, "must be a mapping")
+        unknown = set(value) - allowed
+        if unknown:
+            self.fail(where, f"has unknown field(s) {', '.join(sorted(map(str, unknown)))} "
+                             f"(allowed: {', '.join(sorted(allowed))})")
+        return value
+
+    def build(self, cls: type, values: dict, where: str) -> Any:
+        try:
+            return cls(**values)
+        except InputError as error:
+            self.fail(where, f"is invalid: {error}")
+        except TypeError as error:
+            self.fail(where, f"is invalid: {error}")
+
+    def options(self, value: Any, where: str, kind: type, check) -> tuple:
+        values = value if isinstance(value, list) else [value]
+        if not values:
+            self.fail(where, "must list at least one option")
+        out = []
+        for i, item in enumerate(values):
+            ok_type = isinstance(item, kind) or (kind is float and isinstance(item, int))
+            if isinstance(item, bool) or not ok_type or not check(item):
+                self.fail(f"{where}[{i}]", f"has invalid value {item!r}")
+            out.append(float(item) if kind is float else item)
+        if len(set(out)) != len(out):
+            self.fail(where, f"lists an option twice: {values!r}")
+        return tuple(out)
+
+    def stage(self, raw: Any, where: str, defaults: dict) -> StageSpace:
+        raw = self.mapping(raw, where, {"depth", "width", "stride", *BLOCK_CHOICES})
+        for required in ("depth", "width", "stride"):
+            if required not in raw:
+                self.fail(where, f"lacks field '{required}'")
+        depth = raw["depth"]
+        depth = (depth, depth) if isinstance(depth, int) else depth
+        if (not isinstance(depth, list | tuple) or len(depth) != 2
+                or not all(isinstance(d, int) and not isinstance(d, bool) for d in depth)
+                or not 1 <= depth[0] <= depth[1]):
+            self.fail(f"{where}.depth", f"must be an integer >= 1 or [min, max], got {depth!r}")
+        widths = self.options(raw["width"], f"{where}.width", int, lambda w: w > 0)
+        if raw["stride"] not in (1, 2):
+            self.fail(f"{where}.stride", f"must be 1 or 2, got {raw['stride']!r}")
+        checks = {
+            "expansion": (float, lambda e: e > 0),
+            "kernel": (int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL),
+            "groups": (int, lambda g: g >= 1 and g & (g - 1) == 0),
+            "se_ratio": (float, lambda r: 0 <= r < 1),
+            "act": (str, lambda a: a in ACTIVATIONS),
+        }
+        chosen = {}
+        for name, (kind, check) in checks.items():
+            value = raw.get(name, defaults.get(name))
+            if value is None:
+                self.fail(where, f"has no '{name}' options (set it on the stage or in "
+                                 f"block_choices)")
+            chosen[name] = self.options(value, f"{where}.{name}", kind, check)
+        return StageSpace(depth=tuple(depth), widths=widths, stride=raw["stride"],
+                          choices=BlockChoices(**chosen))
+
+    def check_groups(self, space: SearchSpace) -> None:
+        """Grouped 1x1 convs need every width a block can see divisible by its groups."""
+        in_widths = (space.stem.channels,)
+        for i, stage in enumerate(space.stages):
+            for groups in stage.choices.groups:
+                for width in (*in_widths, *stage.widths):
+                    expanded = [Block(e, 3, 1, width).mid_channels(width)
+                                for e in stage.choices.expansion]
+                    for channels in (width, *expanded):
+                        if channels % groups:
+                            self.fail(f"stages[{i}].groups", f"option {groups} does not divide "
+                                                             f"{channels} channels")
+            in_widths = stage.widths
