@@ -13,16 +13,16 @@ def resolve_arch(text: str) -> Arch:
     """`text` as a zoo name, a path to an arch JSON file, or a one-line arch string."""
     if text in ZOO:
         return ZOO[text]()
+    if text.startswith("stem_"):
+        return Arch.from_string(text)
     path = Path(text)
-    if text.endswith(".json") or (path.suffix and path.is_file()):
+    if text.endswith(".json") or path.suffix:
         if not path.is_file():
             raise InputError(f"architecture file {text} does not exist")
         try:
             return Arch.from_json(path.read_text())
         except InputError as error:
             raise InputError(f"{text}: {error}") from None
-    if ":" not in text:
-        raise InputError(f"{text!r} is neither a zoo name ({', '.join(ZOO)}), an existing JSON "
-                         f"file, nor an arch string like 'stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_re:"
-                         f"head_c960_hs'")
-    return Arch.from_string(text)
+    raise InputError(f"{text!r} is neither a zoo name ({', '.join(ZOO)}), an existing JSON "
+                     f"file, nor an arch string like 'stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_re:"
+                     f"head_c960_hs'")
