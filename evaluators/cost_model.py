@@ -1,0 +1,360 @@
+"""A per-operator latency model a person can read: work divided by fitted rates, plus overheads.
+
+A lookup table can only hold what somebody measured. The ``armv8`` table has to price thousands
+of operators that no publication timed, and `nas lut build` tables may meet a signature their
+space did not list; both fall back on this model. It is deliberately not a black-box regressor:
+every operator is cut into the work it does (multiply-adds per convolution kind, bytes moved,
+elements touched by activations, squeeze-and-excitation and shortcut additions), and the time is
+that work times one non-negative coefficient per kind of work::
+
+    ms = overhead + sum_conv(macs / efficiency[conv kind]) + bytes / bandwidth + element terms
+
+so that a fitted model reads as "depthwise 3x3 at stride 1 runs at X GMAC/s, activations move at
+Y GB/s", and a surprising prediction can be traced to the term that produced it. Coefficients are
+fitted by non-negative least squares on relative error, because a 1 ms error matters on a 2 ms
+block and not on a 20 ms one, and a negative rate has no physical meaning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from scipy.optimize import nnls
+
+from nas.errors import InputError
+from nas.search_spaces.arch import make_divisible
+from nas.search_spaces.signatures import OpSignature
+
+FORMAT = 1
+BYTES_PER_VALUE = 4  # float32 activations and weights
+_COSTLY_ACTS = ("hswish", "swish")
+"""Activations priced per element. ReLU and ReLU6 are fused into the preceding convolution by
+mobile runtimes and cost nothing extra; swish has no published ARM measurement here and is priced
+like h-swish, an extrapolation."""
+
+
+@dataclass(frozen=True)
+class Term:
+    """One kind of work: its unit, what it stands for, and how to show its rate to a person."""
+
+    name: str
+    unit: str
+    meaning: str
+    readable_unit: str
+    readable: Callable[[float], float]
+
+
+def _rate(ms_per_unit: float) -> float:
+    """ms per unit -> units per second, in giga (GMAC/s or GB/s)."""
+    return math.inf if ms_per_unit <= 0 else 1.0 / (ms_per_unit * 1e-3) / 1e9
+
+
+def _nanoseconds(ms_per_unit: float) -> float:
+    return ms_per_unit * 1e6
+
+
+def _microseconds(ms_per_unit: float) -> float:
+    return ms_per_unit * 1e3
+
+
+TERMS: tuple[Term, ...] = (
+    Term("operator", "operator", "fixed cost of invoking one operator (dispatch, setup)",
+         "us per operator", _microseconds),
+    Term("full_conv_macs", "MAC", "multiply-adds of full k x k convolutions (the stem)",
+         "GMAC/s", _rate),
+    Term("pointwise_macs", "MAC", "multiply-adds of 1x1 convolutions, grouped or not "
+         "(block expansion and projection, head)", "GMAC/s", _rate),
+    Term("depthwise_s1_macs", "MAC", "multiply-adds (kernel taps) of stride-1 depthwise "
+         "convolutions", "GMAC/s", _rate),
+    Term("depthwise_s2_macs", "MAC", "multiply-adds (kernel taps) of stride-2 depthwise "
+         "convolutions", "GMAC/s", _rate),
+    Term("depthwise_outputs", "element", "kernel-independent cost per depthwise output element "
+         "(store, bias, activation clamp); makes depthwise efficiency grow with the kernel",
+         "ns per element", _nanoseconds),
+    Term("activation_bytes", "byte", "feature-map bytes read and written by convolutions, "
+         "padding and channel shuffles", "GB/s", _rate),
+    Term("conv_weight_bytes", "byte", "weight bytes of convolutions (read and packed once "
+         "per call)", "GB/s", _rate),
+    Term("linear_weight_bytes", "byte", "weight bytes of matrix-vector products (fc, "
+         "classifier, SE reduce/expand): memory-bound, one multiply-add per 4 bytes",
+         "GB/s", _rate),
+    Term("hswish_elements", "element", "elements passed through an h-swish (or swish) "
+         "activation", "ns per element", _nanoseconds),
+    Term("se_elements", "element", "elements of the tensor a squeeze-and-excitation module "
+         "pools and then gates (two passes over it)", "ns per element", _nanoseconds),
+    Term("add_elements", "element", "elements of an identity-shortcut addition",
+         "ns per element", _nanoseconds),
+    Term("pool_elements", "element", "elements read by global average pooling",
+         "ns per element", _nanoseconds),
+)
+TERM_NAMES = tuple(term.name for term in TERMS)
+_TERM_INDEX = {name: i for i, name in enumerate(TERM_NAMES)}
+
+FORM = ("ms = operator + full_conv_macs*MACs(stem) + pointwise_macs*MACs(1x1, /groups) + "
+        "depthwise_s{1,2}_macs*MACs(depthwise) + depthwise_outputs*outputs(depthwise) + "
+        "activation_bytes*bytes(feature maps in+out of every conv, pad, shuffle) + "
+        "conv_weight_bytes*bytes(conv weights) + linear_weight_bytes*bytes(fc/classifier/SE "
+        "weights) + hswish_elements*elements(h-swish outputs) + se_elements*elements(SE-gated "
+        "tensor) + add_elements*elements(shortcut) + pool_elements*elements(pooled input); "
+        "each coefficient is ms per unit, non-negative")
+
+
+def op_work(sig: OpSignature, mid: int | None = None) -> dict[str, float]:
+    """The work of one operator, per term (MACs, bytes, elements; no time yet).
+
+    `mid` overrides the expanded width of an ``mbconv``, for published blocks whose middle width
+    our channel rounding does not reproduce. The counts follow the modules the builder makes, so
+    the multiply-adds equal `nas.evaluators.flops.op_macs`.
+    """
+    work: dict[str, float] = defaultdict(float)
+    work["operator"] = 1.0
+    out_pixels = sig.out_h * sig.out_w
+    in_pixels = sig.in_h * sig.in_w
+    if sig.kind == "stem":
+        work["full_conv_macs"] += out_pixels * sig.out_c * sig.in_c * sig.kernel ** 2
+        _conv_traffic(work, in_pixels * sig.in_c, out_pixels * sig.out_c,
+                      sig.in_c * sig.out_c * sig.kernel ** 2)
+        _pad(work, sig.kernel, sig.in_h, sig.in_w, sig.in_c)
+        _activation(work, sig.act, out_pixels * sig.out_c)
+    elif sig.kind == "head":
+        work["pointwise_macs"] += in_pixels * sig.in_c * sig.out_c
+        _conv_traffic(work, in_pixels * sig.in_c, in_pixels * sig.out_c, sig.in_c * sig.out_c)
+        _activation(work, sig.act, in_pixels * sig.out_c)
+    elif sig.kind in ("fc", "classifier"):
+        work["linear_weight_bytes"] += BYTES_PER_VALUE * sig.in_c * sig.out_c
+        _activation(work, sig.act, sig.out_c)
+    elif sig.kind == "pool":
+        work["pool_elements"] += in_pixels * sig.in_c
+    elif sig.kind == "mbconv":
+        _mbconv(work, sig, sig.mid_c if mid is None else mid)
+    else:
+        raise InputError(f"the cost model cannot price operator kind {sig.kind!r}")
+    return dict(work)
+
+
+def _conv_traffic(work: dict[str, float], inputs: float, outputs: float, weights: float) -> None:
+    work["activation_bytes"] += BYTES_PER_VALUE * (inputs + outputs)
+    work["conv_weight_bytes"] += BYTES_PER_VALUE * weights
+
+
+def _activation(work: dict[str, float], act: str, elements: float) -> None:
+    if act in _COSTLY_ACTS:
+        work["hswish_elements"] += elements
+
+
+def _pad(work: dict[str, float], kernel: int, height: int, width: int, channels: int) -> None:
+    """Even kernels get an explicit zero-pad copy in the built module (see `builder.conv_bn`)."""
+    if kernel % 2 == 0:
+        padded = (height + kernel - 1) * (width + kernel - 1) * channels
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * (height * width * channels + padded)
+
+
+def _mbconv(work: dict[str, float], sig: OpSignature, mid: int) -> None:
+    block = sig.block
+    groups = block.groups
+    in_pixels = sig.in_h * sig.in_w
+    out_pixels = sig.out_h * sig.out_w
+    if block.expansion != 1.0:
+        work["pointwise_macs"] += in_pixels * sig.in_c * mid / groups
+        _conv_traffic(work, in_pixels * sig.in_c, in_pixels * mid, sig.in_c * mid / groups)
+        _activation(work, block.act, in_pixels * mid)
+    if groups > 1:
+        # Channel shuffle: a reshape-transpose copy of the expanded tensor, one more operator.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * in_pixels * mid
+    _pad(work, block.kernel, sig.in_h, sig.in_w, mid)
+    depthwise = "depthwise_s1_macs" if sig.stride == 1 else "depthwise_s2_macs"
+    work[depthwise] += out_pixels * mid * block.kernel ** 2
+    work["depthwise_outputs"] += out_pixels * mid
+    _conv_traffic(work, in_pixels * mid, out_pixels * mid, mid * block.kernel ** 2)
+    _activation(work, block.act, out_pixels * mid)
+    if block.se_ratio:
+        squeeze = make_divisible(mid * block.se_ratio)
+        work["se_elements"] += out_pixels * mid
+        work["linear_weight_bytes"] += BYTES_PER_VALUE * 2 * mid * squeeze
+    work["pointwise_macs"] += out_pixels * mid * sig.out_c / groups
+    _conv_traffic(work, out_pixels * mid, out_pixels * sig.out_c, mid * sig.out_c / groups)
+    if block.has_shortcut(sig.in_c):
+        work["add_elements"] += out_pixels * sig.out_c
+
+
+Op = OpSignature | Sequence[OpSignature]
+"""What one measurement timed: an operator, or several whose times the publication summed."""
+
+
+def _work_vector(op: Op, mid: int | None = None) -> np.ndarray:
+    sigs = (op,) if isinstance(op, OpSignature) else tuple(op)
+    vector = np.zeros(len(TERM_NAMES))
+    for sig in sigs:
+        for name, amount in op_work(sig, mid if sig.kind == "mbconv" else None).items():
+            vector[_TERM_INDEX[name]] += amount
+    return vector
+
+
+@dataclass
+class OpCostModel:
+    """Fitted rates for one device; `predict_ms` prices any operator signature.
+
+    ``coefficients`` are milliseconds per unit of each term in `TERMS`. ``device`` says which
+    device and runtime the rates describe and ``fit`` summarises the data they came from; both
+    travel with the model into a table file.
+    """
+
+    coefficients: dict[str, float]
+    device: dict[str, Any] = field(default_factory=dict)
+    fit: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        unknown = set(self.coefficients) - set(TERM_NAMES)
+        missing = set(TERM_NAMES) - set(self.coefficients)
+        if unknown or missing:
+            raise InputError(f"cost model coefficients do not match its terms (unknown: "
+                             f"{sorted(unknown)}, missing: {sorted(missing)})")
+        for name, value in self.coefficients.items():
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise InputError(f"cost model coefficient {name} must be a finite non-negative "
+                                 f"number, got {value!r}")
+        self._vector = np.array([float(self.coefficients[name]) for name in TERM_NAMES])
+
+    def predict_ms(self, sig: Op, mid: int | None = None) -> float:
+        """Predicted milliseconds of one operator (or of several timed together)."""
+        return float(_work_vector(sig, mid) @ self._vector)
+
+    def breakdown(self, sig: OpSignature) -> dict[str, float]:
+        """Milliseconds per term for one operator: where the predicted time goes."""
+        return {name: amount * self.coefficients[name]
+                for name, amount in op_work(sig).items() if amount}
+
+    def readable(self) -> dict[str, str]:
+        """Each coefficient in the unit a person thinks in (GMAC/s, GB/s, ns per element)."""
+        shown = {}
+        for term in TERMS:
+            value = term.readable(self.coefficients[term.name])
+            shown[term.name] = ("unused (fitted 0)" if math.isinf(value) or value == 0
+                                else f"{value:.3g} {term.readable_unit}")
+        return shown
+
+    def depthwise_efficiency(self, kernel: int, stride: int) -> float:
+        """Effective depthwise GMAC/s at a kernel size: taps plus the per-output cost."""
+        taps = self.coefficients[f"depthwise_s{stride}_macs"] * kernel ** 2
+        ms = taps + self.coefficients["depthwise_outputs"]
+        return _rate(ms / kernel ** 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able: the coefficients, what each means, the device and the fit summary."""
+        return {
+            "format": FORMAT,
+            "form": FORM,
+            # Full precision: a model read back from JSON must predict exactly the same times.
+            "coefficients": {name: float(self.coefficients[name]) for name in TERM_NAMES},
+            "terms": {term.name: {"unit": term.unit, "meaning": term.meaning,
+                                  "ms_per_unit": float(f"{self.coefficients[term.name]:.6g}"),
+                                  "readable": self.readable()[term.name]}
+                      for term in TERMS},
+            "depthwise_gmacs": {f"k{k}_s{s}": round(self.depthwise_efficiency(k, s), 3)
+                                for s in (1, 2) for k in (3, 5, 7)},
+            "device": self.device,
+            "fit": self.fit,
+        }
+
+    @classmethod
+    def from_dict(cls, data: Any) -> OpCostModel:
+        """Rebuild a model from `to_dict` output; anything malformed is an `InputError`."""
+        if not isinstance(data, dict) or not isinstance(data.get("coefficients"), dict):
+            raise InputError("cost model must be a mapping with a 'coefficients' mapping")
+        if data.get("format", FORMAT) != FORMAT:
+            raise InputError(f"cost model format {data.get('format')!r} is not supported "
+                             f"(expected {FORMAT})")
+        return cls(coefficients=dict(data["coefficients"]), device=dict(data.get("device", {})),
+                   fit=dict(data.get("fit", {})))
+
+
+def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
+    """Mean absolute percentage error, in percent."""
+    predicted, measured = np.asarray(list(predicted)), np.asarray(list(measured))
+    return float(np.mean(np.abs(predicted - measured) / measured) * 100)
+
+
+def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] | None = None,
+                   mids: Sequence[int | None] | None = None,
+                   describe: dict[str, Any] | None = None) -> OpCostModel:
+    """Fit non-negative rates to measured (operator, milliseconds) pairs by relative error.
+
+    Each row is divided by its measurement, so the fit minimises the sum of squared relative
+    errors; columns are scaled to unit maximum so the solver sees comparable magnitudes. Terms
+    the samples never exercise (no grouped or even-kernel operators were published) keep their
+    physical meaning through the terms they share (MACs, bytes) rather than a coefficient of
+    their own, which is what lets the model price them at all.
+    """
+    if not samples:
+        raise InputError("cannot fit a cost model to no samples")
+    mids = list(mids) if mids is not None else [None] * len(samples)
+    work = np.array([_work_vector(op, mid) for (op, _), mid in zip(samples, mids)])
+    measured = np.array([float(ms) for _, ms in samples])
+    if np.any(measured <= 0) or not np.all(np.isfinite(measured)):
+        raise InputError("measured latencies must be positive and finite")
+    scale = work.max(axis=0)
+    scale[scale == 0] = 1.0
+    solution, _ = nnls(work / scale / measured[:, None], np.ones_like(measured))
+    coefficients = dict(zip(TERM_NAMES, (solution / scale).tolist()))
+    model = OpCostModel(coefficients, device=dict(device or {}))
+    train = mape((model.predict_ms(op, mid) for (op, _), mid in zip(samples, mids)), measured)
+    model.fit = {"samples": len(samples), "method": "non-negative least squares on relative "
+                 "error", "training_mape_percent": round(train, 2), **(describe or {})}
+    return model
+
+
+@dataclass(frozen=True)
+class HeldOut:
+    """Predictions for samples the model was not fitted to, with what was measured."""
+
+    group: Any
+    predicted: np.ndarray
+    measured: np.ndarray
+    labels: tuple[str, ...]
+
+    @property
+    def mape(self) -> float:
+        return mape(self.predicted, self.measured)
+
+
+def cross_validate(samples: Sequence[tuple[Op, float]], groups: Sequence[Any],
+                   labels: Sequence[str] | None = None,
+                   mids: Sequence[int | None] | None = None) -> list[HeldOut]:
+    """Leave each group out in turn: fit on the rest, predict the group.
+
+    The only honest error of a fitted model is on data it did not see; grouping decides what
+    "unseen" means (a whole input resolution, a whole block shape, a kernel size).
+    """
+    mids = list(mids) if mids is not None else [None] * len(samples)
+    labels = list(labels) if labels is not None else [""] * len(samples)
+    folds = []
+    for group in sorted(set(groups), key=str):
+        held = [i for i, g in enumerate(groups) if g == group]
+        kept = [i for i, g in enumerate(groups) if g != group]
+        model = fit_cost_model([samples[i] for i in kept], mids=[mids[i] for i in kept])
+        predicted = np.array([model.predict_ms(samples[i][0], mids[i]) for i in held])
+        measured = np.array([float(samples[i][1]) for i in held])
+        folds.append(HeldOut(group, predicted, measured, tuple(labels[i] for i in held)))
+    return folds
+
+
+def mape_by_label(folds: Sequence[HeldOut]) -> dict[str, float]:
+    """Held-out MAPE pooled over folds, per label (e.g. per operator kind)."""
+    errors: dict[str, list[float]] = defaultdict(list)
+    for fold in folds:
+        for label, p, m in zip(fold.labels, fold.predicted, fold.measured):
+            errors[label].append(abs(p - m) / m * 100)
+    return {label: float(np.mean(values)) for label, values in sorted(errors.items())}
+
+
+def pooled_mape(folds: Sequence[HeldOut]) -> float:
+    """Held-out MAPE over every sample of every fold."""
+    return mape(np.concatenate([f.predicted for f in folds]),
+                np.concatenate([f.measured for f in folds]))

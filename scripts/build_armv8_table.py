@@ -1,0 +1,281 @@
+"""Build the shipped ``armv8`` latency table from published phone measurements.
+
+No ARM machine is at hand, so the table is a cost model fitted to the per-operator latencies
+Once-for-All published for a Samsung Note10, with each entry marked ``measured`` (that exact
+operator was published for this device) or ``model``. Before anything is written the model's
+error is measured on data it was not fitted to: leave one input resolution out, leave one block
+shape out, leave one kernel size or expansion out, and transfer to another phone's table (the
+Pixel 1 table of ProxylessNAS). The figures go into the table's metadata and are printed as
+Markdown for BENCHMARKS.md.
+
+    python scripts/build_armv8_table.py [--data DIR] [--out evaluators/tables/armv8.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import platform
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy
+
+from nas.evaluators.arm_data import (DEVICES, NOTE10, NOTE10_RESOLUTIONS, PIXEL1, Sample,
+                                     default_data_dir, load_note10, load_pixel1)
+from nas.evaluators.cost_model import (HeldOut, OpCostModel, cross_validate, fit_cost_model,
+                                       mape, mape_by_label, pooled_mape)
+from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature
+from nas.search_spaces.space import load_space
+
+REPO = Path(__file__).resolve().parents[1]
+SPACES = ("mobile", "tiny", "survey")
+
+
+def _cv(samples: Sequence[Sample], group: Callable[[Sample], Any],
+        label: Callable[[Sample], str] = lambda s: s.kind) -> list[HeldOut]:
+    return cross_validate([(s.op, s.ms) for s in samples], [group(s) for s in samples],
+                          [label(s) for s in samples], [s.mid_c for s in samples])
+
+
+def _block_family(sample: Sample) -> str:
+    sig = sample.sigs[0]
+    if sig.kind != "mbconv":
+        return f"other {sample.kind}"
+    return f"{sig.in_c}>{sig.out_c} s{sig.stride}"
+
+
+def _block_variant(sample: Sample) -> str:
+    """mbconv split by the choices that change its cost most (stride, SE, activation)."""
+    sig = sample.sigs[0]
+    if sig.kind != "mbconv":
+        return sig.kind
+    return (f"mbconv s{sig.stride}{' +SE' if sig.se_ratio else ''}"
+            f"{' hswish' if sig.act == 'hswish' else ''}")
+
+
+def _only_blocks(folds: list[HeldOut]) -> list[HeldOut]:
+    """Drop folds of one-of-a-kind operators (one stem, one head...): with their only sample
+    held out, the term that prices them is not fitted at all, which says nothing about shapes."""
+    return [fold for fold in folds if not str(fold.group).startswith("other")]
+
+
+def _choice_cv(samples: Sequence[Sample], attr: str) -> dict[str, float]:
+    """Hold out every block with one value of a choice (e.g. all 7x7 kernels), predict it."""
+    def group(sample: Sample) -> str:
+        sig = sample.sigs[0]
+        if sig.kind != "mbconv" or (attr == "expansion" and sig.expansion == 1):
+            return "kept"
+        return f"{attr} {getattr(sig, attr):g}"
+
+    folds = _cv(samples, group)
+    return {str(f.group): round(f.mape, 2) for f in folds if f.group != "kept"}
+
+
+def _pixel1_transfer(model: OpCostModel, pixel1: Sequence[Sample]) -> dict[str, Any]:
+    """The Note10 model on Pixel 1 shapes, with one device speed ratio fitted leave-one-out."""
+    predicted = np.array([model.predict_ms(s.op, s.mid_c) for s in pixel1])
+    measured = np.array([s.ms for s in pixel1])
+    log_ratio = np.log(measured / predicted)
+    scaled = np.empty_like(predicted)
+    for i in range(len(pixel1)):
+        others = np.delete(log_ratio, i)
+        scaled[i] = predicted[i] * np.exp(others.mean())
+    kinds = np.array([s.kind for s in pixel1])
+    return {
+        "speed_ratio_pixel1_over_note10": round(float(np.exp(log_ratio.mean())), 3),
+        "mape": round(mape(scaled, measured), 2),
+        "by_kind": {k: round(mape(scaled[kinds == k], measured[kinds == k]), 2)
+                    for k in sorted(set(kinds))},
+        "ratio_p10_p90": [round(float(np.exp(q)), 2) for q in np.percentile(log_ratio, [10, 90])],
+    }
+
+
+def evaluate(note10: list[Sample], pixel1: list[Sample]) -> dict[str, Any]:
+    """Every held-out error figure, none of them on data the evaluated model was fitted to."""
+    by_resolution = _cv(note10, lambda s: s.resolution)
+    by_family = _only_blocks(_cv(note10, _block_family))
+    pixel1_blocks = [s for s in pixel1 if s.kind == "mbconv"]
+    pixel1_family = _only_blocks(_cv(pixel1_blocks, _block_family))
+    full = fit_cost_model([(s.op, s.ms) for s in note10], mids=[s.mid_c for s in note10])
+    return {
+        "resolution": {
+            "held_out": {str(f.group): round(f.mape, 2) for f in by_resolution},
+            "pooled": round(pooled_mape(by_resolution), 2),
+            "by_kind": {k: round(v, 2) for k, v in mape_by_label(by_resolution).items()},
+            "by_block_variant": {k: round(v, 2) for k, v in mape_by_label(
+                _cv(note10, lambda s: s.resolution, _block_variant)).items()},
+            "worst_sample_percent": round(max(
+                float(np.max(np.abs(f.predicted - f.measured) / f.measured)) * 100
+                for f in by_resolution), 1),
+        },
+        "block_shape": {
+            "held_out": {str(f.group): round(f.mape, 2) for f in by_family},
+            "pooled": round(pooled_mape(by_family), 2),
+        },
+        "kernel": _choice_cv(note10, "kernel"),
+        "expansion": _choice_cv(note10, "expansion"),
+        "pixel1_transfer": _pixel1_transfer(full, pixel1),
+        "pixel1_block_shape": {
+            "held_out": {str(f.group): round(f.mape, 2) for f in pixel1_family},
+            "pooled": round(pooled_mape(pixel1_family), 2),
+        },
+    }
+
+
+def _round(value: float, digits: int = 4) -> float:
+    return float(f"{value:.{digits}g}")
+
+
+def space_signatures() -> dict[str, OpSignature]:
+    found: dict[str, OpSignature] = {}
+    for name in SPACES:
+        for sig in load_space(name).signatures(DEPLOY_INPUT):
+            found.setdefault(sig.key, sig)
+    return found
+
+
+def build_entries(model: OpCostModel, note10: list[Sample], pixel1: list[Sample],
+                  relative_std: float) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+    """An entry per signature: the published value when this device timed exactly it."""
+    published = {s.sigs[0].key: s for s in note10 if len(s.sigs) == 1}
+    other_device = {s.sigs[0].key for s in pixel1 if len(s.sigs) == 1}
+    entries: dict[str, dict[str, Any]] = {}
+    counts = {"measured": 0, "model": 0, "published_for_another_device_only": 0}
+    for key, sig in sorted(space_signatures().items()):
+        sample = published.get(key)
+        if sample is not None:
+            entries[key] = {"ms": _round(sample.ms), "std": _round(sample.std, 3),
+                            "source": "measured"}
+        else:
+            ms = model.predict_ms(sig)
+            entries[key] = {"ms": _round(ms), "std": _round(ms * relative_std, 3),
+                            "source": "model"}
+            counts["published_for_another_device_only"] += key in other_device
+        counts[entries[key]["source"]] += 1
+    return entries, counts
+
+
+def _markdown(report: dict[str, Any], model: OpCostModel, counts: dict[str, int],
+              size_kb: float) -> str:
+    res = report["resolution"]
+    lines = ["Held out one input resolution of the Note10 tables (fit on the other three):", "",
+             "| held-out resolution | " + " | ".join(res["held_out"]) + " | pooled |",
+             "|---" * (len(res["held_out"]) + 2) + "|",
+             "| MAPE % | " + " | ".join(f"{v:.2f}" for v in res["held_out"].values())
+             + f" | {res['pooled']:.2f} |", "",
+             "| operator kind | " + " | ".join(res["by_kind"]) + " |",
+             "|---" * (len(res["by_kind"]) + 1) + "|",
+             "| held-out MAPE % | " + " | ".join(f"{v:.2f}" for v in res["by_kind"].values())
+             + " |", "",
+             "| block variant | " + " | ".join(res["by_block_variant"]) + " |",
+             "|---" * (len(res["by_block_variant"]) + 1) + "|",
+             "| held-out MAPE % | " + " | ".join(
+                 f"{v:.2f}" for v in res["by_block_variant"].values()) + " |", "",
+             f"Worst single held-out operator: {res['worst_sample_percent']}%.", ""]
+    shape = report["block_shape"]
+    lines += [f"Held out one block shape (all resolutions and choices of it): pooled MAPE "
+              f"{shape['pooled']:.2f}%; per shape "
+              + ", ".join(f"{k} {v:.1f}" for k, v in shape["held_out"].items()) + ".",
+              "Held out one kernel size: " + ", ".join(
+                  f"{k} {v:.1f}%" for k, v in report["kernel"].items())
+              + "; one expansion: " + ", ".join(
+                  f"{k} {v:.1f}%" for k, v in report["expansion"].items()) + ".", ""]
+    transfer = report["pixel1_transfer"]
+    pix = report["pixel1_block_shape"]
+    lines += [f"Another phone (Pixel 1, ProxylessNAS table, 72 operators at 224, MobileNetV2 "
+              f"shapes): the Note10 model times one speed ratio "
+              f"({transfer['speed_ratio_pixel1_over_note10']}x, fitted leave-one-out) has MAPE "
+              f"{transfer['mape']:.1f}% (per-operator ratio spans "
+              f"{transfer['ratio_p10_p90'][0]}-{transfer['ratio_p10_p90'][1]}x between the 10th "
+              f"and 90th percentile: the phones differ in more than speed). The same model form "
+              f"fitted to Pixel 1 itself, one block shape held out: pooled MAPE "
+              f"{pix['pooled']:.1f}% (worst shape "
+              f"{max(pix['held_out'].values()):.1f}%, the 112x112 expansion-1 block).", ""]
+    lines += ["Coefficients fitted on all 384 Note10 operators (training MAPE "
+              f"{model.fit['training_mape_percent']}%, not a measure of error):", "",
+              "| term | rate |", "|---|---|"]
+    lines += [f"| {name} | {text} |" for name, text in model.readable().items()]
+    lines += ["", "Effective depthwise rate (taps plus per-output cost), GMAC/s: " + ", ".join(
+        f"k{k} s{s} {model.depthwise_efficiency(k, s):.2f}" for s in (1, 2) for k in (3, 5, 7))
+        + ".", "",
+        f"Entries: {counts['measured']} measured, {counts['model']} model "
+        f"({counts['published_for_another_device_only']} of them published for the Pixel 1 "
+        f"only, which is another device); file {size_kb:.0f} KB."]
+    return "\n".join(lines)
+
+
+def _dump(table: dict[str, Any]) -> str:
+    """Readable JSON with one line per entry, so the file stays small and diffs stay legible."""
+    entries = table["entries"]
+    head = json.dumps({k: v for k, v in table.items() if k != "entries"}, indent=1)
+    lines = [f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+             for key, value in entries.items()]
+    return head[:-2] + ',\n "entries": {\n' + ",\n".join(lines) + "\n }\n}"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--out", type=Path, default=REPO / "evaluators" / "tables" / "armv8.json")
+    args = parser.parse_args(argv)
+
+    note10 = load_note10(args.data)
+    pixel1 = load_pixel1(args.data)
+    report = evaluate(note10, pixel1)
+    # The spread of a model entry: the held-out error on shapes the fit never saw, which is
+    # larger than the error across resolutions of shapes it did see.
+    relative_std = max(report["resolution"]["pooled"], report["block_shape"]["pooled"]) / 100
+
+    device = {"name": NOTE10, **DEVICES[NOTE10], "threads": None, "precision": "float32",
+              "runtime": None}
+    model = fit_cost_model(
+        [(s.op, s.ms) for s in note10], device=device, mids=[s.mid_c for s in note10],
+        describe={"data": f"{len(note10)} published Note10 operators at input "
+                          f"{'/'.join(map(str, NOTE10_RESOLUTIONS))}",
+                  "held_out_mape_percent": {"resolution": report["resolution"]["pooled"],
+                                            "block_shape": report["block_shape"]["pooled"]}})
+    entries, counts = build_entries(model, note10, pixel1, relative_std)
+    metadata = {
+        "target": "armv8",
+        "device": DEVICES[NOTE10]["device"],
+        "cpu": DEVICES[NOTE10]["cpu"],
+        "runtime": None,
+        "runtime_note": "not recorded with the published tables",
+        "threads": None,
+        "threads_note": "not recorded with the published tables",
+        "precision": "float32",
+        "precision_note": "assumed: the published networks are float models; the tables do "
+                          "not record precision",
+        "input_size": list(DEPLOY_INPUT),
+        "space": "mobile",
+        "spaces": list(SPACES),
+        "date": datetime.date.today().isoformat(),
+        "method": "per-operator cost model (evaluators/cost_model.py) fitted by non-negative "
+                  "least squares on relative error to the Note10 tables published with "
+                  "Once-for-All; an entry is 'measured' only when that exact operator was "
+                  "published for this device, otherwise 'model' with std = held-out relative "
+                  f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
+        "sources": [DEVICES[NOTE10]["source"],
+                    DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)"],
+        "cv_mape": report,
+        "entry_counts": counts,
+        "versions": {"python": platform.python_version(), "numpy": np.__version__,
+                     "scipy": scipy.__version__},
+    }
+    table = {"format": 1, "metadata": metadata, "entries": entries,
+             "cost_model": model.to_dict()}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    text = _dump(table)
+    args.out.write_text(text + "\n")
+    print(_markdown(report, model, counts, len(text) / 1024))
+    print(f"\nwrote {args.out} ({len(entries)} entries)", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
