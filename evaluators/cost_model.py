@@ -32,6 +32,10 @@ from nas.search_spaces.signatures import OpSignature
 
 FORMAT = 1
 BYTES_PER_VALUE = 4  # float32 activations and weights
+DEFAULT_CACHE_BYTES = 256 * 1024
+"""Depthwise inputs larger than this no longer stay in a big core's private L2 cache, and their
+taps get slower (the ``depthwise_spill_macs`` term). 256 KiB is a typical ARMv8.2 big-core L2
+and the best of 128-512 KiB in the resolution cross-validation of the Note10 fit."""
 _COSTLY_ACTS = ("hswish", "swish")
 """Activations priced per element. ReLU and ReLU6 are fused into the preceding convolution by
 mobile runtimes and cost nothing extra; swish has no published ARM measurement here and is priced
@@ -58,6 +62,10 @@ def _nanoseconds(ms_per_unit: float) -> float:
     return ms_per_unit * 1e6
 
 
+def _picoseconds(ms_per_unit: float) -> float:
+    return ms_per_unit * 1e9
+
+
 def _microseconds(ms_per_unit: float) -> float:
     return ms_per_unit * 1e3
 
@@ -73,6 +81,9 @@ TERMS: tuple[Term, ...] = (
          "convolutions", "GMAC/s", _rate),
     Term("depthwise_s2_macs", "MAC", "multiply-adds (kernel taps) of stride-2 depthwise "
          "convolutions", "GMAC/s", _rate),
+    Term("depthwise_spill_macs", "MAC", "extra cost of depthwise taps whose input feature map "
+         "is larger than the cache size (cache_bytes), added to the in-cache rate",
+         "ps per MAC added", _picoseconds),
     Term("depthwise_outputs", "element", "kernel-independent cost per depthwise output element "
          "(store, bias, activation clamp); makes depthwise efficiency grow with the kernel",
          "ns per element", _nanoseconds),
@@ -96,7 +107,8 @@ TERM_NAMES = tuple(term.name for term in TERMS)
 _TERM_INDEX = {name: i for i, name in enumerate(TERM_NAMES)}
 
 FORM = ("ms = operator + full_conv_macs*MACs(stem) + pointwise_macs*MACs(1x1, /groups) + "
-        "depthwise_s{1,2}_macs*MACs(depthwise) + depthwise_outputs*outputs(depthwise) + "
+        "depthwise_s{1,2}_macs*MACs(depthwise) + depthwise_spill_macs*MACs(depthwise whose "
+        "input exceeds cache_bytes) + depthwise_outputs*outputs(depthwise) + "
         "activation_bytes*bytes(feature maps in+out of every conv, pad, shuffle) + "
         "conv_weight_bytes*bytes(conv weights) + linear_weight_bytes*bytes(fc/classifier/SE "
         "weights) + hswish_elements*elements(h-swish outputs) + se_elements*elements(SE-gated "
@@ -104,7 +116,8 @@ FORM = ("ms = operator + full_conv_macs*MACs(stem) + pointwise_macs*MACs(1x1, /g
         "each coefficient is ms per unit, non-negative")
 
 
-def op_work(sig: OpSignature, mid: int | None = None) -> dict[str, float]:
+def op_work(sig: OpSignature, mid: int | None = None,
+            cache_bytes: float = DEFAULT_CACHE_BYTES) -> dict[str, float]:
     """The work of one operator, per term (MACs, bytes, elements; no time yet).
 
     `mid` overrides the expanded width of an ``mbconv``, for published blocks whose middle width
@@ -131,7 +144,7 @@ def op_work(sig: OpSignature, mid: int | None = None) -> dict[str, float]:
     elif sig.kind == "pool":
         work["pool_elements"] += in_pixels * sig.in_c
     elif sig.kind == "mbconv":
-        _mbconv(work, sig, sig.mid_c if mid is None else mid)
+        _mbconv(work, sig, sig.mid_c if mid is None else mid, cache_bytes)
     else:
         raise InputError(f"the cost model cannot price operator kind {sig.kind!r}")
     return dict(work)
@@ -155,7 +168,7 @@ def _pad(work: dict[str, float], kernel: int, height: int, width: int, channels:
         work["activation_bytes"] += BYTES_PER_VALUE * (height * width * channels + padded)
 
 
-def _mbconv(work: dict[str, float], sig: OpSignature, mid: int) -> None:
+def _mbconv(work: dict[str, float], sig: OpSignature, mid: int, cache_bytes: float) -> None:
     block = sig.block
     groups = block.groups
     in_pixels = sig.in_h * sig.in_w
@@ -171,6 +184,8 @@ def _mbconv(work: dict[str, float], sig: OpSignature, mid: int) -> None:
     _pad(work, block.kernel, sig.in_h, sig.in_w, mid)
     depthwise = "depthwise_s1_macs" if sig.stride == 1 else "depthwise_s2_macs"
     work[depthwise] += out_pixels * mid * block.kernel ** 2
+    if BYTES_PER_VALUE * in_pixels * mid > cache_bytes:
+        work["depthwise_spill_macs"] += out_pixels * mid * block.kernel ** 2
     work["depthwise_outputs"] += out_pixels * mid
     _conv_traffic(work, in_pixels * mid, out_pixels * mid, mid * block.kernel ** 2)
     _activation(work, block.act, out_pixels * mid)
@@ -188,11 +203,12 @@ Op = OpSignature | Sequence[OpSignature]
 """What one measurement timed: an operator, or several whose times the publication summed."""
 
 
-def _work_vector(op: Op, mid: int | None = None) -> np.ndarray:
+def _work_vector(op: Op, mid: int | None, cache_bytes: float) -> np.ndarray:
     sigs = (op,) if isinstance(op, OpSignature) else tuple(op)
     vector = np.zeros(len(TERM_NAMES))
     for sig in sigs:
-        for name, amount in op_work(sig, mid if sig.kind == "mbconv" else None).items():
+        mid_c = mid if sig.kind == "mbconv" else None
+        for name, amount in op_work(sig, mid_c, cache_bytes).items():
             vector[_TERM_INDEX[name]] += amount
     return vector
 
@@ -201,12 +217,14 @@ def _work_vector(op: Op, mid: int | None = None) -> np.ndarray:
 class OpCostModel:
     """Fitted rates for one device; `predict_ms` prices any operator signature.
 
-    ``coefficients`` are milliseconds per unit of each term in `TERMS`. ``device`` says which
-    device and runtime the rates describe and ``fit`` summarises the data they came from; both
-    travel with the model into a table file.
+    ``coefficients`` are milliseconds per unit of each term in `TERMS`; ``cache_bytes`` is the
+    depthwise input size above which taps are charged the spill rate. ``device`` says which
+    device and runtime the rates describe and ``fit`` summarises the data they came from; all
+    of it travels with the model into a table file.
     """
 
     coefficients: dict[str, float]
+    cache_bytes: float = DEFAULT_CACHE_BYTES
     device: dict[str, Any] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
 
@@ -224,12 +242,12 @@ class OpCostModel:
 
     def predict_ms(self, sig: Op, mid: int | None = None) -> float:
         """Predicted milliseconds of one operator (or of several timed together)."""
-        return float(_work_vector(sig, mid) @ self._vector)
+        return float(_work_vector(sig, mid, self.cache_bytes) @ self._vector)
 
     def breakdown(self, sig: OpSignature) -> dict[str, float]:
         """Milliseconds per term for one operator: where the predicted time goes."""
         return {name: amount * self.coefficients[name]
-                for name, amount in op_work(sig).items() if amount}
+                for name, amount in op_work(sig, cache_bytes=self.cache_bytes).items() if amount}
 
     def readable(self) -> dict[str, str]:
         """Each coefficient in the unit a person thinks in (GMAC/s, GB/s, ns per element)."""
@@ -240,9 +258,12 @@ class OpCostModel:
                                 else f"{value:.3g} {term.readable_unit}")
         return shown
 
-    def depthwise_efficiency(self, kernel: int, stride: int) -> float:
+    def depthwise_efficiency(self, kernel: int, stride: int, spilled: bool = False) -> float:
         """Effective depthwise GMAC/s at a kernel size: taps plus the per-output cost."""
-        taps = self.coefficients[f"depthwise_s{stride}_macs"] * kernel ** 2
+        per_tap = self.coefficients[f"depthwise_s{stride}_macs"]
+        if spilled:
+            per_tap += self.coefficients["depthwise_spill_macs"]
+        taps = per_tap * kernel ** 2
         ms = taps + self.coefficients["depthwise_outputs"]
         return _rate(ms / kernel ** 2)
 
@@ -257,8 +278,10 @@ class OpCostModel:
                                   "ms_per_unit": float(f"{self.coefficients[term.name]:.6g}"),
                                   "readable": self.readable()[term.name]}
                       for term in TERMS},
-            "depthwise_gmacs": {f"k{k}_s{s}": round(self.depthwise_efficiency(k, s), 3)
-                                for s in (1, 2) for k in (3, 5, 7)},
+            "cache_bytes": self.cache_bytes,
+            "depthwise_gmacs": {f"k{k}_s{s}{'_spilled' if spilled else ''}":
+                                round(self.depthwise_efficiency(k, s, spilled), 3)
+                                for spilled in (False, True) for s in (1, 2) for k in (3, 5, 7)},
             "device": self.device,
             "fit": self.fit,
         }
@@ -271,8 +294,12 @@ class OpCostModel:
         if data.get("format", FORMAT) != FORMAT:
             raise InputError(f"cost model format {data.get('format')!r} is not supported "
                              f"(expected {FORMAT})")
-        return cls(coefficients=dict(data["coefficients"]), device=dict(data.get("device", {})),
-                   fit=dict(data.get("fit", {})))
+        cache_bytes = data.get("cache_bytes", DEFAULT_CACHE_BYTES)
+        if not (isinstance(cache_bytes, (int, float)) and cache_bytes > 0):
+            raise InputError(f"cost model cache_bytes must be a positive number, got "
+                             f"{cache_bytes!r}")
+        return cls(coefficients=dict(data["coefficients"]), cache_bytes=cache_bytes,
+                   device=dict(data.get("device", {})), fit=dict(data.get("fit", {})))
 
 
 def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
@@ -283,7 +310,8 @@ def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
 
 def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] | None = None,
                    mids: Sequence[int | None] | None = None,
-                   describe: dict[str, Any] | None = None) -> OpCostModel:
+                   describe: dict[str, Any] | None = None,
+                   cache_bytes: float = DEFAULT_CACHE_BYTES) -> OpCostModel:
     """Fit non-negative rates to measured (operator, milliseconds) pairs by relative error.
 
     Each row is divided by its measurement, so the fit minimises the sum of squared relative
@@ -295,7 +323,7 @@ def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] |
     if not samples:
         raise InputError("cannot fit a cost model to no samples")
     mids = list(mids) if mids is not None else [None] * len(samples)
-    work = np.array([_work_vector(op, mid) for (op, _), mid in zip(samples, mids)])
+    work = np.array([_work_vector(op, mid, cache_bytes) for (op, _), mid in zip(samples, mids)])
     measured = np.array([float(ms) for _, ms in samples])
     if np.any(measured <= 0) or not np.all(np.isfinite(measured)):
         raise InputError("measured latencies must be positive and finite")
@@ -303,7 +331,7 @@ def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] |
     scale[scale == 0] = 1.0
     solution, _ = nnls(work / scale / measured[:, None], np.ones_like(measured))
     coefficients = dict(zip(TERM_NAMES, (solution / scale).tolist()))
-    model = OpCostModel(coefficients, device=dict(device or {}))
+    model = OpCostModel(coefficients, cache_bytes=cache_bytes, device=dict(device or {}))
     train = mape((model.predict_ms(op, mid) for (op, _), mid in zip(samples, mids)), measured)
     model.fit = {"samples": len(samples), "method": "non-negative least squares on relative "
                  "error", "training_mape_percent": round(train, 2), **(describe or {})}
@@ -326,7 +354,8 @@ class HeldOut:
 
 def cross_validate(samples: Sequence[tuple[Op, float]], groups: Sequence[Any],
                    labels: Sequence[str] | None = None,
-                   mids: Sequence[int | None] | None = None) -> list[HeldOut]:
+                   mids: Sequence[int | None] | None = None,
+                   cache_bytes: float = DEFAULT_CACHE_BYTES) -> list[HeldOut]:
     """Leave each group out in turn: fit on the rest, predict the group.
 
     The only honest error of a fitted model is on data it did not see; grouping decides what
@@ -338,7 +367,8 @@ def cross_validate(samples: Sequence[tuple[Op, float]], groups: Sequence[Any],
     for group in sorted(set(groups), key=str):
         held = [i for i, g in enumerate(groups) if g == group]
         kept = [i for i, g in enumerate(groups) if g != group]
-        model = fit_cost_model([samples[i] for i in kept], mids=[mids[i] for i in kept])
+        model = fit_cost_model([samples[i] for i in kept], mids=[mids[i] for i in kept],
+                               cache_bytes=cache_bytes)
         predicted = np.array([model.predict_ms(samples[i][0], mids[i]) for i in held])
         measured = np.array([float(samples[i][1]) for i in held])
         folds.append(HeldOut(group, predicted, measured, tuple(labels[i] for i in held)))
