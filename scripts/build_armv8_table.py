@@ -31,8 +31,9 @@ from nas.evaluators.arm_data import (DEVICES, NOTE10, NOTE10_RESOLUTIONS, PIXEL1
 from nas.evaluators.cost_model import (DEFAULT_CACHE_BYTES, HeldOut, OpCostModel,
                                        cross_validate, fit_cost_model, mape, mape_by_label,
                                        pooled_mape)
-from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature
+from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
+from nas.search_spaces.zoo import ZOO
 
 REPO = Path(__file__).resolve().parents[1]
 SPACES = ("mobile", "tiny", "survey")
@@ -217,15 +218,16 @@ def _markdown(report: dict[str, Any], model: OpCostModel, counts: dict[str, int]
     transfer = report["pixel1_transfer"]
     pix = report["pixel1_block_shape"]
     worst_shape = max(pix["held_out"], key=pix["held_out"].get)
+    by_kind = ", ".join(f"{k} {v:.1f}%" for k, v in transfer["by_kind"].items())
+    low, high = transfer["ratio_p10_p90"]
     lines += [f"Another phone (Pixel 1, ProxylessNAS table, {transfer['samples']} operators at "
               f"224, MobileNetV2 shapes): the Note10 model times one speed ratio "
               f"({transfer['speed_ratio_pixel1_over_note10']}x, fitted leave-one-out) has MAPE "
-              f"{transfer['mape']:.1f}% (per-operator ratio spans "
-              f"{transfer['ratio_p10_p90'][0]}-{transfer['ratio_p10_p90'][1]}x between the 10th "
-              f"and 90th percentile: the phones differ in more than speed). The same model form "
-              f"fitted to Pixel 1 itself, one block shape held out: pooled MAPE "
-              f"{pix['pooled']:.1f}% (worst shape "
-              f"{worst_shape}, {pix['held_out'][worst_shape]:.1f}%).", ""]
+              f"{transfer['mape']:.1f}% (by kind: {by_kind}; the per-operator ratio spans "
+              f"{low}-{high}x between the 10th and 90th percentile: the phones differ in more "
+              f"than speed). The same model form fitted to Pixel 1 itself, one block shape held "
+              f"out: pooled MAPE {pix['pooled']:.1f}% (worst shape {worst_shape}, "
+              f"{pix['held_out'][worst_shape]:.1f}%).", ""]
     lines += [f"Coefficients fitted on all {model.fit['samples']} Note10 operators (training MAPE "
               f"{model.fit['training_mape_percent']}%, not a measure of error):", "",
               "| term | rate |", "|---|---|"]
@@ -235,6 +237,10 @@ def _markdown(report: dict[str, Any], model: OpCostModel, counts: dict[str, int]
                   f"k{k} s{s} {model.depthwise_efficiency(k, s):.2f}/"
                   f"{model.depthwise_efficiency(k, s, spilled=True):.2f}"
                   for s in (1, 2) for k in (3, 5, 7)) + ".", "",
+        "Whole networks at 224 as the table sums them (operators priced in isolation; no "
+        "end-to-end phone measurement checks the sum): " + ", ".join(
+            f"{name} {sum(model.predict_ms(sig) for sig in arch_signatures(make())):.1f} ms"
+            for name, make in ZOO.items()) + ".", "",
         f"Entries: {counts['measured']} measured, {counts['model']} model "
         f"({counts['published_for_another_device_only']} of them published for the Pixel 1 "
         f"only, which is another device); file {size_kb:.0f} KB."]
