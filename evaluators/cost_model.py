@@ -1,8 +1,8 @@
 """A per-operator latency model a person can read: work divided by fitted rates, plus overheads.
 
 A lookup table can only hold what somebody measured. The ``armv8`` table has to price thousands
-of operators that no publication timed, and `nas lut build` tables may meet a signature their
-space did not list; both fall back on this model. It is deliberately not a black-box regressor:
+of operators that no publication timed, and any table can carry a model to price signatures it
+did not measure. It is deliberately not a black-box regressor:
 every operator is cut into the work it does (multiply-adds per convolution kind, bytes moved,
 elements touched by activations, squeeze-and-excitation and shortcut additions), and the time is
 that work times one non-negative coefficient per kind of work::
@@ -37,9 +37,9 @@ DEFAULT_CACHE_BYTES = 256 * 1024
 taps get slower (the ``depthwise_spill_macs`` term). 256 KiB is a typical ARMv8.2 big-core L2
 and the best of 128-512 KiB in the resolution cross-validation of the Note10 fit."""
 _COSTLY_ACTS = ("hswish", "swish")
-"""Activations priced per element. ReLU and ReLU6 are fused into the preceding convolution by
-mobile runtimes and cost nothing extra; swish has no published ARM measurement here and is priced
-like h-swish, an extrapolation."""
+"""Activations priced per element. ReLU and ReLU6 are taken as fused into the preceding
+convolution, as mobile runtimes do, and cost nothing extra; swish has no published ARM
+measurement here and is priced like h-swish, an extrapolation."""
 
 
 @dataclass(frozen=True)
@@ -308,7 +308,7 @@ def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
     return float(np.mean(np.abs(predicted - measured) / measured) * 100)
 
 
-def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] | None = None,
+def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] | str | None = None,
                    mids: Sequence[int | None] | None = None,
                    describe: dict[str, Any] | None = None,
                    cache_bytes: float = DEFAULT_CACHE_BYTES) -> OpCostModel:
@@ -331,6 +331,8 @@ def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] |
     scale[scale == 0] = 1.0
     solution, _ = nnls(work / scale / measured[:, None], np.ones_like(measured))
     coefficients = dict(zip(TERM_NAMES, (solution / scale).tolist()))
+    if isinstance(device, str):
+        device = {"name": device}
     model = OpCostModel(coefficients, cache_bytes=cache_bytes, device=dict(device or {}))
     train = mape((model.predict_ms(op, mid) for (op, _), mid in zip(samples, mids)), measured)
     model.fit = {"samples": len(samples), "method": "non-negative least squares on relative "
