@@ -127,16 +127,20 @@ def _open_source(data_dir: Path, layout: CifarLayout) -> tuple[Callable[[str], b
 
 
 def _tar_reader(path: Path, needed: tuple[str, ...]) -> Callable[[str], bytes]:
-    # Members are read in memory and never extracted, so odd member paths cannot write anywhere.
+    # One sequential pass: seeking back in a gzip stream means decompressing it again from the
+    # start. Members are read in memory and never extracted, so odd member paths write nowhere.
+    contents: dict[str, bytes] = {}
     try:
-        with tarfile.open(path) as tar:
-            members = {m.name.rsplit("/", 1)[-1]: m for m in tar.getmembers() if m.isfile()}
-            missing = [name for name in needed if name not in members]
-            if missing:
-                raise InputError(f"{path} lacks {', '.join(missing)}; is it the CIFAR python version archive?")
-            contents = {name: tar.extractfile(members[name]).read() for name in needed}  # type: ignore[union-attr]
+        with tarfile.open(path, mode="r:*") as tar:
+            for member in tar:
+                name = member.name.rsplit("/", 1)[-1]
+                if member.isfile() and name in needed and name not in contents:
+                    contents[name] = tar.extractfile(member).read()  # type: ignore[union-attr]
     except (tarfile.TarError, OSError, EOFError, zlib.error) as exc:
         raise InputError(f"cannot read {path} as a tar archive ({exc}); download it again") from exc
+    missing = [name for name in needed if name not in contents]
+    if missing:
+        raise InputError(f"{path} lacks {', '.join(missing)}; is it the CIFAR python version archive?")
     return contents.__getitem__
 
 

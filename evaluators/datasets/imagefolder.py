@@ -91,7 +91,7 @@ def _images_under(top: str) -> list[tuple[str, tuple[int, int]]]:
                     continue
                 if e.is_dir(follow_symlinks=False):  # not following links below a class: no cycles
                     stack.append(e.path)
-                elif os.path.splitext(e.name)[1].lower() in IMAGE_EXTENSIONS:
+                elif e.name[e.name.rfind(".") :].lower() in IMAGE_EXTENSIONS:
                     st = e.stat()
                     found.append((e.path, (st.st_size, st.st_mtime_ns)))
     found.sort()
@@ -118,7 +118,7 @@ def _decode_chunk(
     of another size is a problem to report, not something to fix silently.
     """
     h, w = size
-    out = np.zeros((len(paths), 3, h, w), dtype=np.uint8)
+    out = np.zeros((len(paths), h, w, 3), dtype=np.uint8)  # Pillow's layout; transposed once at the end
     gray, broken, odd = True, [], []
     for i, path in enumerate(paths):
         try:
@@ -129,13 +129,13 @@ def _decode_chunk(
                 gray = gray and im.mode in _GRAY_MODES
                 if resize:
                     im.draft("RGB", (w, h))
-                rgb = im.convert("RGB")
+                rgb = im if im.mode == "RGB" else im.convert("RGB")
                 if rgb.size != (w, h):
                     rgb = ImageOps.fit(rgb, (w, h), method=Image.Resampling.BILINEAR)
-                out[i] = np.asarray(rgb).transpose(2, 0, 1)
+                out[i] = np.asarray(rgb)
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             broken.append(f"cannot decode {path}: {exc}")
-    return out, gray, broken, odd
+    return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), gray, broken, odd
 
 
 def decode_images(
