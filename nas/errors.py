@@ -10,3 +10,7 @@ from __future__ import annotations
 
 class InputError(ValueError):
     """Bad user input; the message says what is wrong and how to fix it, on one line."""
+
+
+class SearchFailed(RuntimeError):
+    """The search ran but could not do its job (exit code 1); the message says why."""

@@ -1,0 +1,122 @@
+"""`nas search`: the user's command, a thin layer over `nas.search.search`."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from dataclasses import fields
+from typing import Any
+
+import click
+
+from nas.commands._output import console, print_table
+from nas.config import DEFAULT_SAMPLER, OBJECTIVES, SAMPLERS, SearchConfig, build_config, \
+    read_config_file
+from nas.errors import SearchFailed
+
+_DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
+
+
+def _opt(*names: str, help: str, **kwargs: Any):
+    """An option whose absence means "not given" (None), so a config file can set it."""
+    key = names[0].lstrip("-").split("/")[0].replace("-", "_")
+    default = _DEFAULTS.get(key)
+    if default not in (None, (), False) and "default:" not in help:
+        help = f"{help} [default: {default}]"
+    return click.option(*names, default=None, help=help, **kwargs)
+
+
+@click.command("search")
+@_opt("--budget-mflops", type=float,
+      help="Budget in MFLOPs (millions of multiply-adds) at the deployment input.")
+@_opt("--budget-params", type=int, help="Budget in parameters.")
+@_opt("--budget-ms", type=float, help="Budget in milliseconds on the target.")
+@_opt("--target", help="Latency target: a table name (see `nas lut list`) or a table file.")
+@_opt("--space", help="Search space: a built-in name (see `nas space list`) or a YAML file.")
+@_opt("--dataset", help="fashion-mnist-mini (embedded), fashion-mnist, cifar10, cifar100, "
+                        "imagefolder.")
+@_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
+@_opt("--limit-train", type=int, help="Train on at most this many images (stratified subset).")
+@_opt("--trials", type=int, help="How many candidates to train (over-budget ones do not count).")
+@_opt("--epochs", type=int, help="Proxy training epochs per candidate [default: the recipe's].")
+@_opt("--batch-size", type=int, help="Proxy training batch size [default: the recipe's].")
+@_opt("--lr", type=float, help="Peak learning rate [default: the recipe's].")
+@_opt("--early-stopping/--no-early-stopping",
+      help="Stop candidates whose learning curve falls below the median of finished ones. "
+           "[default: on]")
+@_opt("--workers", type=int, help="Candidates trained at once [default: CPUs / cpus-per-trial].")
+@_opt("--cpus-per-trial", type=int, help="CPUs (torch threads) per candidate.")
+@_opt("--gpus-per-trial", type=float, help="GPUs per candidate (Ray resource).")
+@_opt("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of a local Ray.")
+@_opt("--storage", help="SQLAlchemy URL of the study database (sqlite:///..., "
+                        "postgresql+psycopg://...).")
+@_opt("--study", help="Study name [default: derived from space, target, budget and dataset].")
+@_opt("--resume", is_flag=True, help="Continue the study, re-running trials left unfinished.")
+@_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
+@_opt("--sampler", type=click.Choice(SAMPLERS),
+      help=f"Optuna sampler [default: {DEFAULT_SAMPLER}].")
+@_opt("--objective", type=click.Choice(OBJECTIVES),
+      help="pareto: accuracy up, latency down; reward: MnasNet's acc * (ms/target_ms)^w.")
+@_opt("--target-ms", type=float, help="Latency the reward objective aims at.")
+@_opt("--reward-exponent", type=float, help="w in the MnasNet reward.")
+@_opt("--seed", type=int, help="Seed of the sampler, the data split and training.")
+@_opt("--out", help="Output folder [default: results/<study>].")
+@_opt("--warm-start/--no-warm-start",
+      help="Queue the zoo networks that fit the budget as first trials. [default: on]")
+@_opt("--max-retries", type=int, help="Retries of a candidate whose worker died.")
+@_opt("--input-size", type=int, help="Side of the deployment input the cost is priced at.")
+@_opt("--trial-timeout-s", type=float, help="Wall-time limit of one candidate's training.")
+@_opt("--fault-crash-trial", "fault_crash_trials", type=int, multiple=True, hidden=True,
+      help="Test only: the worker of this trial number exits abruptly on its first attempt.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False),
+              help="YAML file of settings (keys are these flags); flags win.")
+def command(config_file: str | None, **flags: Any) -> None:
+    """Search the space for the Pareto front of accuracy against latency on the target.
+
+    Candidates are priced in MFLOPs (millions of multiply-adds) and parameters with fvcore and
+    in milliseconds with the target's lookup table, at the deployment input (3x224x224, 1000
+    classes); over-budget candidates are recorded but never trained. The rest train briefly on
+    Ray workers at the dataset's own resolution. Every trial is kept in the study database;
+    browse it with `nas dashboard` or `optuna-dashboard`.
+    """
+    from nas.search import search
+
+    given = {key: value for key, value in flags.items() if value not in (None, ())}
+    file_settings = read_config_file(config_file) if config_file else {}
+    config = build_config(file_settings, given)
+    console.print(f"[bold]nas search[/bold]: study {config.study_name}")
+    try:
+        result = search(config)
+    except SearchFailed as error:
+        click.echo(f"nas: search failed: {error}", err=True)
+        sys.exit(1)
+    if result.interrupted:
+        click.echo(f"stopped; resume with: {resume_command(config)}", err=True)
+        sys.exit(130)
+    _print_result(result)
+
+
+def resume_command(config: SearchConfig) -> str:
+    args = ["nas", "search", "--resume", "--study", config.study_name, "--storage",
+            config.to_dict()["storage"]]
+    for flag in ("space", "target", "dataset", "data_dir"):
+        value = getattr(config, flag)
+        if value is not None and value != _DEFAULTS[flag]:
+            args += [f"--{flag.replace('_', '-')}", str(value)]
+    if config.trials != _DEFAULTS["trials"]:
+        args += ["--trials", str(config.trials)]
+    for flag in ("budget_mflops", "budget_params", "budget_ms"):
+        if getattr(config, flag) is not None:
+            args += [f"--{flag.replace('_', '-')}", f"{getattr(config, flag):g}"]
+    return shlex.join(args)
+
+
+def _print_result(result) -> None:
+    rows = [[row["number"], f"{row['accuracy']:.4f}", f"{row['latency_ms']:.2f}",
+             f"{row['mflops']:.1f}", f"{row['params']:,}", row.get("zoo") or "", row["arch"]]
+            for row in result.pareto]
+    print_table(f"Pareto front of {result.study_name} (feasible, trained)",
+                ["trial", "val acc", "latency ms", "MFLOPs", "params", "zoo", "arch"], rows)
+    console.print(f"{result.n_trained} trained, {result.n_infeasible} over budget (not trained), "
+                  f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
+                  f"results in {result.out_dir}/ (pareto.json, trials.csv)")

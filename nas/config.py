@@ -1,0 +1,179 @@
+"""`SearchConfig`: everything a search needs, from flags and an optional YAML file, frozen.
+
+One immutable object is what the driver, the study attributes and `--resume` compare: a resumed
+search must be the same search (same space, target, budget and dataset) unless forced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from nas.errors import InputError
+from nas.storage import DEFAULT_STORAGE_URL, mask_password, normalize_storage_url
+
+SAMPLERS = ("tpe", "nsga2", "random")
+OBJECTIVES = ("pareto", "reward")
+DEFAULT_SAMPLER = "tpe"
+
+# Fields that define *which* search a study is; resuming with other values needs --force.
+IDENTITY_FIELDS = ("space", "target", "budget_mflops", "budget_params", "budget_ms", "dataset",
+                   "objective", "target_ms", "input_size")
+
+
+@dataclass(frozen=True)
+class SearchConfig:
+    """A whole search. Defaults run the embedded dataset to completion in minutes on 2 cores."""
+
+    budget_mflops: float | None = None
+    budget_params: int | None = None
+    budget_ms: float | None = None
+    target: str = "armv8"
+    space: str = "mobile"
+    dataset: str = "fashion-mnist-mini"
+    data_dir: str | None = None
+    limit_train: int | None = None
+    trials: int = 10
+    epochs: int | None = None
+    batch_size: int | None = None
+    lr: float | None = None
+    early_stopping: bool = True
+    workers: int | None = None
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0
+    ray_address: str | None = None
+    storage: str = DEFAULT_STORAGE_URL
+    study: str | None = None
+    resume: bool = False
+    force: bool = False
+    sampler: str = DEFAULT_SAMPLER
+    objective: str = "pareto"
+    target_ms: float | None = None
+    reward_exponent: float = -0.07
+    seed: int = 0
+    out: str | None = None
+    warm_start: bool = True
+    max_retries: int = 1
+    input_size: int = 224
+    trial_timeout_s: float | None = None
+    fault_crash_trials: tuple[int, ...] = field(default=(), repr=False)
+    """Test-only: trial numbers whose worker process exits abruptly on the first attempt."""
+
+    def __post_init__(self) -> None:
+        def positive(name: str) -> None:
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
+
+        for name in ("budget_mflops", "budget_params", "budget_ms", "trials", "epochs",
+                     "batch_size", "lr", "workers", "cpus_per_trial", "target_ms", "input_size",
+                     "trial_timeout_s", "limit_train"):
+            positive(name)
+        if self.gpus_per_trial < 0:
+            raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if self.max_retries < 0:
+            raise InputError(f"--max-retries must be >= 0, got {self.max_retries}")
+        if self.sampler not in SAMPLERS:
+            raise InputError(f"unknown sampler {self.sampler!r}; choose one of "
+                             f"{', '.join(SAMPLERS)}")
+        if self.objective not in OBJECTIVES:
+            raise InputError(f"unknown objective {self.objective!r}; choose one of "
+                             f"{', '.join(OBJECTIVES)}")
+        if self.objective == "reward" and self.target_ms is None:
+            raise InputError("--objective reward needs --target-ms (the latency the MnasNet "
+                             "reward acc * (ms / target_ms)^w aims at)")
+        object.__setattr__(self, "storage", normalize_storage_url(self.storage))
+        object.__setattr__(self, "fault_crash_trials", tuple(self.fault_crash_trials))
+
+    @property
+    def study_name(self) -> str:
+        """The study this configuration names: given, or derived from what defines the search."""
+        if self.study:
+            return self.study
+        parts = [Path(self.space).stem, Path(self.target).stem]
+        if self.budget_mflops:
+            parts.append(f"{self.budget_mflops:g}mflops")
+        if self.budget_params:
+            parts.append(f"{self.budget_params:g}params")
+        if self.budget_ms:
+            parts.append(f"{self.budget_ms:g}ms")
+        parts.append(self.dataset)
+        if self.objective == "reward":
+            parts.append(f"reward{self.target_ms:g}ms")
+        return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
+
+    @property
+    def deploy_input(self) -> tuple[int, int, int]:
+        return (3, self.input_size, self.input_size)
+
+    def to_dict(self, mask: bool = True) -> dict[str, Any]:
+        """JSON-able form; the storage password is masked unless asked otherwise."""
+        data = dataclasses.asdict(self)
+        data["fault_crash_trials"] = list(self.fault_crash_trials)
+        if mask:
+            data["storage"] = mask_password(self.storage)
+        return data
+
+    def identity(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+
+
+FIELD_NAMES = {f.name for f in fields(SearchConfig)}
+
+
+def read_config_file(path: str | Path) -> dict[str, Any]:
+    """Settings from a YAML file; keys are flag names with '-' or '_'. Unknown keys are errors."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"config file {path} does not exist")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise InputError(f"config file {path}: invalid YAML ({' '.join(str(error).split())})") \
+            from None
+    if not isinstance(data, dict):
+        raise InputError(f"config file {path}: expected a mapping of settings")
+    settings = {str(key).replace("-", "_"): value for key, value in data.items()}
+    unknown = sorted(set(settings) - FIELD_NAMES - {"fault_crash_trials"})
+    if unknown:
+        raise InputError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return settings
+
+
+def build_config(file_settings: dict[str, Any], flag_settings: dict[str, Any]) -> SearchConfig:
+    """Merge settings (flags win over the file) into a validated config."""
+    merged = {**file_settings, **flag_settings}
+    typed = {name: _coerce(name, value) for name, value in merged.items()}
+    try:
+        return SearchConfig(**typed)
+    except TypeError as error:
+        raise InputError(f"invalid search settings: {error}") from None
+
+
+_CASTS = {"int": int, "float": float, "str": str, "bool": bool}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    """Give a YAML value its field's type, or say which setting is wrong and why."""
+    declared = next((f.type for f in fields(SearchConfig) if f.name == name), None)
+    base = str(declared).split("|")[0].strip()
+    if value is None or base not in _CASTS:
+        return value
+    if base == "bool":
+        if isinstance(value, bool):
+            return value
+        raise InputError(f"setting {name} must be true or false, got {value!r}")
+    if isinstance(value, bool) and base in ("int", "float"):
+        raise InputError(f"setting {name} must be a number, got {value!r}")
+    try:
+        cast = _CASTS[base](value)
+    except (TypeError, ValueError):
+        raise InputError(f"setting {name} must be {base}, got {value!r}") from None
+    if base == "int" and isinstance(value, float) and cast != value:
+        raise InputError(f"setting {name} must be a whole number, got {value!r}")
+    return cast

@@ -1,0 +1,83 @@
+"""Price a candidate at the deployment input and hold it against the search's budgets.
+
+Pricing is milliseconds of work and happens in the driver before anything is trained: an
+over-budget candidate is recorded with its cost and never reaches a worker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from nas.config import SearchConfig
+from nas.errors import InputError
+from nas.evaluators.flops import count_cost, estimate_cost
+from nas.evaluators.latency import LatencyTable
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.signatures import DEPLOY_CLASSES
+from nas.search_spaces.space import SearchSpace
+
+
+@dataclass(frozen=True)
+class Price:
+    """A candidate's cost at the deployment input, and how far over each budget it is."""
+
+    mflops: float
+    params: int
+    latency_ms: float
+    latency_n_measured: int
+    latency_n_modelled: int
+    violations: tuple[float, float, float]
+    """(MFLOPs, params, ms) over budget; <= 0 is within. Optuna's constraint convention."""
+
+    @property
+    def feasible(self) -> bool:
+        return all(v <= 0 for v in self.violations)
+
+    def over_budget(self) -> str:
+        names = ("MFLOPs", "params", "ms")
+        return ", ".join(f"{name} over by {v:g}" for name, v in zip(names, self.violations)
+                         if v > 0)
+
+    def attrs(self) -> dict:
+        data = asdict(self)
+        data["violations"] = list(self.violations)
+        return data
+
+
+def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
+    """MACs and parameters counted by fvcore; latency from the target's lookup table."""
+    cost = count_cost(arch, config.deploy_input, DEPLOY_CLASSES)
+    latency = table.predict(arch, config.deploy_input, DEPLOY_CLASSES)
+    return Price(
+        mflops=round(cost.mflops, 4), params=cost.params, latency_ms=round(latency.total_ms, 4),
+        latency_n_measured=latency.n_measured, latency_n_modelled=latency.n_modelled,
+        violations=_violations(config, cost.mflops, cost.params, latency.total_ms))
+
+
+def _violations(config: SearchConfig, mflops: float, params: int,
+                latency_ms: float) -> tuple[float, float, float]:
+    def over(value: float, budget: float | None) -> float:
+        return 0.0 if budget is None else round(value - budget, 6)
+
+    return (over(mflops, config.budget_mflops), over(params, config.budget_params),
+            over(latency_ms, config.budget_ms))
+
+
+def check_budget_is_reachable(space: SearchSpace, config: SearchConfig,
+                              table: LatencyTable) -> None:
+    """Fail at once, naming the minimum, when no architecture of the space fits the budget.
+
+    The cheapest architecture in multiply-adds takes each choice at its cheapest; parameters
+    and latency fall with the same choices, so it is the one to test against every budget.
+    """
+    cheapest = space.cheapest()
+    cost = estimate_cost(cheapest, config.deploy_input, DEPLOY_CLASSES)
+    latency = table.predict(cheapest, config.deploy_input, DEPLOY_CLASSES).total_ms
+    checks = (("--budget-mflops", config.budget_mflops, cost.mflops, "MFLOPs"),
+              ("--budget-params", config.budget_params, cost.params, "parameters"),
+              ("--budget-ms", config.budget_ms, latency, f"ms on {table.target}"))
+    for flag, budget, minimum, unit in checks:
+        if budget is not None and minimum > budget:
+            raise InputError(f"{flag} {budget:g} is below the cheapest architecture of space "
+                             f"{space.name!r} ({minimum:.4g} {unit}): raise the budget or use "
+                             f"a smaller space")

@@ -1,0 +1,375 @@
+"""The search driver: ask Optuna, price, dispatch to Ray, stream epochs back, tell Optuna.
+
+The driver is the only process that touches the study database. Each loop keeps up to
+``workers`` candidates training; every over-budget candidate is priced, recorded as infeasible
+and never trained; every epoch a worker streams back can stop its candidate early; a worker
+that dies fails its trial, which is retried with the same parameters. Ctrl-C stops cleanly and
+queues the interrupted candidates so that ``--resume`` runs them first.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import optuna
+import ray
+from optuna.trial import TrialState
+
+import nas
+from nas.config import SearchConfig
+from nas.errors import InputError, SearchFailed
+from nas.evaluators.datasets import Dataset, load_dataset
+from nas.evaluators.early_stopping import MedianCurveStopper
+from nas.evaluators.latency import LatencyTable, load_table
+from nas.evaluators.training import Recipe
+from nas.monitor import SearchMonitor
+from nas.outputs import pareto_rows, write_outputs
+from nas.pricing import Price, check_budget_is_reachable, price
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.space import SearchSpace, load_space
+from nas.search_spaces.zoo import ZOO
+from nas.storage import mask_password, open_storage
+from nas.study import (COUNTED_OUTCOMES, FAILED, INFEASIBLE, INTERRUPTED, OUTCOME_ATTR,
+                       STOPPED, TRAINED, VIOLATIONS_ATTR, count_outcomes, finished_curves,
+                       objective_values, open_study, requeue, requeue_orphans)
+from nas.worker import EPOCH, RESULT, remote_trainer
+
+MAX_FRUITLESS_ASKS = 300
+"""Consecutive candidates without one to train (all over budget) before the search gives up."""
+
+
+@dataclass
+class SearchResult:
+    """What a finished (or interrupted) search leaves behind."""
+
+    study_name: str
+    storage: str
+    out_dir: Path
+    pareto: list[dict[str, Any]]
+    n_trained: int
+    n_infeasible: int
+    n_failed: int
+    wall_seconds: float
+    interrupted: bool = False
+
+
+@dataclass
+class _Job:
+    """A candidate out on a worker."""
+
+    trial: optuna.Trial
+    arch: Arch
+    price: Price
+    attempt: int
+    dispatched: float = field(default_factory=time.monotonic)
+    curve: list[dict[str, Any]] = field(default_factory=list)
+
+
+def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
+    """Run (or resume) the search `config` describes; the CLI is a thin layer over this."""
+    return _Driver(config).run(monitor)
+
+
+class _Driver:
+    def __init__(self, config: SearchConfig) -> None:
+        # Everything a user can get wrong is checked before Ray starts or a trial is written.
+        self.config = config
+        self.space: SearchSpace = load_space(config.space)
+        self.table: LatencyTable = load_table(config.target)
+        check_budget_is_reachable(self.space, config, self.table)
+        self.data: Dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed,
+                                          limit_train=config.limit_train)
+        self.recipe = _recipe(config)
+        self.storage = open_storage(config.storage, heartbeat_interval_s=None)
+        self.study = open_study(config, self.storage)
+        self.stopper = MedianCurveStopper()
+        self.curves = finished_curves(self.study)
+        self.trained_archs = self._trained_archs()
+
+    # ---- the loop ---------------------------------------------------------------------------
+
+    def run(self, monitor: SearchMonitor | None) -> SearchResult:
+        started = time.monotonic()
+        config, study = self.config, self.study
+        orphans = requeue_orphans(study)
+        self._record_study_attrs()
+        if config.warm_start and not config.resume:
+            self._enqueue_zoo()
+        counts = count_outcomes(study)
+        trained = sum(counts.get(outcome, 0) for outcome in COUNTED_OUTCOMES)
+        monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
+        monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
+                    + (f"; re-running trials {orphans} left running" if orphans else ""))
+        started_ray = _connect_ray(config)
+        workers = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)
+                                               // config.cpus_per_trial))
+        trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
+        data_ref = ray.put(self.data)
+        running: dict[Any, _Job] = {}
+        interrupted = False
+        try:
+            with monitor:
+                while True:
+                    while len(running) < workers and trained + len(running) < config.trials:
+                        job = self._next_job(monitor)
+                        crash = job.trial.number in config.fault_crash_trials and job.attempt == 1
+                        generator = trainer.remote(job.arch.to_string(), data_ref,
+                                                   self.recipe.to_dict(), crash)
+                        running[generator] = job
+                        monitor.started(job.trial.number, job.arch.to_string(), job.price.mflops,
+                                        job.price.latency_ms, _job_note(job))
+                    if not running:
+                        break
+                    ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                    for generator in ready:
+                        trained += self._advance(generator, running, monitor)
+        except KeyboardInterrupt:
+            interrupted = True
+            self._interrupt(running, monitor)
+        finally:
+            if started_ray:
+                ray.shutdown()
+        result = self._finish(started, interrupted)
+        self.storage.engine.dispose()
+        return result
+
+    def _next_job(self, monitor: SearchMonitor) -> _Job:
+        """Ask until a feasible, new candidate comes up; record every other one on the way."""
+        for _ in range(MAX_FRUITLESS_ASKS):
+            asked = time.monotonic()
+            trial = self.study.ask()
+            arch = self._arch_for(trial)
+            cost = price(arch, self.config, self.table)
+            self._record_price(trial, arch, cost)
+            trial.set_user_attr("driver_seconds", round(time.monotonic() - asked, 4))
+            if not cost.feasible:
+                trial.set_user_attr(OUTCOME_ATTR, INFEASIBLE)
+                self.study.tell(trial, state=TrialState.PRUNED)
+                monitor.infeasible_skipped(trial.number, cost.mflops, cost.latency_ms,
+                                           cost.over_budget())
+                continue
+            previous = self.trained_archs.get(arch.to_string())
+            if previous is not None and "retry_of" not in trial.user_attrs:
+                self._reuse(trial, previous)
+                continue
+            return _Job(trial, arch, cost, attempt=int(trial.user_attrs.get("attempt", 1)))
+        raise SearchFailed(f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
+                           f"already trained: the budget leaves too little of space "
+                           f"{self.space.name!r}; raise it or use another space")
+
+    def _advance(self, generator: Any, running: dict[Any, _Job],
+                 monitor: SearchMonitor) -> int:
+        """Take the next record a worker streamed; return 1 when a candidate counts as trained."""
+        job = running[generator]
+        try:
+            item = ray.get(next(generator))
+        except StopIteration:
+            item = {"type": RESULT, "status": "failed",
+                    "error": "the worker ended without a result"}
+        except ray.exceptions.RayError as error:
+            del running[generator]
+            self._fail(job, _error_line(error), monitor, retry=True)
+            return 0
+        if item["type"] == EPOCH:
+            job.curve.append(item)
+            monitor.epoch(job.trial.number, item["epoch"], item["val_accuracy"])
+            if self._should_stop(job):
+                ray.cancel(generator)
+                del running[generator]
+                self._tell_trained(job, _partial_result(job), STOPPED, monitor)
+                return 1
+            return 0
+        del running[generator]
+        if item.get("status") == "ok":
+            self._tell_trained(job, item, TRAINED, monitor)
+            return 1
+        # Training itself failed (NaN loss, time limit): deterministic, so not retried.
+        self._fail(job, item.get("error") or "training failed", monitor, retry=False,
+                   result=item)
+        return 0
+
+    # ---- telling Optuna -----------------------------------------------------------------------
+
+    def _tell_trained(self, job: _Job, result: dict[str, Any], outcome: str,
+                      monitor: SearchMonitor) -> None:
+        trial = job.trial
+        accuracy = float(result["accuracy"])
+        self._record_result(trial, result, job, outcome)
+        values = objective_values(self.config, accuracy, job.price.latency_ms)
+        if outcome == TRAINED:
+            self.study.tell(trial, values)
+            self.curves.append([epoch["val_accuracy"] for epoch in result["curve"]])
+            self.trained_archs[job.arch.to_string()] = trial.number
+        else:
+            self.study.tell(trial, state=TrialState.PRUNED)
+        monitor.finished(trial.number, outcome, accuracy, job.price.latency_ms)
+
+    def _fail(self, job: _Job, error: str, monitor: SearchMonitor, retry: bool,
+              result: dict[str, Any] | None = None) -> None:
+        trial = job.trial
+        if result is not None:
+            self._record_result(trial, result, job, FAILED)
+        else:
+            trial.set_user_attr("curve", job.curve)
+        trial.set_user_attr(OUTCOME_ATTR, FAILED)
+        trial.set_user_attr("error", error)
+        retrying = retry and job.attempt <= self.config.max_retries
+        self.study.tell(trial, state=TrialState.FAIL)
+        if retrying:
+            requeue(self.study, trial, reason=error)
+        monitor.failed(trial.number, error, retrying)
+
+    def _interrupt(self, running: dict[Any, _Job], monitor: SearchMonitor) -> None:
+        for generator, job in running.items():
+            ray.cancel(generator)
+            job.trial.set_user_attr(OUTCOME_ATTR, INTERRUPTED)
+            job.trial.set_user_attr("curve", job.curve)
+            self.study.tell(job.trial, state=TrialState.FAIL)
+            requeue(self.study, job.trial, reason="interrupted")
+        running.clear()
+        monitor.say("interrupted: the candidates that were training are queued to run first "
+                    "on resume")
+
+    def _should_stop(self, job: _Job) -> bool:
+        if not self.config.early_stopping:
+            return False
+        epoch = len(job.curve)
+        value = job.curve[-1]["val_accuracy"]
+        if self.config.objective == "reward":
+            job.trial.report(value, epoch)
+            return job.trial.should_prune()
+        return self.stopper.should_stop(epoch, value, self.curves)
+
+    # ---- user attributes ------------------------------------------------------------------------
+
+    def _record_price(self, trial: optuna.Trial, arch: Arch, cost: Price) -> None:
+        config = self.config
+        attrs = {
+            "arch": arch.to_string(), "arch_json": arch.to_dict(), "mflops": cost.mflops,
+            "params": cost.params, "latency_ms": cost.latency_ms, "target": self.table.target,
+            "latency_n_measured": cost.latency_n_measured,
+            "latency_n_modelled": cost.latency_n_modelled,
+            VIOLATIONS_ATTR: list(cost.violations), "cost_input": list(config.deploy_input),
+            "proxy_input": list(self.data.input_shape), "nas_version": nas.__version__,
+        }
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def _record_result(self, trial: optuna.Trial, result: dict[str, Any], job: _Job,
+                       outcome: str) -> None:
+        attrs = {
+            OUTCOME_ATTR: outcome, "accuracy": result.get("accuracy"),
+            "curve": result.get("curve", job.curve), "recipe": self.recipe.to_dict(),
+            "seed": self.recipe.seed, "train_seconds": result.get("train_seconds"),
+            "images_per_second": result.get("images_per_second"),
+            "worker_host": result.get("host"), "worker_node": result.get("node_id"),
+            "wall_seconds": round(time.monotonic() - job.dispatched, 3),
+            "attempt": job.attempt,
+        }
+        if result.get("error"):
+            attrs["error"] = result["error"]
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+
+    def _reuse(self, trial: optuna.Trial, previous_number: int) -> None:
+        """A candidate trained before (same arch, recipe and seed) gets its values, not a rerun."""
+        previous = self.study.get_trials(deepcopy=False)[previous_number]
+        for key in ("accuracy", "curve", "train_seconds", "images_per_second"):
+            trial.set_user_attr(key, previous.user_attrs.get(key))
+        trial.set_user_attr(OUTCOME_ATTR, "duplicate")
+        trial.set_user_attr("duplicate_of", previous_number)
+        self.study.tell(trial, previous.values)
+
+    def _record_study_attrs(self) -> None:
+        self.study.set_user_attr("latency_table", self.table.metadata)
+        self.study.set_user_attr("space", self.space.to_dict())
+        self.study.set_user_attr("recipe", self.recipe.to_dict())
+        self.study.set_user_attr("dataset", {"name": self.data.name,
+                                             "input_shape": list(self.data.input_shape),
+                                             "num_classes": self.data.num_classes})
+
+    # ---- helpers ------------------------------------------------------------------------------
+
+    def _arch_for(self, trial: optuna.Trial) -> Arch:
+        zoo_name = trial.user_attrs.get("zoo")
+        return ZOO[zoo_name]() if zoo_name else self.space.sample(trial)
+
+    def _enqueue_zoo(self) -> None:
+        """Queue the zoo networks that fit the budget, so the front starts from known designs."""
+        for name, factory in ZOO.items():
+            arch = factory()
+            try:
+                cost = price(arch, self.config, self.table)
+            except InputError:
+                continue  # the table cannot price this network's operators
+            if cost.feasible:
+                params = self.space.params_of(arch)
+                self.study.enqueue_trial(params or {}, user_attrs={} if params else {"zoo": name})
+
+    def _trained_archs(self) -> dict[str, int]:
+        return {trial.user_attrs["arch"]: trial.number
+                for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+                if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED}
+
+    def _finish(self, started: float, interrupted: bool) -> SearchResult:
+        counts = count_outcomes(self.study)
+        out_dir = Path(self.config.out or Path("results") / self.study.study_name)
+        rows = pareto_rows(self.study)
+        write_outputs(self.study, out_dir, rows)
+        return SearchResult(
+            study_name=self.study.study_name, storage=mask_password(self.config.storage),
+            out_dir=out_dir, pareto=rows,
+            n_trained=sum(counts.get(outcome, 0) for outcome in COUNTED_OUTCOMES),
+            n_infeasible=counts.get(INFEASIBLE, 0), n_failed=counts.get(FAILED, 0),
+            wall_seconds=round(time.monotonic() - started, 2), interrupted=interrupted)
+
+
+def _recipe(config: SearchConfig) -> Recipe:
+    overrides = {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
+                 "max_seconds": config.trial_timeout_s}
+    return Recipe(seed=config.seed, threads=config.cpus_per_trial,
+                  **{key: value for key, value in overrides.items() if value is not None})
+
+
+def _connect_ray(config: SearchConfig) -> bool:
+    """Join `--ray-address`, or start a private local Ray; True if this call started it."""
+    if ray.is_initialized():
+        return False
+    if config.ray_address:
+        try:
+            ray.init(address=config.ray_address, logging_level="ERROR", log_to_driver=False)
+        except (ConnectionError, ValueError, RuntimeError) as error:
+            raise InputError(f"cannot join the Ray cluster at {config.ray_address}: "
+                             f"{_error_line(error)}") from None
+    else:
+        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                 logging_level="ERROR", log_to_driver=False)
+    return True
+
+
+def _partial_result(job: _Job) -> dict[str, Any]:
+    """What a candidate stopped early is recorded with: its best epoch so far."""
+    best = max(epoch["val_accuracy"] for epoch in job.curve)
+    return {"accuracy": best, "curve": job.curve,
+            "train_seconds": round(sum(epoch["seconds"] for epoch in job.curve), 3),
+            "images_per_second": job.curve[-1].get("images_per_second"),
+            "host": job.curve[-1].get("host"), "node_id": job.curve[-1].get("node_id")}
+
+
+def _job_note(job: _Job) -> str:
+    notes = []
+    if job.trial.user_attrs.get("zoo"):
+        notes.append(f"zoo {job.trial.user_attrs['zoo']}")
+    if job.attempt > 1:
+        notes.append(f"attempt {job.attempt}, retry of trial {job.trial.user_attrs['retry_of']}")
+    return ", ".join(notes)
+
+
+def _error_line(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    kind = type(error).__name__
+    return f"{kind}: {lines[0]}" if lines else kind

@@ -1,0 +1,145 @@
+"""The Optuna study of a search: create or resume it, and keep it honest across restarts.
+
+Objectives: in ``pareto`` mode maximise validation accuracy and minimise target latency; in
+``reward`` mode maximise MnasNet's acc * (ms / target_ms)^w. Budgets are Optuna constraints
+(read back from the trial's user attributes), so constrained TPE and NSGA-II learn where the
+budget ends from candidates that were priced but never trained.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.config import SearchConfig
+from nas.errors import InputError
+
+VIOLATIONS_ATTR = "violations"
+OUTCOME_ATTR = "outcome"
+# What happened to a trial, beyond Optuna's state.
+TRAINED, STOPPED, INFEASIBLE, FAILED, INTERRUPTED = (
+    "trained", "stopped_early", "infeasible", "failed", "interrupted")
+COUNTED_OUTCOMES = (TRAINED, STOPPED)
+"""Outcomes that count toward --trials: the candidate was trained (to the end or stopped)."""
+
+
+def budget_constraints(trial: FrozenTrial) -> list[float]:
+    """Optuna constraint values (<= 0 feasible) recorded when the trial was priced."""
+    return list(trial.user_attrs.get(VIOLATIONS_ATTR, [0.0, 0.0, 0.0]))
+
+
+def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    seed = config.seed
+    if config.sampler == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, constraints_func=budget_constraints,
+                                          multivariate=True, group=True, n_startup_trials=8)
+    if config.sampler == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=budget_constraints,
+                                             population_size=8)
+    return optuna.samplers.RandomSampler(seed=seed)
+
+
+def directions(config: SearchConfig) -> list[str]:
+    return ["maximize", "minimize"] if config.objective == "pareto" else ["maximize"]
+
+
+def objective_values(config: SearchConfig, accuracy: float, latency_ms: float) -> list[float]:
+    if config.objective == "pareto":
+        return [accuracy, latency_ms]
+    assert config.target_ms is not None
+    return [accuracy * (latency_ms / config.target_ms) ** config.reward_exponent]
+
+
+def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
+    """Create the study, or load it with --resume after checking it is the same search."""
+    name = config.study_name
+    existing = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
+    sampler = make_sampler(config)
+    if name in existing and not config.resume:
+        raise InputError(f"study {name!r} already exists in {_where(config)}: add --resume to "
+                         f"continue it, or --study NAME to start another")
+    if name not in existing and config.resume:
+        known = ", ".join(sorted(existing)) or "none"
+        raise InputError(f"--resume: no study {name!r} in {_where(config)} (studies there: "
+                         f"{known})")
+    if name in existing:
+        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        _check_same_search(study, config)
+        return study
+    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
+                                directions=directions(config))
+    study.set_user_attr("config", config.to_dict())
+    study.set_user_attr("identity", config.identity())
+    study.set_metric_names(["accuracy", "latency_ms"] if config.objective == "pareto"
+                           else ["reward"])
+    return study
+
+
+def _where(config: SearchConfig) -> str:
+    return config.to_dict()["storage"]
+
+
+def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
+    recorded = study.user_attrs.get("identity", {})
+    differences = [f"{key} {recorded.get(key)!r} -> {value!r}"
+                   for key, value in config.identity().items() if recorded.get(key) != value]
+    if differences and not config.force:
+        raise InputError(f"--resume: study {study.study_name!r} was a different search "
+                         f"({'; '.join(differences)}); add --force to continue it anyway")
+    if differences:
+        study.set_user_attr("identity", config.identity())
+    study.set_user_attr("config", config.to_dict())
+
+
+def requeue_orphans(study: optuna.Study) -> list[int]:
+    """Fail the trials a dead driver left RUNNING and queue their parameters to run again.
+
+    Only the driver writes to the study, so when a driver starts, anything still RUNNING was
+    lost with the previous one. Returns the orphaned trial numbers.
+    """
+    orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in orphans:
+        study._storage.set_trial_user_attr(trial._trial_id, OUTCOME_ATTR, INTERRUPTED)
+        study.tell(trial.number, state=TrialState.FAIL)
+        requeue(study, trial, reason="its driver stopped while it ran")
+    return [trial.number for trial in orphans]
+
+
+def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str) -> None:
+    """Queue the same candidate again (same parameters, or the same fixed architecture)."""
+    attrs = trial.user_attrs
+    fixed = {key: attrs[key] for key in ("zoo",) if key in attrs}
+    study.enqueue_trial(dict(trial.params), skip_if_exists=False, user_attrs={
+        **fixed, "retry_of": trial.number, "attempt": int(attrs.get("attempt", 1)) + 1,
+        "retry_reason": reason,
+    })
+
+
+def count_outcomes(study: optuna.Study) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for trial in study.get_trials(deepcopy=False):
+        outcome = trial.user_attrs.get(OUTCOME_ATTR)
+        if outcome:
+            counts[outcome] = counts.get(outcome, 0) + 1
+    return counts
+
+
+def finished_curves(study: optuna.Study) -> list[list[float]]:
+    """Validation-accuracy curves of candidates trained to the end (for early stopping)."""
+    return [[epoch["val_accuracy"] for epoch in trial.user_attrs.get("curve", [])]
+            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED]
+
+
+def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
+    attrs = trial.user_attrs
+    return {
+        "number": trial.number, "state": trial.state.name, "outcome": attrs.get(OUTCOME_ATTR),
+        "accuracy": attrs.get("accuracy"), "latency_ms": attrs.get("latency_ms"),
+        "mflops": attrs.get("mflops"), "params": attrs.get("params"), "arch": attrs.get("arch"),
+        "zoo": attrs.get("zoo"), "epochs": len(attrs.get("curve", [])),
+        "train_seconds": attrs.get("train_seconds"), "worker_host": attrs.get("worker_host"),
+        "error": attrs.get("error"),
+    }
