@@ -1,0 +1,329 @@
+"""Latency lookup tables: a target device's time per operator signature, and the sum of them.
+
+A table is a JSON file (nothing is unpickled, so a table from anywhere is safe to load)::
+
+    {"metadata": {"target": "x86_64", "input_size": 224, "threads": 1, "method": "...", ...},
+     "entries": {"mbconv:56x56x24>40:e3:k5:s2:g1:se0.25:hs": {"ms": 0.41, "std": 0.02,
+                                                              "source": "measured"}, ...},
+     "cost_model": {...}}                                   # optional
+
+Entries are what one operator costs alone. A network is not quite the sum of its operators run
+alone: each isolated run pays the runtime's per-call overhead once, which inside a network is
+paid once for all of them. ``metadata.per_op_overhead_ms`` (measured by `nas lut build`) is that
+overhead, so a network of n operators is priced ``sum(entries) - (n - 1) * per_op_overhead_ms``.
+
+A signature the table lacks is priced by the optional cost model (entries and estimate then say
+``model``); without one it is an error that names the signature and the command that fills it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from nas.errors import InputError
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
+                                          arch_signatures)
+
+FORMAT_VERSION = 1
+SOURCES = ("measured", "model")
+REQUIRED_METADATA = ("target", "input_size", "method")
+
+
+@dataclass(frozen=True)
+class OpLatency:
+    """One operator's share of an estimate."""
+
+    key: str
+    ms: float
+    source: str
+
+
+@dataclass(frozen=True)
+class LatencyEstimate:
+    """A network's predicted latency and where each part of it came from."""
+
+    total_ms: float
+    ops: tuple[OpLatency, ...]
+    n_measured: int
+    n_modelled: int
+    target: str
+
+    def to_dict(self, with_ops: bool = True) -> dict[str, Any]:
+        result: dict[str, Any] = {"latency_ms": round(self.total_ms, 4), "target": self.target,
+                                  "n_measured": self.n_measured, "n_modelled": self.n_modelled}
+        if with_ops:
+            result["ops"] = [{"key": op.key, "ms": round(op.ms, 4), "source": op.source}
+                             for op in self.ops]
+        return result
+
+
+@lru_cache(maxsize=4096)
+def _signatures(arch: Arch, input_shape: InputShape,
+                num_classes: int) -> tuple[OpSignature, ...]:
+    """The search prices the same architecture several times (budget check, report, export)."""
+    return tuple(arch_signatures(arch, input_shape, num_classes))
+
+
+class LatencyTable:
+    """A target's per-operator latencies plus how they were obtained."""
+
+    def __init__(self, metadata: dict[str, Any], entries: dict[str, dict[str, Any]] | None = None,
+                 cost_model: dict[str, Any] | None = None, path: Path | None = None) -> None:
+        self.metadata = dict(metadata)
+        self.entries: dict[str, dict[str, Any]] = dict(entries or {})
+        self.cost_model = cost_model
+        self.path = path
+        self._model: Any = None
+
+    # ---- identity ---------------------------------------------------------------------------
+
+    @property
+    def target(self) -> str:
+        return str(self.metadata["target"])
+
+    @property
+    def input_hw(self) -> tuple[int, int]:
+        """(height, width) the table was built at; metadata holds a side or [C, H, W]."""
+        size = self.metadata["input_size"]
+        return (size, size) if isinstance(size, int) else (size[1], size[2])
+
+    @property
+    def input_size(self) -> int:
+        return self.input_hw[0]
+
+    @property
+    def per_op_overhead_ms(self) -> float:
+        return float(self.metadata.get("per_op_overhead_ms", 0.0))
+
+    def describe(self) -> str:
+        """Where the table came from, for error messages."""
+        return f"latency table {self.target!r}" + (f" ({self.path})" if self.path else "")
+
+    # ---- pricing ----------------------------------------------------------------------------
+
+    def predict(self, arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
+                num_classes: int = DEPLOY_CLASSES) -> LatencyEstimate:
+        """Latency of `arch` on this target at `input_shape` (channels, height, width)."""
+        channels, height, width = input_shape
+        if (height, width) != self.input_hw:
+            built = "x".join(map(str, self.input_hw))
+            raise InputError(
+                f"{self.describe()} was built for {built} inputs, not {height}x{width}: use "
+                f"--input-size {self.input_size} or build a table with "
+                f"'nas lut build --target {self.target} --input-size {height}'")
+        return self.price(_signatures(arch, tuple(input_shape), num_classes))
+
+    def price(self, sigs: tuple[OpSignature, ...] | list[OpSignature]) -> LatencyEstimate:
+        """Sum the entries of `sigs`, which run one after the other as one network."""
+        ops = []
+        total = 0.0
+        modelled = 0
+        for sig in sigs:
+            entry = self.entries.get(sig.key)
+            if entry is not None:
+                ms, source = entry["ms"], entry["source"]
+            else:
+                ms, source = self._model_ms(sig), "model"
+            if source == "model":
+                modelled += 1
+            ops.append(OpLatency(sig.key, ms, source))
+            total += ms
+        total -= (len(ops) - 1) * self.per_op_overhead_ms
+        return LatencyEstimate(total_ms=total, ops=tuple(ops), n_measured=len(ops) - modelled,
+                               n_modelled=modelled, target=self.target)
+
+    def _model_ms(self, sig: OpSignature) -> float:
+        if self.cost_model is None:
+            space = self.metadata.get("space", "<space>")
+            raise InputError(
+                f"{self.describe()} has no entry for operator {sig.key} and no cost model to "
+                f"price it: run 'nas lut build --target {self.target} --space {space}' with the "
+                f"space this architecture comes from")
+        if self._model is None:
+            from nas.evaluators.cost_model import OpCostModel
+
+            self._model = OpCostModel.from_dict(self.cost_model)
+        return float(self._model.predict_ms(sig))
+
+    def missing(self, sigs: list[OpSignature]) -> list[OpSignature]:
+        """Signatures without a measured entry (what a resumed build still has to time)."""
+        return [sig for sig in sigs if self.entries.get(sig.key, {}).get("source") != "measured"]
+
+    def set_entry(self, key: str, ms: float, std: float, source: str = "measured") -> None:
+        self.entries[key] = {"ms": ms, "std": std, "source": source}
+
+    # ---- JSON -------------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            "metadata": self.metadata,
+            "entries": {key: {"ms": _round(entry["ms"]), "std": _round(entry["std"]),
+                              "source": entry["source"]}
+                        for key, entry in sorted(self.entries.items())},
+        }
+        if self.cost_model is not None:
+            data["cost_model"] = self.cost_model
+        return data
+
+    def to_json(self) -> str:
+        """Compact but diffable: one line per entry, metadata indented."""
+        data = self.to_dict()
+        lines = ["{", f'"format": {FORMAT_VERSION},',
+                 f'"metadata": {json.dumps(data["metadata"], indent=1, sort_keys=True)},']
+        if "cost_model" in data:
+            lines.append(f'"cost_model": {json.dumps(data["cost_model"], sort_keys=True)},')
+        entries = [f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+                   for key, value in data["entries"].items()]
+        lines.append('"entries": {' + (("\n" + ",\n".join(entries) + "\n") if entries else "")
+                     + "}")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+    def save(self, path: str | Path) -> Path:
+        """Write atomically, so an interrupted build never leaves a truncated table behind."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as file:
+                file.write(self.to_json())
+            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a table is not
+            os.replace(temporary, path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+        self.path = path
+        return path
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "latency table",
+                  path: Path | None = None) -> LatencyTable:
+        """Validate the layout; every problem is an `InputError` naming the field."""
+        hint = "rebuild it with 'nas lut build' or restore the file"
+        if not isinstance(data, dict):
+            raise InputError(f"{where} must be a JSON object: {hint}")
+        if data.get("format") != FORMAT_VERSION:
+            raise InputError(f"{where} has format {data.get('format')!r}, this nas reads format "
+                             f"{FORMAT_VERSION}: {hint}")
+        metadata, entries = data.get("metadata"), data.get("entries")
+        if not isinstance(metadata, dict):
+            raise InputError(f"{where}: 'metadata' must be an object: {hint}")
+        for name in REQUIRED_METADATA:
+            if name not in metadata:
+                raise InputError(f"{where}: metadata lacks '{name}': {hint}")
+        if not _is_input_size(metadata["input_size"]):
+            raise InputError(f"{where}: metadata 'input_size' must be a positive integer or "
+                             f"[channels, height, width]: {hint}")
+        if not isinstance(entries, dict):
+            raise InputError(f"{where}: 'entries' must be an object: {hint}")
+        for key, entry in entries.items():
+            if (not isinstance(entry, dict) or not _is_number(entry.get("ms"))
+                    or not _is_number(entry.get("std")) or entry.get("source") not in SOURCES):
+                raise InputError(f"{where}: entry {key!r} must be {{ms: number, std: number, "
+                                 f"source: measured|model}}: {hint}")
+        cost_model = data.get("cost_model")
+        if cost_model is not None and not isinstance(cost_model, dict):
+            raise InputError(f"{where}: 'cost_model' must be an object: {hint}")
+        return cls(metadata, entries, cost_model, path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> LatencyTable:
+        path = Path(path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise InputError(f"cannot read latency table {path}: {error.strerror}") from None
+        except UnicodeDecodeError:
+            raise InputError(f"latency table {path} is not a text file: rebuild it with "
+                             f"'nas lut build' or restore the file") from None
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise InputError(f"latency table {path} is corrupt or truncated (invalid JSON at line "
+                             f"{error.lineno} column {error.colno}): rebuild it with "
+                             f"'nas lut build' (a rerun resumes) or restore the file") from None
+        return cls.from_dict(data, where=f"latency table {path}", path=path)
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _is_input_size(value: Any) -> bool:
+    if isinstance(value, list) and len(value) == 3:
+        return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _round(value: float) -> float:
+    """Four significant digits: far below the run-to-run spread, and a third of the file size."""
+    return float(f"{value:.4g}")
+
+
+# ---- where tables live --------------------------------------------------------------------
+
+def user_tables_dir() -> Path:
+    """Tables built by the user: ``$NAS_TABLES_DIR``, else the XDG data directory."""
+    if os.environ.get("NAS_TABLES_DIR"):
+        return Path(os.environ["NAS_TABLES_DIR"]).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "nas" / "tables"
+
+
+def shipped_tables() -> dict[str, Path]:
+    """Target -> file of every table shipped with the package."""
+    folder = resources.files("nas.evaluators") / "tables"
+    if not folder.is_dir():
+        return {}
+    return {Path(str(entry)).stem: Path(str(entry)) for entry in folder.iterdir()
+            if str(entry).endswith(".json")}
+
+
+def user_tables() -> dict[str, Path]:
+    folder = user_tables_dir()
+    if not folder.is_dir():
+        return {}
+    return {path.stem: path for path in sorted(folder.glob("*.json"))}
+
+
+def available_tables() -> dict[str, Path]:
+    """Target -> file; a table the user built shadows a shipped one of the same name."""
+    return {**shipped_tables(), **user_tables()}
+
+
+def default_table_path(target: str) -> Path:
+    """Where `nas lut build --target NAME` writes unless told otherwise."""
+    return user_tables_dir() / f"{target}.json"
+
+
+def load_table(target_or_path: str | Path) -> LatencyTable:
+    """A table by target name (user tables first, then shipped ones) or by file path."""
+    text = str(target_or_path)
+    tables = available_tables()
+    if text in tables:
+        return LatencyTable.load(tables[text])
+    path = Path(text).expanduser()
+    if path.suffix == ".json" or os.sep in text:
+        if not path.is_file():
+            raise InputError(f"latency table file {text} does not exist: build it with "
+                             f"'nas lut build --target NAME --out {text}'")
+        return LatencyTable.load(path)
+    known = ", ".join(sorted(tables)) or "none"
+    raise InputError(f"unknown latency target {text!r} (known: {known}): build a table for "
+                     f"your device with 'nas lut build --target {text}' or give a table file")

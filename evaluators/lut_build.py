@@ -1,0 +1,190 @@
+"""`nas lut build`: measure every operator of a search space on this machine, one at a time.
+
+Each signature's module is built alone (random weights, eval mode), exported to ONNX and timed
+in onnxruntime (or run eagerly in torch) with warm-up and repeats. The table is written
+atomically every few operators, so an interrupted build loses at most those, and a rerun loads
+the file and times only what is still missing: on a Raspberry Pi a full table takes hours, and
+nobody should have to start it twice.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeElapsedColumn, TimeRemainingColumn)
+
+from nas.errors import InputError
+from nas.evaluators.latency import LatencyTable, default_table_path
+from nas.evaluators.lut_timing import (Backend, clock_name, get_backend, machine_info, measure,
+                                       op_input_shape)
+from nas.search_spaces.builder import build_op
+from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
+from nas.search_spaces.space import DEFAULT_SPACE, load_space
+
+# Metadata that must match for a rerun to add entries to an existing table: mixing threads,
+# runtimes, input sizes or machines in one table would make its sums meaningless.
+_MUST_MATCH = ("runtime", "threads", "input_size", "num_classes", "precision", "cpu_model",
+               "clock")
+
+
+@dataclass(frozen=True)
+class BuildOptions:
+    target: str
+    space: str = DEFAULT_SPACE
+    input_size: int = 224
+    backend: str = "onnxruntime"
+    threads: int = 1
+    out: Path | None = None
+    repeats: int = 50
+    warmup: int = 10
+    min_seconds: float = 0.2
+    save_every: int = 20
+    num_classes: int = DEPLOY_CLASSES
+
+    @property
+    def path(self) -> Path:
+        return Path(self.out) if self.out else default_table_path(self.target)
+
+
+@dataclass
+class BuildReport:
+    path: Path
+    total: int
+    skipped: int
+    measured: int = 0
+    seconds: float = 0.0
+    interrupted: bool = False
+    table: LatencyTable | None = field(default=None, repr=False)
+
+
+def build_table(options: BuildOptions, show_progress: bool = True,
+                on_measured: Callable[[OpSignature], None] | None = None) -> BuildReport:
+    """Measure the space's signatures that `options.path` lacks; returns what was done.
+
+    `on_measured` is called after each new entry (tests interrupt a build through it).
+    """
+    if options.threads < 1:
+        raise InputError(f"--threads must be at least 1, got {options.threads}")
+    space = load_space(options.space)
+    backend = get_backend(options.backend, options.threads)
+    sigs = space.signatures((3, options.input_size, options.input_size), options.num_classes)
+    table = _open_table(options, backend, space.name)
+    todo = table.missing(sigs)
+    report = BuildReport(path=options.path, total=len(sigs), skipped=len(sigs) - len(todo),
+                         table=table)
+    if todo and "per_op_overhead_ms" not in table.metadata:
+        table.metadata["per_op_overhead_ms"] = round(call_overhead_ms(backend, options), 5)
+    started = time.perf_counter()
+    previous_seconds = float(table.metadata.get("build_seconds", 0.0))
+    torch.manual_seed(0)
+
+    def save() -> None:
+        table.metadata["build_seconds"] = round(previous_seconds + time.perf_counter() - started, 1)
+        table.metadata["date"] = date.today().isoformat()
+        table.save(options.path)
+
+    console = Console(stderr=True)
+    try:
+        with _progress(console, show_progress and bool(todo)) as progress:
+            task = progress.add_task(f"{options.target}: {space.name} at {options.input_size}",
+                                     total=len(sigs), completed=report.skipped)
+            for index, sig in enumerate(todo, 1):
+                timing = measure_op(sig, backend, options)
+                table.set_entry(sig.key, timing.ms, timing.std, "measured")
+                report.measured += 1
+                progress.advance(task)
+                if not console.is_terminal and show_progress and index % 100 == 0:
+                    console.print(_log_line(index, len(todo), started))
+                if index % options.save_every == 0:
+                    save()
+                if on_measured is not None:
+                    on_measured(sig)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        save()
+        report.seconds = time.perf_counter() - started
+    return report
+
+
+def measure_op(sig: OpSignature, backend: Backend, options: BuildOptions):
+    """Build, export and time one signature's module."""
+    shape = op_input_shape(sig)
+    run = backend.prepare(build_op(sig).eval(), shape)
+    return measure(run, options.threads, repeats=options.repeats, warmup=options.warmup,
+                   min_seconds=options.min_seconds)
+
+
+def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
+    """What one call of the runtime costs when it computes next to nothing.
+
+    Every isolated operator pays it; a network pays it once for all its operators, so
+    `LatencyTable.predict` subtracts it for all but one.
+    """
+    run = backend.prepare(torch.nn.ReLU(), (1, 1))
+    return measure(run, options.threads, repeats=max(options.repeats, 200), warmup=50,
+                   min_seconds=options.min_seconds).ms
+
+
+def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> LatencyTable:
+    """The existing table at the output path (to resume), or a new one."""
+    machine = machine_info()
+    metadata = {
+        "target": options.target,
+        "device": f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
+        **machine,
+        "runtime": backend.name,
+        "runtime_version": backend.version,
+        "torch_version": torch.__version__,
+        "threads": options.threads,
+        "precision": "float32",
+        "input_size": options.input_size,
+        "num_classes": options.num_classes,
+        "space": space_name,
+        "clock": clock_name(options.threads),
+        "method": _method(options),
+    }
+    path = options.path
+    if not path.exists():
+        return LatencyTable(metadata)
+    table = LatencyTable.load(path)
+    for name in _MUST_MATCH:
+        if table.metadata.get(name) != metadata[name]:
+            raise InputError(
+                f"{path} was built with {name}={table.metadata.get(name)!r}, this build has "
+                f"{name}={metadata[name]!r}: give another --out or delete the file to start over")
+    spaces = str(table.metadata.get("space", "")).split(",")
+    if space_name not in spaces:
+        table.metadata["space"] = ",".join([s for s in spaces if s] + [space_name])
+    table.metadata["target"] = options.target
+    return table
+
+
+def _method(options: BuildOptions) -> str:
+    runner = ("exported to ONNX (opset 17, batch norm folded) and run in onnxruntime with all "
+              "graph optimisations" if options.backend == "onnxruntime" else
+              "run eagerly in torch (inference mode)")
+    clock = ("thread CPU time" if options.threads == 1 else "wall time")
+    return (f"nas lut build: each operator built alone with random weights at batch 1, {runner}, "
+            f"{options.threads} intra-op thread(s); median of at least {options.repeats} runs "
+            f"and {options.min_seconds:g} s after {options.warmup} warm-up runs, {clock}")
+
+
+def _progress(console: Console, enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                    console=console, disable=not enabled or not console.is_terminal,
+                    transient=False)
+
+
+def _log_line(done: int, todo: int, started: float) -> str:
+    elapsed = time.perf_counter() - started
+    eta = elapsed / done * (todo - done)
+    return f"measured {done}/{todo} operators in {elapsed / 60:.1f} min, eta {eta / 60:.1f} min"

@@ -1,0 +1,221 @@
+"""How `nas lut build` and `nas lut validate` time a module: backends, the timing loop, the machine.
+
+Both commands must time operators and whole networks identically, or the comparison between a
+table's sum and an end-to-end measurement says nothing; so the one way of doing it lives here.
+
+Clock. With one thread the work runs on the calling thread, and that thread's CPU time is the
+latency an idle core would show; unlike wall time it does not grow when other processes share
+the machine (a laptop running a browser, a CI runner with neighbours). With several threads the
+work is spread over a pool, so only wall time means anything.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import os
+import platform
+import statistics
+import time
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from nas.errors import InputError
+from nas.search_spaces.signatures import OpSignature
+
+BACKENDS = ("onnxruntime", "torch")
+ONNX_OPSET = 17
+
+
+@dataclass(frozen=True)
+class Timing:
+    """Median and spread of repeated runs, in milliseconds.
+
+    ``std`` is the interquartile range scaled to a normal standard deviation (IQR / 1.349): a
+    spread that a few runs stalled by the scheduler cannot blow up.
+    """
+
+    ms: float
+    std: float
+    runs: int
+
+
+def op_input_shape(sig: OpSignature) -> tuple[int, ...]:
+    """Batch-of-one input of a signature's module (``fc`` and ``classifier`` take a vector)."""
+    if sig.kind in ("fc", "classifier"):
+        return (1, sig.in_c)
+    return (1, sig.in_c, sig.in_h, sig.in_w)
+
+
+def clock_name(threads: int) -> str:
+    return "thread_cpu" if threads == 1 else "wall"
+
+
+def measure(run: Callable[[], object], threads: int, repeats: int = 50, warmup: int = 10,
+            min_seconds: float = 0.2, max_runs: int = 5000) -> Timing:
+    """Time `run` after `warmup` calls: at least `repeats` runs and `min_seconds` of work."""
+    clock = time.thread_time_ns if threads == 1 else time.perf_counter_ns
+    for _ in range(warmup):
+        run()
+    samples: list[int] = []
+    spent = 0
+    budget = int(min_seconds * 1e9)
+    while (len(samples) < repeats or spent < budget) and len(samples) < max_runs:
+        start = clock()
+        run()
+        elapsed = clock() - start
+        samples.append(elapsed)
+        spent += elapsed
+    ms = np.asarray(samples, dtype=np.float64) / 1e6
+    q1, q3 = np.percentile(ms, [25, 75])
+    return Timing(ms=float(statistics.median(ms)), std=float((q3 - q1) / 1.349), runs=len(ms))
+
+
+# ---- backends -----------------------------------------------------------------------------
+
+class Backend:
+    """Turns a torch module and an example input into a zero-argument callable that runs it."""
+
+    name = ""
+
+    def __init__(self, threads: int) -> None:
+        self.threads = threads
+
+    @property
+    def version(self) -> str:
+        raise NotImplementedError
+
+    def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        raise NotImplementedError
+
+
+class OnnxRuntimeBackend(Backend):
+    """Export to ONNX and run in an onnxruntime CPU session, as a deployed model would be."""
+
+    name = "onnxruntime"
+
+    def __init__(self, threads: int) -> None:
+        super().__init__(threads)
+        import onnxruntime
+
+        self._ort = onnxruntime
+        onnxruntime.set_default_logger_severity(3)
+
+    @property
+    def version(self) -> str:
+        return self._ort.__version__
+
+    def session_options(self):
+        options = self._ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = self._ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = self._ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.log_severity_level = 3
+        return options
+
+    def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        model = export_onnx(module, shape)
+        session = self._ort.InferenceSession(model, self.session_options(),
+                                             providers=["CPUExecutionProvider"])
+        feed = {session.get_inputs()[0].name: np.random.rand(*shape).astype(np.float32)}
+        return lambda: session.run(None, feed)
+
+
+class TorchBackend(Backend):
+    """Run the eager torch module; for devices where onnxruntime is not available."""
+
+    name = "torch"
+
+    @property
+    def version(self) -> str:
+        return torch.__version__
+
+    def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        torch.set_num_threads(self.threads)
+        module = module.eval()
+        example = torch.rand(*shape)
+
+        def run() -> object:
+            with torch.inference_mode():
+                return module(example)
+
+        return run
+
+
+def get_backend(name: str, threads: int) -> Backend:
+    """The backend called `name`; a missing runtime is the user's to install, so `InputError`."""
+    if name == "onnxruntime":
+        try:
+            return OnnxRuntimeBackend(threads)
+        except ImportError:
+            raise InputError("backend 'onnxruntime' is not installed: pip install onnxruntime, "
+                             "or use --backend torch") from None
+    if name == "torch":
+        return TorchBackend(threads)
+    raise InputError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+
+
+def export_onnx(module: torch.nn.Module, shape: tuple[int, ...]) -> bytes:
+    """ONNX bytes of `module` in eval mode (batch norm folded into the convolutions).
+
+    The TorchScript exporter takes a fraction of a second per operator where the torch.export
+    one takes seconds, which matters for thousands of operators; it is used while torch still
+    has it. Both print deprecation notes and progress that would bury the progress bar.
+    """
+    module = module.eval()
+    example = (torch.rand(*shape),)
+    buffer = io.BytesIO()
+    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [logger.level for logger in quiet]
+    for logger in quiet:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
+                torch.no_grad():
+            warnings.simplefilter("ignore")
+            try:
+                torch.onnx.export(module, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
+                                  do_constant_folding=True, input_names=["x"],
+                                  output_names=["y"])
+            except (TypeError, RuntimeError, NotImplementedError):
+                buffer = io.BytesIO()
+                torch.onnx.export(module, example, buffer, dynamo=True, verbose=False,
+                                  input_names=["x"], output_names=["y"])
+    finally:
+        for logger, level in zip(quiet, levels):
+            logger.setLevel(level)
+    return buffer.getvalue()
+
+
+# ---- the machine --------------------------------------------------------------------------
+
+def cpu_model() -> str:
+    """CPU name from /proc/cpuinfo (x86 "model name"; ARM boards say "Hardware" or "Model")."""
+    try:
+        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+    except OSError:
+        return platform.processor() or platform.machine()
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        fields.setdefault(name.strip().lower(), value.strip())
+    for name in ("model name", "hardware", "model", "cpu model", "processor"):
+        if fields.get(name) and not fields[name].isdigit():
+            return fields[name]
+    return platform.processor() or platform.machine()
+
+
+def machine_info() -> dict[str, object]:
+    """What identifies the device a table was measured on."""
+    return {
+        "cpu_model": cpu_model(),
+        "cores": os.cpu_count() or 1,
+        "machine": platform.machine(),
+        "system": f"{platform.system()} {platform.release()}",
+    }

@@ -1,0 +1,229 @@
+"""`nas lut validate`: how far a table's sums can be trusted, against whole networks on this machine.
+
+Random architectures of the space (and the zoo networks) are built end to end, exported and timed
+with the table's own backend, threads and clock, then compared with `LatencyTable.predict`.
+Networks are timed in interleaved rounds (every network once per round, the median over rounds
+kept), so a burst of load from other processes spreads over all networks instead of spoiling a
+few of them.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from scipy.stats import kendalltau
+
+from nas.errors import InputError
+from nas.evaluators.latency import LatencyTable
+from nas.evaluators.lut_timing import BACKENDS, get_backend, machine_info, measure
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.builder import build_model
+from nas.search_spaces.space import SearchSpace
+from nas.search_spaces.zoo import ZOO
+
+WITHIN = 10.0
+"""Percent: the tolerance of the share-within figure."""
+
+
+class SeededSuggester:
+    """A seeded stand-in for an Optuna trial: uniform choices, reproducible from the seed."""
+
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return self.rng.randint(low, high)
+
+    def suggest_categorical(self, name: str, choices: Any) -> Any:
+        return self.rng.choice(list(choices))
+
+
+def sample_archs(space: SearchSpace, count: int, seed: int) -> list[Arch]:
+    """`count` distinct architectures drawn uniformly through `space.sample`."""
+    rng = random.Random(seed)
+    archs: dict[Arch, None] = {}
+    for _ in range(count * 100):
+        if len(archs) == count:
+            break
+        archs.setdefault(space.sample(SeededSuggester(rng)), None)
+    return list(archs)
+
+
+@dataclass
+class Row:
+    name: str
+    group: str  # "random" or "zoo"
+    arch: str
+    predicted_ms: float | None
+    measured_ms: float | None = None
+    spread_ms: float | None = None
+    n_modelled: int = 0
+    note: str = ""
+
+    @property
+    def error_pct(self) -> float | None:
+        if self.predicted_ms is None or self.measured_ms is None:
+            return None
+        return (self.predicted_ms - self.measured_ms) / self.measured_ms * 100
+
+
+@dataclass
+class Metrics:
+    n: int
+    mape_pct: float
+    within_pct: float
+    kendall_tau: float
+    max_abs_error_pct: float
+
+    @classmethod
+    def of(cls, rows: list[Row]) -> Metrics | None:
+        rows = [row for row in rows if row.error_pct is not None]
+        if not rows:
+            return None
+        errors = np.abs([row.error_pct for row in rows])
+        tau = (kendalltau([r.predicted_ms for r in rows], [r.measured_ms for r in rows]).statistic
+               if len(rows) > 1 else float("nan"))
+        return cls(n=len(rows), mape_pct=float(errors.mean()),
+                   within_pct=float((errors <= WITHIN).mean() * 100), kendall_tau=float(tau),
+                   max_abs_error_pct=float(errors.max()))
+
+
+@dataclass
+class ValidationReport:
+    target: str
+    table_path: str
+    rows: list[Row]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    def metrics(self, group: str) -> Metrics | None:
+        return Metrics.of([row for row in self.rows if row.group == group])
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "target": self.target, "table": self.table_path, **self.settings,
+            "metrics": {group: (asdict(m) if (m := self.metrics(group)) else None)
+                        for group in ("random", "zoo")},
+            "rows": [{**asdict(row), "error_pct": row.error_pct} for row in self.rows],
+        }
+
+
+def check_same_machine(table: LatencyTable) -> None:
+    """A table can only be validated where it was measured: same CPU, an installed runtime."""
+    meta = table.metadata
+    here = machine_info()["cpu_model"]
+    if meta.get("runtime") not in BACKENDS or meta.get("cpu_model") != here:
+        made = meta.get("cpu_model") or meta.get("device") or "another device"
+        raise InputError(f"{table.describe()} was made for {made}, not this machine ({here}): "
+                         f"validate it on that device, or build a table here with "
+                         f"'nas lut build --target NAME'")
+
+
+def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, seed: int = 0,
+                   include_zoo: bool = True, rounds: int = 3, repeats: int = 20,
+                   show_progress: bool = True) -> ValidationReport:
+    """Measure sampled and zoo networks end to end and pair each with the table's prediction."""
+    check_same_machine(table)
+    meta = table.metadata
+    threads = int(meta["threads"])
+    backend = get_backend(str(meta["runtime"]), threads)
+    shape = (3, *table.input_hw)
+    num_classes = int(meta.get("num_classes", 1000))
+    candidates = [(f"random_{i:03d}", "random", arch)
+                  for i, arch in enumerate(sample_archs(space, n_archs, seed))]
+    if include_zoo:
+        candidates += [(name, "zoo", factory()) for name, factory in ZOO.items()]
+    rows, runs = [], []
+    for name, group, arch in candidates:
+        try:
+            estimate = table.predict(arch, shape, num_classes)
+            row = Row(name, group, arch.to_string(), estimate.total_ms,
+                      n_modelled=estimate.n_modelled)
+        except InputError as error:
+            row = Row(name, group, arch.to_string(), None, note=str(error))
+        rows.append(row)
+    torch.manual_seed(seed)
+    console = Console(stderr=True)
+    timed = [row for row in rows if row.predicted_ms is not None]
+    started = time.perf_counter()
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeRemainingColumn(), console=console,
+                  disable=not show_progress or not console.is_terminal) as progress:
+        task = progress.add_task(f"validate {table.target}", total=len(timed) * (rounds + 1))
+        for row in timed:  # export once: building sessions is the slow part
+            runs.append(backend.prepare(build_model(Arch.from_string(row.arch), shape,
+                                                    num_classes).eval(), (1, *shape)))
+            progress.advance(task)
+        per_round: list[list[float]] = [[] for _ in timed]
+        for _ in range(rounds):
+            for index, run in enumerate(runs):
+                per_round[index].append(measure(run, threads, repeats=repeats, warmup=3,
+                                                min_seconds=0.0).ms)
+                progress.advance(task)
+    for row, values in zip(timed, per_round):
+        row.measured_ms = float(statistics.median(values))
+        row.spread_ms = float(max(values) - min(values))
+    return ValidationReport(
+        target=table.target, table_path=str(table.path), rows=rows,
+        settings={"space": space.name, "seed": seed, "n_archs": n_archs, "rounds": rounds,
+                  "repeats": repeats, "runtime": meta["runtime"],
+                  "runtime_version": backend.version, "threads": threads,
+                  "clock": meta.get("clock"), "input": list(shape), "num_classes": num_classes,
+                  "machine": machine_info(), "date": date.today().isoformat(),
+                  "seconds": round(time.perf_counter() - started, 1),
+                  "per_op_overhead_ms": table.per_op_overhead_ms})
+
+
+def write_report(report: ValidationReport, out_dir: Path) -> tuple[Path, Path]:
+    """Save the report as JSON and a predicted-against-measured scatter plot as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    json_path = out_dir / f"validate_{report.target}.json"
+    json_path.write_text(json.dumps(report.to_dict(), indent=1) + "\n")
+    png_path = out_dir / f"validate_{report.target}.png"
+    figure, axis = plt.subplots(figsize=(5.5, 5.5), dpi=120)
+    values = []
+    for group, marker, colour in (("random", "o", "tab:blue"), ("zoo", "s", "tab:orange")):
+        rows = [r for r in report.rows if r.group == group and r.error_pct is not None]
+        if not rows:
+            continue
+        measured = [r.measured_ms for r in rows]
+        predicted = [r.predicted_ms for r in rows]
+        values += measured + predicted
+        metrics = report.metrics(group)
+        axis.scatter(measured, predicted, marker=marker, s=18, color=colour,
+                     label=f"{group} (n={metrics.n}, MAPE {metrics.mape_pct:.1f}%, "
+                           f"tau {metrics.kendall_tau:.2f})")
+    if values:
+        low, high = min(values) * 0.9, max(values) * 1.1
+        line = np.array([low, high])
+        axis.plot(line, line, color="black", linewidth=1, label="y = x")
+        axis.fill_between(line, line * (1 - WITHIN / 100), line * (1 + WITHIN / 100),
+                          color="grey", alpha=0.15, label=f"±{WITHIN:g}%")
+        axis.set_xlim(low, high)
+        axis.set_ylim(low, high)
+    axis.set_xlabel("measured end to end (ms)")
+    axis.set_ylabel("predicted by the table (ms)")
+    axis.set_title(f"{report.target}: {report.settings.get('runtime')}, "
+                   f"{report.settings.get('threads')} thread(s), "
+                   f"{'x'.join(map(str, report.settings.get('input', [])))}", fontsize=10)
+    axis.legend(fontsize=8, loc="upper left")
+    axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(png_path)
+    plt.close(figure)
+    return json_path, png_path

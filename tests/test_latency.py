@@ -1,0 +1,310 @@
+"""Latency tables: format, lookup, errors, a resumable real build and a real validation."""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from nas.cli import main
+from nas.errors import InputError
+from nas.evaluators import lut_build
+from nas.evaluators.latency import LatencyTable, load_table
+from nas.evaluators.lut_build import BuildOptions, build_table
+from nas.evaluators.lut_validate import sample_archs, validate_table, write_report
+from nas.search_spaces.signatures import arch_signatures
+from nas.search_spaces.space import load_space
+from nas.search_spaces.zoo import ZOO
+
+SMALL_SPACE = """\
+name: lut_test
+description: a few dozen operators, so a real table builds in seconds
+stem: {channels: 8, kernel: 3, stride: 2, act: relu}
+head: {conv_channels: 32, fc_channels: 0, act: relu, dropout: 0.0}
+block_choices: {expansion: [3], kernel: [3, 5], groups: [1], se_ratio: [0, 0.25], act: [relu]}
+stages:
+  - {depth: [1, 2], width: [8, 16], stride: 2}
+  - {depth: [1, 2], width: [16], stride: 2}
+"""
+INPUT = 32
+
+
+@pytest.fixture()
+def small_space(tmp_path: Path) -> Path:
+    path = tmp_path / "lut_test.yaml"
+    path.write_text(SMALL_SPACE)
+    return path
+
+
+def _fast(space: Path, out: Path, **overrides) -> BuildOptions:
+    settings = dict(target="testbox", space=str(space), input_size=INPUT, out=out, repeats=3,
+                    warmup=1, min_seconds=0.0, save_every=2)
+    settings.update(overrides)
+    return BuildOptions(**settings)
+
+
+def _synthetic_table(arch, overhead: float = 0.0) -> LatencyTable:
+    sigs = arch_signatures(arch)
+    entries = {sig.key: {"ms": float(i + 1), "std": 0.1, "source": "measured"}
+               for i, sig in enumerate(sigs)}
+    metadata = {"target": "synthetic", "input_size": 224, "method": "made up for a test",
+                "per_op_overhead_ms": overhead, "space": "mobile"}
+    return LatencyTable(metadata, entries)
+
+
+# ---- format and lookup -------------------------------------------------------------------
+
+def test_round_trip_keeps_metadata_entries_and_cost_model(tmp_path: Path) -> None:
+    arch = load_space("mobile").cheapest()
+    table = _synthetic_table(arch, overhead=0.005)
+    table.set_entry("pool:7x7x960>960", 0.0123456789, 0.000123456, "model")
+    table.cost_model = {"format": 1, "coefficients": {"a": 1.5}}
+    path = table.save(tmp_path / "nested" / "t.json")
+    loaded = LatencyTable.load(path)
+    assert loaded.metadata == table.metadata
+    assert loaded.cost_model == table.cost_model
+    assert set(loaded.entries) == set(table.entries)
+    assert loaded.entries["pool:7x7x960>960"] == {"ms": 0.01235, "std": 0.0001235,
+                                                  "source": "model"}
+    assert loaded.to_json() == table.to_json()
+    assert json.loads(path.read_text())["format"] == 1
+    assert path.stat().st_mode & 0o044 == 0o044  # readable by others, like any package file
+
+
+def test_predict_sums_entries_less_per_call_overhead_in_network_order() -> None:
+    arch = load_space("mobile").dearest()
+    table = _synthetic_table(arch, overhead=0.25)
+    estimate = table.predict(arch)
+    sigs = arch_signatures(arch)
+    n = len(sigs)
+    assert len({sig.key for sig in sigs}) < n  # repeated blocks share one entry
+    each = [table.entries[sig.key]["ms"] for sig in sigs]
+    assert estimate.total_ms == pytest.approx(sum(each) - (n - 1) * 0.25)
+    assert [op.key for op in estimate.ops] == [sig.key for sig in sigs]
+    assert [op.ms for op in estimate.ops] == each
+    assert (estimate.n_measured, estimate.n_modelled) == (n, 0)
+    assert estimate.to_dict(with_ops=False)["latency_ms"] == pytest.approx(estimate.total_ms)
+
+
+def test_lookup_of_a_priced_arch_takes_well_under_a_millisecond() -> None:
+    space = load_space("mobile")
+    arch = space.dearest()
+    table = _synthetic_table(arch)
+    table.predict(arch)
+    timings = []
+    for _ in range(200):
+        start = time.perf_counter()
+        table.predict(arch)
+        timings.append(time.perf_counter() - start)
+    assert statistics.median(timings) < 2e-4
+    # A first lookup (signatures not cached yet) is also far below a millisecond.
+    fresh = sample_archs(space, 20, seed=7)
+    tables = [_synthetic_table(a) for a in fresh]
+    start = time.perf_counter()
+    for a, t in zip(fresh, tables):
+        t.predict(a)
+    assert (time.perf_counter() - start) / len(fresh) < 1e-3
+
+
+def test_missing_entry_names_the_operator_and_the_command() -> None:
+    arch = load_space("mobile").cheapest()
+    table = _synthetic_table(arch)
+    missing = arch_signatures(arch)[3].key
+    del table.entries[missing]
+    with pytest.raises(InputError, match="nas lut build --target synthetic --space mobile") as info:
+        table.predict(arch)
+    assert missing in str(info.value)
+
+
+def test_cost_model_prices_what_the_table_lacks() -> None:
+    from nas.evaluators.cost_model import fit_cost_model
+
+    space = load_space("mobile")
+    arch = space.cheapest()
+    sigs = arch_signatures(arch)
+    table = _synthetic_table(arch)
+    model = fit_cost_model([(sig, table.entries[sig.key]["ms"]) for sig in sigs])
+    table.cost_model = model.to_dict()
+    del table.entries[sigs[2].key]
+    estimate = table.predict(arch)
+    assert (estimate.n_measured, estimate.n_modelled) == (len(sigs) - 1, 1)
+    assert estimate.ops[2].source == "model"
+    assert estimate.ops[2].ms == pytest.approx(model.predict_ms(sigs[2]))
+
+
+def test_other_input_size_is_refused() -> None:
+    arch = load_space("mobile").cheapest()
+    with pytest.raises(InputError, match="built for 224x224 inputs, not 160x160"):
+        _synthetic_table(arch).predict(arch, (3, 160, 160))
+    listed = _synthetic_table(arch)
+    listed.metadata["input_size"] = [3, 224, 224]  # the form a table may also record
+    assert listed.predict(arch).total_ms > 0
+
+
+@pytest.mark.parametrize("text, message", [
+    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "meth', "corrupt or truncated"),
+    ("", "corrupt or truncated"),
+    ('[1, 2]', "must be a JSON object"),
+    ('{"format": 9, "metadata": {}, "entries": {}}', "has format 9"),
+    ('{"format": 1, "metadata": {"target": "t", "method": "m"}, "entries": {}}',
+     "lacks 'input_size'"),
+    ('{"format": 1, "metadata": {"target": "t", "input_size": "big", "method": "m"}, '
+     '"entries": {}}', "'input_size' must be"),
+    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
+     '"entries": {"stem:x": {"ms": "fast", "std": 0, "source": "measured"}}}', "entry 'stem:x'"),
+    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
+     '"entries": {"stem:x": {"ms": 1, "std": 0, "source": "guessed"}}}', "entry 'stem:x'"),
+])
+def test_bad_table_files_are_input_errors(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        load_table(str(path))
+
+
+def test_load_table_finds_user_tables_first_then_shipped(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("NAS_TABLES_DIR", str(tmp_path))
+    shipped = load_table("x86_64")
+    assert shipped.target == "x86_64"
+    mine = _synthetic_table(load_space("mobile").cheapest())
+    mine.metadata["target"] = "x86_64"
+    mine.save(tmp_path / "x86_64.json")
+    assert load_table("x86_64").path == tmp_path / "x86_64.json"
+    with pytest.raises(InputError, match="unknown latency target 'pi5'.*nas lut build --target pi5"):
+        load_table("pi5")
+    with pytest.raises(InputError, match="does not exist"):
+        load_table(str(tmp_path / "absent.json"))
+
+
+def test_shipped_x86_64_table_covers_the_default_space() -> None:
+    table = load_table("x86_64")
+    sigs = load_space("mobile").signatures()
+    assert len(sigs) == 2959
+    assert not table.missing(sigs)
+    assert table.metadata["threads"] == 1 and table.metadata["runtime"] == "onnxruntime"
+    assert table.metadata["per_op_overhead_ms"] > 0
+    assert Path(table.path).stat().st_size < 1_000_000
+
+
+# ---- a real build: resume, then validate --------------------------------------------------
+
+def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path, tmp_path: Path,
+                                                                monkeypatch) -> None:
+    out = tmp_path / "box.json"
+    first: list[str] = []
+
+    def stop_after_five(sig) -> None:
+        first.append(sig.key)
+        if len(first) == 5:
+            raise KeyboardInterrupt
+
+    report = build_table(_fast(small_space, out), show_progress=False,
+                         on_measured=stop_after_five)
+    assert report.interrupted and report.measured == 5
+    saved = LatencyTable.load(out)
+    assert sorted(saved.entries) == sorted(first)
+
+    timed: list[str] = []
+    real_measure = lut_build.measure_op
+    monkeypatch.setattr(lut_build, "measure_op",
+                        lambda sig, *a, **k: timed.append(sig.key) or real_measure(sig, *a, **k))
+    report = build_table(_fast(small_space, out), show_progress=False)
+    total = len(load_space(str(small_space)).signatures((3, INPUT, INPUT)))
+    assert not report.interrupted
+    assert (report.skipped, report.measured, report.total) == (5, total - 5, total)
+    assert not set(timed) & set(first) and len(timed) == total - 5
+    table = LatencyTable.load(out)
+    assert len(table.entries) == total
+    assert all(e["source"] == "measured" and e["ms"] > 0 for e in table.entries.values())
+    assert table.metadata["cpu_model"] and table.metadata["runtime"] == "onnxruntime"
+    assert table.metadata["threads"] == 1 and table.metadata["input_size"] == INPUT
+    assert table.metadata["per_op_overhead_ms"] > 0
+
+    # Nothing left: a third run measures nothing; a different thread count is refused.
+    assert build_table(_fast(small_space, out), show_progress=False).measured == 0
+    with pytest.raises(InputError, match="threads=1.*another --out"):
+        build_table(_fast(small_space, out, threads=2), show_progress=False)
+
+    # The table it made validates end to end against networks of its space.
+    report = validate_table(table, load_space(str(small_space)), n_archs=4, seed=1,
+                            include_zoo=True, rounds=1, repeats=5, show_progress=False)
+    random_rows = [row for row in report.rows if row.group == "random"]
+    assert len(random_rows) == 4
+    for row in random_rows:
+        assert row.measured_ms > 0 and row.predicted_ms > 0
+        assert 0.5 < row.predicted_ms / row.measured_ms < 2.0, row
+    zoo_rows = [row for row in report.rows if row.group == "zoo"]
+    assert len(zoo_rows) == len(ZOO)
+    assert all(row.predicted_ms is None and "no entry" in row.note for row in zoo_rows)
+    metrics = report.metrics("random")
+    assert metrics.n == 4 and 0 <= metrics.within_pct <= 100 and -1 <= metrics.kendall_tau <= 1
+    json_path, png_path = write_report(report, tmp_path / "report")
+    saved = json.loads(json_path.read_text())
+    assert saved["metrics"]["random"]["n"] == 4 and saved["metrics"]["zoo"] is None
+    assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_torch_backend_builds_a_table(small_space: Path, tmp_path: Path) -> None:
+    out = tmp_path / "torch.json"
+    limited: list[str] = []
+
+    def stop_after_three(sig) -> None:
+        limited.append(sig.key)
+        if len(limited) == 3:
+            raise KeyboardInterrupt
+
+    build_table(_fast(small_space, out, backend="torch"), show_progress=False,
+                on_measured=stop_after_three)
+    table = LatencyTable.load(out)
+    assert table.metadata["runtime"] == "torch" and len(table.entries) == 3
+
+
+# ---- the command line ---------------------------------------------------------------------
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    out, err = capsys.readouterr()
+    return info.value.code, out, err
+
+
+def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, small_space: Path, capsys,
+                                             monkeypatch) -> None:
+    monkeypatch.setenv("NAS_TABLES_DIR", str(tmp_path / "tables"))
+    code, _, err = _run(["lut", "show", "nowhere"], capsys)
+    assert code == 2 and "unknown latency target 'nowhere'" in err and err.count("\n") == 1
+    code, _, err = _run(["lut", "build", "--target", "x", "--backend", "tvm"], capsys)
+    assert code == 2 and "'tvm' is not one of" in err
+    corrupt = tmp_path / "corrupt.json"
+    corrupt.write_text('{"format": 1, "metad')
+    code, _, err = _run(["lut", "show", str(corrupt)], capsys)
+    assert code == 2 and "corrupt or truncated" in err
+    code, _, err = _run(["arch", "show", "mobilenet_v2", "--target", "nowhere"], capsys)
+    assert code == 2 and "unknown latency target" in err
+    code, _, err = _run(["lut", "validate", "--target", "armv8"], capsys)
+    assert code == 2 and "validate it on that device" in err
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as on a device without it
+    code, _, err = _run(["lut", "build", "--target", "x", "--space", str(small_space),
+                         "--out", str(tmp_path / "x.json")], capsys)
+    assert code == 2 and "backend 'onnxruntime' is not installed" in err
+    assert not (tmp_path / "x.json").exists()
+
+
+def test_cli_list_show_and_arch_latency(capsys, monkeypatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("NAS_TABLES_DIR", str(tmp_path))
+    code, out, _ = _run(["lut", "list", "--json"], capsys)
+    targets = {row["target"]: row for row in json.loads(out)}
+    assert code == 0 and {"armv8", "x86_64"} <= set(targets)
+    assert targets["x86_64"]["origin"] == "shipped"
+    code, out, _ = _run(["lut", "show", "x86_64", "--json"], capsys)
+    shown = json.loads(out)
+    assert code == 0 and shown["n_measured"] == shown["entries"] >= 2959
+    code, out, _ = _run(["arch", "show", "mobilenet_v3_large", "--target", "armv8", "--json"],
+                        capsys)
+    result = json.loads(out)
+    assert code == 0 and result["latency_ms"] > 0 and result["mflops"] > 0
+    assert result["n_measured"] + result["n_modelled"] == len(result["blocks"])
