@@ -1,0 +1,127 @@
+"""A trial's files in Optuna's artifact store: trained weights in, Pareto models out.
+
+Two kinds of artifact belong to a search:
+
+- ``weights.safetensors`` on a trial: its trained proxy weights. A trial takes artifacts only
+  while it runs (Optuna refuses them once it is finished), so they are saved before the trial
+  is told (`save_trial_weights`); `nas export` builds from them when they exist.
+- ``trial-N.onnx`` and ``trial-N.arch.json`` on the study: every Pareto trial as a model and as
+  a reproducible record (`attach_pareto_artifacts`, called once when a search ends), which
+  optuna-dashboard lists on the study page for download.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import optuna
+import torch
+from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, get_all_artifact_meta
+from optuna.artifacts.exceptions import ArtifactNotFound
+from optuna.trial import FrozenTrial
+
+from nas.errors import InputError
+from nas.export import ExportFailed, build, export, spec_for_trial, trial_document
+from nas.storage import artifact_store_for, upload
+
+WEIGHTS_FILENAME = "weights.safetensors"
+
+
+def save_trial_weights(trial: optuna.Trial, model: torch.nn.Module,
+                       store: FileSystemArtifactStore) -> str:
+    """Attach `model`'s trained weights to the running `trial`; returns the artifact id."""
+    from safetensors.torch import save_file
+
+    tensors = {key: value.detach().cpu().contiguous()
+               for key, value in model.state_dict().items()}
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / WEIGHTS_FILENAME
+        save_file(tensors, str(path), metadata={"arch": str(trial.user_attrs.get("arch"))})
+        return upload(trial, store, path, mimetype="application/octet-stream")
+
+
+def find_weights(study: optuna.Study, trial: FrozenTrial) -> ArtifactMeta | None:
+    """The trial's trained-weights artifact, if the search saved one."""
+    metas = get_all_artifact_meta(trial, storage=study._storage)
+    return next((meta for meta in metas if meta.filename == WEIGHTS_FILENAME), None)
+
+
+def load_weights(store: FileSystemArtifactStore, meta: ArtifactMeta,
+                 trial: FrozenTrial) -> dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    try:
+        with store.open_reader(meta.artifact_id) as reader:
+            data = reader.read()
+    except ArtifactNotFound:
+        raise InputError(f"trial {trial.number}'s {WEIGHTS_FILENAME} (artifact "
+                         f"{meta.artifact_id}) is not in the artifact store "
+                         f"{getattr(store, '_base_path', store)}: pass --artifact-dir with the "
+                         f"directory the search wrote artifacts to") from None
+    return load(data)
+
+
+def trial_weights(study: optuna.Study, trial: FrozenTrial, storage_url: str,
+                  base_dir: str | os.PathLike[str] | None = None
+                  ) -> dict[str, torch.Tensor] | None:
+    """The trial's trained weights, or None when the search saved none."""
+    meta = find_weights(study, trial)
+    if meta is None:
+        return None
+    return load_weights(artifact_store_for(storage_url, base_dir), meta, trial)
+
+
+def attach_pareto_artifacts(study: optuna.Study, storage_url: str, rows: list[dict[str, Any]],
+                            base_dir: str | os.PathLike[str] | None = None
+                            ) -> dict[int, list[str]]:
+    """Attach each Pareto trial's ONNX model and arch JSON to the study; trial -> artifact ids.
+
+    Files already attached (a resumed search ends again) are not uploaded twice. Models are
+    built at the trial's deployment input, from its trained weights when the search saved them
+    (then at the proxy data's channels and classes). Every trial is attempted; if any export
+    fails its check, `ExportFailed` lists them all after the others are attached.
+    """
+    store = artifact_store_for(storage_url, base_dir)
+    attached = {meta.filename: meta.artifact_id for meta in get_all_artifact_meta(study)}
+    trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
+    dataset = dict(study.user_attrs.get("dataset") or {})
+    result: dict[int, list[str]] = {}
+    failures: list[str] = []
+    for row in rows:
+        trial = trials[row["number"]]
+        files = {f"trial-{trial.number}.onnx": "onnx", f"trial-{trial.number}.arch.json": "json"}
+        try:
+            missing = {name: fmt for name, fmt in files.items() if name not in attached}
+            if missing:
+                attached.update(_upload_trial(study, trial, missing, storage_url, base_dir, store,
+                                              dataset))
+        except (ExportFailed, InputError) as error:
+            failures.append(f"trial {trial.number}: {error}")
+            continue
+        result[trial.number] = [attached[name] for name in files]
+    if failures:
+        raise ExportFailed("; ".join(failures))
+    return result
+
+
+def _upload_trial(study: optuna.Study, trial: FrozenTrial, files: dict[str, str],
+                  storage_url: str, base_dir: str | os.PathLike[str] | None,
+                  store: FileSystemArtifactStore, dataset: dict[str, Any]) -> dict[str, str]:
+    weights = trial_weights(study, trial, storage_url, base_dir)
+    spec = spec_for_trial(trial, dataset, weights=weights)
+    document = trial_document(study.study_name, study.user_attrs, trial,
+                              trained=weights is not None)
+    model = build(spec) if "onnx" in files.values() else None
+    ids = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for name, fmt in files.items():
+            path = Path(folder) / name
+            export(model, spec, fmt, path, document)
+            ids[name] = upload(study, store, path, mimetype=_MIMETYPES[fmt])
+    return ids
+
+
+_MIMETYPES = {"onnx": "application/octet-stream", "json": "application/json"}

@@ -1,0 +1,93 @@
+"""`nas export`: one trial as ONNX, TorchScript, safetensors weights or a reproducible JSON."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from nas.artifacts import trial_weights
+from nas.commands._output import console
+from nas.errors import InputError
+from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
+from nas.reporting.select import best_trial, open_existing_storage, pick_study, pick_trial
+from nas.storage import DEFAULT_STORAGE_URL
+
+
+@click.command("export")
+@click.option("--study", default=None, help="Study name [default: the storage's only study].")
+@click.option("--storage", default=DEFAULT_STORAGE_URL, show_default=True,
+              help="SQLAlchemy URL of the study database.")
+@click.option("--trial", "number", type=click.IntRange(min=0), default=None,
+              help="Trial number to export.")
+@click.option("--best", is_flag=True,
+              help="Export the most accurate trial on the Pareto front (see --max-ms).")
+@click.option("--max-ms", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="With --best: only trials at most this many ms on the study's target.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
+              help="onnx (checked in onnxruntime), torchscript (traced), state-dict "
+                   "(safetensors) or json (the arch and its record, for `nas train`).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="File to write.")
+@click.option("--input-size", type=click.IntRange(min=8), default=None,
+              help="Side of the square input [default: the deployment input the trial was "
+                   "priced at, 224].")
+@click.option("--num-classes", type=click.IntRange(min=1), default=None,
+              help="Classifier outputs [default: 1000, or the proxy dataset's with trained "
+                   "weights].")
+@click.option("--artifact-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Artifact store holding trained weights [default: 'artifacts' beside a "
+                   "SQLite file, ./artifacts otherwise].")
+def command(study: str | None, storage: str, number: int | None, best: bool,
+            max_ms: float | None, fmt: str, out: Path, input_size: int | None,
+            num_classes: int | None, artifact_dir: Path | None) -> None:
+    """Build one trial's model at the deployment input and write it to --out.
+
+    When the search saved trained weights for the trial (weights.safetensors), the model has
+    them, with the proxy data's channels and classes; otherwise it is randomly initialised, and
+    the command says so. Model files are checked before they are written: ONNX runs in
+    onnxruntime and TorchScript is loaded back, and both must match torch on random input.
+    """
+    if (number is None) == (not best):
+        raise InputError("pass exactly one of --trial N and --best")
+    if max_ms is not None and not best:
+        raise InputError("--max-ms goes with --best; with --trial N the trial is fixed")
+    rdb = open_existing_storage(storage)
+    try:
+        found = pick_study(rdb, study)
+        trial = best_trial(found, max_ms) if best else pick_trial(found, number)
+        weights = trial_weights(found, trial, storage, artifact_dir)
+        spec = spec_for_trial(trial, dict(found.user_attrs.get("dataset") or {}), input_size,
+                              num_classes, weights)
+        document = trial_document(found.study_name, found.user_attrs, trial,
+                                  trained=weights is not None)
+    finally:
+        rdb.engine.dispose()
+    try:
+        check = export(None if fmt == "json" else build(spec), spec, fmt, out, document)
+    except ExportFailed as error:
+        click.echo(f"nas: export failed: {error}", err=True)
+        sys.exit(1)
+    accuracy = trial.user_attrs.get("accuracy")
+    console.print(f"trial {trial.number} of {found.study_name}: "
+                  + (f"val acc {accuracy:.2%}, " if accuracy is not None else "")
+                  + f"{trial.user_attrs.get('latency_ms', float('nan')):.2f} ms on "
+                  f"{trial.user_attrs.get('target', '?')}, "
+                  f"{trial.user_attrs.get('mflops', float('nan')):.1f} MFLOPs")
+    if fmt == "json":
+        console.print(f"wrote {out} (arch and record; trained weights "
+                      f"{'exist' if weights is not None else 'do not exist'} for this trial)")
+        return
+    console.print(f"wrote {out} ({fmt}, {spec.describe()})")
+    if check is not None:
+        console.print(check.describe())
+    if weights is not None:
+        dataset = found.user_attrs.get("dataset") or {}
+        console.print(f"the weights are the proxy training's on {dataset.get('name', '?')}: "
+                      f"the model takes {spec.input_shape[0]}-channel input and predicts its "
+                      f"{spec.num_classes} classes")
+    else:
+        console.print("note: the search saved no trained weights for this trial, so the model "
+                      "is untrained (random initialisation): train it with `nas train` before "
+                      "deploying it")

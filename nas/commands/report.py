@@ -1,0 +1,45 @@
+"""`nas report`: the Pareto front as a table, plots as PNG and HTML, a Markdown summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from nas.commands._output import console, print_table
+from nas.storage import DEFAULT_STORAGE_URL
+
+
+@click.command("report")
+@click.option("--study", default=None,
+              help="Study name [default: the storage's only study].")
+@click.option("--storage", default=DEFAULT_STORAGE_URL, show_default=True,
+              help="SQLAlchemy URL of the study database.")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Folder for report.md, report.html and the PNGs [default: results/<study>].")
+def command(study: str | None, storage: str, out: Path | None) -> None:
+    """Report a search: its feasible Pareto front of validation accuracy against latency on
+    the study's target, plots (accuracy vs latency and vs MFLOPs, with the zoo networks
+    marked, and the optimisation history) as PNG and interactive HTML, and report.md linking
+    them. MFLOPs are millions of multiply-adds at the deployment input.
+    """
+    from nas.reporting import write_report
+    from nas.reporting.select import open_existing_storage, pick_study
+
+    rdb = open_existing_storage(storage)
+    try:
+        found = pick_study(rdb, study)
+        report = write_report(found, storage, out or Path("results") / found.study_name)
+    finally:
+        rdb.engine.dispose()
+    data = report.data
+    rows = [[row["number"], f"{row['accuracy']:.2%}", f"{row['latency_ms']:.2f}",
+             f"{row['mflops']:.1f}", f"{row['params']:,}", data.zoo_name(row) or "", row["arch"]]
+            for row in data.front]
+    print_table(f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
+                f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",
+                ["trial", "val acc", "latency ms", "MFLOPs", "params", "zoo", "arch"], rows)
+    for note in data.notes:
+        console.print(f"note: {note}")
+    console.print(f"report: {report.markdown} (interactive: {report.html}; plots: "
+                  f"{', '.join(path.name for path in report.figures.values())})")

@@ -1,0 +1,298 @@
+"""Turn a trial into files a device or a colleague can use: ONNX, TorchScript, weights, JSON.
+
+    model = build(spec)                      # spec: arch, input shape, classes, optional weights
+    check = export(model, spec, "onnx", Path("model.onnx"), metadata)
+
+Every model file is checked before it lands at its path: ONNX is run in onnxruntime and
+TorchScript is loaded back and run, both against the eager torch model on the same random input;
+a difference beyond `RTOL`/`ATOL` fails the export (`ExportFailed`) and nothing is written. The
+JSON document is what `nas train` and `nas arch show` read as an arch file (its top level is the
+arch's own JSON), plus what the search measured and how, so a trial can be reproduced from it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import os
+import tempfile
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from optuna.trial import FrozenTrial
+from torch import nn
+
+from nas.errors import InputError
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.builder import build_model
+from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT, InputShape
+
+FORMATS = ("onnx", "torchscript", "state-dict", "json")
+ONNX_OPSET = 17
+RTOL = 1e-4
+ATOL = 1e-5
+"""An exported model agrees with torch when |a - b| <= ATOL + RTOL * |b| elementwise."""
+CHECK_BATCH = 2
+"""Checked on two images: one would not show a broken dynamic batch axis."""
+JSON_FORMAT_VERSION = 1
+
+
+class ExportFailed(RuntimeError):
+    """The exported model does not load or does not compute what the torch model computes."""
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What to build: the arch at an input shape and class count, random or trained weights."""
+
+    arch: Arch
+    input_shape: InputShape
+    num_classes: int
+    weights: dict[str, torch.Tensor] | None = None
+
+    @property
+    def trained(self) -> bool:
+        return self.weights is not None
+
+    def describe(self) -> str:
+        shape = "x".join(map(str, self.input_shape))
+        state = "trained weights" if self.trained else "UNTRAINED (random initialisation)"
+        return f"{shape} input, {self.num_classes} classes, {state}"
+
+
+@dataclass(frozen=True)
+class Check:
+    """How an exported file was verified against the eager model."""
+
+    runtime: str
+    max_abs_diff: float
+    tolerance_ok: bool
+
+    def describe(self) -> str:
+        return (f"{self.runtime} output matches torch: max |difference| "
+                f"{self.max_abs_diff:.2e} (allowed {ATOL:g} + {RTOL:g}*|y|)")
+
+
+def build(spec: ModelSpec) -> nn.Module:
+    """The eval-mode torch model of `spec`, with its weights loaded if it has them."""
+    model = build_model(spec.arch, spec.input_shape, spec.num_classes)
+    if spec.weights is not None:
+        try:
+            model.load_state_dict(spec.weights, strict=True)
+        except RuntimeError as error:
+            first = str(error).strip().splitlines()
+            raise ExportFailed(f"the weights do not fit {spec.arch.to_string()} at "
+                               f"{spec.describe()}: {first[1].strip() if len(first) > 1 else first[0]}"
+                               ) from None
+    return model.eval()
+
+
+def export(model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path,
+           metadata: dict[str, Any]) -> Check | None:
+    """Write `model` in `fmt` to `path` once it has passed its check; json needs no model."""
+    if fmt == "json":
+        _write_atomically(path, (json.dumps(metadata, indent=2) + "\n").encode())
+        return None
+    if model is None:
+        raise ValueError(f"format {fmt!r} needs a model")
+    writer = {"onnx": _onnx, "torchscript": _torchscript, "state-dict": _state_dict}[fmt]
+    data, check = writer(model, spec, metadata)
+    if not check.tolerance_ok:
+        raise ExportFailed(f"{fmt} export does not compute what the torch model computes: "
+                           f"{check.describe()}; nothing was written")
+    _write_atomically(path, data)
+    return check
+
+
+def random_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
+    """Normalised-image-like input, the same on every run so a failed check can be repeated."""
+    generator = torch.Generator().manual_seed(seed)
+    return torch.randn(CHECK_BATCH, *spec.input_shape, generator=generator)
+
+
+def compare(expected: torch.Tensor | np.ndarray, actual: torch.Tensor | np.ndarray,
+            runtime: str) -> Check:
+    want = np.asarray(expected, dtype=np.float64)
+    got = np.asarray(actual, dtype=np.float64)
+    if want.shape != got.shape:
+        raise ExportFailed(f"{runtime} returned shape {got.shape}, torch {want.shape}")
+    diff = np.abs(got - want)
+    return Check(runtime, float(diff.max()), bool(np.all(diff <= ATOL + RTOL * np.abs(want))))
+
+
+# ---- from a trial ---------------------------------------------------------------------------
+
+def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int | None = None,
+                   num_classes: int | None = None,
+                   weights: dict[str, torch.Tensor] | None = None) -> ModelSpec:
+    """The model to export for `trial`: its arch at the deployment input, or as trained.
+
+    Without weights the model is built at the deployment input the trial was priced at (or
+    `input_size`) for `num_classes` (1000 by default). Trained weights fix the input channels
+    and classes to the proxy data's, and the recipe's stem rule for that input is applied, so
+    the network is the one that was trained; only the resolution stays free.
+    """
+    attrs = trial.user_attrs
+    arch = Arch.from_string(attrs["arch"])
+    priced = attrs.get("cost_input") or list(DEPLOY_INPUT)
+    size = input_size or int(priced[1])
+    if weights is None:
+        return ModelSpec(arch, (int(priced[0]), size, size), num_classes or DEPLOY_CLASSES)
+    proxy, classes = attrs.get("proxy_input"), dataset.get("num_classes")
+    if not proxy or not classes:
+        raise InputError(f"trial {trial.number} has trained weights but its proxy input or the "
+                         f"dataset's classes are not recorded, so they cannot be loaded")
+    if num_classes is not None and num_classes != classes:
+        raise InputError(f"trial {trial.number} was trained for {classes} classes; drop "
+                         f"--num-classes or pass --num-classes {classes}")
+    shape = (int(proxy[0]), size, size)
+    if attrs.get("recipe"):
+        from nas.evaluators.recipe import Recipe
+
+        arch = Recipe.from_dict(attrs["recipe"]).proxy_arch(arch, shape)
+    return ModelSpec(arch, shape, int(classes), weights)
+
+
+def trial_document(study_name: str, study_attrs: dict[str, Any], trial: FrozenTrial,
+                   trained: bool) -> dict[str, Any]:
+    """The JSON export: the arch (top level, readable as an arch file) and its record.
+
+    `trained` says whether trained weights exist for the trial; the file itself holds none.
+    """
+    attrs = trial.user_attrs
+    arch = Arch.from_string(attrs["arch"])
+    record = {key: attrs.get(key) for key in (
+        "mflops", "params", "latency_ms", "target", "latency_n_measured", "latency_n_modelled",
+        "cost_input", "accuracy", "proxy_input", "recipe", "seed", "zoo", "outcome",
+        "train_seconds", "nas_version")}
+    return {"format_version": JSON_FORMAT_VERSION, "arch": arch.to_string(),
+            "study": study_name, "trial": trial.number, "trained": trained, **record,
+            "dataset": study_attrs.get("dataset"),
+            "search": {key: (study_attrs.get("config") or {}).get(key) for key in (
+                "space", "target", "budget_mflops", "budget_params", "budget_ms", "dataset",
+                "objective", "sampler", "seed")},
+            **arch.to_dict()}
+
+
+# ---- formats ------------------------------------------------------------------------------
+
+def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:
+    import onnx
+    import onnxruntime
+
+    x = random_input(spec)
+    with torch.no_grad():
+        expected = model(x)
+    data = onnx_bytes(model, spec.input_shape)
+    document = onnx.load_from_string(data)
+    for key, value in _string_metadata(spec, metadata).items():
+        document.metadata_props.add(key=key, value=value)
+    data = document.SerializeToString()
+    options = onnxruntime.SessionOptions()
+    options.log_severity_level = 3
+    try:
+        session = onnxruntime.InferenceSession(data, options,
+                                               providers=["CPUExecutionProvider"])
+        (actual,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    except Exception as error:  # onnxruntime raises its own exception types
+        raise ExportFailed(f"onnxruntime cannot run the exported model: "
+                           f"{str(error).splitlines()[0]}") from None
+    return data, compare(expected, actual, f"onnxruntime {onnxruntime.__version__}")
+
+
+def onnx_bytes(model: nn.Module, input_shape: InputShape) -> bytes:
+    """ONNX of `model` with a dynamic batch axis, batch norm folded into the convolutions.
+
+    The TorchScript-based exporter is used while torch has it: it takes a second where the
+    torch.export one takes several, and its output runs identically in onnxruntime.
+    """
+    example = (torch.zeros(1, *input_shape),)
+    names = {"input_names": ["input"], "output_names": ["logits"]}
+    buffer = io.BytesIO()
+    with _quiet(), torch.no_grad():
+        try:
+            torch.onnx.export(model, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
+                              do_constant_folding=True,
+                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                              **names)
+        except (TypeError, RuntimeError, NotImplementedError):
+            buffer = io.BytesIO()
+            batch = torch.export.Dim("batch", min=1)
+            torch.onnx.export(model, example, buffer, dynamo=True, verbose=False,
+                              dynamic_shapes=({0: batch},), **names)
+    return buffer.getvalue()
+
+
+def _torchscript(model: nn.Module, spec: ModelSpec,
+                 metadata: dict[str, Any]) -> tuple[bytes, Check]:
+    x = random_input(spec)
+    with _quiet(), torch.no_grad():
+        traced = torch.jit.trace(model, torch.zeros(1, *spec.input_shape), check_trace=False)
+        buffer = io.BytesIO()
+        torch.jit.save(traced, buffer,
+                       _extra_files={"nas.json": json.dumps(_string_metadata(spec, metadata))})
+        loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
+        expected, actual = model(x), loaded(x)
+    return buffer.getvalue(), compare(expected, actual, "torch.jit.load")
+
+
+def _state_dict(model: nn.Module, spec: ModelSpec,
+                metadata: dict[str, Any]) -> tuple[bytes, Check]:
+    from safetensors.torch import load, save
+
+    tensors = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
+    data = save(tensors, metadata=_string_metadata(spec, metadata))
+    reloaded = build_model(spec.arch, spec.input_shape, spec.num_classes).eval()
+    reloaded.load_state_dict(load(data), strict=True)
+    x = random_input(spec)
+    with torch.no_grad():
+        return data, compare(model(x), reloaded(x), "safetensors reload")
+
+
+def _string_metadata(spec: ModelSpec, metadata: dict[str, Any]) -> dict[str, str]:
+    """What every model file says about itself (ONNX, TorchScript and safetensors take strings)."""
+    fields = {"arch": spec.arch.to_string(), "input_shape": "x".join(map(str, spec.input_shape)),
+              "num_classes": str(spec.num_classes), "trained": str(spec.trained).lower()}
+    for key in ("study", "trial", "accuracy", "latency_ms", "target", "mflops"):
+        if metadata.get(key) is not None:
+            fields[key] = str(metadata[key])
+    return fields
+
+
+# ---- files ----------------------------------------------------------------------------------
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Never leave a half-written model where a deployment script would pick it up."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.replace(temporary, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+        raise
+
+
+@contextlib.contextmanager
+def _quiet() -> Iterator[None]:
+    """The exporters print deprecation notes and progress that say nothing to the user."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
+    levels = [logger.level for logger in loggers]
+    for logger in loggers:
+        logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for logger, level in zip(loggers, levels):
+            logger.setLevel(level)

@@ -1,0 +1,146 @@
+"""Everything a report shows, read once from a study: the trained trials, the front, the zoo.
+
+The plots and the summary draw from this one record, so the PNG, the HTML and the Markdown
+cannot disagree about which trials are on the front or where a zoo network sits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import optuna
+
+from nas.errors import InputError
+from nas.outputs import pareto_front, trained_rows
+from nas.search_spaces.zoo import ZOO
+from nas.storage import mask_password
+from nas.study import count_outcomes
+
+
+@dataclass(frozen=True)
+class ZooMark:
+    """A hand-designed network placed on the plots for comparison.
+
+    `trial` is set when the study trained it (then it has an accuracy); otherwise only its cost
+    is known, and the plots mark it on the cost axes alone. `latency_ms` is None when the
+    study's latency table cannot be loaded here or cannot price the network.
+    """
+
+    name: str
+    arch: str
+    mflops: float
+    latency_ms: float | None
+    trial: int | None = None
+    accuracy: float | None = None
+
+
+@dataclass(frozen=True)
+class ReportData:
+    study_name: str
+    storage: str
+    config: dict[str, Any]
+    dataset: dict[str, Any]
+    target: str
+    counts: dict[str, int]
+    trained: list[dict[str, Any]]
+    front: list[dict[str, Any]]
+    mflops_front: list[dict[str, Any]]
+    zoo: list[ZooMark]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def budget_mflops(self) -> float | None:
+        return self.config.get("budget_mflops")
+
+    @property
+    def budget_ms(self) -> float | None:
+        return self.config.get("budget_ms")
+
+    @property
+    def input_size(self) -> int:
+        return int(self.config.get("input_size") or 224)
+
+    def zoo_name(self, row: dict[str, Any]) -> str | None:
+        """The zoo network a trained row is, if any (matched by trial, so by arch too)."""
+        return row.get("zoo") or next((m.name for m in self.zoo if m.trial == row["number"]),
+                                      None)
+
+
+def collect(study: optuna.Study, storage_url: str) -> ReportData:
+    """Read the study; a study without a single trained candidate has nothing to report."""
+    rows = trained_rows(study)
+    counts = count_outcomes(study)
+    if not rows:
+        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or \
+            "no trials"
+        raise InputError(f"study {study.study_name!r} has no trained trials yet ({summary}); "
+                         f"run or resume `nas search` first")
+    config = dict(study.user_attrs.get("config") or {})
+    target = str(config.get("target") or _first_attr(study, "target"))
+    notes: list[str] = []
+    zoo = _zoo_marks(study, rows, config, target, notes)
+    return ReportData(
+        study_name=study.study_name, storage=mask_password(storage_url), config=config,
+        dataset=dict(study.user_attrs.get("dataset") or {}), target=target, counts=counts,
+        trained=rows, front=pareto_front(rows), mflops_front=_mflops_front(rows), zoo=zoo,
+        notes=notes)
+
+
+def _mflops_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The same dominance rule as the latency front, with MFLOPs as the cost."""
+    as_latency = [{**row, "latency_ms": row["mflops"], "_row": row} for row in rows]
+    return [item["_row"] for item in pareto_front(as_latency)]
+
+
+def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str, Any],
+               target: str, notes: list[str]) -> list[ZooMark]:
+    """Zoo networks the study trained (from their trials), and the others at their cost.
+
+    A zoo network enqueued by parameters carries no `zoo` attribute, so trials are matched by
+    arch string as well as by name.
+    """
+    from nas.evaluators.flops import estimate_cost
+
+    by_arch = {factory().to_string(): name for name, factory in ZOO.items()}
+    trained: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        name = row.get("zoo") or by_arch.get(row["arch"])
+        if name and (name not in trained or row["accuracy"] > trained[name]["accuracy"]):
+            trained[name] = row
+    size = int(config.get("input_size") or 224)
+    table = _latency_table(target, notes)
+    marks = []
+    for name, factory in ZOO.items():
+        if name in trained:
+            row = trained[name]
+            marks.append(ZooMark(name, row["arch"], row["mflops"], row["latency_ms"],
+                                 trial=row["number"], accuracy=row["accuracy"]))
+            continue
+        arch = factory()
+        latency = None
+        if table is not None:
+            try:
+                latency = table.predict(arch, (3, size, size)).total_ms
+            except InputError:
+                pass  # the table lacks this network's operators and has no cost model
+        marks.append(ZooMark(name, arch.to_string(), estimate_cost(arch, (3, size, size)).mflops,
+                             latency))
+    return marks
+
+
+def _latency_table(target: str, notes: list[str]) -> Any:
+    from nas.evaluators.latency import load_table
+
+    try:
+        return load_table(target)
+    except InputError as error:
+        notes.append(f"zoo networks the study did not train have no latency here: {error}")
+        return None
+
+
+def _first_attr(study: optuna.Study, key: str) -> Any:
+    for trial in study.get_trials(deepcopy=False):
+        if key in trial.user_attrs:
+            return trial.user_attrs[key]
+    return "unknown"
