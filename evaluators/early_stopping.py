@@ -1,0 +1,76 @@
+"""Early stopping of candidates from their learning curves.
+
+Optuna's pruners (`trial.report` / `trial.should_prune`) refuse multi-objective studies, and the
+search's default study optimises accuracy and latency together. `MedianCurveStopper` is the median
+rule of Optuna's `MedianPruner` restated over plain lists, so the driver can apply it to any
+study: it keeps the learning curves of finished candidates and stops a running one whose
+validation accuracy at epoch k is below their median at epoch k.
+
+For single-objective studies `report_and_check` uses Optuna's own pruner, whatever the study was
+created with.
+
+Only compare curves trained with the same recipe: an epoch of a ten-epoch schedule is not an
+epoch of a four-epoch one.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class MedianCurveStopper:
+    """Stop a candidate that falls below the median of finished candidates at the same epoch.
+
+    Args:
+        warmup_epochs: never stop at or before this epoch (1-based). The first epoch of a
+            one-cycle schedule is mostly warm-up, and its accuracy ranks candidates poorly.
+        min_finished: finished curves that must reach the epoch before the rule applies;
+            a median of two or three curves would stop good candidates by chance.
+    """
+
+    warmup_epochs: int = 1
+    min_finished: int = 5
+
+    def __post_init__(self) -> None:
+        if self.warmup_epochs < 0 or self.min_finished < 1:
+            raise ValueError("warmup_epochs must be >= 0 and min_finished >= 1")
+
+    def should_stop(self, epoch: int, value: float,
+                    finished_curves: Sequence[Sequence[float]]) -> bool:
+        """True when `value`, the accuracy after `epoch` (1-based), is below the median.
+
+        A NaN value is stopped as soon as the rule applies: it can only be a broken run.
+        """
+        if epoch <= self.warmup_epochs:
+            return False
+        median = self.median_at(epoch, finished_curves)
+        if median is None:
+            return False
+        return math.isnan(value) or value < median
+
+    def median_at(self, epoch: int, finished_curves: Sequence[Sequence[float]]) -> float | None:
+        """Median accuracy of the finished curves at `epoch`, or None if too few reach it."""
+        values = [curve[epoch - 1] for curve in finished_curves
+                  if len(curve) >= epoch and not math.isnan(curve[epoch - 1])]
+        if len(values) < self.min_finished:
+            return None
+        return statistics.median(values)
+
+
+def report_and_check(trial: Any, epoch: int, value: float) -> bool:
+    """Report `value` at `epoch` to an Optuna trial and return whether its pruner says stop.
+
+    Only for single-objective studies; Optuna raises for `report` in multi-objective ones, so
+    this says which rule to use instead.
+    """
+    directions = getattr(getattr(trial, "study", None), "directions", [None])
+    if len(directions) > 1:
+        raise ValueError("Optuna's pruners work for single-objective studies only; use "
+                         "MedianCurveStopper for multi-objective ones")
+    trial.report(value, epoch)
+    return bool(trial.should_prune())

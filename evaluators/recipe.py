@@ -1,0 +1,152 @@
+"""The proxy training recipe: every knob that changes a trial's accuracy, in one frozen record.
+
+A recipe travels with each candidate to its worker and is stored with each result, so a trial can
+be re-run from its arch string, recipe and seed alone. The defaults are the proxy the search uses:
+chosen by measurement (docs/training.md, BENCHMARKS.md) so that a ~150-MFLOP candidate trains on
+the shipped fashion-mnist-mini in well under a minute on two cores and still ranks architectures
+like five times longer training does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from nas.errors import InputError
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.signatures import InputShape
+
+SCHEDULES = ("cosine", "onecycle")
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a candidate is trained.
+
+    Attributes:
+        epochs: passes over the training split.
+        batch_size: training batch; the last incomplete batch of an epoch is dropped so batch
+            norm never sees a batch of one.
+        lr: peak learning rate of the schedule (SGD).
+        momentum, nesterov: SGD momentum.
+        weight_decay: L2 on convolution and linear weights only; batch-norm parameters and biases
+            are exempt, since decaying them only fights the normalisation.
+        label_smoothing: cross-entropy label smoothing on the training loss (validation loss is
+            plain cross-entropy).
+        schedule: ``cosine`` (linear warm-up over `warmup_epochs`, then cosine to zero) or
+            ``onecycle`` (warm-up from lr/25 over `warmup_epochs`, cosine down to lr/2.5e4).
+        warmup_epochs: length of the warm-up, in epochs (fractions allowed), but never more
+            than a third of the run, so `epochs=1` still anneals.
+        seed: initialisation, shuffling, augmentation and dropout all derive from it.
+        threads: torch intra-op threads; the worker's CPU share.
+        max_seconds: wall-time limit of the whole run (None: no limit); passing it fails the run.
+        eval_batch_size: batch size of validation and test passes (no gradients, so larger).
+        augment: random crop after zero padding of `crop_padding` pixels (None: an eighth of
+            the height).
+        flip: random horizontal flips, only where the dataset says flips keep the label.
+        stem_stride1_below: give the stem stride 1 when the proxy input's shorter side is below
+            this many pixels (0: never). Without it a network designed for 224x224 reduces a
+            28x28 input to 1x1 by its last stage, so its late kernels and SE blocks see a single
+            pixel and the proxy cannot tell them apart. See docs/training.md for the measurement.
+        channels_last: NHWC memory format, which oneDNN runs about twice as fast on CPU.
+        bn_momentum: batch-norm running-statistics momentum during proxy training. The
+            builder's 0.01 suits ImageNet schedules of 100k+ steps; after the few hundred steps
+            of a proxy it leaves the statistics near their initial values and validation in eval
+            mode near chance. It only changes the running estimates, never the training forward.
+    """
+
+    epochs: int = 4
+    batch_size: int = 128
+    lr: float = 0.2
+    momentum: float = 0.9
+    nesterov: bool = True
+    weight_decay: float = 5e-5
+    label_smoothing: float = 0.1
+    schedule: str = "onecycle"
+    warmup_epochs: float = 1.0
+    seed: int = 0
+    threads: int = 2
+    max_seconds: float | None = 600.0
+    eval_batch_size: int = 500
+    augment: bool = True
+    crop_padding: int | None = None
+    flip: bool = True
+    stem_stride1_below: int = 0
+    channels_last: bool = True
+    bn_momentum: float = 0.1
+
+    def __post_init__(self) -> None:
+        def check(ok: bool, message: str) -> None:
+            if not ok:
+                raise InputError(f"recipe: {message}")
+
+        check(_is_int(self.epochs) and self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}")
+        check(_is_int(self.batch_size) and self.batch_size >= 2,
+              f"batch_size must be >= 2 (batch norm needs two images), got {self.batch_size!r}")
+        check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1,
+              f"eval_batch_size must be >= 1, got {self.eval_batch_size!r}")
+        check(_is_number(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr!r}")
+        check(_is_number(self.momentum) and 0 <= self.momentum < 1,
+              f"momentum must be in [0, 1), got {self.momentum!r}")
+        check(not (self.nesterov and self.momentum == 0), "nesterov needs a non-zero momentum")
+        check(_is_number(self.weight_decay) and self.weight_decay >= 0,
+              f"weight_decay must be >= 0, got {self.weight_decay!r}")
+        check(_is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+              f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        check(self.schedule in SCHEDULES,
+              f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
+        check(_is_number(self.warmup_epochs) and self.warmup_epochs >= 0,
+              f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
+        check(_is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}")
+        check(_is_int(self.threads) and self.threads >= 1, f"threads must be >= 1, got {self.threads!r}")
+        check(self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0),
+              f"max_seconds must be positive or None, got {self.max_seconds!r}")
+        check(self.crop_padding is None or (_is_int(self.crop_padding) and self.crop_padding >= 0),
+              f"crop_padding must be >= 0 or None, got {self.crop_padding!r}")
+        check(_is_int(self.stem_stride1_below) and self.stem_stride1_below >= 0,
+              f"stem_stride1_below must be >= 0, got {self.stem_stride1_below!r}")
+        check(_is_number(self.bn_momentum) and 0 < self.bn_momentum <= 1,
+              f"bn_momentum must be in (0, 1], got {self.bn_momentum!r}")
+        for name in ("nesterov", "augment", "flip", "channels_last"):
+            check(isinstance(getattr(self, name), bool), f"{name} must be true or false")
+        for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs",
+                     "bn_momentum"):
+            object.__setattr__(self, name, float(getattr(self, name)))
+        if self.max_seconds is not None:
+            object.__setattr__(self, "max_seconds", float(self.max_seconds))
+
+    def replace(self, **changes: Any) -> Recipe:
+        """A copy with `changes`; None values are ignored, so CLI flags can be passed as they come."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Recipe:
+        """Rebuild a recorded recipe; fields it lacks take today's defaults, unknown ones fail."""
+        if not isinstance(data, dict):
+            raise InputError(f"a recipe must be a JSON object, got {type(data).__name__}")
+        known = {field.name for field in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(f"recipe: unknown field(s) {', '.join(unknown)}; "
+                             f"known: {', '.join(sorted(known))}")
+        return cls(**data)
+
+    def proxy_arch(self, arch: Arch, input_shape: InputShape) -> Arch:
+        """`arch` as this recipe trains it at `input_shape` (the stem rule applied)."""
+        _, height, width = input_shape
+        if arch.stem.stride != 1 and min(height, width) < self.stem_stride1_below:
+            return dataclasses.replace(arch, stem=dataclasses.replace(arch.stem, stride=1))
+        return arch
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+    return _is_int(value) or (isinstance(value, float) and math.isfinite(value))

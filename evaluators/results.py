@@ -1,0 +1,89 @@
+"""What a training run reports: one record per epoch, and the result a worker returns.
+
+Both are plain data with `to_dict`/`from_dict` so they cross Ray and land in Optuna user
+attributes as JSON without any pickling.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+OK, FAILED, STOPPED = "ok", "failed", "stopped"
+STATUSES = (OK, FAILED, STOPPED)
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """One finished epoch: what early stopping and learning-curve plots need.
+
+    `seconds` is the epoch's wall time including its validation pass; `images_per_second`
+    counts training images over the training steps only, so it measures the loop, not the
+    evaluation.
+    """
+
+    epoch: int
+    val_accuracy: float
+    val_loss: float
+    train_loss: float
+    seconds: float
+    images_per_second: float
+    lr: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EpochRecord:
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{key: value for key, value in data.items() if key in names})
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """The outcome of training one candidate.
+
+    `status` is ``ok`` (all epochs ran), ``stopped`` (the caller ended it early; `accuracy` is
+    then that of the last finished epoch) or ``failed`` (`error` says why: a NaN or infinite
+    loss, the wall-time limit, or an exception from the model).
+
+    `accuracy` is the validation accuracy after the final epoch, not the best epoch's. The
+    schedules anneal the learning rate to almost zero, so the last epoch is nearly always the
+    best; taking the maximum over a noisy curve would add an optimistic bias that grows with the
+    number of epochs, and the final value is the one the returned weights actually have.
+    `best_accuracy` is kept alongside for those who want it.
+    """
+
+    status: str
+    accuracy: float | None
+    curve: list[EpochRecord] = field(default_factory=list)
+    train_seconds: float = 0.0
+    images_per_second: float = 0.0
+    host: str = ""
+    error: str | None = None
+    recipe: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+    threads: int = 1
+    input_shape: tuple[int, int, int] = (0, 0, 0)
+    arch: str = ""
+    best_accuracy: float | None = None
+    test_accuracy: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["input_shape"] = list(self.input_shape)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrialResult:
+        names = {f.name for f in dataclasses.fields(cls)}
+        values = {key: value for key, value in data.items() if key in names}
+        values["curve"] = [EpochRecord.from_dict(epoch) for epoch in data.get("curve", [])]
+        if "input_shape" in values:
+            values["input_shape"] = tuple(values["input_shape"])
+        return cls(**values)

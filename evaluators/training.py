@@ -1,0 +1,309 @@
+"""Short proxy training of one candidate on CPU, streamed one epoch at a time.
+
+    for record in (run := iter_training(arch, data, recipe)): ...   # a generator of EpochRecord
+    result = train(arch, data, recipe, on_epoch=lambda r: r.val_accuracy < 0.3)
+
+`iter_training` is what a Ray worker runs: it yields an `EpochRecord` after every epoch and
+returns a `TrialResult` (the generator's return value). Sending a true value into it (`send(True)`)
+ends the run after that epoch with status ``stopped``; `train` drives it with a callback.
+
+Nothing escapes as an exception for a bad candidate: a NaN or infinite loss, the wall-time limit,
+or an error inside the model ends the run with status ``failed`` and the reason, keeping the
+epochs already done. Only the caller's own interrupts (KeyboardInterrupt, generator close)
+propagate.
+
+Speed matters more here than anywhere else in the search, so the loop keeps images as uint8 until
+a batch is drawn, normalises and augments whole batches with tensor ops, runs in channels_last
+(oneDNN's fast layout on CPU), steps SGD with the multi-tensor kernel, and evaluates under
+`torch.inference_mode`.
+"""
+
+from __future__ import annotations
+
+import math
+import socket
+import time
+from collections.abc import Callable, Generator, Iterator
+from contextlib import contextmanager
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nas.evaluators.datasets import Dataset, augment_batch, iterate_batches, to_float
+from nas.evaluators.recipe import Recipe
+from nas.evaluators.results import FAILED, OK, STOPPED, EpochRecord, TrialResult
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.builder import build_model
+
+__all__ = ["EpochRecord", "Recipe", "TrialResult", "build_proxy_model", "evaluate",
+           "iter_training", "train"]
+
+EpochCallback = Callable[[EpochRecord], "bool | None"]
+
+
+class _Abort(Exception):
+    """Ends a run with status failed; the message is the reason recorded on the trial."""
+
+
+def build_proxy_model(arch: Arch, data: Dataset, recipe: Recipe) -> nn.Module:
+    """`arch` built for the dataset's input and classes, initialised from `recipe.seed`.
+
+    The stem rule of the recipe is applied first (`Recipe.proxy_arch`). Initialisation draws
+    from its own seeded stream, so the same seed gives the same weights whoever builds the model.
+    """
+    proxy = recipe.proxy_arch(arch, data.input_shape)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_stream_seed(recipe.seed, 0))
+        model = build_model(proxy, data.input_shape, data.num_classes)
+    if recipe.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def train(arch: Arch, data: Dataset, recipe: Recipe | None = None,
+          on_epoch: EpochCallback | None = None, model: nn.Module | None = None) -> TrialResult:
+    """Train `arch` and return its result; `on_epoch` returning True stops the run (``stopped``)."""
+    run = iter_training(arch, data, recipe or Recipe(), model=model)
+    try:
+        record = next(run)
+        while True:
+            stop = bool(on_epoch(record)) if on_epoch is not None else False
+            record = run.send(stop)
+    except StopIteration as finished:
+        return finished.value
+
+
+def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
+                  model: nn.Module | None = None) -> Generator[EpochRecord, bool | None, TrialResult]:
+    """Train `arch` on `data`, yielding an `EpochRecord` per epoch; return the `TrialResult`.
+
+    Pass `model` (from `build_proxy_model`) to keep the trained weights: it is trained in place.
+    Global torch state (RNG, thread count) is switched to the run's own only while the run is
+    executing, and restored whenever it yields, so a caller can interleave several runs.
+    """
+    started = time.perf_counter()
+    proxy = recipe.proxy_arch(arch, data.input_shape)
+    globals_ = _RunGlobals(recipe)
+    curve: list[EpochRecord] = []
+    steps_done = [0, 0.0]  # training images, training seconds
+
+    def result(status: str, error: str | None = None, test: float | None = None) -> TrialResult:
+        final = curve[-1].val_accuracy if curve and status != FAILED else None
+        return TrialResult(
+            status=status, accuracy=final, curve=list(curve),
+            train_seconds=round(time.perf_counter() - started, 3),
+            images_per_second=round(steps_done[0] / steps_done[1], 1) if steps_done[1] else 0.0,
+            host=socket.gethostname(), error=error, recipe=recipe.to_dict(), seed=recipe.seed,
+            threads=recipe.threads, input_shape=data.input_shape, arch=proxy.to_string(),
+            best_accuracy=max((r.val_accuracy for r in curve), default=None), test_accuracy=test)
+
+    try:
+        with globals_.active():
+            loop = _Loop(proxy, data, recipe, model, started)
+    except _Abort as abort:
+        return result(FAILED, str(abort))
+    except Exception as error:  # a candidate that cannot even be built is a failed trial
+        return result(FAILED, f"building the model failed: {_describe(error)}")
+
+    for epoch in range(1, recipe.epochs + 1):
+        try:
+            with globals_.active():
+                record = loop.run_epoch(epoch)
+        except _Abort as abort:
+            return result(FAILED, str(abort))
+        except Exception as error:
+            return result(FAILED, f"epoch {epoch}: {_describe(error)}")
+        finally:
+            steps_done[0], steps_done[1] = loop.images_seen, loop.step_seconds
+        curve.append(record)
+        stop = yield record
+        if stop and epoch < recipe.epochs:
+            return result(STOPPED)
+    return result(OK)
+
+
+def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
+             batch_size: int = 500, channels_last: bool = True) -> tuple[float, float]:
+    """(accuracy, mean cross-entropy) of `model` on uint8 `images`, in eval mode.
+
+    The model is put back in training mode afterwards if it was in it.
+    """
+    was_training = model.training
+    model.eval()
+    correct, loss_sum = 0, 0.0
+    try:
+        with torch.inference_mode():
+            for x, y in iterate_batches(images, labels, batch_size):
+                logits = model(_prepare(x, data, channels_last))
+                loss_sum += float(F.cross_entropy(logits, y, reduction="sum"))
+                correct += int((logits.argmax(1) == y).sum())
+    finally:
+        model.train(was_training)
+    n = max(len(labels), 1)
+    return correct / n, loss_sum / n
+
+
+# ---- the loop -----------------------------------------------------------------------------------
+
+class _Loop:
+    """Model, optimiser, schedule and data stream of one run; `run_epoch` does the work."""
+
+    def __init__(self, arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None,
+                 started: float) -> None:
+        n_train, n_val = len(data.train_labels), len(data.val_labels)
+        if n_train < 2:
+            raise _Abort(f"the training split has {n_train} image(s); at least 2 are needed")
+        if n_val == 0:
+            raise _Abort("the validation split is empty; load the dataset with a validation "
+                         "fraction or count above zero")
+        self.data, self.recipe, self.started = data, recipe, started
+        self.batch_size = min(recipe.batch_size, n_train)
+        self.steps_per_epoch = n_train // self.batch_size
+        self.total_steps = self.steps_per_epoch * recipe.epochs
+        self.model = model if model is not None else build_proxy_model(arch, data, recipe)
+        for module in self.model.modules():
+            if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                module.momentum = recipe.bn_momentum
+        self.model.train()
+        self.optimizer = torch.optim.SGD(
+            _param_groups(self.model, recipe.weight_decay), lr=recipe.lr,
+            momentum=recipe.momentum, nesterov=recipe.nesterov, foreach=True)
+        self.generator = torch.Generator().manual_seed(_stream_seed(recipe.seed, 1))
+        self.pad = (recipe.crop_padding if recipe.crop_padding is not None
+                    else data.resolution[0] // 8) if recipe.augment else 0
+        self.flip = recipe.flip and data.hflip_ok
+        self.step = 0
+        self.images_seen = 0
+        self.step_seconds = 0.0
+
+    def run_epoch(self, epoch: int) -> EpochRecord:
+        recipe, model, optimizer = self.recipe, self.model, self.optimizer
+        epoch_start = time.perf_counter()
+        loss_sum = 0.0
+        images = 0
+        lr = 0.0
+        for x, y in self._batches():
+            lr = learning_rate(recipe, self.step, self.steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            loss = F.cross_entropy(model(x), y, label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            value = loss.item()
+            if not math.isfinite(value):
+                raise _Abort(f"training loss became {value} at epoch {epoch}, step "
+                             f"{self.step + 1} (lr {lr:.4g}); lower the learning rate")
+            optimizer.step()
+            loss_sum += value * len(y)
+            images += len(y)
+            self.step += 1
+            self._check_time(f"epoch {epoch}, step {self.step}")
+        train_seconds = time.perf_counter() - epoch_start
+        self.images_seen += images
+        self.step_seconds += train_seconds
+        val_accuracy, val_loss = evaluate(model, self.data.val_images, self.data.val_labels,
+                                          self.data, recipe.eval_batch_size, recipe.channels_last)
+        if not math.isfinite(val_loss):
+            raise _Abort(f"validation loss became {val_loss} after epoch {epoch} (the weights "
+                         f"or batch-norm statistics overflowed); lower the learning rate")
+        self._check_time(f"the validation of epoch {epoch}")
+        return EpochRecord(epoch=epoch, val_accuracy=round(val_accuracy, 6),
+                           val_loss=round(val_loss, 6),
+                           train_loss=round(loss_sum / max(images, 1), 6),
+                           seconds=round(time.perf_counter() - epoch_start, 3),
+                           images_per_second=round(images / train_seconds, 1) if images else 0.0,
+                           lr=round(lr, 8))
+
+    def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        data = self.data
+        batches = iterate_batches(data.train_images, data.train_labels, self.batch_size,
+                                  generator=self.generator, drop_last=True)
+        for x, y in batches:
+            x = to_float(x, data.mean, data.std)
+            if self.pad or self.flip:
+                x = augment_batch(x, self.generator, pad=self.pad, flip=self.flip)
+            if self.recipe.channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            yield x, y
+
+    def _check_time(self, where: str) -> None:
+        limit = self.recipe.max_seconds
+        if limit is None:
+            return
+        elapsed = time.perf_counter() - self.started
+        if elapsed > limit:
+            raise _Abort(f"wall-time limit of {limit:g} s reached during {where} "
+                         f"({elapsed:.1f} s elapsed); raise max_seconds or train fewer epochs")
+
+
+def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
+    """The learning rate of `step` (0-based) under the recipe's schedule, per step not per epoch.
+
+    Per-step schedules matter for proxies of a few epochs: per-epoch steps would spend a whole
+    epoch of four at a warm-up learning rate.
+    """
+    total = max(recipe.epochs * steps_per_epoch, 1)
+    warmup = min(int(round(recipe.warmup_epochs * steps_per_epoch)), total // 3)
+    peak = recipe.lr
+    if recipe.schedule == "cosine":
+        if step < warmup:
+            return peak * (step + 1) / warmup
+        progress = (step - warmup) / max(total - warmup, 1)
+        return peak * 0.5 * (1.0 + math.cos(math.pi * progress))
+    # onecycle: as torch's OneCycleLR with div_factor 25, final_div_factor 1e4, cosine anneal.
+    low, final = peak / 25.0, peak / 25.0 / 1e4
+    if step < warmup:
+        return low + (peak - low) * 0.5 * (1.0 - math.cos(math.pi * step / warmup))
+    progress = (step - warmup) / max(total - 1 - warmup, 1)
+    return final + (peak - final) * 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
+    """Weight decay on conv and linear weights only: norms and biases are exempt."""
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (decay if parameter.ndim > 1 else no_decay).append(parameter)
+    return [{"params": decay, "weight_decay": weight_decay},
+            {"params": no_decay, "weight_decay": 0.0}]
+
+
+def _prepare(x: torch.Tensor, data: Dataset, channels_last: bool) -> torch.Tensor:
+    x = to_float(x, data.mean, data.std)
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x
+
+
+def _stream_seed(seed: int, stream: int) -> int:
+    """Independent seeds per purpose (init, data order, dropout) derived from one recipe seed."""
+    return int(np.random.SeedSequence([seed, stream]).generate_state(1)[0])
+
+
+def _describe(error: BaseException) -> str:
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
+
+
+class _RunGlobals:
+    """The run's own global torch RNG (dropout) and thread count, swapped in while it executes."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.threads = recipe.threads
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(_stream_seed(recipe.seed, 2))
+            self.rng_state = torch.get_rng_state()
+
+    @contextmanager
+    def active(self) -> Iterator[None]:
+        outer_rng, outer_threads = torch.get_rng_state(), torch.get_num_threads()
+        torch.set_rng_state(self.rng_state)
+        if outer_threads != self.threads:
+            torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            self.rng_state = torch.get_rng_state()
+            torch.set_rng_state(outer_rng)
+            if torch.get_num_threads() != outer_threads:
+                torch.set_num_threads(outer_threads)

@@ -1,0 +1,70 @@
+"""Early stopping: the median rule over learning curves, and Optuna's pruners for one objective."""
+
+from __future__ import annotations
+
+import math
+
+import optuna
+import pytest
+
+from nas.evaluators.early_stopping import MedianCurveStopper, report_and_check
+
+FINISHED = [[0.50, 0.60, 0.70], [0.40, 0.55, 0.65], [0.45, 0.50, 0.68],
+            [0.52, 0.62, 0.72], [0.30, 0.58, 0.66]]  # medians 0.45, 0.58, 0.68
+
+
+def test_below_the_median_after_warm_up_stops():
+    stopper = MedianCurveStopper(warmup_epochs=1, min_finished=5)
+    assert stopper.median_at(2, FINISHED) == pytest.approx(0.58)
+    assert stopper.should_stop(2, 0.57, FINISHED)
+    assert not stopper.should_stop(2, 0.58, FINISHED)  # equal to the median is kept
+    assert not stopper.should_stop(3, 0.69, FINISHED)
+
+
+def test_never_stops_during_warm_up():
+    stopper = MedianCurveStopper(warmup_epochs=2, min_finished=1)
+    assert not stopper.should_stop(1, 0.0, FINISHED)
+    assert not stopper.should_stop(2, 0.0, FINISHED)
+    assert stopper.should_stop(3, 0.0, FINISHED)
+
+
+def test_needs_enough_finished_curves_that_reach_the_epoch():
+    stopper = MedianCurveStopper(warmup_epochs=0, min_finished=3)
+    assert not stopper.should_stop(2, 0.0, FINISHED[:2])
+    short = [[0.9], [0.9], [0.9], [0.1, 0.2]]  # only one curve has an epoch 2
+    assert not stopper.should_stop(2, 0.0, short)
+    assert stopper.should_stop(1, 0.5, short)
+    assert not stopper.should_stop(1, 0.5, [])
+
+
+def test_nan_values_in_finished_curves_are_ignored_and_a_nan_candidate_stops():
+    stopper = MedianCurveStopper(warmup_epochs=0, min_finished=2)
+    curves = [[0.5], [math.nan], [0.7]]
+    assert stopper.median_at(1, curves) == pytest.approx(0.6)
+    assert stopper.should_stop(1, math.nan, curves)
+
+
+def test_rejects_nonsense_settings():
+    with pytest.raises(ValueError):
+        MedianCurveStopper(min_finished=0)
+
+
+def test_optuna_pruner_decides_for_single_objective_studies():
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(direction="maximize",
+                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
+    for curve in ([0.5, 0.6], [0.6, 0.7]):
+        trial = study.ask()
+        for epoch, value in enumerate(curve, start=1):
+            assert not report_and_check(trial, epoch, value)
+        study.tell(trial, curve[-1])
+    trial = study.ask()
+    assert report_and_check(trial, 1, 0.1)
+    trial = study.ask()
+    assert not report_and_check(trial, 1, 0.9)
+
+
+def test_multi_objective_studies_are_pointed_to_the_curve_stopper():
+    study = optuna.create_study(directions=["maximize", "minimize"])
+    with pytest.raises(ValueError, match="MedianCurveStopper"):
+        report_and_check(study.ask(), 1, 0.5)
