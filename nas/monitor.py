@@ -37,7 +37,7 @@ class SearchMonitor:
         self.infeasible = self.failed = 0
         self.best: tuple[float, float] | None = None  # (accuracy, latency)
         self.running: dict[int, _Running] = {}
-        self.started = time.monotonic()
+        self.start_time = time.monotonic()
         if self.live is None:
             self.live = self.console.is_terminal
         self._live: Live | None = None
@@ -111,7 +111,7 @@ class SearchMonitor:
         done = self.trained - self.already_trained
         if done <= 0:
             return None
-        elapsed = time.monotonic() - self.started
+        elapsed = time.monotonic() - self.start_time
         return elapsed / done * max(0, self.target_trials - self.trained)
 
     def summary_line(self) -> str:

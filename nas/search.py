@@ -25,7 +25,7 @@ from nas.errors import InputError, SearchFailed
 from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.early_stopping import MedianCurveStopper
 from nas.evaluators.latency import LatencyTable, load_table
-from nas.evaluators.training import Recipe
+from nas.evaluators.recipe import Recipe
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
 from nas.pricing import Price, check_budget_is_reachable, price
@@ -35,7 +35,8 @@ from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password, open_storage
 from nas.study import (COUNTED_OUTCOMES, FAILED, INFEASIBLE, INTERRUPTED, OUTCOME_ATTR,
                        STOPPED, TRAINED, VIOLATIONS_ATTR, count_outcomes, finished_curves,
-                       objective_values, open_study, requeue, requeue_orphans)
+                       objective_values, open_study, requeue, requeue_orphans,
+                       set_budget_constraints)
 from nas.worker import EPOCH, RESULT, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
@@ -258,6 +259,7 @@ class _Driver:
         }
         for key, value in attrs.items():
             trial.set_user_attr(key, value)
+        set_budget_constraints(trial, cost.violations)
 
     def _record_result(self, trial: optuna.Trial, result: dict[str, Any], job: _Job,
                        outcome: str) -> None:
@@ -352,9 +354,8 @@ def _connect_ray(config: SearchConfig) -> bool:
 
 
 def _partial_result(job: _Job) -> dict[str, Any]:
-    """What a candidate stopped early is recorded with: its best epoch so far."""
-    best = max(epoch["val_accuracy"] for epoch in job.curve)
-    return {"accuracy": best, "curve": job.curve,
+    """What a candidate stopped early is recorded with: its last epoch, as a finished one is."""
+    return {"accuracy": job.curve[-1]["val_accuracy"], "curve": job.curve,
             "train_seconds": round(sum(epoch["seconds"] for epoch in job.curve), 3),
             "images_per_second": job.curve[-1].get("images_per_second"),
             "host": job.curve[-1].get("host"), "node_id": job.curve[-1].get("node_id")}

@@ -1,13 +1,14 @@
 """The Optuna study of a search: create or resume it, and keep it honest across restarts.
 
 Objectives: in ``pareto`` mode maximise validation accuracy and minimise target latency; in
-``reward`` mode maximise MnasNet's acc * (ms / target_ms)^w. Budgets are Optuna constraints
-(read back from the trial's user attributes), so constrained TPE and NSGA-II learn where the
-budget ends from candidates that were priced but never trained.
+``reward`` mode maximise MnasNet's acc * (ms / target_ms)^w. Budgets are Optuna constraints set
+on each trial when it is priced, so constrained TPE and NSGA-II learn where the budget ends
+from candidates that were priced but never trained.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import optuna
@@ -25,19 +26,28 @@ COUNTED_OUTCOMES = (TRAINED, STOPPED)
 """Outcomes that count toward --trials: the candidate was trained (to the end or stopped)."""
 
 
-def budget_constraints(trial: FrozenTrial) -> list[float]:
-    """Optuna constraint values (<= 0 feasible) recorded when the trial was priced."""
-    return list(trial.user_attrs.get(VIOLATIONS_ATTR, [0.0, 0.0, 0.0]))
+CONSTRAINT_NAMES = ("mflops", "params", "latency_ms")
+
+
+def set_budget_constraints(trial: optuna.Trial, violations: tuple[float, ...]) -> None:
+    """Record how far over each budget a priced candidate is (<= 0 feasible).
+
+    Optuna's samplers read these from the trial itself, feasible or not, trained or not.
+    """
+    for name, value in zip(CONSTRAINT_NAMES, violations):
+        trial.set_constraint(name, value)
 
 
 def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
+    """TPE models the conditional space jointly (multivariate, grouped by depth)."""
     seed = config.seed
-    if config.sampler == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, constraints_func=budget_constraints,
-                                          multivariate=True, group=True, n_startup_trials=8)
-    if config.sampler == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, constraints_func=budget_constraints,
-                                             population_size=8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        if config.sampler == "tpe":
+            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
+                                              n_startup_trials=8)
+        if config.sampler == "nsga2":
+            return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     return optuna.samplers.RandomSampler(seed=seed)
 
 
@@ -72,8 +82,10 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> op
                                 directions=directions(config))
     study.set_user_attr("config", config.to_dict())
     study.set_user_attr("identity", config.identity())
-    study.set_metric_names(["accuracy", "latency_ms"] if config.objective == "pareto"
-                           else ["reward"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(["accuracy", "latency_ms"] if config.objective == "pareto"
+                               else ["reward"])
     return study
 
 

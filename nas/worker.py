@@ -16,7 +16,8 @@ from typing import Any
 import ray
 
 from nas.evaluators.datasets import Dataset
-from nas.evaluators.training import Recipe, iter_training
+from nas.evaluators.recipe import Recipe
+from nas.evaluators.training import iter_training
 from nas.search_spaces.arch import Arch
 
 EPOCH, RESULT = "epoch", "result"

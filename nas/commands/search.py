@@ -79,8 +79,11 @@ def command(config_file: str | None, **flags: Any) -> None:
     Ray workers at the dataset's own resolution. Every trial is kept in the study database;
     browse it with `nas dashboard` or `optuna-dashboard`.
     """
+    import optuna
+
     from nas.search import search
 
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
     given = {key: value for key, value in flags.items() if value not in (None, ())}
     file_settings = read_config_file(config_file) if config_file else {}
     config = build_config(file_settings, given)
