@@ -87,10 +87,10 @@ def build(spec: ModelSpec) -> nn.Module:
         try:
             model.load_state_dict(spec.weights, strict=True)
         except RuntimeError as error:
-            first = str(error).strip().splitlines()
+            # torch's message starts with a generic line; the second names the first mismatch
+            lines = [line.strip() for line in str(error).splitlines() if line.strip()]
             raise ExportFailed(f"the weights do not fit {spec.arch.to_string()} at "
-                               f"{spec.describe()}: {first[1].strip() if len(first) > 1 else first[0]}"
-                               ) from None
+                               f"{spec.describe()}: {lines[min(1, len(lines) - 1)]}") from None
     return model.eval()
 
 

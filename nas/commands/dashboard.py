@@ -36,7 +36,8 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     store = artifact_store_for(storage, artifact_dir)
     shown = f"[{host}]" if ":" in host else host
     click.echo(f"optuna-dashboard for {mask_password(storage)} (artifacts in "
-               f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ ; Ctrl-C stops it")
+               f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ ; "
+               f"Ctrl-C stops it")
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(f"warning: listening on {host}: anyone who can reach this machine can read "
                    f"and change the studies", err=True)
