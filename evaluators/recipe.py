@@ -68,7 +68,7 @@ class Recipe:
     warmup_epochs: float = 1.0
     seed: int = 0
     threads: int = 2
-    max_seconds: float | None = 600.0
+    max_seconds: float | None = 1800.0
     eval_batch_size: int = 500
     augment: bool = True
     crop_padding: int | None = None

@@ -117,6 +117,16 @@ def test_no_weight_decay_on_norms_and_biases(toy):
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
 
 
+@pytest.mark.parametrize("pad, flip", [(4, True), (2, False), (0, True)])
+def test_crop_and_flip_matches_the_dataset_layers_augmentation(pad, flip):
+    from nas.evaluators.datasets import augment_batch
+
+    images = torch.randn(16, 3, 10, 10)
+    ours = training.crop_and_flip(images, torch.Generator().manual_seed(3), pad, flip)
+    theirs = augment_batch(images, torch.Generator().manual_seed(3), pad=pad, flip=flip)
+    assert torch.equal(ours, theirs)
+
+
 # ---- training ---------------------------------------------------------------------------------
 
 def test_one_epoch_on_the_shipped_subset(mini):
