@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -30,16 +31,25 @@ from nas.storage import artifact_store_for, upload
 WEIGHTS_FILENAME = "weights.safetensors"
 
 
-def save_trial_weights(trial: optuna.Trial, model: torch.nn.Module,
+def save_trial_weights(trial: optuna.Trial,
+                       weights: torch.nn.Module | Mapping[str, torch.Tensor] | bytes,
                        store: FileSystemArtifactStore) -> str:
-    """Attach `model`'s trained weights to the running `trial`; returns the artifact id."""
-    from safetensors.torch import save_file
+    """Attach trained weights to the running `trial`; returns the artifact id.
 
-    tensors = {key: value.detach().cpu().contiguous()
-               for key, value in model.state_dict().items()}
+    `weights` is the trained model, its state dict, or safetensors bytes as a worker would
+    send them back (so the driver stores them without decoding them).
+    """
+    from safetensors.torch import save
+
+    if isinstance(weights, bytes):
+        data = weights
+    else:
+        state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
+        tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
+        data = save(tensors, metadata={"arch": str(trial.user_attrs.get("arch"))})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / WEIGHTS_FILENAME
-        save_file(tensors, str(path), metadata={"arch": str(trial.user_attrs.get("arch"))})
+        path.write_bytes(data)
         return upload(trial, store, path, mimetype="application/octet-stream")
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 import optuna
 import torch
 from optuna.trial import TrialState
+from safetensors.torch import save
 
 from nas.artifacts import save_trial_weights
 from nas.evaluators.flops import estimate_cost
@@ -101,7 +102,10 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
                            "worker_host": "test-host", "outcome": "trained"}.items():
             trial.set_user_attr(key, value)
         if store is not None and kind in weights_for:
-            save_trial_weights(trial, trained_model(arch, seed=trial.number), store)
+            model = trained_model(arch, seed=trial.number)
+            # As a worker would send them back: the model, its state dict, or safetensors bytes.
+            weights = [model, model.state_dict(), save(model.state_dict())][trial.number % 3]
+            save_trial_weights(trial, weights, store)
         study.tell(trial, [accuracy, ms])
         return trial.number
 
