@@ -33,8 +33,8 @@ class SearchMonitor:
     live: bool | None = None
 
     def __post_init__(self) -> None:
-        self.trained = self.already_trained
-        self.infeasible = self.failed = 0
+        self.n_trained = self.already_trained
+        self.n_infeasible = self.n_failed = 0
         self.best: tuple[float, float] | None = None  # (accuracy, latency)
         self.running: dict[int, _Running] = {}
         self.start_time = time.monotonic()
@@ -69,7 +69,7 @@ class SearchMonitor:
 
     def infeasible_skipped(self, number: int, mflops: float, latency_ms: float,
                            why: str) -> None:
-        self.infeasible += 1
+        self.n_infeasible += 1
         self._event(f"trial {number} infeasible, not trained: {mflops:.1f} MFLOPs, "
                     f"{latency_ms:.2f} ms ({why})", quiet=True)
 
@@ -81,15 +81,15 @@ class SearchMonitor:
 
     def finished(self, number: int, outcome: str, accuracy: float, latency_ms: float) -> None:
         self.running.pop(number, None)
-        self.trained += 1
+        self.n_trained += 1
         if self.best is None or accuracy > self.best[0]:
             self.best = (accuracy, latency_ms)
         self._event(f"trial {number} {outcome.replace('_', ' ')}: accuracy {accuracy:.4f}, "
-                    f"{latency_ms:.2f} ms [{self.trained}/{self.target_trials}]")
+                    f"{latency_ms:.2f} ms [{self.n_trained}/{self.target_trials}]")
 
     def failed(self, number: int, error: str, retrying: bool) -> None:
         self.running.pop(number, None)
-        self.failed += 1
+        self.n_failed += 1
         self._event(f"trial {number} failed: {error}" + ("; retrying it" if retrying else ""))
 
     # ---- rendering ------------------------------------------------------------------------
@@ -108,19 +108,20 @@ class SearchMonitor:
             self._live.update(self._render())
 
     def eta_seconds(self) -> float | None:
-        done = self.trained - self.already_trained
+        done = self.n_trained - self.already_trained
         if done <= 0:
             return None
         elapsed = time.monotonic() - self.start_time
-        return elapsed / done * max(0, self.target_trials - self.trained)
+        return elapsed / done * max(0, self.target_trials - self.n_trained)
 
     def summary_line(self) -> str:
         best = (f"best feasible accuracy {self.best[0]:.4f} at {self.best[1]:.2f} ms"
                 if self.best else "no trained candidate yet")
         eta = self.eta_seconds()
         eta_text = f", ETA {eta / 60:.1f} min" if eta is not None else ""
-        return (f"trained {self.trained}/{self.target_trials}, running {len(self.running)}, "
-                f"infeasible skipped {self.infeasible}, failed {self.failed}; {best}{eta_text}")
+        return (f"trained {self.n_trained}/{self.target_trials}, running {len(self.running)}, "
+                f"infeasible skipped {self.n_infeasible}, failed {self.n_failed}; "
+                f"{best}{eta_text}")
 
     def _render(self) -> Group:
         table = Table(box=None, show_header=True, header_style="bold")

@@ -1,0 +1,213 @@
+"""End-to-end searches on real Ray, real SQLite and real PostgreSQL, with faults."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import ray
+from optuna.trial import TrialState
+
+from nas.cli import main
+from nas.config import SearchConfig
+from nas.search import search
+from nas.study import OUTCOME_ATTR
+
+pytestmark = pytest.mark.slow
+
+BUDGET = 60.0  # MFLOPs at 224: cuts through the middle of the `tiny` space (19 to 138)
+FAST = dict(space="tiny", target="armv8", budget_mflops=BUDGET, limit_train=400, epochs=1,
+            batch_size=64, workers=2, warm_start=False, early_stopping=False)
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with two CPUs for the module; the driver joins it instead of starting one."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
+             log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def trials_by_outcome(study: optuna.Study) -> dict[str, list]:
+    grouped: dict[str, list] = {}
+    for trial in study.get_trials():
+        grouped.setdefault(trial.user_attrs.get(OUTCOME_ATTR), []).append(trial)
+    return grouped
+
+
+def check_search(study: optuna.Study, trials: int, epochs: int = 1) -> None:
+    grouped = trials_by_outcome(study)
+    trained = grouped.get("trained", [])
+    assert len(trained) == trials
+    for trial in trained:
+        assert trial.state == TrialState.COMPLETE
+        assert trial.user_attrs["mflops"] <= BUDGET
+        assert trial.values == [trial.user_attrs["accuracy"], trial.user_attrs["latency_ms"]]
+        assert 0.0 <= trial.values[0] <= 1.0 and trial.values[1] > 0
+        for key in ("arch", "arch_json", "params", "latency_n_modelled", "recipe", "curve",
+                    "train_seconds", "images_per_second", "worker_host", "nas_version",
+                    "proxy_input", "cost_input"):
+            assert trial.user_attrs.get(key) is not None, key
+        assert trial.user_attrs["proxy_input"] == [1, 28, 28]
+        assert trial.user_attrs["cost_input"] == [3, 224, 224]
+        assert len(trial.user_attrs["curve"]) == epochs
+    for trial in grouped.get("infeasible", []):
+        assert trial.state == TrialState.PRUNED
+        assert trial.user_attrs["mflops"] > BUDGET
+        assert "curve" not in trial.user_attrs
+    assert not study.get_trials(states=(TrialState.RUNNING, TrialState.WAITING))
+
+
+def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
+    config = SearchConfig(**FAST, trials=3, storage=f"sqlite:///{tmp_path / 'nas.db'}",
+                          out=str(tmp_path / "out"))
+    result = search(config)
+    study = optuna.load_study(study_name=result.study_name, storage=config.storage)
+    check_search(study, 3)
+    assert result.n_trained == 3 and result.pareto
+    document = json.loads((tmp_path / "out" / "pareto.json").read_text())
+    assert document["pareto"] == result.pareto
+    assert document["config"]["budget_mflops"] == BUDGET
+    assert (tmp_path / "out" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
+    assert study.user_attrs["latency_table"]["target"] == "armv8"
+
+
+def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> None:
+    name = f"test-search-{uuid.uuid4().hex[:8]}"
+    config = SearchConfig(**FAST, trials=2, storage=postgres_url, study=name,
+                          out=str(tmp_path / "out"))
+    try:
+        search(config)
+        study = optuna.load_study(study_name=name, storage=config.storage)
+        check_search(study, 2)
+    finally:
+        optuna.delete_study(study_name=name, storage=config.storage)
+
+
+def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path) -> None:
+    config = SearchConfig(**FAST, trials=2, storage=f"sqlite:///{tmp_path / 'nas.db'}",
+                          out=str(tmp_path / "out"), fault_crash_trials=(0,))
+    result = search(config)
+    study = optuna.load_study(study_name=result.study_name, storage=config.storage)
+    crashed = study.trials[0]
+    assert crashed.state == TrialState.FAIL
+    assert "WorkerCrashedError" in crashed.user_attrs["error"]
+    retries = [t for t in study.trials if t.user_attrs.get("retry_of") == 0]
+    assert len(retries) == 1
+    assert retries[0].user_attrs["arch"] == crashed.user_attrs["arch"]
+    assert retries[0].state == TrialState.COMPLETE
+    check_search(study, 2)
+
+
+def test_warm_start_queues_zoo_networks_under_budget(local_ray, tmp_path: Path) -> None:
+    config = SearchConfig(**{**FAST, "warm_start": True, "budget_mflops": 150.0,
+                             "space": "mobile"}, trials=2,
+                          storage=f"sqlite:///{tmp_path / 'nas.db'}", out=str(tmp_path / "out"))
+    result = search(config)
+    study = optuna.load_study(study_name=result.study_name, storage=config.storage)
+    zoo = [t.user_attrs["zoo"] for t in study.trials if t.user_attrs.get("zoo")]
+    # The first queued zoo networks are trained first; the rest stay queued for later trials.
+    assert zoo[:2] == ["mobilenet_v2_0.5", "mobilenet_v3_large_0.75"]
+    assert all(t.user_attrs["mflops"] <= 150 for t in study.trials if t.user_attrs.get("zoo")
+               and t.state == TrialState.COMPLETE)
+
+
+def _trained_count(db: Path) -> int:
+    try:
+        storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+        studies = optuna.get_all_study_summaries(storage)
+        if not studies:
+            return 0
+        trials = storage.get_all_trials(studies[0]._study_id, deepcopy=False)
+        return sum(t.user_attrs.get(OUTCOME_ATTR) == "trained" for t in trials)
+    except Exception:  # the database may not exist yet or be mid-write
+        return 0
+
+
+def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> None:
+    db = tmp_path / "nas.db"
+    args = [sys.executable, "-m", "nas.cli", "search", "--space", "tiny", "--budget-mflops",
+            str(BUDGET), "--limit-train", "400", "--epochs", "2", "--batch-size", "64",
+            "--workers", "2", "--no-warm-start", "--no-early-stopping", "--trials", "4",
+            "--storage", f"sqlite:///{db}", "--out", str(tmp_path / "out")]
+    process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 240
+    while _trained_count(db) < 1 and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.5)
+    assert process.poll() is None, process.stderr.read().decode()
+    os.killpg(process.pid, signal.SIGKILL)  # the driver and the local Ray it started
+    process.wait()
+    before = _trained_count(db)
+    assert 1 <= before < 4
+
+    resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
+    assert resumed.returncode == 0, resumed.stderr
+    storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
+    study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
+                              storage=storage)
+    check_search(study, 4, epochs=2)
+    interrupted = [t for t in study.trials if t.user_attrs.get(OUTCOME_ATTR) == "interrupted"]
+    assert interrupted, "the killed driver left trials running; resume must have re-run them"
+    for trial in interrupted:
+        rerun = [t for t in study.trials if t.user_attrs.get("retry_of") == trial.number]
+        assert len(rerun) == 1
+        if "arch" in trial.user_attrs:  # killed after pricing: the same candidate runs again
+            assert rerun[0].user_attrs["arch"] == trial.user_attrs["arch"]
+    archs = [t.user_attrs["arch"] for t in trials_by_outcome(study)["trained"]]
+    assert len(archs) == len(set(archs))
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--budget-mflops", "-5"], "--budget-mflops must be positive"),
+    (["--budget-mflops", "5"], "below the cheapest architecture"),
+    (["--target", "pentium"], "unknown latency target 'pentium'"),
+    (["--sampler", "cmaes"], "Invalid value for '--sampler'"),
+    (["--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/nas"], "127.0.0.1:1"),
+    (["--storage", "mysql://x/y"], "storage"),
+    (["--resume", "--study", "never-made"], "no study 'never-made'"),
+    (["--dataset", "mnist-ish"], "mnist-ish"),
+    (["--objective", "reward"], "--target-ms"),
+])
+def test_bad_input_is_one_line_exit_2(extra, message, tmp_path: Path, capsys) -> None:
+    args = ["search", "--space", "tiny", *extra]
+    if "--storage" not in extra:
+        args += ["--storage", f"sqlite:///{tmp_path / 'nas.db'}"]
+    if "--budget-mflops" not in extra:
+        args += ["--budget-mflops", "60"]
+    with pytest.raises(SystemExit) as exited:
+        main(args)
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert message in err and err.count("\n") == 1
+    assert "secret" not in err
+
+
+def test_invalid_yaml_config_is_exit_2(tmp_path: Path, capsys) -> None:
+    config = tmp_path / "search.yaml"
+    config.write_text("budget-mflops: [150\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["search", "--config", str(config)])
+    assert exited.value.code == 2 and "invalid YAML" in capsys.readouterr().err
+    config.write_text("budget-mflops: 150\ncolour: blue\n")
+    with pytest.raises(SystemExit) as exited:
+        main(["search", "--config", str(config)])
+    assert exited.value.code == 2 and "unknown setting(s) colour" in capsys.readouterr().err
+
+
+def test_flags_win_over_config_file(tmp_path: Path) -> None:
+    from nas.config import build_config, read_config_file
+
+    path = tmp_path / "search.yaml"
+    path.write_text("budget-mflops: 150\ntrials: 7\nsampler: nsga2\n")
+    config = build_config(read_config_file(path), {"trials": 3})
+    assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "nsga2")
