@@ -49,6 +49,7 @@ class SearchConfig:
     ray_address: str | None = None
     storage: str = DEFAULT_STORAGE_URL
     study: str | None = None
+    artifact_dir: str | None = None
     resume: bool = False
     force: bool = False
     sampler: str = DEFAULT_SAMPLER

@@ -26,13 +26,15 @@ from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.early_stopping import MedianCurveStopper
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
+from nas.artifacts import attach_pareto_artifacts, save_trial_weights
+from nas.export import ExportFailed
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
 from nas.pricing import Price, check_budget_is_reachable, price
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
-from nas.storage import mask_password, open_storage
+from nas.storage import artifact_store_for, mask_password, open_storage
 from nas.study import (COUNTED_OUTCOMES, FAILED, INFEASIBLE, INTERRUPTED, OUTCOME_ATTR,
                        STOPPED, TRAINED, VIOLATIONS_ATTR, count_outcomes, finished_curves,
                        objective_values, open_study, requeue, requeue_orphans,
@@ -86,6 +88,7 @@ class _Driver:
                                           limit_train=config.limit_train)
         self.recipe = _recipe(config)
         self.storage = open_storage(config.storage, heartbeat_interval_s=None)
+        self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
         self.study = open_study(config, self.storage)
         self.stopper = MedianCurveStopper()
         self.curves = finished_curves(self.study)
@@ -134,7 +137,7 @@ class _Driver:
         finally:
             if started_ray:
                 ray.shutdown()
-        result = self._finish(started, interrupted)
+        result = self._finish(started, interrupted, monitor)
         self.storage.engine.dispose()
         return result
 
@@ -200,6 +203,8 @@ class _Driver:
         trial = job.trial
         accuracy = float(result["accuracy"])
         self._record_result(trial, result, job, outcome)
+        if result.get("weights"):  # artifacts can only be attached before the trial finishes
+            save_trial_weights(trial, result["weights"], self.artifacts)
         values = objective_values(self.config, accuracy, job.price.latency_ms)
         if outcome == TRAINED:
             self.study.tell(trial, values)
@@ -317,11 +322,17 @@ class _Driver:
                 for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
                 if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED}
 
-    def _finish(self, started: float, interrupted: bool) -> SearchResult:
+    def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = count_outcomes(self.study)
         out_dir = Path(self.config.out or Path("results") / self.study.study_name)
         rows = pareto_rows(self.study)
         write_outputs(self.study, out_dir, rows)
+        if not interrupted and rows:
+            try:  # ONNX + arch JSON of the front, downloadable from optuna-dashboard
+                attach_pareto_artifacts(self.study, self.config.storage, rows,
+                                        self.config.artifact_dir)
+            except ExportFailed as error:
+                monitor.say(f"Pareto artifacts: {error}")
         return SearchResult(
             study_name=self.study.study_name, storage=mask_password(self.config.storage),
             out_dir=out_dir, pareto=rows,

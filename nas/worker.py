@@ -14,10 +14,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import ray
+import torch
+from safetensors.torch import save
 
 from nas.evaluators.datasets import Dataset
 from nas.evaluators.recipe import Recipe
-from nas.evaluators.training import iter_training
+from nas.evaluators.training import build_proxy_model, iter_training
 from nas.search_spaces.arch import Arch
 
 EPOCH, RESULT = "epoch", "result"
@@ -27,13 +29,17 @@ def train_candidate(arch_string: str, data: Dataset, recipe: dict[str, Any],
                     crash: bool = False) -> Iterator[dict[str, Any]]:
     """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result.
 
+    A successful result carries the trained weights as safetensors bytes, so the driver can
+    attach them to the trial and `nas export` can ship a trained model.
     `crash` is a fault switch for tests: the worker process exits at once, without cleanup,
     exactly as if it had been killed or had run out of memory.
     """
     if crash:
         os._exit(3)
     where = {"host": socket.gethostname(), "node_id": _node_id(), "pid": os.getpid()}
-    training = iter_training(Arch.from_string(arch_string), data, Recipe.from_dict(recipe))
+    arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
+    model = build_proxy_model(arch, data, parsed_recipe)
+    training = iter_training(arch, data, parsed_recipe, model=model)
     while True:
         try:
             record = next(training)
@@ -41,7 +47,15 @@ def train_candidate(arch_string: str, data: Dataset, recipe: dict[str, Any],
             result = finished.value
             break
         yield {"type": EPOCH, **record.to_dict(), **where}
-    yield {"type": RESULT, **result.to_dict(), **where}
+    payload = {"type": RESULT, **result.to_dict(), **where}
+    if result.ok:
+        payload["weights"] = _safetensors_bytes(model)
+    yield payload
+
+
+def _safetensors_bytes(model: torch.nn.Module) -> bytes:
+    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
+    return save(state)
 
 
 def _node_id() -> str | None:

@@ -50,6 +50,8 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of a local Ray.")
 @_opt("--storage", help="SQLAlchemy URL of the study database (sqlite:///..., "
                         "postgresql+psycopg://...).")
+@_opt("--artifact-dir", help="Where trained weights and exported models are stored "
+                           "[default: artifacts/ beside a SQLite database, ./artifacts otherwise].")
 @_opt("--study", help="Study name [default: derived from space, target, budget and dataset].")
 @_opt("--resume", is_flag=True, help="Continue the study, re-running trials left unfinished.")
 @_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
