@@ -21,7 +21,7 @@ def _opt(*names: str, help: str, **kwargs: Any):
     """An option whose absence means "not given" (None), so a config file can set it."""
     key = names[0].lstrip("-").split("/")[0].replace("-", "_")
     default = _DEFAULTS.get(key)
-    if default not in (None, (), False) and "default:" not in help:
+    if default is not None and default != () and default is not False and "default:" not in help:
         help = f"{help} [default: {default}]"
     return click.option(*names, default=None, help=help, **kwargs)
 
