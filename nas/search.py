@@ -109,8 +109,6 @@ class _Driver:
         monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
                     + (f"; re-running trials {orphans} left running" if orphans else ""))
         started_ray = _connect_ray(config)
-        workers = config.workers or max(1, int(ray.cluster_resources().get("CPU", 1)
-                                               // config.cpus_per_trial))
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
@@ -118,7 +116,8 @@ class _Driver:
         try:
             with monitor:
                 while True:
-                    while len(running) < workers and trained + len(running) < config.trials:
+                    while (len(running) < self._slots()
+                           and trained + len(running) < config.trials):
                         job = self._next_job(monitor)
                         crash = job.trial.number in config.fault_crash_trials and job.attempt == 1
                         generator = trainer.remote(job.arch.to_string(), data_ref,
@@ -140,6 +139,16 @@ class _Driver:
         result = self._finish(started, interrupted, monitor)
         self.storage.engine.dispose()
         return result
+
+    def _slots(self) -> int:
+        """Candidates to train at once: --workers, or what the cluster's CPUs hold right now.
+
+        Read on every loop, so Ray nodes that join a running search are put to work.
+        """
+        if self.config.workers:
+            return self.config.workers
+        cpus = ray.cluster_resources().get("CPU", 1)
+        return max(1, int(cpus // self.config.cpus_per_trial))
 
     def _next_job(self, monitor: SearchMonitor) -> _Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way."""
@@ -221,6 +230,9 @@ class _Driver:
             self._record_result(trial, result, job, FAILED)
         else:
             trial.set_user_attr("curve", job.curve)
+            if job.curve:  # where it was running when it was lost
+                trial.set_user_attr("worker_host", job.curve[-1].get("host"))
+                trial.set_user_attr("worker_node", job.curve[-1].get("node_id"))
         trial.set_user_attr(OUTCOME_ATTR, FAILED)
         trial.set_user_attr("error", error)
         retrying = retry and job.attempt <= self.config.max_retries
@@ -357,7 +369,9 @@ def _connect_ray(config: SearchConfig) -> bool:
             ray.init(address=config.ray_address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise InputError(f"cannot join the Ray cluster at {config.ray_address}: "
-                             f"{_error_line(error)}") from None
+                             f"{_error_line(error)} (is it running? a cluster with token "
+                             f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
+                             f"in this environment)") from None
     else:
         ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
                  logging_level="ERROR", log_to_driver=False)
