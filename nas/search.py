@@ -118,7 +118,9 @@ class _Driver:
                 while True:
                     while (len(running) < self._slots()
                            and trained + len(running) < config.trials):
-                        job = self._next_job(monitor)
+                        in_flight = {job.arch.to_string(): job.trial.number
+                                     for job in running.values()}
+                        job = self._next_job(monitor, in_flight)
                         crash = job.trial.number in config.fault_crash_trials and job.attempt == 1
                         generator = trainer.remote(job.arch.to_string(), data_ref,
                                                    self.recipe.to_dict(), crash)
@@ -150,8 +152,11 @@ class _Driver:
         cpus = ray.cluster_resources().get("CPU", 1)
         return max(1, int(cpus // self.config.cpus_per_trial))
 
-    def _next_job(self, monitor: SearchMonitor) -> _Job:
-        """Ask until a feasible, new candidate comes up; record every other one on the way."""
+    def _next_job(self, monitor: SearchMonitor, in_flight: dict[str, int]) -> _Job:
+        """Ask until a feasible, new candidate comes up; record every other one on the way.
+
+        New means neither trained before nor training right now (`in_flight`: arch -> trial).
+        """
         for _ in range(MAX_FRUITLESS_ASKS):
             asked = time.monotonic()
             trial = self.study.ask()
@@ -168,6 +173,11 @@ class _Driver:
             previous = self.trained_archs.get(arch.to_string())
             if previous is not None and "retry_of" not in trial.user_attrs:
                 self._reuse(trial, previous)
+                continue
+            if arch.to_string() in in_flight:
+                trial.set_user_attr(OUTCOME_ATTR, "duplicate")
+                trial.set_user_attr("duplicate_of", in_flight[arch.to_string()])
+                self.study.tell(trial, state=TrialState.PRUNED)
                 continue
             return _Job(trial, arch, cost, attempt=int(trial.user_attrs.get("attempt", 1)))
         raise SearchFailed(f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "

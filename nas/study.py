@@ -38,9 +38,14 @@ def set_budget_constraints(trial: optuna.Trial, violations: tuple[float, ...]) -
         trial.set_constraint(name, value)
 
 
-def make_sampler(config: SearchConfig) -> optuna.samplers.BaseSampler:
-    """TPE models the conditional space jointly (multivariate, grouped by depth)."""
-    seed = config.seed
+def make_sampler(config: SearchConfig, trials_so_far: int = 0) -> optuna.samplers.BaseSampler:
+    """TPE models the conditional space jointly (multivariate, grouped by depth).
+
+    Samplers keep their random state in memory only; a resumed study reseeds with the number of
+    trials it already holds, so it continues deterministically instead of replaying the
+    proposals of the run it resumes.
+    """
+    seed = config.seed + trials_so_far
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.sampler == "tpe":
@@ -77,6 +82,7 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> op
     if name in existing:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
         _check_same_search(study, config)
+        study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
         return study
     study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
                                 directions=directions(config))
