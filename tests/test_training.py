@@ -118,13 +118,22 @@ def test_no_weight_decay_on_norms_and_biases(toy):
 
 
 @pytest.mark.parametrize("pad, flip", [(4, True), (2, False), (0, True)])
-def test_crop_and_flip_matches_the_dataset_layers_augmentation(pad, flip):
+def test_batch_augmentation_matches_per_image_crop_and_flip(pad, flip):
+    """The single-gather augmentation equals cropping and flipping each image by hand."""
     from nas.evaluators.datasets import augment_batch
 
     images = torch.randn(16, 3, 10, 10)
-    ours = training.crop_and_flip(images, torch.Generator().manual_seed(3), pad, flip)
-    theirs = augment_batch(images, torch.Generator().manual_seed(3), pad=pad, flip=flip)
-    assert torch.equal(ours, theirs)
+    ours = augment_batch(images, torch.Generator().manual_seed(3), pad=pad, flip=flip)
+    generator = torch.Generator().manual_seed(3)  # the same draws, in the same order
+    dy = torch.randint(0, 2 * pad + 1, (16, 1), generator=generator)
+    dx = torch.randint(0, 2 * pad + 1, (16, 1), generator=generator)
+    flipped = (torch.rand(16, 1, generator=generator) < 0.5 if flip
+               else torch.zeros(16, 1, dtype=torch.bool))
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
+    for i in range(16):
+        columns = torch.arange(9, -1, -1) if flipped[i, 0] else torch.arange(10)
+        rows = padded[i, :, dy[i, 0]:dy[i, 0] + 10, :]
+        assert torch.equal(ours[i], rows[..., dx[i, 0] + columns])
 
 
 # ---- training ---------------------------------------------------------------------------------
