@@ -59,7 +59,7 @@ class Recipe:
 
     epochs: int = 4
     batch_size: int = 128
-    lr: float = 0.2
+    lr: float = 0.1
     momentum: float = 0.9
     nesterov: bool = True
     weight_decay: float = 5e-5

@@ -1,0 +1,215 @@
+"""Fidelity of the proxy: does short training rank architectures like longer training does?
+
+Architectures are drawn from a search space with a seeded Optuna RandomSampler and spread over
+MFLOPs at 224 (picked from a larger random pool at evenly spaced MFLOPs), so the set spans the space rather
+than clustering at its typical size. Each is trained with the proxy recipe and with a reference
+recipe (by default the same recipe with five times the epochs); the figure is Kendall's tau
+between the two accuracy lists.
+
+Every finished run is written at once to a JSON results file keyed by arch and recipe, so the
+benchmark can be interrupted and resumed, and runs with other proxy settings reuse the cached
+reference runs:
+
+    tar xf ../shared/datasets/cifar10-jpeg.tar -C /tmp/nas-bench/cifar10-jpeg
+    nohup python benchmarks/proxy_fidelity.py --dataset imagefolder \\
+        --data-dir /tmp/nas-bench/cifar10-jpeg --limit-train 10000 \\
+        --results /tmp/nas-bench/fidelity.json > /tmp/nas-bench/fidelity.log 2>&1 &
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import optuna
+from scipy import stats
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import write_section  # noqa: E402
+
+from nas.evaluators.datasets import Dataset, load_dataset  # noqa: E402
+from nas.evaluators.flops import estimate_cost  # noqa: E402
+from nas.evaluators.training import Recipe, train  # noqa: E402
+from nas.search_spaces.arch import Arch  # noqa: E402
+from nas.search_spaces.space import load_space  # noqa: E402
+
+
+def stratified_archs(space_name: str, count: int, seed: int, pool: int = 400) -> list[Arch]:
+    """`count` distinct architectures spread evenly over the space's MFLOPs range.
+
+    Random samples concentrate around the space's typical size, so a pool of them is drawn and,
+    for MFLOPs targets evenly spaced between the pool's 2nd and 98th percentiles, the nearest
+    not-yet-taken member is picked. The choice depends only on the seed.
+    """
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    space = load_space(space_name)
+    study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
+    sampled: dict[str, tuple[float, Arch]] = {}
+    for _ in range(pool):
+        arch = space.sample(study.ask())
+        sampled.setdefault(arch.to_string(), (estimate_cost(arch).mflops, arch))
+    members = sorted(sampled.values(), key=lambda item: item[0])
+    low = members[int(0.02 * (len(members) - 1))][0]
+    high = members[int(0.98 * (len(members) - 1))][0]
+    chosen: list[tuple[float, Arch]] = []
+    for i in range(count):
+        target = low + (high - low) * i / max(count - 1, 1)
+        free = [m for m in members if all(m[1] is not c[1] for c in chosen)]
+        chosen.append(min(free, key=lambda item: abs(item[0] - target)))
+    return [arch for _, arch in sorted(chosen, key=lambda item: item[0])]
+
+
+def recipe_key(recipe: Recipe) -> str:
+    text = json.dumps(recipe.to_dict(), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:12]
+
+
+class Results:
+    """The resumable results file: ``{"runs": {"<arch>|<recipe key>": TrialResult dict}}``."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.data: dict[str, Any] = {"runs": {}}
+        if path.exists():
+            self.data = json.loads(path.read_text())
+
+    def get(self, arch: Arch, recipe: Recipe) -> dict[str, Any] | None:
+        return self.data["runs"].get(f"{arch.to_string()}|{recipe_key(recipe)}")
+
+    def put(self, arch: Arch, recipe: Recipe, result: dict[str, Any]) -> None:
+        self.data["runs"][f"{arch.to_string()}|{recipe_key(recipe)}"] = result
+        partial = self.path.with_suffix(".tmp")
+        partial.write_text(json.dumps(self.data, indent=1))
+        os.replace(partial, self.path)
+
+
+def run(arch: Arch, data: Dataset, recipe: Recipe, results: Results, label: str) -> dict:
+    cached = results.get(arch, recipe)
+    if cached is not None:
+        return cached
+    started = time.monotonic()
+    result = train(arch, data, recipe).to_dict()
+    results.put(arch, recipe, result)
+    print(f"  {label:9s} acc {result['accuracy']} status {result['status']} "
+          f"{time.monotonic() - started:6.1f} s {result['images_per_second']:7.1f} img/s "
+          f"{arch.to_string()[:60]}...", flush=True)
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dataset", default="fashion-mnist-mini")
+    parser.add_argument("--data-dir")
+    parser.add_argument("--limit-train", type=int, help="stratified training subset")
+    parser.add_argument("--val-count", type=int, default=2000)
+    parser.add_argument("--space", default="mobile")
+    parser.add_argument("--archs", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=0, help="architecture sampling seed")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--factor", type=int, default=5, help="reference epochs = factor x proxy")
+    parser.add_argument("--proxy", default="{}", help="JSON overrides of the default recipe")
+    parser.add_argument("--reference", default="{}",
+                        help="JSON overrides of the reference recipe (after the epoch factor)")
+    parser.add_argument("--results", type=Path, default=Path("/tmp/nas-bench/fidelity.json"))
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing; report the pairs already in the results file")
+    parser.add_argument("--section", default="proxy-fidelity",
+                        help="BENCHMARKS.md section name ('' to print only)")
+    args = parser.parse_args()
+
+    proxy = Recipe(threads=args.threads, max_seconds=None).replace(**json.loads(args.proxy))
+    reference = proxy.replace(epochs=proxy.epochs * args.factor).replace(
+        **json.loads(args.reference))
+    data = load_dataset(args.dataset, args.data_dir, limit_train=args.limit_train,
+                        val_count=args.val_count)
+    archs = stratified_archs(args.space, args.archs, args.seed)
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    results = Results(args.results)
+    print(f"{data!r}; {len(archs)} architectures; proxy {recipe_key(proxy)} "
+          f"({proxy.epochs} epochs), reference {recipe_key(reference)} "
+          f"({reference.epochs} epochs)", flush=True)
+
+    if args.report_only:
+        rows = [{"arch": arch, "proxy": results.get(arch, proxy),
+                 "reference": results.get(arch, reference)} for arch in archs]
+        rows = [row for row in rows if row["proxy"] and row["reference"]]
+        report(args, data, proxy, reference, rows, planned=len(archs))
+        return
+    rows = []
+    for index, arch in enumerate(archs):  # proxies first: cheap, and informative on their own
+        print(f"[{index + 1}/{len(archs)}] {estimate_cost(arch).mflops:.0f} MFLOPs", flush=True)
+        rows.append({"arch": arch, "proxy": run(arch, data, proxy, results, "proxy")})
+    for index, row in enumerate(rows):
+        print(f"[{index + 1}/{len(rows)}] reference", flush=True)
+        row["reference"] = run(row["arch"], data, reference, results, "reference")
+    report(args, data, proxy, reference, rows, planned=len(archs))
+
+
+def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Recipe,
+           rows: list[dict], planned: int) -> None:
+    usable = [r for r in rows if r["proxy"]["status"] == "ok" and r["reference"]["status"] == "ok"]
+    proxy_acc = [r["proxy"]["accuracy"] for r in usable]
+    reference_acc = [r["reference"]["accuracy"] for r in usable]
+    tau = stats.kendalltau(proxy_acc, reference_acc).statistic
+    rho = stats.spearmanr(proxy_acc, reference_acc).statistic
+    mflops_tau = stats.kendalltau([estimate_cost(r["arch"]).mflops for r in usable],
+                                  reference_acc).statistic
+    proxy_seconds = statistics.median(r["proxy"]["train_seconds"] for r in rows)
+    reference_seconds = statistics.median(r["reference"]["train_seconds"] for r in rows)
+    c, h, w = data.input_shape
+    lines = [
+        f"{len(rows)} of {planned} planned architectures from `{args.space}` (seed {args.seed}, spread evenly over "
+        f"MFLOPs at 224), trained on `{data.name}` ({len(data.train_labels)} train / "
+        f"{len(data.val_labels)} validation images, {c}x{h}x{w}, {data.num_classes} classes), "
+        f"{proxy.threads} threads (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
+        f"Proxy: the default recipe ({proxy.epochs} epochs"
+        f"{_overrides(proxy)}); reference: {reference.epochs} epochs. Accuracy is final "
+        f"validation accuracy.",
+        "",
+        "| # | MFLOPs at 224 | proxy acc | reference acc | proxy s | reference s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for index, row in enumerate(rows):
+        p, r = row["proxy"], row["reference"]
+        lines.append(f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | "
+                     f"{_acc(p)} | {_acc(r)} | {p['train_seconds']:.0f} | "
+                     f"{r['train_seconds']:.0f} |")
+    goal = "met" if tau >= 0.6 else "not met"
+    lines += [
+        "",
+        f"Kendall tau (proxy vs reference) = **{tau:.3f}** over {len(usable)} architectures "
+        f"(goal >= 0.6: {goal}); Spearman rho = {rho:.3f}. For comparison, ranking by MFLOPs "
+        f"alone gives tau = {mflops_tau:.3f} against the reference. Median seconds per run: "
+        f"proxy {proxy_seconds:.0f}, reference {reference_seconds:.0f}.",
+        "",
+        "Architectures (proxy input strings are in the results JSON):",
+        "",
+        *[f"{i + 1}. `{row['arch'].to_string()}`" for i, row in enumerate(rows)],
+    ]
+    text = "\n".join(lines)
+    print(text)
+    if args.section:
+        write_section(args.section, "Proxy fidelity: proxy vs 5x-longer training",
+                      text, packages=("torch", "optuna", "scipy"))
+
+
+def _acc(result: dict) -> str:
+    return f"{result['accuracy']:.4f}" if result["status"] == "ok" else result["status"]
+
+
+def _overrides(recipe: Recipe) -> str:
+    default = Recipe().to_dict()
+    changed = {k: v for k, v in recipe.to_dict().items()
+               if v != default[k] and k not in ("threads", "max_seconds", "epochs")}
+    return f", with {json.dumps(changed)}" if changed else ""
+
+
+if __name__ == "__main__":
+    main()
