@@ -7,10 +7,20 @@ A table is a JSON file (nothing is unpickled, so a table from anywhere is safe t
                                                               "source": "measured"}, ...},
      "cost_model": {...}}                                   # optional
 
-Entries are what one operator costs alone. A network is not quite the sum of its operators run
-alone: each isolated run pays the runtime's per-call overhead once, which inside a network is
-paid once for all of them. ``metadata.per_op_overhead_ms`` (measured by `nas lut build`) is that
-overhead, so a network of n operators is priced ``sum(entries) - (n - 1) * per_op_overhead_ms``.
+Entries are what one operator costs alone, run again and again with its weights and feature maps
+warm in cache. A network is not quite the sum of its operators run that way, for two measured
+reasons that the metadata carries:
+
+- each isolated run pays the runtime's per-call overhead, which a network pays once:
+  ``per_op_overhead_ms``, timed on a graph that computes next to nothing;
+- inside a network each operator's feature maps were last touched a whole network ago and come
+  from memory rather than cache: ``cold_ms_per_mb`` per megabyte of feature maps an operator
+  reads and writes (`feature_map_bytes`), fitted by `nas lut build` on networks it times end to
+  end (never the ones `nas lut validate` judges it on).
+
+So a network of operators i = 1..n is priced::
+
+    sum(ms_i) - (n - 1) * per_op_overhead_ms + cold_ms_per_mb * sum(feature_map_bytes_i) / 1e6
 
 A signature the table lacks is priced by the optional cost model (entries and estimate then say
 ``model``); without one it is an error that names the signature and the command that fills it.
@@ -66,11 +76,69 @@ class LatencyEstimate:
         return result
 
 
+@dataclass(frozen=True)
+class _Network:
+    """What pricing needs of an architecture, computed once: its operators and their keys."""
+
+    sigs: tuple[OpSignature, ...]
+    keys: tuple[str, ...]
+    feature_map_bytes: int
+
+
 @lru_cache(maxsize=4096)
-def _signatures(arch: Arch, input_shape: InputShape,
-                num_classes: int) -> tuple[OpSignature, ...]:
+def _network(arch: Arch, input_shape: InputShape, num_classes: int) -> _Network:
     """The search prices the same architecture several times (budget check, report, export)."""
-    return tuple(arch_signatures(arch, input_shape, num_classes))
+    return _describe(tuple(arch_signatures(arch, input_shape, num_classes)))
+
+
+def _describe(sigs: tuple[OpSignature, ...]) -> _Network:
+    return _Network(sigs, tuple(_key(sig) for sig in sigs),
+                    sum(feature_map_bytes(sig) for sig in sigs))
+
+
+@lru_cache(maxsize=65536)
+def _key(sig: OpSignature) -> str:
+    """Formatting a key costs more than a lookup; a space has only a few thousand of them."""
+    return sig.key
+
+
+@lru_cache(maxsize=65536)
+def feature_map_bytes(sig: OpSignature) -> int:
+    """Float32 bytes of the feature maps one operator reads and writes, following the builder.
+
+    Each convolution reads its input and writes its output; a channel shuffle and an even
+    kernel's zero padding copy a tensor; squeeze-and-excitation pools its input and rewrites it
+    gated; a shortcut reads two tensors and writes one. Weights are not counted: inside a network
+    they did not explain the difference from isolated runs (BENCHMARKS.md, x86_64).
+    """
+    in_pixels, out_pixels = sig.in_h * sig.in_w, sig.out_h * sig.out_w
+    x, y = in_pixels * sig.in_c, out_pixels * sig.out_c
+    if sig.kind in ("stem", "head"):
+        values = x + y + _padding(sig.kernel, sig.in_h, sig.in_w, sig.in_c)
+    elif sig.kind == "pool":
+        values = x + sig.in_c
+    elif sig.kind in ("fc", "classifier"):
+        values = sig.in_c + sig.out_c
+    else:
+        block, mid = sig.block, sig.mid_c
+        expanded, depthwise = in_pixels * mid, out_pixels * mid
+        values = expanded + depthwise + depthwise + y  # depthwise in and out, projection
+        if block.expansion != 1.0:
+            values += x + expanded
+        if block.groups > 1:
+            values += 2 * expanded
+        values += _padding(block.kernel, sig.in_h, sig.in_w, mid)
+        if block.se_ratio:
+            values += 3 * depthwise
+        if block.has_shortcut(sig.in_c):
+            values += 3 * y
+    return 4 * values
+
+
+def _padding(kernel: int, height: int, width: int, channels: int) -> int:
+    if kernel % 2:
+        return 0
+    return height * width * channels + (height + kernel - 1) * (width + kernel - 1) * channels
 
 
 class LatencyTable:
@@ -104,6 +172,10 @@ class LatencyTable:
     def per_op_overhead_ms(self) -> float:
         return float(self.metadata.get("per_op_overhead_ms", 0.0))
 
+    @property
+    def cold_ms_per_mb(self) -> float:
+        return float(self.metadata.get("cold_ms_per_mb", 0.0))
+
     def describe(self) -> str:
         """Where the table came from, for error messages."""
         return f"latency table {self.target!r}" + (f" ({self.path})" if self.path else "")
@@ -113,31 +185,36 @@ class LatencyTable:
     def predict(self, arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
                 num_classes: int = DEPLOY_CLASSES) -> LatencyEstimate:
         """Latency of `arch` on this target at `input_shape` (channels, height, width)."""
-        channels, height, width = input_shape
+        _, height, width = input_shape
         if (height, width) != self.input_hw:
             built = "x".join(map(str, self.input_hw))
             raise InputError(
                 f"{self.describe()} was built for {built} inputs, not {height}x{width}: use "
                 f"--input-size {self.input_size} or build a table with "
                 f"'nas lut build --target {self.target} --input-size {height}'")
-        return self.price(_signatures(arch, tuple(input_shape), num_classes))
+        return self._price(_network(arch, tuple(input_shape), num_classes))
 
     def price(self, sigs: tuple[OpSignature, ...] | list[OpSignature]) -> LatencyEstimate:
         """Sum the entries of `sigs`, which run one after the other as one network."""
+        return self._price(_describe(tuple(sigs)))
+
+    def _price(self, network: _Network) -> LatencyEstimate:
         ops = []
         total = 0.0
         modelled = 0
-        for sig in sigs:
-            entry = self.entries.get(sig.key)
+        entries = self.entries
+        for sig, key in zip(network.sigs, network.keys):
+            entry = entries.get(key)
             if entry is not None:
                 ms, source = entry["ms"], entry["source"]
             else:
                 ms, source = self._model_ms(sig), "model"
             if source == "model":
                 modelled += 1
-            ops.append(OpLatency(sig.key, ms, source))
+            ops.append(OpLatency(key, ms, source))
             total += ms
         total -= (len(ops) - 1) * self.per_op_overhead_ms
+        total += self.cold_ms_per_mb * network.feature_map_bytes / 1e6
         return LatencyEstimate(total_ms=total, ops=tuple(ops), n_measured=len(ops) - modelled,
                                n_modelled=modelled, target=self.target)
 

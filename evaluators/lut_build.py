@@ -5,6 +5,10 @@ in onnxruntime (or run eagerly in torch) with warm-up and repeats. The table is 
 atomically every few operators, so an interrupted build loses at most those, and a rerun loads
 the file and times only what is still missing: on a Raspberry Pi a full table takes hours, and
 nobody should have to start it twice.
+
+Once every operator is in, the build fits a cost model to the entries (so the table can price
+operators outside the space) and times a few whole networks to calibrate what isolated
+operators miss (`lut_calibrate`); a rerun does whichever of these is still missing.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
 
 from nas.errors import InputError
 from nas.evaluators.latency import LatencyTable, default_table_path
+from nas.evaluators.lut_calibrate import calibrate
 from nas.evaluators.lut_timing import (Backend, clock_name, get_backend, machine_info, measure,
                                        op_input_shape)
 from nas.search_spaces.builder import build_op
@@ -47,6 +52,8 @@ class BuildOptions:
     min_seconds: float = 0.2
     save_every: int = 20
     num_classes: int = DEPLOY_CLASSES
+    calibrate: int = 30
+    """Random networks timed end to end after the operators to fit ``cold_ms_per_mb``; 0: none."""
 
     @property
     def path(self) -> Path:
@@ -61,6 +68,7 @@ class BuildReport:
     measured: int = 0
     seconds: float = 0.0
     interrupted: bool = False
+    calibration: dict | None = None
     table: LatencyTable | None = field(default=None, repr=False)
 
 
@@ -106,12 +114,43 @@ def build_table(options: BuildOptions, show_progress: bool = True,
                     save()
                 if on_measured is not None:
                     on_measured(sig)
+        if not table.missing(sigs):
+            if table.cost_model is None:
+                attach_cost_model(table, sigs)
+                save()
+            if options.calibrate and "cold_ms_per_mb" not in table.metadata:
+                report.calibration = calibrate(table, space, backend, networks=options.calibrate,
+                                               show_progress=show_progress)
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
         save()
         report.seconds = time.perf_counter() - started
     return report
+
+
+def attach_cost_model(table: LatencyTable, sigs: list[OpSignature], folds: int = 5) -> None:
+    """Fit a per-operator cost model to the measured entries and keep it in the table.
+
+    With it the table can price operators it never measured (another space, a zoo network,
+    an odd expansion ratio), marked ``model`` in every estimate. Its error is measured the only
+    honest way, on entries it was not fitted to (k-fold by signature), and recorded next to it.
+    """
+    from nas.evaluators.cost_model import (DEFAULT_CACHE_BYTES, cross_validate, fit_cost_model,
+                                           pooled_mape)
+
+    samples = [(sig, table.entries[sig.key]["ms"]) for sig in sigs
+               if table.entries.get(sig.key, {}).get("source") == "measured"]
+    if len(samples) < 4 * folds:  # too few to hold any out
+        return
+    cache = int(table.metadata.get("l2_cache_bytes") or DEFAULT_CACHE_BYTES)
+    groups = [index % folds for index in range(len(samples))]
+    held_out = pooled_mape(cross_validate(samples, groups, cache_bytes=cache))
+    model = fit_cost_model(samples, device=str(table.metadata.get("device", table.target)),
+                           cache_bytes=cache,
+                           describe={f"held_out_mape_percent_{folds}_fold": round(held_out, 2),
+                                     "fitted_to": f"the {len(samples)} measured entries"})
+    table.cost_model = model.to_dict()
 
 
 def measure_op(sig: OpSignature, backend: Backend, options: BuildOptions):
@@ -160,6 +199,8 @@ def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> Lat
             raise InputError(
                 f"{path} was built with {name}={table.metadata.get(name)!r}, this build has "
                 f"{name}={metadata[name]!r}: give another --out or delete the file to start over")
+    for name, value in metadata.items():  # fields a newer nas records that the file lacks
+        table.metadata.setdefault(name, value)
     spaces = str(table.metadata.get("space", "")).split(",")
     if space_name not in spaces:
         table.metadata["space"] = ",".join([s for s in spaces if s] + [space_name])

@@ -16,11 +16,13 @@ import io
 import logging
 import os
 import platform
+import resource
 import statistics
 import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,21 +31,23 @@ from nas.errors import InputError
 from nas.search_spaces.signatures import OpSignature
 
 BACKENDS = ("onnxruntime", "torch")
+_RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux has it
 ONNX_OPSET = 17
 
 
 @dataclass(frozen=True)
 class Timing:
-    """Median and spread of repeated runs, in milliseconds.
+    """Median and spread of the undisturbed runs, in milliseconds.
 
     ``std`` is the interquartile range scaled to a normal standard deviation (IQR / 1.349): a
-    spread that a few runs stalled by the scheduler cannot blow up.
+    spread that a few stalled runs cannot blow up. ``runs`` counts every timed run,
+    ``undisturbed`` those the median was taken over.
     """
 
     ms: float
     std: float
     runs: int
-
+    undisturbed: int
 
 def op_input_shape(sig: OpSignature) -> tuple[int, ...]:
     """Batch-of-one input of a signature's module (``fc`` and ``classifier`` take a vector)."""
@@ -57,23 +61,41 @@ def clock_name(threads: int) -> str:
 
 
 def measure(run: Callable[[], object], threads: int, repeats: int = 50, warmup: int = 10,
-            min_seconds: float = 0.2, max_runs: int = 5000) -> Timing:
-    """Time `run` after `warmup` calls: at least `repeats` runs and `min_seconds` of work."""
+            min_seconds: float = 0.2, max_seconds: float = 10.0) -> Timing:
+    """Time `run` after `warmup` calls until `repeats` undisturbed runs and `min_seconds` of work.
+
+    A run during which the scheduler switched the thread out is left out of the median: while
+    it waited, other processes filled the caches with their data, so its time says more about
+    the neighbours than about the operator. Thread CPU time already ignores the wait itself.
+    On an idle device nearly every run counts; on a busy one the loop runs longer (up to
+    `max_seconds`) to collect enough clean runs, and falls back to all runs if it cannot.
+    """
     clock = time.thread_time_ns if threads == 1 else time.perf_counter_ns
+    who = _RUSAGE_THREAD if threads == 1 else resource.RUSAGE_SELF
     for _ in range(warmup):
         run()
-    samples: list[int] = []
+    every: list[int] = []
+    clean: list[int] = []
     spent = 0
     budget = int(min_seconds * 1e9)
-    while (len(samples) < repeats or spent < budget) and len(samples) < max_runs:
+    deadline = time.perf_counter() + max_seconds
+    while len(clean) < repeats or spent < budget:
+        before = resource.getrusage(who)
         start = clock()
         run()
         elapsed = clock() - start
-        samples.append(elapsed)
+        after = resource.getrusage(who)
+        every.append(elapsed)
         spent += elapsed
-    ms = np.asarray(samples, dtype=np.float64) / 1e6
+        if (after.ru_nivcsw, after.ru_nvcsw) == (before.ru_nivcsw, before.ru_nvcsw):
+            clean.append(elapsed)
+        if len(every) >= repeats and time.perf_counter() > deadline:
+            break
+    kept = clean if len(clean) >= max(3, repeats // 5) else every
+    ms = np.asarray(kept, dtype=np.float64) / 1e6
     q1, q3 = np.percentile(ms, [25, 75])
-    return Timing(ms=float(statistics.median(ms)), std=float((q3 - q1) / 1.349), runs=len(ms))
+    return Timing(ms=float(statistics.median(ms)), std=float((q3 - q1) / 1.349), runs=len(every),
+                  undisturbed=len(clean))
 
 
 # ---- backends -----------------------------------------------------------------------------
@@ -198,7 +220,7 @@ def export_onnx(module: torch.nn.Module, shape: tuple[int, ...]) -> bytes:
 def cpu_model() -> str:
     """CPU name from /proc/cpuinfo (x86 "model name"; ARM boards say "Hardware" or "Model")."""
     try:
-        text = open("/proc/cpuinfo", encoding="utf-8", errors="replace").read()
+        text = Path("/proc/cpuinfo").read_text(encoding="utf-8", errors="replace")
     except OSError:
         return platform.processor() or platform.machine()
     fields: dict[str, str] = {}
@@ -211,6 +233,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
+def l2_cache_bytes() -> int | None:
+    """Per-core L2 size from sysfs, where a feature map stops being cheap to re-read."""
+    folder = Path("/sys/devices/system/cpu/cpu0/cache")
+    for index in sorted(folder.glob("index*")) if folder.is_dir() else []:
+        try:
+            if (index / "level").read_text().strip() != "2":
+                continue
+            size = (index / "size").read_text().strip().upper()
+        except OSError:
+            continue
+        units = {"K": 1024, "M": 1024 ** 2}
+        return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
+    return None
+
+
 def machine_info() -> dict[str, object]:
     """What identifies the device a table was measured on."""
     return {
@@ -218,4 +255,5 @@ def machine_info() -> dict[str, object]:
         "cores": os.cpu_count() or 1,
         "machine": platform.machine(),
         "system": f"{platform.system()} {platform.release()}",
+        "l2_cache_bytes": l2_cache_bytes(),
     }

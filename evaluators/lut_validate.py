@@ -1,17 +1,14 @@
 """`nas lut validate`: how far a table's sums can be trusted, against whole networks on this machine.
 
 Random architectures of the space (and the zoo networks) are built end to end, exported and timed
-with the table's own backend, threads and clock, then compared with `LatencyTable.predict`.
-Networks are timed in interleaved rounds (every network once per round, the median over rounds
-kept), so a burst of load from other processes spreads over all networks instead of spoiling a
-few of them.
+with the table's own backend, threads and clock (`lut_networks.time_networks`), then compared
+with `LatencyTable.predict`. The default seed differs from the one `nas lut build` calibrates
+with, so the networks that judge a table are never the ones that tuned it.
 """
 
 from __future__ import annotations
 
 import json
-import random
-import statistics
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -20,44 +17,18 @@ from typing import Any
 
 import numpy as np
 import torch
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from scipy.stats import kendalltau
 
 from nas.errors import InputError
 from nas.evaluators.latency import LatencyTable
-from nas.evaluators.lut_timing import BACKENDS, get_backend, machine_info, measure
+from nas.evaluators.lut_networks import sample_archs, time_networks
+from nas.evaluators.lut_timing import BACKENDS, get_backend, machine_info
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.builder import build_model
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
 
 WITHIN = 10.0
 """Percent: the tolerance of the share-within figure."""
-
-
-class SeededSuggester:
-    """A seeded stand-in for an Optuna trial: uniform choices, reproducible from the seed."""
-
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def suggest_int(self, name: str, low: int, high: int) -> int:
-        return self.rng.randint(low, high)
-
-    def suggest_categorical(self, name: str, choices: Any) -> Any:
-        return self.rng.choice(list(choices))
-
-
-def sample_archs(space: SearchSpace, count: int, seed: int) -> list[Arch]:
-    """`count` distinct architectures drawn uniformly through `space.sample`."""
-    rng = random.Random(seed)
-    archs: dict[Arch, None] = {}
-    for _ in range(count * 100):
-        if len(archs) == count:
-            break
-        archs.setdefault(space.sample(SeededSuggester(rng)), None)
-    return list(archs)
 
 
 @dataclass
@@ -131,7 +102,7 @@ def check_same_machine(table: LatencyTable) -> None:
 
 def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, seed: int = 0,
                    include_zoo: bool = True, rounds: int = 3, repeats: int = 20,
-                   show_progress: bool = True) -> ValidationReport:
+                   max_seconds: float = 3.0, show_progress: bool = True) -> ValidationReport:
     """Measure sampled and zoo networks end to end and pair each with the table's prediction."""
     check_same_machine(table)
     meta = table.metadata
@@ -143,7 +114,7 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
                   for i, arch in enumerate(sample_archs(space, n_archs, seed))]
     if include_zoo:
         candidates += [(name, "zoo", factory()) for name, factory in ZOO.items()]
-    rows, runs = [], []
+    rows = []
     for name, group, arch in candidates:
         try:
             estimate = table.predict(arch, shape, num_classes)
@@ -153,26 +124,14 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
             row = Row(name, group, arch.to_string(), None, note=str(error))
         rows.append(row)
     torch.manual_seed(seed)
-    console = Console(stderr=True)
     timed = [row for row in rows if row.predicted_ms is not None]
     started = time.perf_counter()
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console,
-                  disable=not show_progress or not console.is_terminal) as progress:
-        task = progress.add_task(f"validate {table.target}", total=len(timed) * (rounds + 1))
-        for row in timed:  # export once: building sessions is the slow part
-            runs.append(backend.prepare(build_model(Arch.from_string(row.arch), shape,
-                                                    num_classes).eval(), (1, *shape)))
-            progress.advance(task)
-        per_round: list[list[float]] = [[] for _ in timed]
-        for _ in range(rounds):
-            for index, run in enumerate(runs):
-                per_round[index].append(measure(run, threads, repeats=repeats, warmup=3,
-                                                min_seconds=0.0).ms)
-                progress.advance(task)
-    for row, values in zip(timed, per_round):
-        row.measured_ms = float(statistics.median(values))
-        row.spread_ms = float(max(values) - min(values))
+    timings = time_networks([Arch.from_string(row.arch) for row in timed], backend, shape,
+                            num_classes, rounds=rounds, repeats=repeats, max_seconds=max_seconds,
+                            description=f"validate {table.target}", show_progress=show_progress)
+    for row, timing in zip(timed, timings):
+        row.measured_ms = timing.ms
+        row.spread_ms = timing.spread_ms
     return ValidationReport(
         target=table.target, table_path=str(table.path), rows=rows,
         settings={"space": space.name, "seed": seed, "n_archs": n_archs, "rounds": rounds,

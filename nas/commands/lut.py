@@ -28,18 +28,26 @@ def command() -> None:
               help="Intra-op threads, as the deployed model will run.")
 @click.option("--repeats", type=click.IntRange(min=3), default=50, show_default=True,
               help="Timed runs per operator (at least; short operators get more).")
+@click.option("--calibrate", type=click.IntRange(min=0), default=30, show_default=True,
+              help="Random networks timed end to end at the end to calibrate the cold-cache "
+                   "term (0: skip).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Table file [default: the user table directory, <target>.json].")
 def build(target: str, space: str, input_size: int, backend: str, threads: int, repeats: int,
-          out: Path | None) -> None:
+          calibrate: int, out: Path | None) -> None:
     """Measure every operator of SPACE on this machine; a rerun resumes where it stopped."""
     from nas.evaluators.lut_build import BuildOptions, build_table
 
     options = BuildOptions(target=target, space=space, input_size=input_size, backend=backend,
-                           threads=threads, out=out, repeats=repeats)
+                           threads=threads, out=out, repeats=repeats, calibrate=calibrate)
     report = build_table(options)
     console.print(f"{report.path}: {report.measured} operators measured, {report.skipped} "
                   f"already there, {report.total} in the space ({report.seconds / 60:.1f} min)")
+    if report.calibration:
+        c = report.calibration
+        console.print(f"calibrated on {c['networks']} networks: cold feature maps cost "
+                      f"{report.table.cold_ms_per_mb:.4f} ms/MB; table error on them "
+                      f"{c['mape_without_pct']:.1f}% -> {c['mape_fitted_pct']:.1f}%")
     if report.interrupted:
         console.print("interrupted: rerun the same command to resume")
         sys.exit(130)

@@ -1,0 +1,68 @@
+"""The last step of `nas lut build`: what operators timed alone miss inside a network.
+
+An operator timed alone runs again and again on the same buffers, so its feature maps stay in
+cache; inside a network they were last touched a whole network ago. On the x86_64 build machine
+that made whole networks about 30% slower than the sum of their operators, and the difference
+grew with the feature-map bytes the operators move, not with their weights or their count
+(BENCHMARKS.md). So the build times a few random networks of the space end to end and fits one
+number, milliseconds per megabyte of feature maps (`latency.feature_map_bytes`), by least
+squares on relative error. It is stored as ``metadata.cold_ms_per_mb`` with the networks it came
+from; `nas lut validate` then judges the table on other networks (another seed).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import date
+from typing import Any
+
+import numpy as np
+
+from nas.evaluators.latency import LatencyTable, feature_map_bytes
+from nas.evaluators.lut_networks import sample_archs, time_networks
+from nas.evaluators.lut_timing import Backend
+from nas.search_spaces.signatures import arch_signatures
+from nas.search_spaces.space import SearchSpace
+
+CALIBRATION_SEED = 1000
+"""Validation samples with seed 0 by default; calibration networks come from another stream."""
+
+
+def calibrate(table: LatencyTable, space: SearchSpace, backend: Backend, networks: int = 30,
+              seed: int = CALIBRATION_SEED, rounds: int = 5,
+              show_progress: bool = True) -> dict[str, Any]:
+    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it."""
+    started = time.perf_counter()
+    shape = (3, *table.input_hw)
+    num_classes = int(table.metadata.get("num_classes", 1000))
+    archs = sample_archs(space, networks, seed)
+    timings = time_networks(archs, backend, shape, num_classes, rounds=rounds,
+                            description=f"calibrate {table.target}", show_progress=show_progress)
+    measured = np.array([timing.ms for timing in timings])
+    table.metadata["cold_ms_per_mb"] = 0.0
+    summed = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
+    megabytes = np.array([sum(feature_map_bytes(sig)
+                              for sig in arch_signatures(arch, shape, num_classes)) / 1e6
+                          for arch in archs])
+    # Minimise sum(((summed + c * megabytes - measured) / measured) ** 2) over c >= 0.
+    weights = megabytes / measured
+    cold = max(0.0, float(np.sum(weights * (1 - summed / measured)) / np.sum(weights ** 2)))
+    fitted = summed + cold * megabytes
+    summary = {
+        "networks": len(archs), "seed": seed, "space": space.name, "rounds": rounds,
+        "fitted": "cold_ms_per_mb, by least squares on relative error",
+        "mape_without_pct": round(_mape(summed, measured), 2),
+        "mape_fitted_pct": round(_mape(fitted, measured), 2),
+        "median_network_ms": round(float(np.median(measured)), 3),
+        "median_feature_map_mb": round(float(np.median(megabytes)), 2),
+        "effective_gb_per_s": round(1 / cold, 1) if cold else None,
+        "date": date.today().isoformat(),
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    table.metadata["cold_ms_per_mb"] = round(cold, 6)
+    table.metadata["calibration"] = summary
+    return summary
+
+
+def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
+    return float(np.mean(np.abs(predicted - measured) / measured) * 100)
