@@ -211,40 +211,36 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
                         limit_train=config.limit_train)
     recipe = _recipe(config)
     log(f"zoo seed {seed}: training {', '.join(pending)} ({data.provenance})")
-    ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-             logging_level="ERROR", log_to_driver=False)
+    # Ray is already up (start_ray); the searches that follow reuse it.
+    trainer = remote_trainer(config.cpus_per_trial, 0.0)
+    data_ref = ray.put(data)
+
+    def one(name: str) -> None:
+        started = time.monotonic()
+        result: dict[str, Any] = {}
+        for ref in trainer.remote(ZOO[name]().to_string(), data_ref, recipe.to_dict()):
+            item = ray.get(ref)
+            if item["type"] == RESULT:
+                result = item
+        record = {**fits[name], "arch": ZOO[name]().to_string(),
+                  "status": result.get("status"), "accuracy": result.get("accuracy"),
+                  "error": result.get("error"),
+                  "curve": [epoch["val_accuracy"] for epoch in result.get("curve", [])],
+                  "train_seconds": result.get("train_seconds"),
+                  "wall_seconds": round(time.monotonic() - started, 2),
+                  "recipe": recipe.to_dict(), "data": data.provenance,
+                  "input_shape": list(data.input_shape)}
+        store.put(name, seed, record)
+        log(f"zoo seed {seed}: {name} accuracy {record['accuracy']} "
+            f"({record['status']}, {record['wall_seconds']:.0f} s)")
+
+    workers = max(1, (os.cpu_count() or 1) // config.cpus_per_trial)
+    pool = ThreadPoolExecutor(workers)
     try:
-        trainer = remote_trainer(config.cpus_per_trial, 0.0)
-        data_ref = ray.put(data)
-
-        def one(name: str) -> None:
-            started = time.monotonic()
-            result: dict[str, Any] = {}
-            for ref in trainer.remote(ZOO[name]().to_string(), data_ref, recipe.to_dict()):
-                item = ray.get(ref)
-                if item["type"] == RESULT:
-                    result = item
-            record = {**fits[name], "arch": ZOO[name]().to_string(),
-                      "status": result.get("status"), "accuracy": result.get("accuracy"),
-                      "error": result.get("error"),
-                      "curve": [epoch["val_accuracy"] for epoch in result.get("curve", [])],
-                      "train_seconds": result.get("train_seconds"),
-                      "wall_seconds": round(time.monotonic() - started, 2),
-                      "recipe": recipe.to_dict(), "data": data.provenance,
-                      "input_shape": list(data.input_shape)}
-            store.put(name, seed, record)
-            log(f"zoo seed {seed}: {name} accuracy {record['accuracy']} "
-                f"({record['status']}, {record['wall_seconds']:.0f} s)")
-
-        workers = max(1, (os.cpu_count() or 1) // config.cpus_per_trial)
-        pool = ThreadPoolExecutor(workers)
-        try:
-            for future in [pool.submit(one, name) for name in pending]:
-                future.result()
-        finally:  # on Ctrl-C or SIGTERM do not wait for the networks still training
-            pool.shutdown(wait=False, cancel_futures=True)
-    finally:
-        ray.shutdown()
+        for future in [pool.submit(one, name) for name in pending]:
+            future.result()
+    finally:  # on Ctrl-C or SIGTERM do not wait for the networks still training
+        pool.shutdown(wait=False, cancel_futures=True)
 
 
 # ---- searches --------------------------------------------------------------------------------
@@ -291,16 +287,44 @@ def advance(args: argparse.Namespace, sampler: str, seed: int, target: int) -> N
         raise KeyboardInterrupt
 
 
+def start_ray(attempts: int = 4) -> None:
+    """Start one local Ray for the whole benchmark, as the driver would, retrying a slow start.
+
+    Each `search()` call starts and stops its own Ray unless one is running; on a loaded machine
+    a start can time out, which would end an unattended run between two searches. One Ray for
+    all calls removes that risk and the start-up cost of every round.
+    """
+    import ray
+
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                     logging_level="ERROR", log_to_driver=False)
+            return
+        except Exception as error:  # Ray raises a bare Exception when its node is slow to start
+            ray.shutdown()
+            if attempt == attempts:
+                raise
+            log(f"Ray did not start ({' '.join(str(error).split())[:120]}); retrying")
+            time.sleep(30 * attempt)
+
+
 def run_all(args: argparse.Namespace) -> None:
     """Zoo of a seed first, then its searches round-robin in steps; seeds one after another."""
+    import ray
+
+    start_ray()
     store = ZooStore(args.work_dir / "zoo.json")
-    for seed in args.seeds:
-        train_zoo(args, seed, store)
-        target = 0
-        while target < args.trials:
-            target = min(args.trials, target + args.step)
-            for sampler in args.samplers:
-                advance(args, sampler, seed, target)
+    try:
+        for seed in args.seeds:
+            train_zoo(args, seed, store)
+            target = 0
+            while target < args.trials:
+                target = min(args.trials, target + args.step)
+                for sampler in args.samplers:
+                    advance(args, sampler, seed, target)
+    finally:
+        ray.shutdown()
 
 
 # ---- the report ------------------------------------------------------------------------------
@@ -316,6 +340,8 @@ class Run:
     n_infeasible: int
     n_failed: int
     busy_seconds: float
+    archs: list[str] = field(default_factory=list)  # every priced candidate, by trial number
+    feasible: dict[str, tuple[float, float]] = field(default_factory=dict)  # arch -> (MFLOPs, ms)
     front: list[tuple[float, float, int]] = field(default_factory=list)
 
 
@@ -332,8 +358,13 @@ def load_run(args: argparse.Namespace, sampler: str, seed: int) -> Run | None:
     outcomes = [t.user_attrs.get(OUTCOME_ATTR) for t in trials]
     run = Run(sampler, seed, points, n_counted=counted(study),
               n_stopped=outcomes.count(STOPPED), n_infeasible=outcomes.count("infeasible"),
-              n_failed=outcomes.count("failed"), busy_seconds=busy_seconds(trials))
+              n_failed=outcomes.count("failed"), busy_seconds=busy_seconds(trials),
+              archs=[t.user_attrs.get("arch", "") for t in sorted(trials, key=lambda t: t.number)
+                     if "retry_of" not in t.user_attrs and t.state != TrialState.RUNNING])
     run.front = front(points)
+    run.feasible = {t.user_attrs["arch"]: (t.user_attrs["mflops"], t.user_attrs["latency_ms"])
+                    for t in trials if "latency_ms" in t.user_attrs
+                    and all(v <= 0 for v in t.user_attrs.get("violations", [1]))}
     return run
 
 
@@ -374,6 +405,32 @@ def hypervolume(points: list[tuple[float, float, Any]], ref_ms: float) -> float:
     return area / ref_ms
 
 
+def space_line(runs: list[Run], fits: dict[str, dict[str, Any]]) -> str:
+    """Where the space's feasible candidates sit in latency and ms per MFLOP, beside the zoo's."""
+    feasible = {arch: cost for run in runs for arch, cost in run.feasible.items()}
+    if not feasible:
+        return ""
+    ms = sorted(cost[1] for cost in feasible.values())
+    per = statistics.median(cost[1] / cost[0] for cost in feasible.values())
+    zoo_per = statistics.median(z["latency_ms"] / z["mflops"] for z in fits.values())
+    return (f"\nFeasible candidates priced by these runs: {len(feasible)} distinct, latency "
+            f"{ms[0]:.2f}-{ms[-1]:.2f} ms (median {statistics.median(ms):.2f}), median "
+            f"{per * 1000:.0f} us per MFLOP; the zoo networks: "
+            f"{min(z['latency_ms'] for z in fits.values()):.2f}-"
+            f"{max(z['latency_ms'] for z in fits.values()):.2f} ms, median "
+            f"{zoo_per * 1000:.0f} us per MFLOP.")
+
+
+def shared_prefix(sequences: list[list[str]]) -> int:
+    """How many leading entries all sequences have in common."""
+    count = 0
+    for items in zip(*sequences):
+        if len(set(items)) != 1:
+            break
+        count += 1
+    return count
+
+
 def covers(points: list[tuple[float, float, Any]], accuracy: float, latency: float) -> bool:
     """True if some point is at least as accurate and no slower."""
     return any(p[0] >= accuracy and p[1] <= latency for p in points)
@@ -399,6 +456,12 @@ def report(args: argparse.Namespace) -> str:
         lines.append(zoo_table(fits, zoo, args.ref_ms))
         if seed_runs:
             lines.append(run_table(args, seed_runs, done))
+            lines.append(space_line(seed_runs, fits))
+            if len(seed_runs) > 1:
+                shared = shared_prefix([r.archs for r in seed_runs])
+                lines.append(f"\nThe runs of seed {seed} proposed the same first {shared} "
+                             f"candidates (trained or over budget): the model-based samplers "
+                             f"start from the seeded random sampler's draws.")
     lines.append(summary(args, runs, store, fits))
     if plot(args, runs, store, fits):
         rel = FIGURE.relative_to(BENCHMARKS_MD.parent)
@@ -433,7 +496,7 @@ def intro(args: argparse.Namespace, fits: dict[str, dict[str, Any]]) -> str:
 
 def zoo_table(fits: dict[str, dict[str, Any]], zoo: dict[str, dict[str, Any] | None],
               ref_ms: float) -> str:
-    lines = ["| zoo network | MFLOPs | armv8 ms | val accuracy | curve | train s |",
+    lines = ["| zoo network | MFLOPs | target ms | val accuracy | curve | train s |",
              "| --- | --- | --- | --- | --- | --- |"]
     for name, cost in fits.items():
         record = zoo.get(name)
@@ -456,9 +519,10 @@ def zoo_table(fits: dict[str, dict[str, Any]], zoo: dict[str, dict[str, Any] | N
 def run_table(args: argparse.Namespace, runs: list[Run],
               zoo: dict[str, dict[str, Any]]) -> str:
     common = min(len(r.points) for r in runs)
-    lines = [f"| sampler | trials | hypervolume | HV at n={common} | best accuracy "
-             f"(armv8 ms) | front size | zoo covered | stopped early / over budget / failed | "
-             f"wall h | trials/h |",
+    header = (f"| sampler | trials | hypervolume | HV at n={common} | best accuracy "
+              f"({args.target} ms) | front size | zoo covered | stopped early / over budget / "
+              f"failed | wall h | trials/h |")
+    lines = [header,
              "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in runs:
         status = (f"{run.n_counted}" if run.n_counted >= args.trials
@@ -491,7 +555,8 @@ def summary(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None],
                 continue
             seed_runs = [r for s in args.samplers if (r := runs[(s, seed)]) is not None]
             common = min(len(r.points) for r in seed_runs)
-            per_seed.append((seed, hypervolume(run.points[:common], args.ref_ms), common))
+            if common:  # nothing to compare until every run of the seed has trained one
+                per_seed.append((seed, hypervolume(run.points[:common], args.ref_ms), common))
         if not per_seed:
             continue
         mean = statistics.mean(hv for _, hv, _ in per_seed)
@@ -521,11 +586,19 @@ def summary(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None],
                          f"network on seed(s): "
                          + (", ".join(str(s) for s, ok, _ in dominated_all if ok) or "none")
                          + ".")
+    spreads = []
+    for sampler in args.samplers:
+        values = [hypervolume(run.points, args.ref_ms) for seed in args.seeds
+                  if (run := runs[(sampler, seed)]) and run.n_counted >= args.trials]
+        if len(values) > 1:
+            spreads.append(f"{sampler} {max(values) - min(values):.4f}")
     complete = [key for key, run in runs.items() if run and run.n_counted >= args.trials]
     lines.append(f"- Runs complete: {len(complete)} of {len(runs)}"
                  + (f" ({', '.join(run_name(*key) for key in complete)})" if complete else "")
-                 + ". One proxy training per candidate and one or two seeds: differences of a "
-                   "few thousandths of hypervolume are within seed-to-seed noise.")
+                 + ". Seed-to-seed spread of the final hypervolume (the noise a sampler "
+                   "difference must exceed): "
+                 + ("; ".join(spreads) if spreads else "not measured yet (no sampler has two "
+                                                       "complete seeds)") + ".")
     return "\n".join(lines)
 
 
@@ -559,13 +632,15 @@ def plot(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None], stor
             ys.append(ys[-1])
             axis.plot(xs[1:], ys[1:], drawstyle="default", color=colour,
                       label=f"{sampler} ({len(run.points)} trained)")
-        for name in fits:
+        for index, name in enumerate(fits):
             record = store.get(name, seed)
             if record and record.get("accuracy") is not None:
                 axis.scatter([fits[name]["latency_ms"]], [record["accuracy"]], marker="*",
                              s=120, color="tab:red", zorder=5)
+                # Alternate label sides: neighbouring zoo networks are often a few ms apart.
                 axis.annotate(name, (fits[name]["latency_ms"], record["accuracy"]),
-                              fontsize=7, xytext=(3, -9), textcoords="offset points")
+                              fontsize=7, xytext=(4, 6 if index % 2 else -11),
+                              textcoords="offset points")
         axis.set_title(f"seed {seed}", fontsize=10)
         axis.set_xlabel(f"{args.target} latency, ms (lookup table)")
         axis.set_ylabel("validation accuracy (proxy)")
@@ -595,11 +670,13 @@ def main() -> None:
                      f"cifar10-jpeg.tar there (outside the repository) or pass --data-dir")
         check_settings(args)
         (args.work_dir / "command.txt").write_text(command_line() + "\n")
-        # A polite kill (SIGTERM) stops like Ctrl-C: the driver queues what was training.
+        # SIGTERM stops like Ctrl-C. Ray replaces the handler while a search runs with one that
+        # raises SystemExit; either way the databases stay consistent (a trial left running is
+        # re-run on resume) and the report below is still written from what finished.
         signal.signal(signal.SIGTERM, signal.default_int_handler)
         try:
             run_all(args)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SystemExit):
             log("stopped; rerun the same command to continue")
     elif not args.work_dir.is_dir():
         sys.exit(f"error: no work directory {args.work_dir}; run the benchmark first")
