@@ -47,7 +47,7 @@ from nas.config import SearchConfig
 from nas.evaluators.datasets import load_dataset
 from nas.evaluators.latency import load_table
 from nas.pricing import price
-from nas.search import _recipe, search
+from nas.search import recipe_for, search
 from nas.search_spaces.zoo import ZOO
 from nas.study import OUTCOME_ATTR, STOPPED, TRAINED
 
@@ -195,7 +195,7 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
     """Train the zoo networks of `seed` not yet in the store, two at a time as the search does.
 
     The data, recipe and worker function are the driver's own: `load_dataset` with the driver's
-    arguments, `nas.search._recipe(config)`, and `nas.worker.train_candidate` as a Ray task with
+    arguments, `nas.search.recipe_for(config)`, and `nas.worker.train_candidate` as a Ray task with
     one CPU, so a zoo network is trained exactly as a search candidate of the same seed would be.
     """
     import ray
@@ -209,7 +209,7 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
     config = search_config(args, "random", seed)
     data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                         limit_train=config.limit_train)
-    recipe = _recipe(config)
+    recipe = recipe_for(config)
     log(f"zoo seed {seed}: training {', '.join(pending)} ({data.provenance})")
     # Ray is already up (start_ray); the searches that follow reuse it.
     trainer = remote_trainer(config.cpus_per_trial, 0.0)
@@ -471,7 +471,7 @@ def report(args: argparse.Namespace) -> str:
 
 def intro(args: argparse.Namespace, fits: dict[str, dict[str, Any]]) -> str:
     config = search_config(args, "random", args.seeds[0])
-    recipe = _recipe(config)
+    recipe = recipe_for(config)
     return (
         f"CIFAR-10 JPEGs (`imagefolder`, 32x32) from `{args.data_dir}`: {args.limit_train} "
         f"training images (stratified) and the driver's seeded validation split (10% of the "

@@ -10,6 +10,8 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import os
+import signal
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -86,7 +88,7 @@ class _Driver:
         check_budget_is_reachable(self.space, config, self.table)
         self.data: Dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                           limit_train=config.limit_train)
-        self.recipe = _recipe(config)
+        self.recipe = recipe_for(config)
         self.storage = open_storage(config.storage, heartbeat_interval_s=None)
         self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
         self.study = open_study(config, self.storage)
@@ -109,6 +111,7 @@ class _Driver:
         monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
                     + (f"; re-running trials {orphans} left running" if orphans else ""))
         started_ray = _connect_ray(config)
+        previous_sigterm = _stop_on_sigterm()
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
@@ -136,6 +139,8 @@ class _Driver:
             interrupted = True
             self._interrupt(running, monitor)
         finally:
+            if previous_sigterm is not None:
+                signal.signal(signal.SIGTERM, previous_sigterm)
             if started_ray:
                 ray.shutdown()
         result = self._finish(started, interrupted, monitor)
@@ -363,11 +368,27 @@ class _Driver:
             wall_seconds=round(time.monotonic() - started, 2), interrupted=interrupted)
 
 
-def _recipe(config: SearchConfig) -> Recipe:
+def recipe_for(config: SearchConfig) -> Recipe:
+    """The proxy-training recipe a search with `config` gives every candidate."""
     overrides = {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
                  "max_seconds": config.trial_timeout_s}
     return Recipe(seed=config.seed, threads=config.cpus_per_trial,
                   **{key: value for key, value in overrides.items() if value is not None})
+
+
+def _stop_on_sigterm() -> Any:
+    """Make SIGTERM (docker stop, kill) stop the search as Ctrl-C does; return the old handler.
+
+    Ray installs a SIGTERM handler that exits at once, which would leave the running trials
+    RUNNING until a resume noticed them; raising KeyboardInterrupt takes the clean path instead.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    return signal.signal(signal.SIGTERM, interrupt)
 
 
 def _connect_ray(config: SearchConfig) -> bool:

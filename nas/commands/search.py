@@ -102,17 +102,16 @@ def command(config_file: str | None, **flags: Any) -> None:
 
 
 def resume_command(config: SearchConfig) -> str:
-    args = ["nas", "search", "--resume", "--study", config.study_name, "--storage",
-            config.to_dict()["storage"]]
-    for flag in ("space", "target", "dataset", "data_dir"):
-        value = getattr(config, flag)
-        if value is not None and value != _DEFAULTS[flag]:
-            args += [f"--{flag.replace('_', '-')}", str(value)]
-    if config.trials != _DEFAULTS["trials"]:
-        args += ["--trials", str(config.trials)]
-    for flag in ("budget_mflops", "budget_params", "budget_ms"):
-        if getattr(config, flag) is not None:
-            args += [f"--{flag.replace('_', '-')}", f"{getattr(config, flag):g}"]
+    """The command that continues this search: every setting that differs from the default."""
+    args = ["nas", "search", "--resume", "--study", config.study_name]
+    for name, value in config.to_dict().items():
+        if name in ("resume", "study", "fault_crash_trials") or value == _DEFAULTS[name]:
+            continue
+        flag = f"--{name.replace('_', '-')}"
+        if isinstance(value, bool):
+            args.append(flag if value else f"--no-{name.replace('_', '-')}")
+        else:
+            args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
     return shlex.join(args)
 
 
