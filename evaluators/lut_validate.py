@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -40,6 +40,8 @@ class Row:
     measured_ms: float | None = None
     spread_ms: float | None = None
     n_modelled: int = 0
+    sum_ms: float | None = None
+    """The entries' plain sum, without the overhead and cold-cache terms: what they add."""
     note: str = ""
 
     @property
@@ -80,11 +82,18 @@ class ValidationReport:
     def metrics(self, group: str) -> Metrics | None:
         return Metrics.of([row for row in self.rows if row.group == group])
 
+    def plain_sum_metrics(self, group: str) -> Metrics | None:
+        """The same figures for the entries' plain sum, to show what the context terms buy."""
+        return Metrics.of([replace(row, predicted_ms=row.sum_ms) for row in self.rows
+                           if row.group == group])
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target, "table": self.table_path, **self.settings,
             "metrics": {group: (asdict(m) if (m := self.metrics(group)) else None)
                         for group in ("random", "zoo")},
+            "plain_sum_metrics": {group: (asdict(m) if (m := self.plain_sum_metrics(group))
+                                          else None) for group in ("random", "zoo")},
             "rows": [{**asdict(row), "error_pct": row.error_pct} for row in self.rows],
         }
 
@@ -119,7 +128,8 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
         try:
             estimate = table.predict(arch, shape, num_classes)
             row = Row(name, group, arch.to_string(), estimate.total_ms,
-                      n_modelled=estimate.n_modelled)
+                      n_modelled=estimate.n_modelled,
+                      sum_ms=sum(op.ms for op in estimate.ops))
         except InputError as error:
             row = Row(name, group, arch.to_string(), None, note=str(error))
         rows.append(row)
@@ -140,7 +150,8 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
                   "clock": meta.get("clock"), "input": list(shape), "num_classes": num_classes,
                   "machine": machine_info(), "date": date.today().isoformat(),
                   "seconds": round(time.perf_counter() - started, 1),
-                  "per_op_overhead_ms": table.per_op_overhead_ms})
+                  "per_op_overhead_ms": table.per_op_overhead_ms,
+                  "cold_ms_per_mb": table.cold_ms_per_mb})
 
 
 def write_report(report: ValidationReport, out_dir: Path) -> tuple[Path, Path]:
