@@ -13,6 +13,7 @@ operators miss (`lut_calibrate`); a rerun does whichever of these is still missi
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ def build_table(options: BuildOptions, show_progress: bool = True,
     sigs = space.signatures((3, options.input_size, options.input_size), options.num_classes)
     table = _open_table(options, backend, space.name)
     todo = table.missing(sigs)
+    # Measure in a shuffled order: load from other processes drifts over a build, and in key
+    # order it would inflate one resolution's operators together, a bias no sum averages out.
+    random.Random(0).shuffle(todo)
     report = BuildReport(path=options.path, total=len(sigs), skipped=len(sigs) - len(todo),
                          table=table)
     if todo and "per_op_overhead_ms" not in table.metadata:

@@ -110,7 +110,7 @@ def check_same_machine(table: LatencyTable) -> None:
 
 
 def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, seed: int = 0,
-                   include_zoo: bool = True, rounds: int = 3, repeats: int = 20,
+                   include_zoo: bool = True, rounds: int = 5, repeats: int = 20,
                    max_seconds: float = 3.0, show_progress: bool = True) -> ValidationReport:
     """Measure sampled and zoo networks end to end and pair each with the table's prediction."""
     check_same_machine(table)

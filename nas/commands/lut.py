@@ -62,7 +62,7 @@ def build(target: str, space: str, input_size: int, backend: str, threads: int, 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--zoo/--no-zoo", default=True, show_default=True,
               help="Also measure the zoo networks the table can price.")
-@click.option("--rounds", type=click.IntRange(min=1), default=3, show_default=True,
+@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
               help="Interleaved timing rounds; each network's median over rounds is kept.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Directory for validate_<target>.json and .png.")
