@@ -218,8 +218,9 @@ def _method(options: BuildOptions) -> str:
               "run eagerly in torch (inference mode)")
     clock = ("thread CPU time" if options.threads == 1 else "wall time")
     return (f"nas lut build: each operator built alone with random weights at batch 1, {runner}, "
-            f"{options.threads} intra-op thread(s); median of at least {options.repeats} runs "
-            f"and {options.min_seconds:g} s after {options.warmup} warm-up runs, {clock}")
+            f"{options.threads} intra-op thread(s); fastest of at least {options.repeats} runs "
+            f"and {options.min_seconds:g} s after {options.warmup} warm-up runs, {clock}, "
+            f"runs the scheduler interrupted left out")
 
 
 def _progress(console: Console, enabled: bool) -> Progress:

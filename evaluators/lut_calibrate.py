@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from nas.evaluators.latency import LatencyTable, feature_map_bytes
-from nas.evaluators.lut_networks import sample_archs, time_networks
+from nas.evaluators.lut_networks import NETWORK_ROUNDS, sample_archs, time_networks
 from nas.evaluators.lut_timing import Backend
 from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import SearchSpace
@@ -29,7 +29,7 @@ CALIBRATION_SEED = 1000
 
 
 def calibrate(table: LatencyTable, space: SearchSpace, backend: Backend, networks: int = 30,
-              seed: int = CALIBRATION_SEED, rounds: int = 5,
+              seed: int = CALIBRATION_SEED, rounds: int = NETWORK_ROUNDS,
               show_progress: bool = True) -> dict[str, Any]:
     """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it."""
     started = time.perf_counter()

@@ -4,11 +4,19 @@ Random architectures of the space (and the zoo networks) are built end to end, e
 with the table's own backend, threads and clock (`lut_networks.time_networks`), then compared
 with `LatencyTable.predict`. The default seed differs from the one `nas lut build` calibrates
 with, so the networks that judge a table are never the ones that tuned it.
+
+Before the networks, a sample of the table's own measured operators is timed again
+(`check_operator_speed`). Machines sold under one CPU name, or one virtual machine from hour to
+hour, can run the same operator at very different speeds; when they do, the sums miss for a
+reason that has nothing to do with how operators compose, and the report says so instead of
+leaving the reader to guess.
 """
 
 from __future__ import annotations
 
 import json
+import random
+import statistics
 import time
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date
@@ -21,14 +29,40 @@ from scipy.stats import kendalltau
 
 from nas.errors import InputError
 from nas.evaluators.latency import LatencyTable
-from nas.evaluators.lut_networks import sample_archs, time_networks
-from nas.evaluators.lut_timing import BACKENDS, get_backend, machine_info
+from nas.evaluators.lut_networks import NETWORK_ROUNDS, sample_archs, time_networks
+from nas.evaluators.lut_timing import (BACKENDS, Backend, get_backend, machine_info, measure,
+                                       op_input_shape)
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.builder import build_op
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
 
 WITHIN = 10.0
 """Percent: the tolerance of the share-within figure."""
+
+SPEED_TOLERANCE = 0.10
+"""Operators re-timed within this fraction of their entries count as the same machine speed."""
+
+
+@dataclass(frozen=True)
+class SpeedCheck:
+    """Operators of the table timed again here, as the build timed them."""
+
+    ratio: float
+    """Median of re-timed / recorded milliseconds: 1.0 when this machine runs them as fast."""
+    low: float
+    """10th percentile of the per-operator ratios."""
+    high: float
+    """90th percentile of the per-operator ratios."""
+    n: int
+
+    @property
+    def changed(self) -> bool:
+        return abs(self.ratio - 1.0) > SPEED_TOLERANCE
+
+    def describe(self) -> str:
+        return (f"{self.n} of the table's operators timed again here run at {self.ratio:.2f}x "
+                f"their recorded time (10-90%: {self.low:.2f}-{self.high:.2f})")
 
 
 @dataclass
@@ -78,6 +112,7 @@ class ValidationReport:
     table_path: str
     rows: list[Row]
     settings: dict[str, Any] = field(default_factory=dict)
+    speed: SpeedCheck | None = None
 
     def metrics(self, group: str) -> Metrics | None:
         return Metrics.of([row for row in self.rows if row.group == group])
@@ -90,6 +125,7 @@ class ValidationReport:
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target, "table": self.table_path, **self.settings,
+            "operator_speed": asdict(self.speed) if self.speed else None,
             "metrics": {group: (asdict(m) if (m := self.metrics(group)) else None)
                         for group in ("random", "zoo")},
             "plain_sum_metrics": {group: (asdict(m) if (m := self.plain_sum_metrics(group))
@@ -109,10 +145,38 @@ def check_same_machine(table: LatencyTable) -> None:
                          f"'nas lut build --target NAME'")
 
 
+def check_operator_speed(table: LatencyTable, space: SearchSpace, backend: Backend,
+                         count: int = 24, seed: int = 0) -> SpeedCheck | None:
+    """Time `count` of the table's measured operators again, with the build's settings.
+
+    Operators are drawn from the space's signatures that the table measured (not modelled), with
+    a seeded generator, so a rerun checks the same ones. None when the table measured none of
+    them (a table of published or modelled values cannot be re-timed here).
+    """
+    shape = (3, *table.input_hw)
+    num_classes = int(table.metadata.get("num_classes", 1000))
+    measured = [sig for sig in space.signatures(shape, num_classes)
+                if table.entries.get(sig.key, {}).get("source") == "measured"]
+    if not measured:
+        return None
+    chosen = random.Random(seed).sample(measured, min(count, len(measured)))
+    ratios = []
+    for sig in chosen:
+        run = backend.prepare(build_op(sig).eval(), op_input_shape(sig))
+        ratios.append(measure(run, backend.threads).ms / table.entries[sig.key]["ms"])
+    low, high = np.percentile(ratios, [10, 90])
+    return SpeedCheck(ratio=float(statistics.median(ratios)), low=float(low), high=float(high),
+                      n=len(ratios))
+
+
 def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, seed: int = 0,
-                   include_zoo: bool = True, rounds: int = 5, repeats: int = 20,
-                   max_seconds: float = 3.0, show_progress: bool = True) -> ValidationReport:
-    """Measure sampled and zoo networks end to end and pair each with the table's prediction."""
+                   include_zoo: bool = True, rounds: int = NETWORK_ROUNDS, repeats: int = 20,
+                   max_seconds: float = 3.0, show_progress: bool = True,
+                   speed_check: int = 24) -> ValidationReport:
+    """Measure sampled and zoo networks end to end and pair each with the table's prediction.
+
+    `speed_check` operators of the table are timed again first (0: skip).
+    """
     check_same_machine(table)
     meta = table.metadata
     threads = int(meta["threads"])
@@ -134,8 +198,10 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
             row = Row(name, group, arch.to_string(), None, note=str(error))
         rows.append(row)
     torch.manual_seed(seed)
-    timed = [row for row in rows if row.predicted_ms is not None]
     started = time.perf_counter()
+    speed = (check_operator_speed(table, space, backend, count=speed_check, seed=seed)
+             if speed_check else None)
+    timed = [row for row in rows if row.predicted_ms is not None]
     timings = time_networks([Arch.from_string(row.arch) for row in timed], backend, shape,
                             num_classes, rounds=rounds, repeats=repeats, max_seconds=max_seconds,
                             description=f"validate {table.target}", show_progress=show_progress)
@@ -143,7 +209,7 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
         row.measured_ms = timing.ms
         row.spread_ms = timing.spread_ms
     return ValidationReport(
-        target=table.target, table_path=str(table.path), rows=rows,
+        target=table.target, table_path=str(table.path), rows=rows, speed=speed,
         settings={"space": space.name, "seed": seed, "n_archs": n_archs, "rounds": rounds,
                   "repeats": repeats, "runtime": meta["runtime"],
                   "runtime_version": backend.version, "threads": threads,

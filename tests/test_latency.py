@@ -16,7 +16,8 @@ from nas.evaluators import lut_build
 from nas.evaluators.latency import LatencyTable, feature_map_bytes, load_table
 from nas.evaluators.lut_build import BuildOptions, build_table
 from nas.evaluators.lut_networks import sample_archs
-from nas.evaluators.lut_validate import validate_table, write_report
+from nas.evaluators.lut_timing import get_backend
+from nas.evaluators.lut_validate import check_operator_speed, validate_table, write_report
 from nas.search_spaces.signatures import OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
 
@@ -254,7 +255,8 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
 
     # The table it made validates end to end against networks of its space.
     report = validate_table(table, load_space(str(small_space)), n_archs=3, seed=1,
-                            include_zoo=False, rounds=1, repeats=5, show_progress=False)
+                            include_zoo=False, rounds=1, repeats=5, show_progress=False,
+                            speed_check=6)
     random_rows = [row for row in report.rows if row.group == "random"]
     assert len(random_rows) == 3
     for row in random_rows:
@@ -263,9 +265,19 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
     assert not [row for row in report.rows if row.group == "zoo"]
     metrics = report.metrics("random")
     assert metrics.n == 3 and 0 <= metrics.within_pct <= 100 and -1 <= metrics.kendall_tau <= 1
+    assert report.speed is not None and report.speed.n == min(6, total)
+    assert 0.5 < report.speed.ratio < 2.0 and report.speed.low <= report.speed.high
     json_path, png_path = write_report(report, tmp_path / "report")
     saved = json.loads(json_path.read_text())
     assert saved["metrics"]["random"]["n"] == 3 and saved["metrics"]["zoo"] is None
+    assert saved["operator_speed"]["ratio"] == report.speed.ratio
+
+    # A table whose entries are a third of what this machine takes reports the change of speed.
+    faster = LatencyTable(dict(table.metadata), {key: {**entry, "ms": entry["ms"] / 3}
+                                                 for key, entry in table.entries.items()})
+    speed = check_operator_speed(faster, load_space(str(small_space)),
+                                 get_backend("onnxruntime", 1), count=6)
+    assert speed.changed and 1.5 < speed.ratio < 6 and speed.n == 6
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 

@@ -9,6 +9,7 @@ import click
 
 from nas.commands._output import console, echo_json, input_size_option, print_table
 from nas.evaluators.latency import available_tables, load_table, shipped_tables
+from nas.evaluators.lut_networks import NETWORK_ROUNDS
 from nas.evaluators.lut_timing import BACKENDS
 from nas.search_spaces.space import DEFAULT_SPACE
 
@@ -62,8 +63,8 @@ def build(target: str, space: str, input_size: int, backend: str, threads: int, 
 @click.option("--seed", type=int, default=0, show_default=True)
 @click.option("--zoo/--no-zoo", default=True, show_default=True,
               help="Also measure the zoo networks the table can price.")
-@click.option("--rounds", type=click.IntRange(min=1), default=5, show_default=True,
-              help="Interleaved timing rounds; each network's median over rounds is kept.")
+@click.option("--rounds", type=click.IntRange(min=1), default=NETWORK_ROUNDS, show_default=True,
+              help="Interleaved timing rounds; each network's fastest run over them is kept.")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
               show_default=True, help="Directory for validate_<target>.json and .png.")
 def validate(target: str, archs: int, space: str | None, seed: int, zoo: bool, rounds: int,
@@ -91,6 +92,14 @@ def validate(target: str, archs: int, space: str | None, seed: int, zoo: bool, r
                 rows)
     console.print("table = entries - call overhead + cold feature maps (what the search uses); "
                   "plain sum = entries alone")
+    speed = report.speed
+    if speed is not None:
+        console.print(speed.describe())
+        if speed.changed:
+            console.print(f"[yellow]this machine takes {speed.ratio:.2f}x the time the "
+                          f"table recorded for its operators, so the sums above miss for that "
+                          f"reason first: rebuild the table here ('nas lut build --target "
+                          f"{report.target} --out FILE') to judge how operators compose[/yellow]")
     unpriced = [row.name for row in report.rows if row.predicted_ms is None]
     if unpriced:
         console.print(f"not priced by the table (no entry, no cost model): {', '.join(unpriced)}")
