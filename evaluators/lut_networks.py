@@ -2,9 +2,9 @@
 
 `nas lut build` times a few networks to calibrate what isolated operators miss, and
 `nas lut validate` times others to check the result; both sample and time them here, the same
-way. Networks are timed in interleaved rounds (every network once per round, the fastest run over
-rounds kept), so a burst of load from other processes spreads over all networks instead of
-spoiling a few of them.
+way. Networks are timed in interleaved rounds (every network once per round, the fastest run
+over all rounds kept), so a burst of load from other processes spreads over all networks
+instead of spoiling a few of them.
 """
 
 from __future__ import annotations

@@ -56,6 +56,7 @@ class Timing:
     undisturbed: int
     median_ms: float = 0.0
 
+
 def op_input_shape(sig: OpSignature) -> tuple[int, ...]:
     """Batch-of-one input of a signature's module (``fc`` and ``classifier`` take a vector)."""
     if sig.kind in ("fc", "classifier"):
