@@ -47,7 +47,7 @@ from nas.config import SearchConfig
 from nas.evaluators.datasets import load_dataset
 from nas.evaluators.latency import load_table
 from nas.pricing import price
-from nas.search import recipe_for, search
+from nas.search import recipe_for, search, start_local_ray
 from nas.search_spaces.zoo import ZOO
 from nas.study import OUTCOME_ATTR, STOPPED, TRAINED
 
@@ -211,7 +211,7 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
                         limit_train=config.limit_train)
     recipe = recipe_for(config)
     log(f"zoo seed {seed}: training {', '.join(pending)} ({data.provenance})")
-    # Ray is already up (start_ray); the searches that follow reuse it.
+    # Ray is already up (run_all); the searches that follow reuse it.
     trainer = remote_trainer(config.cpus_per_trial, 0.0)
     data_ref = ray.put(data)
 
@@ -287,33 +287,13 @@ def advance(args: argparse.Namespace, sampler: str, seed: int, target: int) -> N
         raise KeyboardInterrupt
 
 
-def start_ray(attempts: int = 4) -> None:
-    """Start one local Ray for the whole benchmark, as the driver would, retrying a slow start.
-
-    Each `search()` call starts and stops its own Ray unless one is running; on a loaded machine
-    a start can time out, which would end an unattended run between two searches. One Ray for
-    all calls removes that risk and the start-up cost of every round.
-    """
-    import ray
-
-    for attempt in range(1, attempts + 1):
-        try:
-            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                     logging_level="ERROR", log_to_driver=False)
-            return
-        except Exception as error:  # Ray raises a bare Exception when its node is slow to start
-            ray.shutdown()
-            if attempt == attempts:
-                raise
-            log(f"Ray did not start ({' '.join(str(error).split())[:120]}); retrying")
-            time.sleep(30 * attempt)
-
-
 def run_all(args: argparse.Namespace) -> None:
     """Zoo of a seed first, then its searches round-robin in steps; seeds one after another."""
     import ray
 
-    start_ray()
+    # One Ray for the whole benchmark: every search() call would otherwise start and stop its
+    # own, paying the start-up each round and risking a timed-out start between two searches.
+    start_local_ray(attempts=4, wait_s=30.0)
     store = ZooStore(args.work_dir / "zoo.json")
     try:
         for seed in args.seeds:

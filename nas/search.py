@@ -404,9 +404,28 @@ def _connect_ray(config: SearchConfig) -> bool:
                              f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
                              f"in this environment)") from None
     else:
-        ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                 logging_level="ERROR", log_to_driver=False)
+        start_local_ray()
     return True
+
+
+def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
+    """Start a private Ray on this machine, retrying a start that times out.
+
+    On a machine whose cores are busy (another training run, a test suite) Ray's node can miss
+    its start-up deadline and `ray.init` raises a bare Exception; a second try after a pause
+    usually succeeds. After `attempts` the search fails with one line instead of a traceback.
+    """
+    for attempt in range(1, attempts + 1):
+        try:
+            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
+                     logging_level="ERROR", log_to_driver=False)
+            return
+        except Exception as error:  # Ray raises a bare Exception when its node starts too slowly
+            ray.shutdown()
+            if attempt == attempts:
+                raise SearchFailed(f"local Ray did not start after {attempts} attempts "
+                                   f"({_error_line(error)}); is the machine overloaded?") from None
+            time.sleep(wait_s * attempt)
 
 
 def _partial_result(job: _Job) -> dict[str, Any]:

@@ -211,3 +211,29 @@ def test_flags_win_over_config_file(tmp_path: Path) -> None:
     path.write_text("budget-mflops: 150\ntrials: 7\nsampler: nsga2\n")
     config = build_config(read_config_file(path), {"trials": 3})
     assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "nsga2")
+
+
+def test_a_local_ray_that_does_not_start_is_retried_then_one_line(monkeypatch) -> None:
+    from nas import search as driver
+    from nas.errors import SearchFailed
+
+    attempts: list[int] = []
+    failures_left = [1]
+
+    def slow_node(**kwargs) -> None:
+        attempts.append(1)
+        if failures_left[0] > 0:
+            failures_left[0] -= 1
+            raise Exception("The current node timed out during startup.\nThis could happen ...")
+
+    monkeypatch.setattr(driver.ray, "init", slow_node)
+    monkeypatch.setattr(driver.ray, "shutdown", lambda: None)
+    driver.start_local_ray(attempts=3, wait_s=0)
+    assert len(attempts) == 2  # the second try started it
+
+    attempts.clear()
+    failures_left[0] = 99
+    with pytest.raises(SearchFailed, match=r"local Ray did not start after 3 attempts \(.*timed "
+                                           r"out.*overloaded") as info:
+        driver.start_local_ray(attempts=3, wait_s=0)
+    assert len(attempts) == 3 and "\n" not in str(info.value)
