@@ -10,10 +10,14 @@ Every finished run is written at once to a JSON results file keyed by arch and r
 benchmark can be interrupted and resumed, and runs with other proxy settings reuse the cached
 reference runs:
 
-    tar xf ../shared/datasets/cifar10-jpeg.tar -C /tmp/nas-bench/cifar10-jpeg
+    tar xf ../shared/datasets/cifar10-jpeg.tar -C /tmp/nas-bench/cifar10
     nohup python benchmarks/proxy_fidelity.py --dataset imagefolder \\
-        --data-dir /tmp/nas-bench/cifar10-jpeg --limit-train 10000 \\
+        --data-dir /tmp/nas-bench/cifar10 --limit-train 10000 \\
         --results /tmp/nas-bench/fidelity.json > /tmp/nas-bench/fidelity.log 2>&1 &
+
+The results of the recorded run are kept in `benchmarks/results/proxy_fidelity.json`; pass it
+as `--results` to rebuild the report (`--report-only`) or to extend the run without retraining
+what it holds.
 """
 
 from __future__ import annotations
@@ -161,6 +165,12 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     rho = stats.spearmanr(proxy_acc, reference_acc).statistic
     mflops_tau = stats.kendalltau([estimate_cost(r["arch"]).mflops for r in usable],
                                   reference_acc).statistic
+    # How much of the reference ranking is signal: one accuracy on n validation images has a
+    # binomial standard error, and candidates closer than that are ordered by chance.
+    n_val = len(data.val_labels)
+    mean_ref = statistics.mean(reference_acc)
+    standard_error = (mean_ref * (1 - mean_ref) / n_val) ** 0.5
+    ref_span = max(reference_acc) - min(reference_acc)
     proxy_seconds = statistics.median(r["proxy"]["train_seconds"] for r in rows)
     reference_seconds = statistics.median(r["reference"]["train_seconds"] for r in rows)
     c, h, w = data.input_shape
@@ -188,6 +198,13 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"(goal >= 0.6: {goal}); Spearman rho = {rho:.3f}. For comparison, ranking by MFLOPs "
         f"alone gives tau = {mflops_tau:.3f} against the reference. Median seconds per run: "
         f"proxy {proxy_seconds:.0f}, reference {reference_seconds:.0f}.",
+        "",
+        f"How much ranking there is to find: the reference accuracies span "
+        f"{ref_span * 100:.1f} points ({min(reference_acc):.4f}-{max(reference_acc):.4f}), while "
+        f"one accuracy measured on {n_val} validation images has a binomial standard error of "
+        f"{standard_error * 100:.1f} points, before any seed-to-seed variation of training. "
+        f"Pairs of candidates closer than about two standard errors are ordered by chance in "
+        f"the reference itself, so its own tau against a rerun would be below 1.",
         "",
         "Architectures (proxy input strings are in the results JSON):",
         "",
