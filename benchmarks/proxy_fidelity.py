@@ -15,6 +15,11 @@ reference runs:
         --data-dir /tmp/nas-bench/cifar10 --limit-train 10000 \\
         --results /tmp/nas-bench/fidelity.json > /tmp/nas-bench/fidelity.log 2>&1 &
 
+`--replicate-seeds 1` trains every architecture again, proxy and reference, with another
+training seed (initialisation, batch order, augmentation; same data and validation split). The
+reference's agreement with its own rerun is the ceiling of what any proxy can score against one
+reference run, so it says how much of a shortfall is the proxy's and how much is noise.
+
 The results of the recorded run are kept in `benchmarks/results/proxy_fidelity.json`; pass it
 as `--results` to rebuild the report (`--report-only`) or to extend the run without retraining
 what it holds.
@@ -121,6 +126,9 @@ def main() -> None:
     parser.add_argument("--proxy", default="{}", help="JSON overrides of the default recipe")
     parser.add_argument("--reference", default="{}",
                         help="JSON overrides of the reference recipe (after the epoch factor)")
+    parser.add_argument("--replicate-seeds", type=int, nargs="*", default=[],
+                        help="training seeds to repeat proxy and reference with, for the noise "
+                             "ceiling (the recipe's own seed is always trained)")
     parser.add_argument("--results", type=Path, default=Path("/tmp/nas-bench/fidelity.json"))
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing; report the pairs already in the results file")
@@ -140,24 +148,50 @@ def main() -> None:
           f"({proxy.epochs} epochs), reference {recipe_key(reference)} "
           f"({reference.epochs} epochs)", flush=True)
 
+    replicates = [(seed, proxy.replace(seed=seed), reference.replace(seed=seed))
+                  for seed in args.replicate_seeds if seed != proxy.seed]
     if args.report_only:
         rows = [{"arch": arch, "proxy": results.get(arch, proxy),
                  "reference": results.get(arch, reference)} for arch in archs]
         rows = [row for row in rows if row["proxy"] and row["reference"]]
-        report(args, data, proxy, reference, rows, planned=len(archs))
+        report(args, data, proxy, reference, rows, planned=len(archs),
+               replicas=_replica_rows(archs, results, replicates))
         return
+    # Cheap runs first (every proxy, of every seed), then the references of the recipe's seed,
+    # then the replicate references: a run stopped early still has the main figure.
     rows = []
-    for index, arch in enumerate(archs):  # proxies first: cheap, and informative on their own
+    for index, arch in enumerate(archs):
         print(f"[{index + 1}/{len(archs)}] {estimate_cost(arch).mflops:.0f} MFLOPs", flush=True)
         rows.append({"arch": arch, "proxy": run(arch, data, proxy, results, "proxy")})
+        for seed, seed_proxy, _ in replicates:
+            run(arch, data, seed_proxy, results, f"proxy s{seed}")
     for index, row in enumerate(rows):
         print(f"[{index + 1}/{len(rows)}] reference", flush=True)
         row["reference"] = run(row["arch"], data, reference, results, "reference")
-    report(args, data, proxy, reference, rows, planned=len(archs))
+    for seed, _, seed_reference in replicates:
+        for index, arch in enumerate(archs):
+            print(f"[{index + 1}/{len(archs)}] reference seed {seed}", flush=True)
+            run(arch, data, seed_reference, results, f"ref s{seed}")
+    report(args, data, proxy, reference, rows, planned=len(archs),
+           replicas=_replica_rows(archs, results, replicates))
+
+
+def _replica_rows(archs: list[Arch], results: Results,
+                  replicates: list[tuple[int, Recipe, Recipe]]) -> list[dict]:
+    """Per replicate seed, the architectures whose proxy and reference both finished."""
+    out = []
+    for seed, seed_proxy, seed_reference in replicates:
+        pairs = {}
+        for arch in archs:
+            p, r = results.get(arch, seed_proxy), results.get(arch, seed_reference)
+            if p and r and p["status"] == "ok" and r["status"] == "ok":
+                pairs[arch.to_string()] = (p["accuracy"], r["accuracy"])
+        out.append({"seed": seed, "pairs": pairs})
+    return out
 
 
 def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Recipe,
-           rows: list[dict], planned: int) -> None:
+           rows: list[dict], planned: int, replicas: list[dict] | None = None) -> None:
     usable = [r for r in rows if r["proxy"]["status"] == "ok" and r["reference"]["status"] == "ok"]
     proxy_acc = [r["proxy"]["accuracy"] for r in usable]
     reference_acc = [r["reference"]["accuracy"] for r in usable]
@@ -206,6 +240,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"Pairs of candidates closer than about two standard errors are ordered by chance in "
         f"the reference itself, so its own tau against a rerun would be below 1.",
         "",
+        *_replica_lines(usable, proxy.seed, replicas or []),
         "Architectures (proxy input strings are in the results JSON):",
         "",
         *[f"{i + 1}. `{row['arch'].to_string()}`" for i, row in enumerate(rows)],
@@ -215,6 +250,59 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     if args.section:
         write_section(args.section, "Proxy fidelity: proxy vs 5x-longer training",
                       text, packages=("torch", "optuna", "scipy"))
+
+
+def _replica_lines(usable: list[dict], seed: int, replicas: list[dict]) -> list[str]:
+    """The noise ceiling: how well each measurement agrees with its own rerun.
+
+    Kendall tau between two runs of the reference that differ only in the training seed is
+    the best a proxy can expect against one reference run; the proxy's own rerun tau says how
+    much of its ranking is chance. Averaging seeds shows what a costlier proxy would gain.
+    """
+    lines: list[str] = []
+    base = {r["arch"].to_string(): (r["proxy"]["accuracy"], r["reference"]["accuracy"])
+            for r in usable}
+    for replica in replicas:
+        keys = [k for k in base if k in replica["pairs"]]
+        if len(keys) < 3:
+            lines += [f"Replicate with training seed {replica['seed']}: {len(keys)} "
+                      f"architectures finished, too few to rank.", ""]
+            continue
+        p0 = [base[k][0] for k in keys]
+        r0 = [base[k][1] for k in keys]
+        p1 = [replica["pairs"][k][0] for k in keys]
+        r1 = [replica["pairs"][k][1] for k in keys]
+
+        def tau(a: list[float], b: list[float]) -> float:
+            return stats.kendalltau(a, b).statistic
+
+        mean_p = [(a + b) / 2 for a, b in zip(p0, p1)]
+        mean_r = [(a + b) / 2 for a, b in zip(r0, r1)]
+        ref_diffs = [abs(a - b) for a, b in zip(r0, r1)]
+        lines += [
+            f"Replicate with training seed {replica['seed']} (same data and validation split; "
+            f"{len(keys)} architectures):",
+            "",
+            "| # | proxy s{0} | proxy s{1} | reference s{0} | reference s{1} |".format(
+                seed, replica["seed"]),
+            "| --- | --- | --- | --- | --- |",
+            *[f"| {i + 1} | {a:.4f} | {b:.4f} | {c:.4f} | {d:.4f} |"
+              for i, (a, b, c, d) in enumerate(zip(p0, p1, r0, r1))],
+            "",
+            f"- Reference against its own rerun (the ceiling for one reference run): "
+            f"tau = **{tau(r0, r1):.3f}**; median |difference| "
+            f"{statistics.median(ref_diffs) * 100:.1f} points, largest "
+            f"{max(ref_diffs) * 100:.1f}.",
+            f"- Proxy against its own rerun: tau = {tau(p0, p1):.3f}.",
+            f"- Proxy seed {replica['seed']} against reference seed {replica['seed']}: "
+            f"tau = {tau(p1, r1):.3f}; crossed (proxy s{seed} vs reference "
+            f"s{replica['seed']}): tau = {tau(p0, r1):.3f}.",
+            f"- Mean of both proxy seeds against mean of both reference seeds: "
+            f"tau = {tau(mean_p, mean_r):.3f}; one proxy seed against the reference mean: "
+            f"tau = {tau(p0, mean_r):.3f}.",
+            "",
+        ]
+    return lines
 
 
 def _acc(result: dict) -> str:
