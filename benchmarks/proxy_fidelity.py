@@ -30,10 +30,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import multiprocessing
 import os
 import statistics
 import sys
-import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Any
 
@@ -99,17 +100,47 @@ class Results:
         os.replace(partial, self.path)
 
 
-def run(arch: Arch, data: Dataset, recipe: Recipe, results: Results, label: str) -> dict:
-    cached = results.get(arch, recipe)
-    if cached is not None:
-        return cached
-    started = time.monotonic()
-    result = train(arch, data, recipe).to_dict()
-    results.put(arch, recipe, result)
-    print(f"  {label:9s} acc {result['accuracy']} status {result['status']} "
-          f"{time.monotonic() - started:6.1f} s {result['images_per_second']:7.1f} img/s "
-          f"{arch.to_string()[:60]}...", flush=True)
-    return result
+_WORKER_DATA: Dataset | None = None
+
+
+def _load_worker_data(kwargs: dict[str, Any]) -> None:
+    global _WORKER_DATA
+    _WORKER_DATA = load_dataset(**kwargs)
+
+
+def _train_in_worker(arch_text: str, recipe: dict[str, Any]) -> dict[str, Any]:
+    assert _WORKER_DATA is not None
+    return train(Arch.from_string(arch_text), _WORKER_DATA, Recipe.from_dict(recipe)).to_dict()
+
+
+def run_all(jobs: list[tuple[Arch, Recipe, str]], data: Dataset, data_kwargs: dict[str, Any],
+            results: Results, parallel: int) -> None:
+    """Train every (arch, recipe) the results file lacks, in the order given.
+
+    With ``parallel`` > 1 the runs go to that many worker processes, each loading the data once
+    and training with the recipe's own thread count, the way the search runs two one-thread
+    trials at a time on two cores; this process alone writes the results file.
+    """
+    todo = [(a, r, label) for a, r, label in jobs if results.get(a, r) is None]
+
+    def record(arch: Arch, recipe: Recipe, label: str, result: dict) -> None:
+        results.put(arch, recipe, result)
+        print(f"  {label:9s} acc {result['accuracy']} status {result['status']} "
+              f"{result['train_seconds']:6.1f} s {result['images_per_second']:7.1f} img/s "
+              f"{arch.to_string()[:60]}...", flush=True)
+
+    if parallel <= 1:
+        for arch, recipe, label in todo:
+            record(arch, recipe, label, train(arch, data, recipe).to_dict())
+        return
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(parallel, mp_context=context, initializer=_load_worker_data,
+                             initargs=(data_kwargs,)) as pool:
+        futures = {pool.submit(_train_in_worker, arch.to_string(), recipe.to_dict()):
+                   (arch, recipe, label) for arch, recipe, label in todo}
+        for future in as_completed(futures):
+            arch, recipe, label = futures[future]
+            record(arch, recipe, label, future.result())
 
 
 def main() -> None:
@@ -121,7 +152,9 @@ def main() -> None:
     parser.add_argument("--space", default="mobile")
     parser.add_argument("--archs", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0, help="architecture sampling seed")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs trained at once, each in its own process")
     parser.add_argument("--factor", type=int, default=5, help="reference epochs = factor x proxy")
     parser.add_argument("--proxy", default="{}", help="JSON overrides of the default recipe")
     parser.add_argument("--reference", default="{}",
@@ -139,8 +172,9 @@ def main() -> None:
     proxy = Recipe(threads=args.threads, max_seconds=None).replace(**json.loads(args.proxy))
     reference = proxy.replace(epochs=proxy.epochs * args.factor).replace(
         **json.loads(args.reference))
-    data = load_dataset(args.dataset, args.data_dir, limit_train=args.limit_train,
-                        val_count=args.val_count)
+    data_kwargs = {"name": args.dataset, "data_dir": args.data_dir,
+                   "limit_train": args.limit_train, "val_count": args.val_count}
+    data = load_dataset(**data_kwargs)
     archs = stratified_archs(args.space, args.archs, args.seed)
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results = Results(args.results)
@@ -159,19 +193,19 @@ def main() -> None:
         return
     # Cheap runs first (every proxy, of every seed), then the references of the recipe's seed,
     # then the replicate references: a run stopped early still has the main figure.
-    rows = []
-    for index, arch in enumerate(archs):
-        print(f"[{index + 1}/{len(archs)}] {estimate_cost(arch).mflops:.0f} MFLOPs", flush=True)
-        rows.append({"arch": arch, "proxy": run(arch, data, proxy, results, "proxy")})
-        for seed, seed_proxy, _ in replicates:
-            run(arch, data, seed_proxy, results, f"proxy s{seed}")
-    for index, row in enumerate(rows):
-        print(f"[{index + 1}/{len(rows)}] reference", flush=True)
-        row["reference"] = run(row["arch"], data, reference, results, "reference")
+    jobs: list[tuple[Arch, Recipe, str]] = []
+    for arch in archs:
+        jobs.append((arch, proxy, "proxy"))
+        jobs += [(arch, seed_proxy, f"proxy s{seed}") for seed, seed_proxy, _ in replicates]
+    jobs += [(arch, reference, "reference") for arch in archs]
     for seed, _, seed_reference in replicates:
-        for index, arch in enumerate(archs):
-            print(f"[{index + 1}/{len(archs)}] reference seed {seed}", flush=True)
-            run(arch, data, seed_reference, results, f"ref s{seed}")
+        jobs += [(arch, seed_reference, f"ref s{seed}") for arch in archs]
+    print(f"{sum(results.get(a, r) is None for a, r, _ in jobs)} of {len(jobs)} runs to train, "
+          f"{args.jobs} at a time", flush=True)
+    run_all(jobs, data, data_kwargs, results, args.jobs)
+    rows = [{"arch": arch, "proxy": results.get(arch, proxy),
+             "reference": results.get(arch, reference)} for arch in archs]
+    rows = [row for row in rows if row["proxy"] and row["reference"]]
     report(args, data, proxy, reference, rows, planned=len(archs),
            replicas=_replica_rows(archs, results, replicates))
 
@@ -212,7 +246,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"{len(rows)} of {planned} planned architectures from `{args.space}` (seed {args.seed}, spread evenly over "
         f"MFLOPs at 224), trained on `{data.name}` ({len(data.train_labels)} train / "
         f"{len(data.val_labels)} validation images, {c}x{h}x{w}, {data.num_classes} classes), "
-        f"{proxy.threads} threads (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
+        f"{proxy.threads} threads per run, {args.jobs} run(s) at a time (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
         f"Proxy: the default recipe ({proxy.epochs} epochs"
         f"{_overrides(proxy)}); reference: {reference.epochs} epochs. Accuracy is final "
         f"validation accuracy.",
