@@ -99,6 +99,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help="smoke run: 1000 images, 1 epoch, 3 trials per sampler, seed 0")
     parser.add_argument("--report-only", action="store_true",
                         help="rebuild the table and figure from the work directory, no training")
+    parser.add_argument("--label", default="",
+                        help="report under its own BENCHMARKS.md section and figure name, so an "
+                             "earlier run (e.g. of another early-stopping rule) keeps its own")
     args = parser.parse_args(argv)
     quick = args.quick
     defaults = {"work_dir": DEFAULT_WORK.parent / "quick" if quick else DEFAULT_WORK,
@@ -444,7 +447,7 @@ def report(args: argparse.Namespace) -> str:
                              f"start from the seeded random sampler's draws.")
     lines.append(summary(args, runs, store, fits))
     if plot(args, runs, store, fits):
-        rel = FIGURE.relative_to(BENCHMARKS_MD.parent)
+        rel = figure_path(args).relative_to(BENCHMARKS_MD.parent)
         lines.append(f"\n![Pareto fronts per sampler, zoo networks marked]({rel})")
     return "\n".join(lines)
 
@@ -629,10 +632,15 @@ def plot(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None], stor
     figure.suptitle(f"Fronts under {args.budget_mflops:g} MFLOPs; red stars: zoo networks",
                     fontsize=10)
     figure.tight_layout()
-    FIGURE.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(FIGURE, dpi=80)
+    path = figure_path(args)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path, dpi=80)
     plt.close(figure)
     return True
+
+
+def figure_path(args: argparse.Namespace) -> Path:
+    return FIGURE.with_name(f"{FIGURE.stem}-{args.label}.png") if args.label else FIGURE
 
 
 # ---- entry point -----------------------------------------------------------------------------
@@ -663,8 +671,10 @@ def main() -> None:
     body = report(args)
     print(body)
     title = (f"Search quality at {args.budget_mflops:g} MFLOPs: search vs hand-designed "
-             f"networks and random search" + (" (smoke run, --quick)" if args.quick else ""))
-    write_section(SECTION, title, body, packages=("torch", "optuna", "ray"))
+             f"networks and random search" + (" (smoke run, --quick)" if args.quick else "")
+             + (f" ({args.label})" if args.label else ""))
+    section = f"{SECTION}-{args.label}" if args.label else SECTION
+    write_section(section, title, body, packages=("torch", "optuna", "ray"))
 
 
 if __name__ == "__main__":

@@ -93,7 +93,7 @@ class _Driver:
         self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
         self.study = open_study(config, self.storage)
         self.stopper = MedianCurveStopper()
-        self.curves = finished_curves(self.study)
+        self.curves, self.curve_latencies = finished_curves(self.study)
         self.trained_archs = self._trained_archs()
 
     # ---- the loop ---------------------------------------------------------------------------
@@ -233,6 +233,7 @@ class _Driver:
         if outcome == TRAINED:
             self.study.tell(trial, values)
             self.curves.append([epoch["val_accuracy"] for epoch in result["curve"]])
+            self.curve_latencies.append(job.price.latency_ms)
             self.trained_archs[job.arch.to_string()] = trial.number
         else:
             self.study.tell(trial, state=TrialState.PRUNED)
@@ -273,9 +274,13 @@ class _Driver:
         epoch = len(job.curve)
         value = job.curve[-1]["val_accuracy"]
         if self.config.objective == "reward":
+            if epoch >= self.recipe.epochs:  # trained to the end: keep the result
+                return False
             job.trial.report(value, epoch)
             return job.trial.should_prune()
-        return self.stopper.should_stop(epoch, value, self.curves)
+        return self.stopper.should_stop(epoch, value, self.curves, last_epoch=self.recipe.epochs,
+                                        cost=job.price.latency_ms,
+                                        finished_costs=self.curve_latencies)
 
     # ---- user attributes ------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@ from candidates that were priced but never trained.
 
 from __future__ import annotations
 
+import math
+
 import warnings
 from typing import Any
 
@@ -144,11 +146,24 @@ def count_outcomes(study: optuna.Study) -> dict[str, int]:
     return counts
 
 
-def finished_curves(study: optuna.Study) -> list[list[float]]:
-    """Validation-accuracy curves of candidates trained to the end (for early stopping)."""
-    return [[epoch["val_accuracy"] for epoch in trial.user_attrs.get("curve", [])]
-            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED]
+def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]]:
+    """Validation-accuracy curves of candidates trained to the end, and their latencies.
+
+    Both lists share one order; early stopping compares a candidate with the curves of the
+    finished candidates at least as fast as it.
+    """
+    trained = [trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+               if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED]
+    curves = [[epoch["val_accuracy"] for epoch in trial.user_attrs.get("curve", [])]
+              for trial in trained]
+    latencies = [_latency_or_inf(trial) for trial in trained]
+    return curves, latencies
+
+
+def _latency_or_inf(trial: FrozenTrial) -> float:
+    """A trial priced without a latency never counts as faster than anything."""
+    latency = trial.user_attrs.get("latency_ms")
+    return float(latency) if latency is not None else math.inf
 
 
 def trial_summary(trial: FrozenTrial) -> dict[str, Any]:

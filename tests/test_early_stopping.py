@@ -68,3 +68,28 @@ def test_multi_objective_studies_are_pointed_to_the_curve_stopper():
     study = optuna.create_study(directions=["maximize", "minimize"])
     with pytest.raises(ValueError, match="MedianCurveStopper"):
         report_and_check(study.ask(), 1, 0.5)
+
+
+def test_never_stops_at_the_last_epoch():
+    stopper = MedianCurveStopper(warmup_epochs=0, min_finished=5)
+    assert stopper.should_stop(3, 0.0, FINISHED)
+    assert not stopper.should_stop(3, 0.0, FINISHED, last_epoch=3)
+    assert stopper.should_stop(2, 0.0, FINISHED, last_epoch=3)
+
+
+def test_with_costs_only_finished_candidates_at_least_as_fast_are_compared():
+    stopper = MedianCurveStopper(warmup_epochs=1, min_finished=2)
+    curves = [[0.3, 0.40], [0.3, 0.42], [0.3, 0.60], [0.3, 0.62]]
+    latencies = [5.0, 6.0, 15.0, 16.0]  # the fast ones are less accurate
+    # Below the median of all four (0.51) but above that of the two as fast as it: kept.
+    assert stopper.should_stop(2, 0.45, curves)
+    assert not stopper.should_stop(2, 0.45, curves, cost=7.0, finished_costs=latencies)
+    # A slow candidate meets every finished one, so the plain median applies.
+    assert stopper.should_stop(2, 0.45, curves, cost=20.0, finished_costs=latencies)
+    # Faster than all but one finished candidate: too few to judge it by.
+    assert not stopper.should_stop(2, 0.0, curves, cost=5.5, finished_costs=latencies)
+
+
+def test_costs_must_match_the_curves():
+    with pytest.raises(ValueError):
+        MedianCurveStopper().should_stop(2, 0.5, FINISHED, cost=1.0, finished_costs=[1.0])
