@@ -42,8 +42,8 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--batch-size", type=int, help="Proxy training batch size [default: the recipe's].")
 @_opt("--lr", type=float, help="Peak learning rate [default: the recipe's].")
 @_opt("--early-stopping/--no-early-stopping",
-      help="Stop candidates whose learning curve falls below the median of finished ones. "
-           "[default: on]")
+      help="Stop candidates whose learning curve falls below the median of finished ones "
+           "at least as fast. [default: on]")
 @_opt("--workers", type=int, help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", type=int, help="CPUs (torch threads) per candidate.")
 @_opt("--gpus-per-trial", type=float, help="GPUs per candidate (Ray resource).")
