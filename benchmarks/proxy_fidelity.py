@@ -20,9 +20,14 @@ training seed (initialisation, batch order, augmentation; same data and validati
 reference's agreement with its own rerun is the ceiling of what any proxy can score against one
 reference run, so it says how much of a shortfall is the proxy's and how much is noise.
 
-The results of the recorded run are kept in `benchmarks/results/proxy_fidelity.json`; pass it
-as `--results` to rebuild the report (`--report-only`) or to extend the run without retraining
-what it holds.
+`benchmarks/results/proxy_fidelity.json` holds the runs of the replicate benchmark (one thread
+per run, two at a time; the table in BENCHMARKS.md came from an earlier two-thread run whose
+file was not kept). Copy it to `--results` and rerun to continue it without retraining what it
+holds:
+
+    python benchmarks/proxy_fidelity.py --dataset imagefolder --data-dir /tmp/nas-bench/cifar10 \
+        --limit-train 10000 --threads 1 --jobs 2 --replicate-seeds 1 \
+        --results /tmp/nas-bench/fidelity.json
 """
 
 from __future__ import annotations
