@@ -208,9 +208,9 @@ def test_flags_win_over_config_file(tmp_path: Path) -> None:
     from nas.config import build_config, read_config_file
 
     path = tmp_path / "search.yaml"
-    path.write_text("budget-mflops: 150\ntrials: 7\nsampler: nsga2\n")
+    path.write_text("budget-mflops: 150\ntrials: 7\nsampler: random\n")
     config = build_config(read_config_file(path), {"trials": 3})
-    assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "nsga2")
+    assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "random")
 
 
 def test_a_local_ray_that_does_not_start_is_retried_then_one_line(monkeypatch) -> None:
