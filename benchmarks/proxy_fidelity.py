@@ -190,16 +190,15 @@ def main() -> None:
     replicates = [(seed, proxy.replace(seed=seed), reference.replace(seed=seed))
                   for seed in args.replicate_seeds if seed != proxy.seed]
     if args.report_only:
-        for line in _proxy_rerun_lines(archs, results, proxy, replicates):
-            print(line)
+        notes = _proxy_rerun_lines(archs, results, proxy, replicates)
         rows = [{"arch": arch, "proxy": results.get(arch, proxy),
                  "reference": results.get(arch, reference)} for arch in archs]
         rows = [row for row in rows if row["proxy"] and row["reference"]]
         if not rows:
-            print("no architecture has both a proxy and a reference run yet")
+            print("\n".join(notes + ["no architecture has both a proxy and a reference run yet"]))
             return
         report(args, data, proxy, reference, rows, planned=len(archs),
-               replicas=_replica_rows(archs, results, replicates))
+               replicas=_replica_rows(archs, results, replicates), notes=notes)
         return
     # Cheap runs first (every proxy, of every seed), then the references of the recipe's seed,
     # then the replicate references: a run stopped early still has the main figure.
@@ -216,10 +215,9 @@ def main() -> None:
     rows = [{"arch": arch, "proxy": results.get(arch, proxy),
              "reference": results.get(arch, reference)} for arch in archs]
     rows = [row for row in rows if row["proxy"] and row["reference"]]
-    for line in _proxy_rerun_lines(archs, results, proxy, replicates):
-        print(line)
     report(args, data, proxy, reference, rows, planned=len(archs),
-           replicas=_replica_rows(archs, results, replicates))
+           replicas=_replica_rows(archs, results, replicates),
+           notes=_proxy_rerun_lines(archs, results, proxy, replicates))
 
 
 def _proxy_rerun_lines(archs: list[Arch], results: Results, proxy: Recipe,
@@ -262,7 +260,8 @@ def _replica_rows(archs: list[Arch], results: Results,
 
 
 def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Recipe,
-           rows: list[dict], planned: int, replicas: list[dict] | None = None) -> None:
+           rows: list[dict], planned: int, replicas: list[dict] | None = None,
+           notes: list[str] | None = None) -> None:
     usable = [r for r in rows if r["proxy"]["status"] == "ok" and r["reference"]["status"] == "ok"]
     proxy_acc = [r["proxy"]["accuracy"] for r in usable]
     reference_acc = [r["reference"]["accuracy"] for r in usable]
@@ -311,6 +310,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"Pairs of candidates closer than about two standard errors are ordered by chance in "
         f"the reference itself, so its own tau against a rerun would be below 1.",
         "",
+        *[line for note in notes or [] for line in (note, "")],
         *_replica_lines(usable, proxy.seed, replicas or []),
         "Architectures (proxy input strings are in the results JSON):",
         "",
