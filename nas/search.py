@@ -274,7 +274,7 @@ class _Driver:
         epoch = len(job.curve)
         value = job.curve[-1]["val_accuracy"]
         if self.config.objective == "reward":
-            if epoch >= self.recipe.epochs:  # trained to the end: keep the result
+            if epoch >= self.recipe.epochs:  # the same last-epoch rule as the curve stopper's
                 return False
             job.trial.report(value, epoch)
             return job.trial.should_prune()

@@ -9,7 +9,6 @@ from candidates that were priced but never trained.
 from __future__ import annotations
 
 import math
-
 import warnings
 from typing import Any
 
