@@ -10,6 +10,7 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import threading
 import time
@@ -45,6 +46,13 @@ from nas.worker import EPOCH, RESULT, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
 """Consecutive candidates without one to train (all over budget) before the search gives up."""
+
+MAX_FAILURES_IN_ROW = 10
+"""Consecutive failed trials (at least two per worker slot) before the search gives up.
+
+A cause that fails every trial (a worker that cannot import the package, a time limit no
+candidate meets) would otherwise fail trial after trial for as long as the search runs.
+"""
 
 
 @dataclass
@@ -95,6 +103,8 @@ class _Driver:
         self.stopper = MedianCurveStopper()
         self.curves, self.curve_latencies = finished_curves(self.study)
         self.trained_archs = self._trained_archs()
+        self.failures_in_row = 0
+        self.last_error = ""
 
     # ---- the loop ---------------------------------------------------------------------------
 
@@ -135,6 +145,12 @@ class _Driver:
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
                     for generator in ready:
                         trained += self._advance(generator, running, monitor)
+                    if self.failures_in_row >= max(MAX_FAILURES_IN_ROW, 2 * self._slots()):
+                        self._requeue_running(running)
+                        raise SearchFailed(
+                            f"{self.failures_in_row} trials in a row failed (the last: "
+                            f"{self.last_error}); the study keeps them with their errors: fix "
+                            f"the cause, then run again with --resume")
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)
@@ -238,6 +254,7 @@ class _Driver:
         else:
             self.study.tell(trial, state=TrialState.PRUNED)
         monitor.finished(trial.number, outcome, accuracy, job.price.latency_ms)
+        self.failures_in_row = 0
 
     def _fail(self, job: _Job, error: str, monitor: SearchMonitor, retry: bool,
               result: dict[str, Any] | None = None) -> None:
@@ -256,8 +273,16 @@ class _Driver:
         if retrying:
             requeue(self.study, trial, reason=error)
         monitor.failed(trial.number, error, retrying)
+        self.failures_in_row += 1
+        self.last_error = error
 
     def _interrupt(self, running: dict[Any, _Job], monitor: SearchMonitor) -> None:
+        self._requeue_running(running)
+        monitor.say("interrupted: the candidates that were training are queued to run first "
+                    "on resume")
+
+    def _requeue_running(self, running: dict[Any, _Job]) -> None:
+        """Cancel what is training and queue it to run first when the search resumes."""
         for generator, job in running.items():
             ray.cancel(generator)
             job.trial.set_user_attr(OUTCOME_ATTR, INTERRUPTED)
@@ -265,8 +290,6 @@ class _Driver:
             self.study.tell(job.trial, state=TrialState.FAIL)
             requeue(self.study, job.trial, reason="interrupted")
         running.clear()
-        monitor.say("interrupted: the candidates that were training are queued to run first "
-                    "on resume")
 
     def _should_stop(self, job: _Job) -> bool:
         if not self.config.early_stopping:
@@ -450,7 +473,22 @@ def _job_note(job: _Job) -> str:
     return ", ".join(notes)
 
 
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt)\w*): (.+)$")
+
+
 def _error_line(error: BaseException) -> str:
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    kind = type(error).__name__
+    """One line that says why a task failed.
+
+    A RayTaskError's own text starts with the task's name and pid; what went wrong is the last
+    exception line of its cause's traceback (an import error, a killed worker, ...).
+    """
+    cause = getattr(error, "cause", None) or error
+    text = _ANSI.sub("", str(cause))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    kind = type(cause).__name__
     return f"{kind}: {lines[0]}" if lines else kind

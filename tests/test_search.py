@@ -108,6 +108,48 @@ def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path) 
     check_search(study, 2)
 
 
+def test_a_cause_that_fails_every_trial_ends_the_search_with_one_line(
+        local_ray, tmp_path: Path, capsys) -> None:
+    # A wall-time limit no candidate can meet fails every trial, as a worker that cannot import
+    # the package would; the search gives up instead of asking for new trials forever.
+    db = tmp_path / "nas.db"
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--space", "tiny", "--target", "armv8", "--budget-mflops", str(BUDGET),
+              "--limit-train", "400", "--epochs", "1", "--batch-size", "64", "--workers", "2",
+              "--no-warm-start", "--no-early-stopping", "--trials", "3",
+              "--trial-timeout-s", "0.001", "--storage", f"sqlite:///{db}",
+              "--out", str(tmp_path / "out")])
+    assert exit_info.value.code == 1
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines[-1].startswith("nas: search failed: 10 trials in a row failed (the last: ")
+    assert "wall-time limit" in lines[-1] and "--resume" in lines[-1]
+    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{db}")[0],
+                              storage=f"sqlite:///{db}")
+    grouped = trials_by_outcome(study)
+    assert len(grouped["failed"]) == 10 and "trained" not in grouped
+    assert all("wall-time limit" in t.user_attrs["error"] for t in grouped["failed"])
+    assert not study.get_trials(states=(TrialState.RUNNING,))
+
+
+def test_a_failed_task_is_named_by_its_cause() -> None:
+    from ray.exceptions import RayTaskError
+
+    from nas.search import _error_line
+
+    # What Ray raises when the worker cannot import the task's module: the task's name and
+    # pid first, the reason at the end of the cause's traceback.
+    cause = RuntimeError(
+        "The remote function failed to import on the worker.\n\nTraceback (most recent call "
+        "last):\n  File \"/src/nas/worker.py\", line 20, in <module>\n    from "
+        "nas.evaluators.datasets import Dataset\nModuleNotFoundError: No module named "
+        "'nas.evaluators'\n")
+    error = RayTaskError("train_candidate", "Traceback ...", cause, pid=7, ip="10.0.0.1")
+    assert _error_line(error) == "ModuleNotFoundError: No module named 'nas.evaluators'"
+    plain = RayTaskError("train_candidate", "Traceback ...", KeyError("x"), pid=7, ip="10.0.0.1")
+    assert _error_line(plain) == "KeyError: 'x'"
+    assert _error_line(TimeoutError()) == "TimeoutError"
+
+
 def test_warm_start_queues_zoo_networks_under_budget(local_ray, tmp_path: Path) -> None:
     config = SearchConfig(**{**FAST, "warm_start": True, "budget_mflops": 150.0,
                              "space": "mobile"}, trials=2,
