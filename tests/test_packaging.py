@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -77,3 +78,7 @@ def test_an_installed_copy_searches_from_inside_its_checkout(tmp_path: Path) -> 
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
     trained = [t for t in study.trials if t.state == TrialState.COMPLETE]
     assert len(trained) == 2 and not [t for t in study.trials if t.state == TrialState.FAIL]
+    # The front closes the output, each arch string on one unbroken line.
+    front = json.loads((tmp_path / "out" / "pareto.json").read_text())["pareto"]
+    assert front and all(f"trial {row['number']}: {row['arch']}\n" in run.stdout
+                         for row in front), run.stdout

@@ -117,10 +117,15 @@ def resume_command(config: SearchConfig) -> str:
 
 def _print_result(result) -> None:
     rows = [[row["number"], f"{row['accuracy']:.4f}", f"{row['latency_ms']:.2f}",
-             f"{row['mflops']:.1f}", f"{row['params']:,}", row.get("zoo") or "", row["arch"]]
+             f"{row['mflops']:.1f}", f"{row['params']:,}", row.get("zoo") or ""]
             for row in result.pareto]
     print_table(f"Pareto front of {result.study_name} (feasible, trained)",
-                ["trial", "val acc", "latency ms", "MFLOPs", "params", "zoo", "arch"], rows)
+                ["trial", "val acc", "latency ms", "MFLOPs", "params", "zoo"], rows)
+    # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
+    # into `nas arch show` or `nas export`, rather than a table column folded to pieces.
+    for row in result.pareto:
+        console.print(f"trial {row['number']}: {row['arch']}", soft_wrap=True, highlight=False,
+                      markup=False)
     console.print(f"{result.n_trained} trained, {result.n_infeasible} over budget (not trained), "
                   f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
                   f"results in {result.out_dir}/ (pareto.json, trials.csv)")
