@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import statistics
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -109,25 +107,20 @@ def test_feature_map_bytes_follow_the_block_structure() -> None:
     assert feature_map_bytes(OpSignature("pool", 7, 7, 960, 960)) == 4 * (49 * 960 + 960)
 
 
-def test_lookup_of_a_priced_arch_takes_well_under_a_millisecond() -> None:
-    # Thread CPU time: the machine running the tests may be shared, and preemption is not lookup.
+def test_a_repeated_lookup_gives_the_first_answer() -> None:
+    # The first lookup of an arch derives its signatures and keys, later ones reuse them; how
+    # long either takes is measured by benchmarks/pricing.py, not bounded here.
     space = load_space("mobile")
     fresh = sample_archs(space, 30, seed=7)
     table = LatencyTable({"target": "t", "input_size": 224, "method": "m",
                           "cold_ms_per_mb": 0.02},
                          {sig.key: {"ms": 1.0, "std": 0.0, "source": "measured"}
                           for arch in fresh for sig in arch_signatures(arch)})
-    start = time.thread_time()
-    for arch in fresh:  # first lookups: signatures and keys are derived here
-        table.predict(arch)
-    assert (time.thread_time() - start) / len(fresh) < 1e-3
-    timings = []
-    for _ in range(10):
-        for arch in fresh:
-            begin = time.thread_time_ns()
-            table.predict(arch)
-            timings.append(time.thread_time_ns() - begin)
-    assert statistics.median(timings) < 2e5  # ns: the search prices an arch many times
+    first = [table.predict(arch) for arch in fresh]
+    for arch, estimate in zip(fresh, first):
+        assert table.predict(arch) == estimate
+        assert estimate.n_measured == len(estimate.ops) == len(arch_signatures(arch))
+        assert estimate.total_ms > len(estimate.ops)  # every entry 1 ms, plus cold feature maps
 
 
 def test_missing_entry_names_the_operator_and_the_command() -> None:
