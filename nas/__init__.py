@@ -12,7 +12,7 @@ __version__ = "0.1.0"
 # started inside a checkout imports `nas` from the tree rather than from the installed
 # package; searching the tree's top level too makes the same names resolve there.
 _TREE = Path(__file__).resolve().parent.parent
-if not (Path(__file__).parent / "evaluators").is_dir() and all(
-        (_TREE / name / "__init__.py").is_file()
-        for name in ("search_spaces", "evaluators", "storage")):
+if all((_TREE / name / "__init__.py").is_file()
+       for name in ("search_spaces", "evaluators", "storage")):
     __path__.append(str(_TREE))  # noqa: F821 - a package's __path__ is set before this runs
+del _TREE

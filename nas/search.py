@@ -145,7 +145,7 @@ class _Driver:
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
                     for generator in ready:
                         trained += self._advance(generator, running, monitor)
-                    if self.failures_in_row >= max(MAX_FAILURES_IN_ROW, 2 * self._slots()):
+                    if self._failing_throughout():
                         self._requeue_running(running)
                         raise SearchFailed(
                             f"{self.failures_in_row} trials in a row failed (the last: "
@@ -172,6 +172,12 @@ class _Driver:
             return self.config.workers
         cpus = ray.cluster_resources().get("CPU", 1)
         return max(1, int(cpus // self.config.cpus_per_trial))
+
+    def _failing_throughout(self) -> bool:
+        """Whether enough trials failed in a row (at least two per slot) to stop asking."""
+        # The slot count asks the cluster, so it is only read once the run of failures is long.
+        return (self.failures_in_row >= MAX_FAILURES_IN_ROW
+                and self.failures_in_row >= 2 * self._slots())
 
     def _next_job(self, monitor: SearchMonitor, in_flight: dict[str, int]) -> _Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.
