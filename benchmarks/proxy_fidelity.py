@@ -20,13 +20,19 @@ training seed (initialisation, batch order, augmentation; same data and validati
 reference's agreement with its own rerun is the ceiling of what any proxy can score against one
 reference run, so it says how much of a shortfall is the proxy's and how much is noise.
 
-`benchmarks/results/proxy_fidelity.json` holds the runs of the replicate benchmark (one thread
-per run, two at a time; the table in BENCHMARKS.md came from an earlier two-thread run whose
-file was not kept). Copy it to `--results` and rerun to continue it without retraining what it
-holds:
+The architectures of the core set (`--archs`) lie where random samples of the space are common,
+and there they differ by little more than training noise. `--tails K` adds K architectures
+below and K above the core set's MFLOPs, from a larger pool of the same seed, so the set covers
+the space's ends too; the report gives every figure over the whole set and over the core and
+the tails alone, with MFLOPs alone as the baseline, so a wider range never hides a poor ranking
+where candidates are close.
+
+`benchmarks/results/proxy_fidelity.json` holds every run of the benchmark as recorded in
+BENCHMARKS.md (one thread per run, two at a time). Copy it to `--results` and rerun to continue
+it without retraining what it holds, or add `--report-only` to rebuild the figures:
 
     python benchmarks/proxy_fidelity.py --dataset imagefolder --data-dir /tmp/nas-bench/cifar10 \
-        --limit-train 10000 --threads 1 --jobs 2 --replicate-seeds 1 \
+        --limit-train 10000 --threads 1 --jobs 2 --replicate-seeds 1 --tails 4 \
         --results /tmp/nas-bench/fidelity.json
 """
 
@@ -56,29 +62,69 @@ from nas.search_spaces.arch import Arch  # noqa: E402
 from nas.search_spaces.space import load_space  # noqa: E402
 
 
-def stratified_archs(space_name: str, count: int, seed: int, pool: int = 400) -> list[Arch]:
-    """`count` distinct architectures spread evenly over the space's MFLOPs range.
+def _random_pool(space_name: str, seed: int, size: int) -> list[tuple[float, Arch]]:
+    """Distinct random members of the space with their MFLOPs at 224, smallest first.
 
-    Random samples concentrate around the space's typical size, so a pool of them is drawn and,
-    for MFLOPs targets evenly spaced between the pool's 2nd and 98th percentiles, the nearest
-    not-yet-taken member is picked. The choice depends only on the seed.
+    The same seed gives the same first members whatever the size, so a larger pool extends a
+    smaller one rather than replacing it.
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     space = load_space(space_name)
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=seed))
     sampled: dict[str, tuple[float, Arch]] = {}
-    for _ in range(pool):
+    for _ in range(size):
         arch = space.sample(study.ask())
         sampled.setdefault(arch.to_string(), (estimate_cost(arch).mflops, arch))
-    members = sorted(sampled.values(), key=lambda item: item[0])
+    return sorted(sampled.values(), key=lambda item: item[0])
+
+
+def _nearest_free(members: list[tuple[float, Arch]], targets: list[float],
+                  taken: list[Arch]) -> list[Arch]:
+    """For each MFLOPs target in turn, the closest member not already taken."""
+    chosen: list[Arch] = []
+    for target in targets:
+        free = [m for m in members if all(m[1] is not t for t in taken + chosen)]
+        chosen.append(min(free, key=lambda item: abs(item[0] - target))[1])
+    return chosen
+
+
+def stratified_archs(space_name: str, count: int, seed: int, pool: int = 400) -> list[Arch]:
+    """`count` distinct architectures spread evenly over where random samples of the space lie.
+
+    Random samples concentrate around the space's typical size, so a pool of them is drawn and,
+    for MFLOPs targets evenly spaced between the pool's 2nd and 98th percentiles, the nearest
+    not-yet-taken member is picked. The choice depends only on the seed.
+    """
+    members = _random_pool(space_name, seed, pool)
     low = members[int(0.02 * (len(members) - 1))][0]
     high = members[int(0.98 * (len(members) - 1))][0]
-    chosen: list[tuple[float, Arch]] = []
-    for i in range(count):
-        target = low + (high - low) * i / max(count - 1, 1)
-        free = [m for m in members if all(m[1] is not c[1] for c in chosen)]
-        chosen.append(min(free, key=lambda item: abs(item[0] - target)))
-    return [arch for _, arch in sorted(chosen, key=lambda item: item[0])]
+    targets = [low + (high - low) * i / max(count - 1, 1) for i in range(count)]
+    chosen = _nearest_free(members, targets, [])
+    return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
+
+
+def tail_archs(space_name: str, per_side: int, seed: int, core: list[Arch],
+               pool: int = 3000) -> list[Arch]:
+    """`per_side` architectures below the core set's MFLOPs and as many above it.
+
+    The core set covers where random samples are common, and there accuracies differ by little
+    more than training noise; a search under a tight or a loose budget ranks candidates out in
+    the tails. A larger pool of the same seed reaches them: targets are evenly spaced from the
+    pool's smallest member up to the core's smallest, and from the core's largest up to the
+    pool's largest.
+    """
+    if per_side <= 0:
+        return []
+    members = _random_pool(space_name, seed, pool)
+    core_mflops = [estimate_cost(arch).mflops for arch in core]
+    low, high = members[0][0], members[-1][0]
+    below = [low + (min(core_mflops) - low) * i / per_side for i in range(per_side)]
+    above = [max(core_mflops) + (high - max(core_mflops)) * (i + 1) / per_side
+             for i in range(per_side)]
+    core_strings = {arch.to_string() for arch in core}
+    outside = [m for m in members if m[1].to_string() not in core_strings]
+    chosen = _nearest_free(outside, below + above, [])
+    return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
 def recipe_key(recipe: Recipe) -> str:
@@ -156,6 +202,9 @@ def main() -> None:
     parser.add_argument("--val-count", type=int, default=2000)
     parser.add_argument("--space", default="mobile")
     parser.add_argument("--archs", type=int, default=12)
+    parser.add_argument("--tails", type=int, default=0,
+                        help="architectures added below and as many above the core set's MFLOPs, "
+                             "to cover the space's ends")
     parser.add_argument("--seed", type=int, default=0, help="architecture sampling seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=1,
@@ -180,7 +229,10 @@ def main() -> None:
     data_kwargs = {"name": args.dataset, "data_dir": args.data_dir,
                    "limit_train": args.limit_train, "val_count": args.val_count}
     data = load_dataset(**data_kwargs)
-    archs = stratified_archs(args.space, args.archs, args.seed)
+    core = stratified_archs(args.space, args.archs, args.seed)
+    archs = sorted(core + tail_archs(args.space, args.tails, args.seed, core),
+                   key=lambda arch: estimate_cost(arch).mflops)
+    args.core = {arch.to_string() for arch in core}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results = Results(args.results)
     print(f"{data!r}; {len(archs)} architectures; proxy {recipe_key(proxy)} "
@@ -278,21 +330,26 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     proxy_seconds = statistics.median(r["proxy"]["train_seconds"] for r in rows)
     reference_seconds = statistics.median(r["reference"]["train_seconds"] for r in rows)
     c, h, w = data.input_shape
+    tails = planned - args.archs
+    spread = (f"{args.archs} spread evenly over the MFLOPs at 224 where random samples lie, plus "
+              f"{tails // 2} below and {tails // 2} above them" if tails else
+              "spread evenly over MFLOPs at 224")
     lines = [
-        f"{len(rows)} of {planned} planned architectures from `{args.space}` (seed {args.seed}, spread evenly over "
-        f"MFLOPs at 224), trained on `{data.name}` ({len(data.train_labels)} train / "
+        f"{len(rows)} of {planned} planned architectures from `{args.space}` (seed {args.seed}, "
+        f"{spread}), trained on `{data.name}` ({len(data.train_labels)} train / "
         f"{len(data.val_labels)} validation images, {c}x{h}x{w}, {data.num_classes} classes), "
         f"{proxy.threads} threads per run, {args.jobs} run(s) at a time (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
         f"Proxy: the default recipe ({proxy.epochs} epochs"
         f"{_overrides(proxy)}); reference: {reference.epochs} epochs. Accuracy is final "
         f"validation accuracy.",
         "",
-        "| # | MFLOPs at 224 | proxy acc | reference acc | proxy s | reference s |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| # | MFLOPs at 224 | set | proxy acc | reference acc | proxy s | reference s |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for index, row in enumerate(rows):
         p, r = row["proxy"], row["reference"]
-        lines.append(f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | "
+        where = "core" if row["arch"].to_string() in args.core else "tail"
+        lines.append(f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | {where} | "
                      f"{_acc(p)} | {_acc(r)} | {p['train_seconds']:.0f} | "
                      f"{r['train_seconds']:.0f} |")
     goal = "met" if tau >= 0.6 else "not met"
@@ -303,6 +360,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"alone gives tau = {mflops_tau:.3f} against the reference. Median seconds per run: "
         f"proxy {proxy_seconds:.0f}, reference {reference_seconds:.0f}.",
         "",
+        *_subset_lines(usable, args.core),
         f"How much ranking there is to find: the reference accuracies span "
         f"{ref_span * 100:.1f} points ({min(reference_acc):.4f}-{max(reference_acc):.4f}), while "
         f"one accuracy measured on {n_val} validation images has a binomial standard error of "
@@ -323,6 +381,30 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         if args.section != "proxy-fidelity":
             title += f" ({args.section})"
         write_section(args.section, title, text, packages=("torch", "optuna", "scipy"))
+
+
+def _subset_lines(usable: list[dict], core: set[str]) -> list[str]:
+    """The same figures over the core set alone and the tails alone.
+
+    Added tails widen the accuracy range, which makes any ranking easier; these lines keep the
+    figure where candidates are hardest to tell apart in view.
+    """
+    lines = []
+    for name, keep in (("core", True), ("tail", False)):
+        subset = [r for r in usable if (r["arch"].to_string() in core) == keep]
+        if len(subset) < 3 or len(subset) == len(usable):
+            continue
+        proxy_acc = [r["proxy"]["accuracy"] for r in subset]
+        reference_acc = [r["reference"]["accuracy"] for r in subset]
+        mflops = [estimate_cost(r["arch"]).mflops for r in subset]
+        lines += [
+            f"Over the {len(subset)} {name} architectures alone: proxy vs reference tau = "
+            f"{stats.kendalltau(proxy_acc, reference_acc).statistic:.3f}, MFLOPs alone "
+            f"{stats.kendalltau(mflops, reference_acc).statistic:.3f}; reference accuracies span "
+            f"{(max(reference_acc) - min(reference_acc)) * 100:.1f} points.",
+            "",
+        ]
+    return lines
 
 
 def _replica_lines(usable: list[dict], seed: int, replicas: list[dict]) -> list[str]:

@@ -271,12 +271,13 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
     assert saved["metrics"]["random"]["n"] == 3 and saved["metrics"]["zoo"] is None
     assert saved["operator_speed"]["ratio"] == report.speed.ratio
 
-    # A table whose entries are a third of what this machine takes reports the change of speed.
-    faster = LatencyTable(dict(table.metadata), {key: {**entry, "ms": entry["ms"] / 3}
+    # A table whose entries are a thousandth of what this machine took moments ago reports the
+    # change of speed; the margin is wide enough that no load on a shared machine hides it.
+    faster = LatencyTable(dict(table.metadata), {key: {**entry, "ms": entry["ms"] / 1000}
                                                  for key, entry in table.entries.items()})
     speed = check_operator_speed(faster, load_space(str(small_space)),
                                  get_backend("onnxruntime", 1), count=6)
-    assert speed.changed and 1.5 < speed.ratio < 6 and speed.n == 6
+    assert speed.changed and speed.ratio > 100 and speed.n == 6
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
