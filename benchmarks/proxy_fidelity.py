@@ -78,12 +78,11 @@ def _random_pool(space_name: str, seed: int, size: int) -> list[tuple[float, Arc
     return sorted(sampled.values(), key=lambda item: item[0])
 
 
-def _nearest_free(members: list[tuple[float, Arch]], targets: list[float],
-                  taken: list[Arch]) -> list[Arch]:
+def _nearest_free(members: list[tuple[float, Arch]], targets: list[float]) -> list[Arch]:
     """For each MFLOPs target in turn, the closest member not already taken."""
     chosen: list[Arch] = []
     for target in targets:
-        free = [m for m in members if all(m[1] is not t for t in taken + chosen)]
+        free = [m for m in members if all(m[1] is not c for c in chosen)]
         chosen.append(min(free, key=lambda item: abs(item[0] - target))[1])
     return chosen
 
@@ -99,7 +98,7 @@ def stratified_archs(space_name: str, count: int, seed: int, pool: int = 400) ->
     low = members[int(0.02 * (len(members) - 1))][0]
     high = members[int(0.98 * (len(members) - 1))][0]
     targets = [low + (high - low) * i / max(count - 1, 1) for i in range(count)]
-    chosen = _nearest_free(members, targets, [])
+    chosen = _nearest_free(members, targets)
     return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
@@ -123,7 +122,7 @@ def tail_archs(space_name: str, per_side: int, seed: int, core: list[Arch],
              for i in range(per_side)]
     core_strings = {arch.to_string() for arch in core}
     outside = [m for m in members if m[1].to_string() not in core_strings]
-    chosen = _nearest_free(outside, below + above, [])
+    chosen = _nearest_free(outside, below + above)
     return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
