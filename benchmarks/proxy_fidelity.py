@@ -231,7 +231,6 @@ def main() -> None:
     core = stratified_archs(args.space, args.archs, args.seed)
     archs = sorted(core + tail_archs(args.space, args.tails, args.seed, core),
                    key=lambda arch: estimate_cost(arch).mflops)
-    args.core = {arch.to_string() for arch in core}
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results = Results(args.results)
     print(f"{data!r}; {len(archs)} architectures; proxy {recipe_key(proxy)} "
@@ -240,35 +239,28 @@ def main() -> None:
 
     replicates = [(seed, proxy.replace(seed=seed), reference.replace(seed=seed))
                   for seed in args.replicate_seeds if seed != proxy.seed]
-    if args.report_only:
-        notes = _proxy_rerun_lines(archs, results, proxy, replicates)
-        rows = [{"arch": arch, "proxy": results.get(arch, proxy),
-                 "reference": results.get(arch, reference)} for arch in archs]
-        rows = [row for row in rows if row["proxy"] and row["reference"]]
-        if not rows:
-            print("\n".join(notes + ["no architecture has both a proxy and a reference run yet"]))
-            return
-        report(args, data, proxy, reference, rows, planned=len(archs),
-               replicas=_replica_rows(archs, results, replicates), notes=notes)
-        return
-    # Cheap runs first (every proxy, of every seed), then the references of the recipe's seed,
-    # then the replicate references: a run stopped early still has the main figure.
-    jobs: list[tuple[Arch, Recipe, str]] = []
-    for arch in archs:
-        jobs.append((arch, proxy, "proxy"))
-        jobs += [(arch, seed_proxy, f"proxy s{seed}") for seed, seed_proxy, _ in replicates]
-    jobs += [(arch, reference, "reference") for arch in archs]
-    for seed, _, seed_reference in replicates:
-        jobs += [(arch, seed_reference, f"ref s{seed}") for arch in archs]
-    print(f"{sum(results.get(a, r) is None for a, r, _ in jobs)} of {len(jobs)} runs to train, "
-          f"{args.jobs} at a time", flush=True)
-    run_all(jobs, data, data_kwargs, results, args.jobs)
+    if not args.report_only:
+        # Cheap runs first (every proxy, of every seed), then the references of the recipe's
+        # seed, then the replicate references: a run stopped early still has the main figure.
+        jobs: list[tuple[Arch, Recipe, str]] = []
+        for arch in archs:
+            jobs.append((arch, proxy, "proxy"))
+            jobs += [(arch, seed_proxy, f"proxy s{seed}") for seed, seed_proxy, _ in replicates]
+        jobs += [(arch, reference, "reference") for arch in archs]
+        for seed, _, seed_reference in replicates:
+            jobs += [(arch, seed_reference, f"ref s{seed}") for arch in archs]
+        print(f"{sum(results.get(a, r) is None for a, r, _ in jobs)} of {len(jobs)} runs to "
+              f"train, {args.jobs} at a time", flush=True)
+        run_all(jobs, data, data_kwargs, results, args.jobs)
+    notes = _proxy_rerun_lines(archs, results, proxy, replicates)
     rows = [{"arch": arch, "proxy": results.get(arch, proxy),
              "reference": results.get(arch, reference)} for arch in archs]
     rows = [row for row in rows if row["proxy"] and row["reference"]]
-    report(args, data, proxy, reference, rows, planned=len(archs),
-           replicas=_replica_rows(archs, results, replicates),
-           notes=_proxy_rerun_lines(archs, results, proxy, replicates))
+    if not rows:
+        print("\n".join(notes + ["no architecture has both a proxy and a reference run yet"]))
+        return
+    report(args, data, proxy, reference, rows, core={arch.to_string() for arch in core},
+           planned=len(archs), replicas=_replica_rows(archs, results, replicates), notes=notes)
 
 
 def _proxy_rerun_lines(archs: list[Arch], results: Results, proxy: Recipe,
@@ -311,7 +303,7 @@ def _replica_rows(archs: list[Arch], results: Results,
 
 
 def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Recipe,
-           rows: list[dict], planned: int, replicas: list[dict] | None = None,
+           rows: list[dict], core: set[str], planned: int, replicas: list[dict] | None = None,
            notes: list[str] | None = None) -> None:
     usable = [r for r in rows if r["proxy"]["status"] == "ok" and r["reference"]["status"] == "ok"]
     proxy_acc = [r["proxy"]["accuracy"] for r in usable]
@@ -332,8 +324,8 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     proxy_seconds = statistics.median(r["proxy"]["train_seconds"] for r in rows)
     reference_seconds = statistics.median(r["reference"]["train_seconds"] for r in rows)
     c, h, w = data.input_shape
-    tails = planned - args.archs
-    spread = (f"{args.archs} spread evenly over the MFLOPs at 224 where random samples lie, plus "
+    tails = planned - len(core)
+    spread = (f"{len(core)} spread evenly over the MFLOPs at 224 where random samples lie, plus "
               f"{tails // 2} below and {tails // 2} above them" if tails else
               "spread evenly over MFLOPs at 224")
     lines = [
@@ -350,7 +342,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     ]
     for index, row in enumerate(rows):
         p, r = row["proxy"], row["reference"]
-        where = "core" if row["arch"].to_string() in args.core else "tail"
+        where = "core" if row["arch"].to_string() in core else "tail"
         lines.append(f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | {where} | "
                      f"{_acc(p)} | {_acc(r)} | {p['train_seconds']:.0f} | "
                      f"{r['train_seconds']:.0f} |")
@@ -363,7 +355,7 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
         f"against MFLOPs is {size_bias:.3f}. Median seconds per run: "
         f"proxy {proxy_seconds:.0f}, reference {reference_seconds:.0f}.",
         "",
-        *_subset_lines(usable, args.core),
+        *_subset_lines(usable, core),
         f"How much ranking there is to find: the reference accuracies span "
         f"{ref_span * 100:.1f} points ({min(reference_acc):.4f}-{max(reference_acc):.4f}), while "
         f"one accuracy measured on {n_val} validation images has a binomial standard error of "
