@@ -26,7 +26,7 @@ import nas
 from nas.config import SearchConfig
 from nas.errors import InputError, SearchFailed
 from nas.evaluators.datasets import Dataset, load_dataset
-from nas.evaluators.early_stopping import MedianCurveStopper
+from nas.early_stopping import MedianCurveStopper
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
 from nas.artifacts import attach_pareto_artifacts, save_trial_weights

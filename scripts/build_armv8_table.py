@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import scipy
 
-from nas.evaluators.arm_data import (DEVICES, NOTE10, NOTE10_RESOLUTIONS, PIXEL1, Sample,
+from nas.evaluators.latency.arm_data import (DEVICES, NOTE10, NOTE10_RESOLUTIONS, PIXEL1, Sample,
                                      default_data_dir, load_note10, load_pixel1)
-from nas.evaluators.cost_model import (DEFAULT_CACHE_BYTES, HeldOut, OpCostModel,
+from nas.evaluators.latency.cost_model import (DEFAULT_CACHE_BYTES, HeldOut, OpCostModel,
                                        cross_validate, fit_cost_model, mape, mape_by_label,
                                        pooled_mape)
 from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature, arch_signatures
@@ -324,7 +324,7 @@ def _section(report_md: str, metadata: dict[str, Any]) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
-    parser.add_argument("--out", type=Path, default=REPO / "evaluators" / "tables" / "armv8.json")
+    parser.add_argument("--out", type=Path, default=REPO / "evaluators" / "latency" / "tables" / "armv8.json")
     parser.add_argument("--benchmarks", type=Path, default=REPO / "BENCHMARKS.md",
                         help="file whose armv8 section is replaced with the figures")
     parser.add_argument("--no-benchmarks", action="store_true",
@@ -367,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "space": "mobile",
         "spaces": list(SPACES),
         "date": datetime.date.today().isoformat(),
-        "method": "per-operator cost model (evaluators/cost_model.py) fitted by non-negative "
+        "method": "per-operator cost model (evaluators/latency/cost_model.py) fitted by non-negative "
                   "least squares on relative error to the Note10 tables published with "
                   "Once-for-All; an entry is 'measured' only when that exact operator was "
                   "published for this device, otherwise 'model' with std = held-out relative "

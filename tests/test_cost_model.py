@@ -10,16 +10,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import nas.evaluators
+import nas.evaluators.latency
 from nas.errors import InputError
-from nas.evaluators.arm_data import (NOTE10, PIXEL1, default_data_dir, load_note10, load_pixel1,
+from nas.evaluators.latency.arm_data import (NOTE10, PIXEL1, default_data_dir, load_note10, load_pixel1,
                                      parse_key)
-from nas.evaluators.cost_model import (TERM_NAMES, OpCostModel, cross_validate, fit_cost_model,
+from nas.evaluators.latency.cost_model import (TERM_NAMES, OpCostModel, cross_validate, fit_cost_model,
                                        op_work, pooled_mape)
 from nas.search_spaces.signatures import OpSignature
 from nas.search_spaces.space import load_space
 
-TABLE = Path(nas.evaluators.__file__).parent / "tables" / "armv8.json"
+TABLE = Path(nas.evaluators.latency.__file__).parent / "tables" / "armv8.json"
 DATA = default_data_dir()
 needs_data = pytest.mark.skipif(not (DATA / NOTE10).is_dir(),
                                 reason=f"published ARM tables not found at {DATA}")

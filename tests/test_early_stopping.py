@@ -7,7 +7,7 @@ import math
 import optuna
 import pytest
 
-from nas.evaluators.early_stopping import MedianCurveStopper, report_and_check
+from nas.early_stopping import MedianCurveStopper, report_and_check
 
 FINISHED = [[0.50, 0.60, 0.70], [0.40, 0.55, 0.65], [0.45, 0.50, 0.68],
             [0.52, 0.62, 0.72], [0.30, 0.58, 0.66]]  # medians 0.45, 0.58, 0.68

@@ -10,12 +10,12 @@ import pytest
 
 from nas.cli import main
 from nas.errors import InputError
-from nas.evaluators import lut_build
-from nas.evaluators.latency import LatencyTable, feature_map_bytes, load_table
-from nas.evaluators.lut_build import BuildOptions, build_table
-from nas.evaluators.lut_networks import sample_archs
-from nas.evaluators.lut_timing import get_backend
-from nas.evaluators.lut_validate import check_operator_speed, validate_table, write_report
+from nas.evaluators.latency import build as lut_build
+from nas.evaluators.latency.table import LatencyTable, feature_map_bytes, load_table
+from nas.evaluators.latency.build import BuildOptions, build_table
+from nas.evaluators.latency.networks import sample_archs
+from nas.evaluators.latency.timing import get_backend
+from nas.evaluators.latency.validate import check_operator_speed, validate_table, write_report
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.signatures import OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
@@ -134,7 +134,7 @@ def test_missing_entry_names_the_operator_and_the_command() -> None:
 
 
 def test_cost_model_prices_what_the_table_lacks() -> None:
-    from nas.evaluators.cost_model import fit_cost_model
+    from nas.evaluators.latency.cost_model import fit_cost_model
 
     space = load_space("mobile")
     arch = space.cheapest()

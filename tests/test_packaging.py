@@ -38,15 +38,15 @@ def test_an_installed_copy_searches_from_inside_its_checkout(tmp_path: Path) -> 
     """`pip install .` in a clone, then `nas search` there: the README's first command.
 
     Ray puts the driver's working directory first on its workers' sys.path, so inside a clone
-    the workers import `nas` from the tree, whose subpackages sit beside it rather than in it.
-    The editable install the tests run under hides that; this installs a plain copy into an
+    the workers import `nas` from the tree, which reaches its subpackages through the links in
+    nas/ (copied as links here, as git checks them out). The editable install the tests run under hides that; this installs a plain copy into an
     environment that sees the test environment's packages but not its editable hook.
     """
     checkout = tmp_path / "checkout"
     for name in ("nas", *tomllib.loads((ROOT / "pyproject.toml").read_text())
                  ["tool"]["setuptools"]["package-dir"].values()):
         if not (checkout / name).exists():
-            shutil.copytree(ROOT / name, checkout / name,
+            shutil.copytree(ROOT / name, checkout / name, symlinks=True,
                             ignore=shutil.ignore_patterns("__pycache__"))
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, checkout / name)

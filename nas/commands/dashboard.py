@@ -29,7 +29,7 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     """
     from optuna_dashboard import run_server
 
-    from nas.reporting.select import open_existing_storage
+    from nas.select import open_existing_storage
     from nas.storage import artifact_store_for
 
     rdb = open_existing_storage(storage)

@@ -11,7 +11,7 @@ from nas.artifacts import trial_weights
 from nas.commands._output import console
 from nas.errors import InputError
 from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
-from nas.reporting.select import best_trial, open_existing_storage, pick_study, pick_trial
+from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
 from nas.storage import DEFAULT_STORAGE_URL
 
 

@@ -8,9 +8,8 @@ from pathlib import Path
 import click
 
 from nas.commands._output import console, echo_json, input_size_option, print_table
-from nas.evaluators.latency import available_tables, load_table, shipped_tables
-from nas.evaluators.lut_networks import NETWORK_ROUNDS
-from nas.evaluators.lut_timing import BACKENDS
+from nas.evaluators.latency import (BACKENDS, NETWORK_ROUNDS, available_tables, load_table,
+                                    shipped_tables)
 from nas.search_spaces.space import DEFAULT_SPACE
 
 
@@ -37,7 +36,7 @@ def command() -> None:
 def build(target: str, space: str, input_size: int, backend: str, threads: int, repeats: int,
           calibrate: int, out: Path | None) -> None:
     """Measure every operator of SPACE on this machine; a rerun resumes where it stopped."""
-    from nas.evaluators.lut_build import BuildOptions, build_table
+    from nas.evaluators.latency import BuildOptions, build_table
 
     options = BuildOptions(target=target, space=space, input_size=input_size, backend=backend,
                            threads=threads, out=out, repeats=repeats, calibrate=calibrate)
@@ -70,7 +69,7 @@ def build(target: str, space: str, input_size: int, backend: str, threads: int, 
 def validate(target: str, archs: int, space: str | None, seed: int, zoo: bool, rounds: int,
              out: Path) -> None:
     """Measure whole networks end to end and compare them with the table's sums."""
-    from nas.evaluators.lut_validate import validate_table, write_report
+    from nas.evaluators.latency import validate_table, write_report
     from nas.search_spaces.space import load_space
 
     table = load_table(target)

@@ -24,7 +24,7 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     them. MFLOPs are millions of multiply-adds at the deployment input.
     """
     from nas.reporting import write_report
-    from nas.reporting.select import open_existing_storage, pick_study
+    from nas.select import open_existing_storage, pick_study
 
     rdb = open_existing_storage(storage)
     try:

@@ -1,4 +1,4 @@
-"""What a finished search leaves for people: the report, and finding studies and trials in it.
+"""What a finished search leaves for people: the report of a study.
 
     report = write_report(study, storage_url, Path("results/my-study"))
 

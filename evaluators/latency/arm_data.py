@@ -79,7 +79,7 @@ def default_data_dir() -> Path:
     env = os.environ.get("NAS_ARM_LATENCY_DATA")
     if env:
         return Path(env)
-    return Path(__file__).resolve().parents[2] / "shared" / "latency"
+    return Path(__file__).resolve().parents[3] / "shared" / "latency"
 
 
 def _dims(text: str) -> tuple[int, ...]:

@@ -1,7 +1,7 @@
 """`nas lut validate`: how far a table's sums can be trusted, against whole networks on this machine.
 
 Random architectures of the space (and the zoo networks) are built end to end, exported and timed
-with the table's own backend, threads and clock (`lut_networks.time_networks`), then compared
+with the table's own backend, threads and clock (`networks.time_networks`), then compared
 with `LatencyTable.predict`. The default seed differs from the one `nas lut build` calibrates
 with, so the networks that judge a table are never the ones that tuned it.
 
@@ -28,9 +28,9 @@ import torch
 from scipy.stats import kendalltau
 
 from nas.errors import InputError
-from nas.evaluators.latency import LatencyTable
-from nas.evaluators.lut_networks import NETWORK_ROUNDS, sample_archs, time_networks
-from nas.evaluators.lut_timing import (BACKENDS, Backend, get_backend, machine_info, measure,
+from nas.evaluators.latency.table import LatencyTable
+from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
+from nas.evaluators.latency.timing import (BACKENDS, Backend, get_backend, machine_info, measure,
                                        op_input_shape)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_op

@@ -226,7 +226,7 @@ class LatencyTable:
                 f"price it: run 'nas lut build --target {self.target} --space {space}' with the "
                 f"space this architecture comes from")
         if self._model is None:
-            from nas.evaluators.cost_model import OpCostModel
+            from nas.evaluators.latency.cost_model import OpCostModel
 
             self._model = OpCostModel.from_dict(self.cost_model)
         return float(self._model.predict_ms(sig))
@@ -365,7 +365,7 @@ def user_tables_dir() -> Path:
 
 def shipped_tables() -> dict[str, Path]:
     """Target -> file of every table shipped with the package."""
-    folder = resources.files("nas.evaluators") / "tables"
+    folder = resources.files("nas.evaluators.latency") / "tables"
     if not folder.is_dir():
         return {}
     return {Path(str(entry)).stem: Path(str(entry)) for entry in folder.iterdir()

@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from nas.evaluators.lut_timing import Backend, Timing, measure
+from nas.evaluators.latency.timing import Backend, Timing, measure
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 from nas.search_spaces.signatures import InputShape

@@ -8,7 +8,7 @@ nobody should have to start it twice.
 
 Once every operator is in, the build fits a cost model to the entries (so the table can price
 operators outside the space) and times a few whole networks to calibrate what isolated
-operators miss (`lut_calibrate`); a rerun does whichever of these is still missing.
+operators miss (`calibrate`); a rerun does whichever of these is still missing.
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
                            TimeElapsedColumn, TimeRemainingColumn)
 
 from nas.errors import InputError
-from nas.evaluators.latency import LatencyTable, default_table_path
-from nas.evaluators.lut_calibrate import calibrate
-from nas.evaluators.lut_timing import (Backend, clock_name, get_backend, machine_info, measure,
+from nas.evaluators.latency.table import LatencyTable, default_table_path
+from nas.evaluators.latency.calibrate import calibrate
+from nas.evaluators.latency.timing import (Backend, clock_name, get_backend, machine_info, measure,
                                        op_input_shape)
 from nas.search_spaces.builder import build_op
 from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
@@ -140,7 +140,7 @@ def attach_cost_model(table: LatencyTable, sigs: list[OpSignature], folds: int =
     an odd expansion ratio), marked ``model`` in every estimate. Its error is measured the only
     honest way, on entries it was not fitted to (k-fold by signature), and recorded next to it.
     """
-    from nas.evaluators.cost_model import (DEFAULT_CACHE_BYTES, cross_validate, fit_cost_model,
+    from nas.evaluators.latency.cost_model import (DEFAULT_CACHE_BYTES, cross_validate, fit_cost_model,
                                            pooled_mape)
 
     samples = [(sig, table.entries[sig.key]["ms"]) for sig in sigs

@@ -18,9 +18,9 @@ from typing import Any
 
 import numpy as np
 
-from nas.evaluators.latency import LatencyTable, feature_map_bytes
-from nas.evaluators.lut_networks import NETWORK_ROUNDS, sample_archs, time_networks
-from nas.evaluators.lut_timing import Backend
+from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
+from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
+from nas.evaluators.latency.timing import Backend
 from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import SearchSpace
 

@@ -1,0 +1,69 @@
+"""Latency lookup tables: what an architecture costs in milliseconds on a target device.
+
+Everything outside this package uses only the names below; the modules behind them are the
+subsystem's own and may change shape freely:
+
+    table        `LatencyTable` (JSON file, `predict`), where tables live, `load_table`
+    cost_model   the readable per-operator model a table prices unmeasured operators with
+    arm_data     the published ARM measurements the shipped armv8 model is fitted to
+    timing       how one module is timed (backends, the timing loop, the machine's identity)
+    networks     random networks of a space, timed end to end
+    calibrate    the cold-feature-map term, fitted on networks `nas lut build` times
+    build        `nas lut build`: measure every operator of a space, resumably
+    validate     `nas lut validate`: whole networks against the table's sum
+
+Building and validating need torch, onnxruntime and scipy; they load on first use, so pricing a
+candidate from a table stays a plain-Python lookup.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from nas.evaluators.latency.table import (
+    LatencyEstimate,
+    LatencyTable,
+    OpLatency,
+    available_tables,
+    default_table_path,
+    load_table,
+    shipped_tables,
+    user_tables_dir,
+)
+
+if TYPE_CHECKING:
+    from nas.evaluators.latency.build import BuildOptions, build_table
+    from nas.evaluators.latency.cost_model import OpCostModel
+    from nas.evaluators.latency.networks import NETWORK_ROUNDS
+    from nas.evaluators.latency.timing import BACKENDS
+    from nas.evaluators.latency.validate import ValidationReport, validate_table, write_report
+
+_LAZY = {
+    "BuildOptions": "build",
+    "build_table": "build",
+    "OpCostModel": "cost_model",
+    "NETWORK_ROUNDS": "networks",
+    "BACKENDS": "timing",
+    "ValidationReport": "validate",
+    "validate_table": "validate",
+    "write_report": "validate",
+}
+
+__all__ = [
+    "LatencyEstimate",
+    "LatencyTable",
+    "OpLatency",
+    "available_tables",
+    "default_table_path",
+    "load_table",
+    "shipped_tables",
+    "user_tables_dir",
+    *_LAZY,
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(import_module(f"{__name__}.{_LAZY[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
