@@ -14,19 +14,11 @@ import sys
 from importlib import metadata
 from pathlib import Path
 
+from nas.evaluators.latency.timing import cpu_model
+
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
 HEADER = ("# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says how it "
           "was produced. Rerunning a script replaces its own section.\n")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def machine_summary(packages: tuple[str, ...] = ("torch", "fvcore", "optuna")) -> str:

@@ -58,6 +58,7 @@ from _report import write_section  # noqa: E402
 from nas.evaluators.datasets import Dataset, load_dataset  # noqa: E402
 from nas.evaluators.flops import estimate_cost  # noqa: E402
 from nas.evaluators.training import Recipe, train  # noqa: E402
+from nas.files import write_atomically  # noqa: E402
 from nas.search_spaces.arch import Arch  # noqa: E402
 from nas.search_spaces.space import load_space  # noqa: E402
 
@@ -145,9 +146,7 @@ class Results:
 
     def put(self, arch: Arch, recipe: Recipe, result: dict[str, Any]) -> None:
         self.data["runs"][f"{arch.to_string()}|{recipe_key(recipe)}"] = result
-        partial = self.path.with_suffix(".tmp")
-        partial.write_text(json.dumps(self.data, indent=1))
-        os.replace(partial, self.path)
+        write_atomically(self.path, json.dumps(self.data, indent=1))
 
 
 _WORKER_DATA: Dataset | None = None

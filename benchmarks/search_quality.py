@@ -36,6 +36,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +50,8 @@ from nas.evaluators.latency import load_table
 from nas.pricing import price
 from nas.search import recipe_for, search, start_local_ray
 from nas.search_spaces.zoo import ZOO
-from nas.study import OUTCOME_ATTR, STOPPED, TRAINED
+from nas.outputs import pareto_front
+from nas.trials import Outcome, TrialAttrs
 
 SECTION = "search-quality"
 FIGURE = Path(__file__).resolve().parent / "figures" / "search_quality_pareto.png"
@@ -264,8 +266,8 @@ def counted(study: optuna.Study | None) -> int:
     """Trials that count toward the search's --trials: trained to the end or stopped early."""
     if study is None:
         return 0
-    return sum(t.user_attrs.get(OUTCOME_ATTR) in (TRAINED, STOPPED)
-               for t in study.get_trials(deepcopy=False))
+    return sum(bool(outcome and outcome.counts) for outcome in
+               (TrialAttrs.of(t).outcome for t in study.get_trials(deepcopy=False)))
 
 
 def advance(args: argparse.Namespace, sampler: str, seed: int, target: int) -> None:
@@ -333,21 +335,22 @@ def load_run(args: argparse.Namespace, sampler: str, seed: int) -> Run | None:
     if study is None:
         return None
     trials = study.get_trials(deepcopy=False)
+    attrs = {t.number: TrialAttrs.of(t) for t in trials}
     trained = sorted((t for t in trials if t.state == TrialState.COMPLETE
-                      and t.user_attrs.get(OUTCOME_ATTR) == TRAINED),
+                      and attrs[t.number].outcome is Outcome.TRAINED),
                      key=lambda t: t.datetime_complete)
-    points = [(float(t.user_attrs["accuracy"]), float(t.user_attrs["latency_ms"]), t.number)
+    points = [(float(attrs[t.number].accuracy), float(attrs[t.number].latency_ms), t.number)
               for t in trained]
-    outcomes = [t.user_attrs.get(OUTCOME_ATTR) for t in trials]
+    outcomes = [attrs[t.number].outcome for t in trials]
     run = Run(sampler, seed, points, n_counted=counted(study),
-              n_stopped=outcomes.count(STOPPED), n_infeasible=outcomes.count("infeasible"),
-              n_failed=outcomes.count("failed"), busy_seconds=busy_seconds(trials),
-              archs=[t.user_attrs.get("arch", "") for t in sorted(trials, key=lambda t: t.number)
-                     if "retry_of" not in t.user_attrs and t.state != TrialState.RUNNING])
+              n_stopped=outcomes.count(Outcome.STOPPED),
+              n_infeasible=outcomes.count(Outcome.INFEASIBLE),
+              n_failed=outcomes.count(Outcome.FAILED), busy_seconds=busy_seconds(trials),
+              archs=[attrs[t.number].arch or "" for t in sorted(trials, key=lambda t: t.number)
+                     if attrs[t.number].retry_of is None and t.state != TrialState.RUNNING])
     run.front = front(points)
-    run.feasible = {t.user_attrs["arch"]: (t.user_attrs["mflops"], t.user_attrs["latency_ms"])
-                    for t in trials if "latency_ms" in t.user_attrs
-                    and all(v <= 0 for v in t.user_attrs.get("violations", [1]))}
+    run.feasible = {a.arch: (a.mflops, a.latency_ms) for a in attrs.values()
+                    if a.latency_ms is not None and all(v <= 0 for v in a.violations or [1])}
     return run
 
 
@@ -371,11 +374,8 @@ def busy_seconds(trials: list[optuna.trial.FrozenTrial]) -> float:
 
 
 def front(points: list[tuple[float, float, Any]]) -> list[tuple[float, float, Any]]:
-    """Points no other point beats on both accuracy (up) and latency (down), fastest first."""
-    kept = [p for p in points
-            if not any(q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1])
-                       for q in points)]
-    return sorted(set(kept), key=lambda p: (p[1], -p[0]))
+    """(accuracy, latency, trial) points no other point beats on both, fastest first."""
+    return pareto_front(points, value=itemgetter(0), cost=itemgetter(1))
 
 
 def hypervolume(points: list[tuple[float, float, Any]], ref_ms: float) -> float:

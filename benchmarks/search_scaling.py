@@ -23,7 +23,7 @@ import optuna
 from _report import write_section
 from nas.config import SearchConfig
 from nas.search import search
-from nas.study import OUTCOME_ATTR, TRAINED
+from nas.trials import Outcome, TrialAttrs
 
 
 def run(workers: int, args: argparse.Namespace, folder: Path) -> dict:
@@ -36,18 +36,18 @@ def run(workers: int, args: argparse.Namespace, folder: Path) -> dict:
     result = search(config)
     wall = time.monotonic() - started
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
-    trained = [t for t in study.trials if t.user_attrs.get(OUTCOME_ATTR) == TRAINED]
+    records = [TrialAttrs.of(t) for t in study.trials]
+    trained = [a for a in records if a.outcome is Outcome.TRAINED]
     shares, driver, gaps = [], [], []
-    for trial in trained:
-        attrs = trial.user_attrs
-        outside = attrs["driver_seconds"] + max(0.0, attrs["wall_seconds"] - attrs["train_seconds"])
-        shares.append(outside / (attrs["driver_seconds"] + attrs["wall_seconds"]))
-        driver.append(attrs["driver_seconds"])
-        gaps.append(attrs["wall_seconds"] - attrs["train_seconds"])
-    infeasible = sum(t.user_attrs.get(OUTCOME_ATTR) == "infeasible" for t in study.trials)
+    for attrs in trained:
+        outside = attrs.driver_seconds + max(0.0, attrs.wall_seconds - attrs.train_seconds)
+        shares.append(outside / (attrs.driver_seconds + attrs.wall_seconds))
+        driver.append(attrs.driver_seconds)
+        gaps.append(attrs.wall_seconds - attrs.train_seconds)
+    infeasible = sum(a.outcome is Outcome.INFEASIBLE for a in records)
     return {"workers": workers, "wall": wall, "trained": len(trained), "infeasible": infeasible,
-            "archs": [t.user_attrs["arch"] for t in trained],
-            "train_s": statistics.median(t.user_attrs["train_seconds"] for t in trained),
+            "archs": [a.arch for a in trained],
+            "train_s": statistics.median(a.train_seconds for a in trained),
             "share": statistics.median(shares), "driver": statistics.median(driver),
             "gap": statistics.median(gaps)}
 

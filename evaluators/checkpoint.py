@@ -12,11 +12,12 @@ strictly, so a mismatched file fails loudly instead of half-loading.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file, save
 from torch import nn
 
 from nas.errors import InputError
@@ -30,12 +31,10 @@ def save_checkpoint(out_dir: Path, model: nn.Module, arch: Arch, recipe: dict[st
                     metrics: dict[str, Any]) -> list[Path]:
     """Write the four files; `metrics` must hold ``input_shape`` and ``num_classes``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    # safetensors wants plain contiguous tensors; channels_last weights are strided views.
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
     header = {"arch": arch.to_string(), "input_shape": json.dumps(list(metrics["input_shape"])),
               "num_classes": str(metrics["num_classes"])}
     paths = [out_dir / WEIGHTS, out_dir / ARCH, out_dir / RECIPE, out_dir / METRICS]
-    save_file(state, str(paths[0]), metadata=header)
+    paths[0].write_bytes(safetensors_bytes(model, header))
     paths[1].write_text(json.dumps(arch.to_dict(), indent=2, sort_keys=True) + "\n")
     paths[2].write_text(json.dumps(recipe, indent=2) + "\n")
     paths[3].write_text(json.dumps(metrics, indent=2) + "\n")
@@ -55,10 +54,13 @@ def load_checkpoint(out_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), metrics
 
 
-def predict(model: nn.Module, images: torch.Tensor, mean: tuple[float, ...],
-            std: tuple[float, ...]) -> torch.Tensor:
-    """Class indices for uint8 NCHW `images`, normalised with the training statistics."""
-    shape = (1, -1, 1, 1)
-    x = (images.float() / 255.0 - torch.tensor(mean).view(shape)) / torch.tensor(std).view(shape)
-    with torch.inference_mode():
-        return model(x).argmax(1)
+def safetensors_bytes(weights: nn.Module | Mapping[str, torch.Tensor],
+                      metadata: dict[str, str] | None = None) -> bytes:
+    """A model's (or a state dict's) tensors as safetensors bytes, with string `metadata`.
+
+    safetensors takes only plain contiguous CPU tensors; channels_last weights are strided
+    views, and a model trained on a GPU has its tensors there.
+    """
+    state = weights.state_dict() if isinstance(weights, nn.Module) else weights
+    tensors = {name: tensor.detach().cpu().contiguous() for name, tensor in state.items()}
+    return save(tensors, metadata=metadata)

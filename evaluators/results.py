@@ -8,10 +8,22 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import asdict, dataclass, field
+from enum import Enum
 from typing import Any
 
-OK, FAILED, STOPPED = "ok", "failed", "stopped"
-STATUSES = (OK, FAILED, STOPPED)
+
+class Status(str, Enum):
+    """How a training run ended; the values are what results and checkpoints store."""
+
+    OK = "ok"
+    STOPPED = "stopped"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
 
 
 @dataclass(frozen=True)
@@ -44,9 +56,10 @@ class EpochRecord:
 class TrialResult:
     """The outcome of training one candidate.
 
-    `status` is ``ok`` (all epochs ran), ``stopped`` (the caller ended it early; `accuracy` is
-    then that of the last finished epoch) or ``failed`` (`error` says why: a NaN or infinite
-    loss, the wall-time limit, or an exception from the model).
+    `status` is `Status.OK` (all epochs ran), `Status.STOPPED` (the caller ended it early;
+    `accuracy` is then that of the last finished epoch) or `Status.FAILED` (`error` says why: a
+    NaN or infinite loss, the wall-time limit, or an exception from the model). A search records
+    it on the trial as an `Outcome` (`nas.trials`), which also covers what never trained.
 
     `accuracy` is the validation accuracy after the final epoch, not the best epoch's. The
     schedules anneal the learning rate to almost zero, so the last epoch is nearly always the
@@ -55,7 +68,7 @@ class TrialResult:
     `best_accuracy` is kept alongside for those who want it.
     """
 
-    status: str
+    status: Status
     accuracy: float | None
     curve: list[EpochRecord] = field(default_factory=list)
     train_seconds: float = 0.0
@@ -70,9 +83,12 @@ class TrialResult:
     best_accuracy: float | None = None
     test_accuracy: float | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "status", Status(self.status))
+
     @property
     def ok(self) -> bool:
-        return self.status == OK
+        return self.status is Status.OK
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -33,7 +33,7 @@ from torch import nn
 
 from nas.evaluators.datasets import Dataset, augment_batch, iterate_batches, to_float
 from nas.evaluators.recipe import Recipe
-from nas.evaluators.results import FAILED, OK, STOPPED, EpochRecord, TrialResult
+from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 
@@ -89,8 +89,8 @@ def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
     curve: list[EpochRecord] = []
     steps_done = [0, 0.0]  # training images, training seconds
 
-    def result(status: str, error: str | None = None, test: float | None = None) -> TrialResult:
-        final = curve[-1].val_accuracy if curve and status != FAILED else None
+    def result(status: Status, error: str | None = None, test: float | None = None) -> TrialResult:
+        final = curve[-1].val_accuracy if curve and status is not Status.FAILED else None
         return TrialResult(
             status=status, accuracy=final, curve=list(curve),
             train_seconds=round(time.perf_counter() - started, 3),
@@ -103,25 +103,25 @@ def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
         with globals_.active():
             loop = _Loop(proxy, data, recipe, model, started)
     except _Abort as abort:
-        return result(FAILED, str(abort))
+        return result(Status.FAILED, str(abort))
     except Exception as error:  # a candidate that cannot even be built is a failed trial
-        return result(FAILED, f"building the model failed: {_describe(error)}")
+        return result(Status.FAILED, f"building the model failed: {_describe(error)}")
 
     for epoch in range(1, recipe.epochs + 1):
         try:
             with globals_.active():
                 record = loop.run_epoch(epoch)
         except _Abort as abort:
-            return result(FAILED, str(abort))
+            return result(Status.FAILED, str(abort))
         except Exception as error:
-            return result(FAILED, f"epoch {epoch}: {_describe(error)}")
+            return result(Status.FAILED, f"epoch {epoch}: {_describe(error)}")
         finally:
             steps_done[0], steps_done[1] = loop.images_seen, loop.step_seconds
         curve.append(record)
         stop = yield record
         if stop and epoch < recipe.epochs:
-            return result(STOPPED)
-    return result(OK)
+            return result(Status.STOPPED)
+    return result(Status.OK)
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,

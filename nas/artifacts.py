@@ -25,8 +25,10 @@ from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.trial import FrozenTrial
 
 from nas.errors import InputError
+from nas.evaluators.checkpoint import safetensors_bytes
 from nas.export import ExportFailed, build, export, spec_for_trial, trial_document
 from nas.storage import artifact_store_for, upload
+from nas.trials import TrialAttrs
 
 WEIGHTS_FILENAME = "weights.safetensors"
 
@@ -39,14 +41,10 @@ def save_trial_weights(trial: optuna.Trial,
     `weights` is the trained model, its state dict, or safetensors bytes as a worker would
     send them back (so the driver stores them without decoding them).
     """
-    from safetensors.torch import save
-
     if isinstance(weights, bytes):
         data = weights
     else:
-        state = weights.state_dict() if isinstance(weights, torch.nn.Module) else weights
-        tensors = {key: value.detach().cpu().contiguous() for key, value in state.items()}
-        data = save(tensors, metadata={"arch": str(trial.user_attrs.get("arch"))})
+        data = safetensors_bytes(weights, {"arch": str(TrialAttrs.of(trial).arch)})
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / WEIGHTS_FILENAME
         path.write_bytes(data)

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import click
 import yaml
 
 from nas.errors import InputError
@@ -62,8 +63,6 @@ class SearchConfig:
     max_retries: int = 1
     input_size: int = 224
     trial_timeout_s: float | None = None
-    fault_crash_trials: tuple[int, ...] = field(default=(), repr=False)
-    """Test-only: trial numbers whose worker process exits abruptly on the first attempt."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -89,7 +88,6 @@ class SearchConfig:
             raise InputError("--objective reward needs --target-ms (the latency the MnasNet "
                              "reward acc * (ms / target_ms)^w aims at)")
         object.__setattr__(self, "storage", normalize_storage_url(self.storage))
-        object.__setattr__(self, "fault_crash_trials", tuple(self.fault_crash_trials))
 
     @property
     def study_name(self) -> str:
@@ -115,7 +113,6 @@ class SearchConfig:
     def to_dict(self, mask: bool = True) -> dict[str, Any]:
         """JSON-able form; the storage password is masked unless asked otherwise."""
         data = dataclasses.asdict(self)
-        data["fault_crash_trials"] = list(self.fault_crash_trials)
         if mask:
             data["storage"] = mask_password(self.storage)
         return data
@@ -125,6 +122,22 @@ class SearchConfig:
 
 
 FIELD_NAMES = {f.name for f in fields(SearchConfig)}
+
+SETTING_TYPES: dict[str, click.ParamType] = {
+    "budget_mflops": click.FLOAT, "budget_params": click.INT, "budget_ms": click.FLOAT,
+    "target": click.STRING, "space": click.STRING, "dataset": click.STRING,
+    "data_dir": click.STRING, "limit_train": click.INT, "trials": click.INT,
+    "epochs": click.INT, "batch_size": click.INT, "lr": click.FLOAT,
+    "early_stopping": click.BOOL, "workers": click.INT, "cpus_per_trial": click.INT,
+    "gpus_per_trial": click.FLOAT, "ray_address": click.STRING, "storage": click.STRING,
+    "study": click.STRING, "artifact_dir": click.STRING, "resume": click.BOOL,
+    "force": click.BOOL, "sampler": click.Choice(SAMPLERS), "objective": click.Choice(OBJECTIVES),
+    "target_ms": click.FLOAT, "reward_exponent": click.FLOAT, "seed": click.INT,
+    "out": click.STRING, "warm_start": click.BOOL, "max_retries": click.INT,
+    "input_size": click.INT, "trial_timeout_s": click.FLOAT,
+}
+"""The type of every setting. `nas search` declares its flags with these, and a config file's
+values are converted by the same types, so a flag and a YAML key always mean the same."""
 
 
 def read_config_file(path: str | Path) -> dict[str, Any]:
@@ -140,7 +153,7 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise InputError(f"config file {path}: expected a mapping of settings")
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}
-    unknown = sorted(set(settings) - FIELD_NAMES - {"fault_crash_trials"})
+    unknown = sorted(set(settings) - FIELD_NAMES)
     if unknown:
         raise InputError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
     return settings
@@ -156,25 +169,21 @@ def build_config(file_settings: dict[str, Any], flag_settings: dict[str, Any]) -
         raise InputError(f"invalid search settings: {error}") from None
 
 
-_CASTS = {"int": int, "float": float, "str": str, "bool": bool}
-
-
 def _coerce(name: str, value: Any) -> Any:
-    """Give a YAML value its field's type, or say which setting is wrong and why."""
-    declared = next((f.type for f in fields(SearchConfig) if f.name == name), None)
-    base = str(declared).split("|")[0].strip()
-    if value is None or base not in _CASTS:
+    """Give a setting its type, or say which setting is wrong and why.
+
+    YAML has already typed the value; what click would convert silently from it is refused,
+    since it is almost always a mistake: a boolean where a number belongs (``trials: yes``) or
+    a fraction where a whole number does (``epochs: 2.5`` would train 2).
+    """
+    kind = SETTING_TYPES.get(name)
+    if value is None or kind is None:
         return value
-    if base == "bool":
-        if isinstance(value, bool):
-            return value
-        raise InputError(f"setting {name} must be true or false, got {value!r}")
-    if isinstance(value, bool) and base in ("int", "float"):
+    if isinstance(value, bool) and kind in (click.INT, click.FLOAT):
         raise InputError(f"setting {name} must be a number, got {value!r}")
-    try:
-        cast = _CASTS[base](value)
-    except (TypeError, ValueError):
-        raise InputError(f"setting {name} must be {base}, got {value!r}") from None
-    if base == "int" and isinstance(value, float) and cast != value:
+    if kind is click.INT and isinstance(value, float) and not value.is_integer():
         raise InputError(f"setting {name} must be a whole number, got {value!r}")
-    return cast
+    try:
+        return kind.convert(value, None, None)
+    except click.BadParameter as error:
+        raise InputError(f"setting {name}: {error.message}") from None

@@ -14,8 +14,7 @@ search-quality benchmark (seed 0, 40 trials per sampler, plain median): 19-30 of
 were stopped, cheaper ones more often (median 115-127 MFLOPs against 132-138 for those kept),
 and the fronts never reached the fast end where MobileNetV3-Small sits.
 
-For single-objective studies `report_and_check` uses Optuna's own pruner, whatever the study was
-created with.
+For single-objective studies (``--objective reward``) the driver uses Optuna's own pruner.
 
 Only compare curves trained with the same recipe: an epoch of a ten-epoch schedule is not an
 epoch of a four-epoch one.
@@ -27,7 +26,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 
 @dataclass(frozen=True)
@@ -80,17 +78,3 @@ class MedianCurveStopper:
         if len(values) < self.min_finished:
             return None
         return statistics.median(values)
-
-
-def report_and_check(trial: Any, epoch: int, value: float) -> bool:
-    """Report `value` at `epoch` to an Optuna trial and return whether its pruner says stop.
-
-    Only for single-objective studies; Optuna raises for `report` in multi-objective ones, so
-    this says which rule to use instead.
-    """
-    directions = getattr(getattr(trial, "study", None), "directions", [None])
-    if len(directions) > 1:
-        raise ValueError("Optuna's pruners work for single-objective studies only; use "
-                         "MedianCurveStopper for multi-objective ones")
-    trial.report(value, epoch)
-    return bool(trial.should_prune())

@@ -12,14 +12,8 @@ arch's own JSON), plus what the search measured and how, so a trial can be repro
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
-import logging
-import os
-import tempfile
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -30,12 +24,15 @@ from optuna.trial import FrozenTrial
 from torch import nn
 
 from nas.errors import InputError
+from nas.evaluators.checkpoint import safetensors_bytes
+from nas.evaluators.onnx_export import onnx_bytes, quiet_exporters
+from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT, InputShape
+from nas.trials import TrialAttrs
 
 FORMATS = ("onnx", "torchscript", "state-dict", "json")
-ONNX_OPSET = 17
 RTOL = 1e-4
 ATOL = 1e-5
 """An exported model agrees with torch when |a - b| <= ATOL + RTOL * |b| elementwise."""
@@ -123,7 +120,7 @@ def export(model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path,
            metadata: dict[str, Any]) -> Check | None:
     """Write `model` in `fmt` to `path` once it has passed its check; json needs no model."""
     if fmt == "json":
-        _write_atomically(path, (json.dumps(metadata, indent=2) + "\n").encode())
+        write_atomically(path, json.dumps(metadata, indent=2) + "\n")
         return None
     if model is None:
         raise ValueError(f"format {fmt!r} needs a model")
@@ -132,7 +129,7 @@ def export(model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path,
     if not check.tolerance_ok:
         raise ExportFailed(f"{fmt} export does not compute what the torch model computes: "
                            f"{check.describe()}; nothing was written")
-    _write_atomically(path, data)
+    write_atomically(path, data)
     return check
 
 
@@ -164,13 +161,13 @@ def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int 
     and classes to the proxy data's, and the recipe's stem rule for that input is applied, so
     the network is the one that was trained; only the resolution stays free.
     """
-    attrs = trial.user_attrs
-    arch = Arch.from_string(attrs["arch"])
-    priced = attrs.get("cost_input") or list(DEPLOY_INPUT)
+    attrs = TrialAttrs.of(trial)
+    arch = Arch.from_string(attrs.arch)
+    priced = attrs.cost_input or list(DEPLOY_INPUT)
     size = input_size or int(priced[1])
     if weights is None:
         return ModelSpec(arch, (int(priced[0]), size, size), num_classes or DEPLOY_CLASSES)
-    proxy, classes = attrs.get("proxy_input"), dataset.get("num_classes")
+    proxy, classes = attrs.proxy_input, dataset.get("num_classes")
     if not proxy or not classes:
         raise InputError(f"trial {trial.number} has trained weights but its proxy input or the "
                          f"dataset's classes are not recorded, so they cannot be loaded")
@@ -178,10 +175,10 @@ def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int 
         raise InputError(f"trial {trial.number} was trained for {classes} classes; drop "
                          f"--num-classes or pass --num-classes {classes}")
     shape = (int(proxy[0]), size, size)
-    if attrs.get("recipe"):
+    if attrs.recipe:
         from nas.evaluators.recipe import Recipe
 
-        arch = Recipe.from_dict(attrs["recipe"]).proxy_arch(arch, shape)
+        arch = Recipe.from_dict(attrs.recipe).proxy_arch(arch, shape)
     return ModelSpec(arch, shape, int(classes), weights)
 
 
@@ -191,9 +188,9 @@ def trial_document(study_name: str, study_attrs: dict[str, Any], trial: FrozenTr
 
     `trained` says whether trained weights exist for the trial; the file itself holds none.
     """
-    attrs = trial.user_attrs
-    arch = Arch.from_string(attrs["arch"])
-    record = {key: attrs.get(key) for key in (
+    attrs = TrialAttrs.of(trial)
+    arch = Arch.from_string(attrs.arch)
+    record = {key: getattr(attrs, key) for key in (
         "mflops", "params", "latency_ms", "target", "latency_n_measured", "latency_n_modelled",
         "cost_input", "accuracy", "proxy_input", "recipe", "seed", "zoo", "outcome",
         "train_seconds", "nas_version")}
@@ -215,7 +212,7 @@ def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[
     x = random_input(spec)
     with torch.no_grad():
         expected = model(x)
-    data = onnx_bytes(model, spec.input_shape)
+    data = onnx_bytes(model, (1, *spec.input_shape), dynamic_batch=True, output_name="logits")
     document = onnx.load_from_string(data)
     for key, value in _string_metadata(spec, metadata).items():
         document.metadata_props.add(key=key, value=value)
@@ -232,33 +229,10 @@ def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[
     return data, compare(expected, actual, f"onnxruntime {onnxruntime.__version__}")
 
 
-def onnx_bytes(model: nn.Module, input_shape: InputShape) -> bytes:
-    """ONNX of `model` with a dynamic batch axis, batch norm folded into the convolutions.
-
-    The TorchScript-based exporter is used while torch has it: it takes a second where the
-    torch.export one takes several, and its output runs identically in onnxruntime.
-    """
-    example = (torch.zeros(1, *input_shape),)
-    names = {"input_names": ["input"], "output_names": ["logits"]}
-    buffer = io.BytesIO()
-    with _quiet(), torch.no_grad():
-        try:
-            torch.onnx.export(model, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
-                              do_constant_folding=True,
-                              dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                              **names)
-        except (TypeError, RuntimeError, NotImplementedError):
-            buffer = io.BytesIO()
-            batch = torch.export.Dim("batch", min=1)
-            torch.onnx.export(model, example, buffer, dynamo=True, verbose=False,
-                              dynamic_shapes=({0: batch},), **names)
-    return buffer.getvalue()
-
-
 def _torchscript(model: nn.Module, spec: ModelSpec,
                  metadata: dict[str, Any]) -> tuple[bytes, Check]:
     x = random_input(spec)
-    with _quiet(), torch.no_grad():
+    with quiet_exporters(), torch.no_grad():
         traced = torch.jit.trace(model, torch.zeros(1, *spec.input_shape), check_trace=False)
         buffer = io.BytesIO()
         torch.jit.save(traced, buffer,
@@ -270,10 +244,9 @@ def _torchscript(model: nn.Module, spec: ModelSpec,
 
 def _state_dict(model: nn.Module, spec: ModelSpec,
                 metadata: dict[str, Any]) -> tuple[bytes, Check]:
-    from safetensors.torch import load, save
+    from safetensors.torch import load
 
-    tensors = {key: value.detach().contiguous() for key, value in model.state_dict().items()}
-    data = save(tensors, metadata=_string_metadata(spec, metadata))
+    data = safetensors_bytes(model, _string_metadata(spec, metadata))
     reloaded = build_model(spec.arch, spec.input_shape, spec.num_classes).eval()
     reloaded.load_state_dict(load(data), strict=True)
     x = random_input(spec)
@@ -289,35 +262,3 @@ def _string_metadata(spec: ModelSpec, metadata: dict[str, Any]) -> dict[str, str
         if metadata.get(key) is not None:
             fields[key] = str(metadata[key])
     return fields
-
-
-# ---- files ----------------------------------------------------------------------------------
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    """Never leave a half-written model where a deployment script would pick it up."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-
-
-@contextlib.contextmanager
-def _quiet() -> Iterator[None]:
-    """The exporters print deprecation notes and progress that say nothing to the user."""
-    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        for logger, level in zip(loggers, levels):
-            logger.setLevel(level)

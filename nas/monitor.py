@@ -15,6 +15,8 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nas.trials import Outcome
+
 
 @dataclass
 class _Running:
@@ -79,12 +81,12 @@ class SearchMonitor:
             self.running[number].val_accuracy = val_accuracy
         self._refresh()
 
-    def finished(self, number: int, outcome: str, accuracy: float, latency_ms: float) -> None:
+    def finished(self, number: int, outcome: Outcome, accuracy: float, latency_ms: float) -> None:
         self.running.pop(number, None)
         self.n_trained += 1
         if self.best is None or accuracy > self.best[0]:
             self.best = (accuracy, latency_ms)
-        self._event(f"trial {number} {outcome.replace('_', ' ')}: accuracy {accuracy:.4f}, "
+        self._event(f"trial {number} {outcome.words}: accuracy {accuracy:.4f}, "
                     f"{latency_ms:.2f} ms [{self.n_trained}/{self.target_trials}]")
 
     def failed(self, number: int, error: str, retrying: bool) -> None:

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Callable, Iterable
+from operator import itemgetter
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import optuna
 from optuna.trial import TrialState
 
-from nas.study import OUTCOME_ATTR, TRAINED, trial_summary
+from nas.study import trial_summary
+from nas.trials import Outcome, TrialAttrs
+
+Item = TypeVar("Item")
 
 PARETO_COLUMNS = ("number", "accuracy", "latency_ms", "mflops", "params", "zoo", "arch")
 
@@ -23,18 +28,26 @@ PARETO_COLUMNS = ("number", "accuracy", "latency_ms", "mflops", "params", "zoo",
 def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return [trial_summary(trial)
             for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED]
+            if TrialAttrs.of(trial).outcome is Outcome.TRAINED]
 
 
-def pareto_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Rows no other row beats on both accuracy and latency, fastest first."""
-    def dominated(row: dict[str, Any]) -> bool:
-        return any(other["accuracy"] >= row["accuracy"] and other["latency_ms"] <= row["latency_ms"]
-                   and (other["accuracy"] > row["accuracy"]
-                        or other["latency_ms"] < row["latency_ms"])
-                   for other in rows)
+def pareto_front(items: Iterable[Item],
+                 value: Callable[[Item], float] = itemgetter("accuracy"),
+                 cost: Callable[[Item], float] = itemgetter("latency_ms")) -> list[Item]:
+    """Items no other item beats on both value (up) and cost (down), cheapest first.
 
-    return sorted((row for row in rows if not dominated(row)), key=lambda r: r["latency_ms"])
+    Rows of `trained_rows` by default: accuracy against latency. Every front in the project
+    (the search's, a report's MFLOPs view, the benchmarks') is this one rule.
+    """
+    items = list(items)
+    scores = [(value(item), cost(item)) for item in items]
+
+    def dominated(mine: tuple[float, float]) -> bool:
+        return any(v >= mine[0] and c <= mine[1] and (v > mine[0] or c < mine[1])
+                   for v, c in scores)
+
+    kept = [(score, item) for score, item in zip(scores, items) if not dominated(score)]
+    return [item for _, item in sorted(kept, key=lambda pair: (pair[0][1], -pair[0][0]))]
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -6,7 +6,7 @@ over-budget candidate is recorded with its cost and never reaches a worker.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from nas.config import SearchConfig
 from nas.errors import InputError
@@ -38,10 +38,6 @@ class Price:
         return ", ".join(f"{name} over by {v:g}" for name, v in zip(names, self.violations)
                          if v > 0)
 
-    def attrs(self) -> dict:
-        data = asdict(self)
-        data["violations"] = list(self.violations)
-        return data
 
 
 def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:

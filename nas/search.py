@@ -25,11 +25,12 @@ from optuna.trial import TrialState
 import nas
 from nas.config import SearchConfig
 from nas.errors import InputError, SearchFailed
-from nas.evaluators.datasets import Dataset, load_dataset
+from nas.artifacts import attach_pareto_artifacts, save_trial_weights
 from nas.early_stopping import MedianCurveStopper
+from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
-from nas.artifacts import attach_pareto_artifacts, save_trial_weights
+from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.export import ExportFailed
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
@@ -38,11 +39,10 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
 from nas.storage import artifact_store_for, mask_password, open_storage
-from nas.study import (COUNTED_OUTCOMES, FAILED, INFEASIBLE, INTERRUPTED, OUTCOME_ATTR,
-                       STOPPED, TRAINED, VIOLATIONS_ATTR, count_outcomes, finished_curves,
-                       objective_values, open_study, requeue, requeue_orphans,
-                       set_budget_constraints)
-from nas.worker import EPOCH, RESULT, remote_trainer
+from nas.study import (count_outcomes, counted, finished_curves, objective_values, open_study,
+                       requeue, requeue_orphans, set_budget_constraints)
+from nas.trials import Outcome, TrialAttrs, write_attrs
+from nas.worker import WorkerMessage, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
 """Consecutive candidates without one to train (all over budget) before the search gives up."""
@@ -79,7 +79,18 @@ class _Job:
     price: Price
     attempt: int
     dispatched: float = field(default_factory=time.monotonic)
-    curve: list[dict[str, Any]] = field(default_factory=list)
+    curve: list[EpochRecord] = field(default_factory=list)
+    host: str | None = None
+    node_id: str | None = None
+    """Where the worker runs, once it has streamed a record."""
+
+    def partial_result(self) -> TrialResult:
+        """What a candidate stopped early is recorded with: its last epoch, as a finished one is."""
+        last = self.curve[-1]
+        return TrialResult(status=Status.STOPPED, accuracy=last.val_accuracy,
+                           curve=list(self.curve),
+                           train_seconds=round(sum(epoch.seconds for epoch in self.curve), 3),
+                           images_per_second=last.images_per_second, host=self.host or "")
 
 
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
@@ -97,7 +108,7 @@ class _Driver:
         self.data: Dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed,
                                           limit_train=config.limit_train)
         self.recipe = recipe_for(config)
-        self.storage = open_storage(config.storage, heartbeat_interval_s=None)
+        self.storage = open_storage(config.storage)
         self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
         self.study = open_study(config, self.storage)
         self.stopper = MedianCurveStopper()
@@ -115,8 +126,7 @@ class _Driver:
         self._record_study_attrs()
         if config.warm_start and not config.resume:
             self._enqueue_zoo()
-        counts = count_outcomes(study)
-        trained = sum(counts.get(outcome, 0) for outcome in COUNTED_OUTCOMES)
+        trained = counted(count_outcomes(study))
         monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
         monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
                     + (f"; re-running trials {orphans} left running" if orphans else ""))
@@ -134,10 +144,7 @@ class _Driver:
                         in_flight = {job.arch.to_string(): job.trial.number
                                      for job in running.values()}
                         job = self._next_job(monitor, in_flight)
-                        crash = job.trial.number in config.fault_crash_trials and job.attempt == 1
-                        generator = trainer.remote(job.arch.to_string(), data_ref,
-                                                   self.recipe.to_dict(), crash)
-                        running[generator] = job
+                        running[self._submit(trainer, job, data_ref)] = job
                         monitor.started(job.trial.number, job.arch.to_string(), job.price.mflops,
                                         job.price.latency_ms, _job_note(job))
                     if not running:
@@ -163,6 +170,10 @@ class _Driver:
         self.storage.engine.dispose()
         return result
 
+    def _submit(self, trainer: Any, job: _Job, data_ref: Any) -> Any:
+        """Start `job` on a worker; returns the stream of records it sends back."""
+        return trainer.remote(job.arch.to_string(), data_ref, self.recipe.to_dict())
+
     def _slots(self) -> int:
         """Candidates to train at once: --workers, or what the cluster's CPUs hold right now.
 
@@ -187,26 +198,27 @@ class _Driver:
         for _ in range(MAX_FRUITLESS_ASKS):
             asked = time.monotonic()
             trial = self.study.ask()
-            arch = self._arch_for(trial)
+            queued = TrialAttrs.of(trial)  # a zoo network or a retry carries what it must run
+            arch = ZOO[queued.zoo]() if queued.zoo else self.space.sample(trial)
             cost = price(arch, self.config, self.table)
             self._record_price(trial, arch, cost)
-            trial.set_user_attr("driver_seconds", round(time.monotonic() - asked, 4))
+            write_attrs(trial, driver_seconds=round(time.monotonic() - asked, 4))
             if not cost.feasible:
-                trial.set_user_attr(OUTCOME_ATTR, INFEASIBLE)
+                write_attrs(trial, outcome=Outcome.INFEASIBLE)
                 self.study.tell(trial, state=TrialState.PRUNED)
                 monitor.infeasible_skipped(trial.number, cost.mflops, cost.latency_ms,
                                            cost.over_budget())
                 continue
             previous = self.trained_archs.get(arch.to_string())
-            if previous is not None and "retry_of" not in trial.user_attrs:
+            if previous is not None and queued.retry_of is None:
                 self._reuse(trial, previous)
                 continue
             if arch.to_string() in in_flight:
-                trial.set_user_attr(OUTCOME_ATTR, "duplicate")
-                trial.set_user_attr("duplicate_of", in_flight[arch.to_string()])
+                write_attrs(trial, outcome=Outcome.DUPLICATE,
+                            duplicate_of=in_flight[arch.to_string()])
                 self.study.tell(trial, state=TrialState.PRUNED)
                 continue
-            return _Job(trial, arch, cost, attempt=int(trial.user_attrs.get("attempt", 1)))
+            return _Job(trial, arch, cost, attempt=queued.attempt or 1)
         raise SearchFailed(f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
                            f"already trained: the budget leaves too little of space "
                            f"{self.space.name!r}; raise it or use another space")
@@ -216,45 +228,51 @@ class _Driver:
         """Take the next record a worker streamed; return 1 when a candidate counts as trained."""
         job = running[generator]
         try:
-            item = ray.get(next(generator))
+            message = WorkerMessage.from_dict(ray.get(next(generator)))
         except StopIteration:
-            item = {"type": RESULT, "status": "failed",
-                    "error": "the worker ended without a result"}
+            message = WorkerMessage(result=TrialResult(
+                status=Status.FAILED, accuracy=None, curve=list(job.curve),
+                error="the worker ended without a result"))
         except ray.exceptions.RayError as error:
             del running[generator]
             self._fail(job, _error_line(error), monitor, retry=True)
             return 0
-        if item["type"] == EPOCH:
-            job.curve.append(item)
-            monitor.epoch(job.trial.number, item["epoch"], item["val_accuracy"])
+        job.host = message.host or job.host
+        job.node_id = message.node_id or job.node_id
+        if message.epoch is not None:
+            job.curve.append(message.epoch)
+            monitor.epoch(job.trial.number, message.epoch.epoch, message.epoch.val_accuracy)
             if self._should_stop(job):
                 ray.cancel(generator)
                 del running[generator]
-                self._tell_trained(job, _partial_result(job), STOPPED, monitor)
+                self._tell_trained(job, job.partial_result(), monitor)
                 return 1
             return 0
         del running[generator]
-        if item.get("status") == "ok":
-            self._tell_trained(job, item, TRAINED, monitor)
+        result = message.result
+        assert result is not None
+        if result.ok:
+            self._tell_trained(job, result, monitor, message.weights)
             return 1
         # Training itself failed (NaN loss, time limit): deterministic, so not retried.
-        self._fail(job, item.get("error") or "training failed", monitor, retry=False,
-                   result=item)
+        self._fail(job, result.error or "training failed", monitor, retry=False, result=result)
         return 0
 
     # ---- telling Optuna -----------------------------------------------------------------------
 
-    def _tell_trained(self, job: _Job, result: dict[str, Any], outcome: str,
-                      monitor: SearchMonitor) -> None:
+    def _tell_trained(self, job: _Job, result: TrialResult, monitor: SearchMonitor,
+                      weights: bytes | None = None) -> None:
+        """Record a candidate trained to the end (`Status.OK`) or stopped early."""
         trial = job.trial
-        accuracy = float(result["accuracy"])
-        self._record_result(trial, result, job, outcome)
-        if result.get("weights"):  # artifacts can only be attached before the trial finishes
-            save_trial_weights(trial, result["weights"], self.artifacts)
+        outcome = Outcome.of_status(result.status)
+        accuracy = float(result.accuracy)
+        self._record_result(trial, job, result, outcome)
+        if weights:  # artifacts can only be attached before the trial finishes
+            save_trial_weights(trial, weights, self.artifacts)
         values = objective_values(self.config, accuracy, job.price.latency_ms)
-        if outcome == TRAINED:
+        if outcome is Outcome.TRAINED:
             self.study.tell(trial, values)
-            self.curves.append([epoch["val_accuracy"] for epoch in result["curve"]])
+            self.curves.append([epoch.val_accuracy for epoch in result.curve])
             self.curve_latencies.append(job.price.latency_ms)
             self.trained_archs[job.arch.to_string()] = trial.number
         else:
@@ -263,17 +281,15 @@ class _Driver:
         self.failures_in_row = 0
 
     def _fail(self, job: _Job, error: str, monitor: SearchMonitor, retry: bool,
-              result: dict[str, Any] | None = None) -> None:
+              result: TrialResult | None = None) -> None:
         trial = job.trial
         if result is not None:
-            self._record_result(trial, result, job, FAILED)
+            self._record_result(trial, job, result, Outcome.FAILED)
         else:
-            trial.set_user_attr("curve", job.curve)
+            write_attrs(trial, curve=_curve_attr(job.curve))
             if job.curve:  # where it was running when it was lost
-                trial.set_user_attr("worker_host", job.curve[-1].get("host"))
-                trial.set_user_attr("worker_node", job.curve[-1].get("node_id"))
-        trial.set_user_attr(OUTCOME_ATTR, FAILED)
-        trial.set_user_attr("error", error)
+                write_attrs(trial, worker_host=job.host, worker_node=job.node_id)
+        write_attrs(trial, outcome=Outcome.FAILED, error=error)
         retrying = retry and job.attempt <= self.config.max_retries
         self.study.tell(trial, state=TrialState.FAIL)
         if retrying:
@@ -291,8 +307,7 @@ class _Driver:
         """Cancel what is training and queue it to run first when the search resumes."""
         for generator, job in running.items():
             ray.cancel(generator)
-            job.trial.set_user_attr(OUTCOME_ATTR, INTERRUPTED)
-            job.trial.set_user_attr("curve", job.curve)
+            write_attrs(job.trial, outcome=Outcome.INTERRUPTED, curve=_curve_attr(job.curve))
             self.study.tell(job.trial, state=TrialState.FAIL)
             requeue(self.study, job.trial, reason="interrupted")
         running.clear()
@@ -301,7 +316,7 @@ class _Driver:
         if not self.config.early_stopping:
             return False
         epoch = len(job.curve)
-        value = job.curve[-1]["val_accuracy"]
+        value = job.curve[-1].val_accuracy
         if self.config.objective == "reward":
             if epoch >= self.recipe.epochs:  # the same last-epoch rule as the curve stopper's
                 return False
@@ -314,42 +329,32 @@ class _Driver:
     # ---- user attributes ------------------------------------------------------------------------
 
     def _record_price(self, trial: optuna.Trial, arch: Arch, cost: Price) -> None:
-        config = self.config
-        attrs = {
-            "arch": arch.to_string(), "arch_json": arch.to_dict(), "mflops": cost.mflops,
-            "params": cost.params, "latency_ms": cost.latency_ms, "target": self.table.target,
-            "latency_n_measured": cost.latency_n_measured,
-            "latency_n_modelled": cost.latency_n_modelled,
-            VIOLATIONS_ATTR: list(cost.violations), "cost_input": list(config.deploy_input),
-            "proxy_input": list(self.data.input_shape), "nas_version": nas.__version__,
-        }
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+        write_attrs(
+            trial, arch=arch.to_string(), arch_json=arch.to_dict(), mflops=cost.mflops,
+            params=cost.params, latency_ms=cost.latency_ms, target=self.table.target,
+            latency_n_measured=cost.latency_n_measured,
+            latency_n_modelled=cost.latency_n_modelled, violations=list(cost.violations),
+            cost_input=list(self.config.deploy_input), proxy_input=list(self.data.input_shape),
+            nas_version=nas.__version__)
         set_budget_constraints(trial, cost.violations)
 
-    def _record_result(self, trial: optuna.Trial, result: dict[str, Any], job: _Job,
-                       outcome: str) -> None:
-        attrs = {
-            OUTCOME_ATTR: outcome, "accuracy": result.get("accuracy"),
-            "curve": result.get("curve", job.curve), "recipe": self.recipe.to_dict(),
-            "seed": self.recipe.seed, "train_seconds": result.get("train_seconds"),
-            "images_per_second": result.get("images_per_second"),
-            "worker_host": result.get("host"), "worker_node": result.get("node_id"),
-            "wall_seconds": round(time.monotonic() - job.dispatched, 3),
-            "attempt": job.attempt,
-        }
-        if result.get("error"):
-            attrs["error"] = result["error"]
-        for key, value in attrs.items():
-            trial.set_user_attr(key, value)
+    def _record_result(self, trial: optuna.Trial, job: _Job, result: TrialResult,
+                       outcome: Outcome) -> None:
+        write_attrs(
+            trial, outcome=outcome, accuracy=result.accuracy, curve=_curve_attr(result.curve),
+            recipe=self.recipe.to_dict(), seed=self.recipe.seed,
+            train_seconds=result.train_seconds, images_per_second=result.images_per_second,
+            worker_host=job.host, worker_node=job.node_id,
+            wall_seconds=round(time.monotonic() - job.dispatched, 3), attempt=job.attempt,
+            **({"error": result.error} if result.error else {}))
 
     def _reuse(self, trial: optuna.Trial, previous_number: int) -> None:
         """A candidate trained before (same arch, recipe and seed) gets its values, not a rerun."""
         previous = self.study.get_trials(deepcopy=False)[previous_number]
-        for key in ("accuracy", "curve", "train_seconds", "images_per_second"):
-            trial.set_user_attr(key, previous.user_attrs.get(key))
-        trial.set_user_attr(OUTCOME_ATTR, "duplicate")
-        trial.set_user_attr("duplicate_of", previous_number)
+        attrs = TrialAttrs.of(previous)
+        write_attrs(trial, accuracy=attrs.accuracy, curve=attrs.curve,
+                    train_seconds=attrs.train_seconds, images_per_second=attrs.images_per_second,
+                    outcome=Outcome.DUPLICATE, duplicate_of=previous_number)
         self.study.tell(trial, previous.values)
 
     def _record_study_attrs(self) -> None:
@@ -361,10 +366,6 @@ class _Driver:
                                              "num_classes": self.data.num_classes})
 
     # ---- helpers ------------------------------------------------------------------------------
-
-    def _arch_for(self, trial: optuna.Trial) -> Arch:
-        zoo_name = trial.user_attrs.get("zoo")
-        return ZOO[zoo_name]() if zoo_name else self.space.sample(trial)
 
     def _enqueue_zoo(self) -> None:
         """Queue the zoo networks that fit the budget, so the front starts from known designs."""
@@ -379,9 +380,10 @@ class _Driver:
                 self.study.enqueue_trial(params or {}, user_attrs={} if params else {"zoo": name})
 
     def _trained_archs(self) -> dict[str, int]:
-        return {trial.user_attrs["arch"]: trial.number
-                for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-                if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED}
+        trained = ((trial.number, TrialAttrs.of(trial)) for trial in self.study.get_trials(
+            deepcopy=False, states=(TrialState.COMPLETE,)))
+        return {attrs.arch: number for number, attrs in trained
+                if attrs.outcome is Outcome.TRAINED}
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = count_outcomes(self.study)
@@ -397,8 +399,8 @@ class _Driver:
         return SearchResult(
             study_name=self.study.study_name, storage=mask_password(self.config.storage),
             out_dir=out_dir, pareto=rows,
-            n_trained=sum(counts.get(outcome, 0) for outcome in COUNTED_OUTCOMES),
-            n_infeasible=counts.get(INFEASIBLE, 0), n_failed=counts.get(FAILED, 0),
+            n_trained=counted(counts), n_infeasible=counts.get(Outcome.INFEASIBLE, 0),
+            n_failed=counts.get(Outcome.FAILED, 0),
             wall_seconds=round(time.monotonic() - started, 2), interrupted=interrupted)
 
 
@@ -462,20 +464,17 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
             time.sleep(wait_s * attempt)
 
 
-def _partial_result(job: _Job) -> dict[str, Any]:
-    """What a candidate stopped early is recorded with: its last epoch, as a finished one is."""
-    return {"accuracy": job.curve[-1]["val_accuracy"], "curve": job.curve,
-            "train_seconds": round(sum(epoch["seconds"] for epoch in job.curve), 3),
-            "images_per_second": job.curve[-1].get("images_per_second"),
-            "host": job.curve[-1].get("host"), "node_id": job.curve[-1].get("node_id")}
+def _curve_attr(curve: list[EpochRecord]) -> list[dict[str, Any]]:
+    return [epoch.to_dict() for epoch in curve]
 
 
 def _job_note(job: _Job) -> str:
+    queued = TrialAttrs.of(job.trial)
     notes = []
-    if job.trial.user_attrs.get("zoo"):
-        notes.append(f"zoo {job.trial.user_attrs['zoo']}")
+    if queued.zoo:
+        notes.append(f"zoo {queued.zoo}")
     if job.attempt > 1:
-        notes.append(f"attempt {job.attempt}, retry of trial {job.trial.user_attrs['retry_of']}")
+        notes.append(f"attempt {job.attempt}, retry of trial {queued.retry_of}")
     return ", ".join(notes)
 
 

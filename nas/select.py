@@ -14,10 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import InputError
 from nas.outputs import pareto_rows
 from nas.storage import list_studies, load_study, mask_password, open_storage, sqlite_path
-from nas.study import COUNTED_OUTCOMES, OUTCOME_ATTR
-
-EXPORTABLE_OUTCOMES = (*COUNTED_OUTCOMES, "duplicate")
-"""Trials a user may export: the candidate was trained (or reused a trained twin's result)."""
+from nas.trials import Outcome, TrialAttrs
 
 
 def open_existing_storage(url: str) -> RDBStorage:
@@ -26,7 +23,7 @@ def open_existing_storage(url: str) -> RDBStorage:
     if path is not None and not path.is_file():
         raise InputError(f"no study database at {path}: run `nas search` first, or pass "
                          f"--storage with the URL the search used")
-    return open_storage(url, heartbeat_interval_s=None)
+    return open_storage(url)
 
 
 def pick_study(storage: RDBStorage, name: str | None) -> optuna.Study:
@@ -73,19 +70,18 @@ def best_trial(study: optuna.Study, max_ms: float | None = None) -> FrozenTrial:
 
 def check_exportable(trial: FrozenTrial) -> None:
     """Refuse trials whose model would mean nothing: never priced, over budget, or failed."""
-    attrs = trial.user_attrs
-    if not attrs.get("arch"):
+    attrs = TrialAttrs.of(trial)
+    if not attrs.arch:
         raise InputError(f"trial {trial.number} has no architecture recorded (state "
                          f"{trial.state.name}): it was never priced, so there is nothing to "
                          f"export")
-    outcome = attrs.get(OUTCOME_ATTR)
-    if outcome is None and trial.state == TrialState.COMPLETE:
+    if attrs.outcome is None and trial.state == TrialState.COMPLETE:
         return  # written by hand or by an older version: complete is good enough
-    if outcome not in EXPORTABLE_OUTCOMES:
-        why = {"infeasible": "it is over budget and was never trained",
-               "failed": f"its training failed ({attrs.get('error') or 'no reason recorded'})",
-               "interrupted": "its training was interrupted"}.get(
-                   str(outcome), f"it is {trial.state.name.lower()} and was not trained")
+    if attrs.outcome is None or not attrs.outcome.has_model:
+        why = {Outcome.INFEASIBLE: "it is over budget and was never trained",
+               Outcome.FAILED: f"its training failed ({attrs.error or 'no reason recorded'})",
+               Outcome.INTERRUPTED: "its training was interrupted"}.get(
+                   attrs.outcome, f"it is {trial.state.name.lower()} and was not trained")
         raise InputError(f"trial {trial.number} cannot be exported: {why}; pick a trained "
                          f"trial (`nas report` lists the front), or pass its arch string to "
                          f"`nas arch show` to price it")

@@ -17,15 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import SearchConfig
 from nas.errors import InputError
-
-VIOLATIONS_ATTR = "violations"
-OUTCOME_ATTR = "outcome"
-# What happened to a trial, beyond Optuna's state.
-TRAINED, STOPPED, INFEASIBLE, FAILED, INTERRUPTED = (
-    "trained", "stopped_early", "infeasible", "failed", "interrupted")
-COUNTED_OUTCOMES = (TRAINED, STOPPED)
-"""Outcomes that count toward --trials: the candidate was trained (to the end or stopped)."""
-
+from nas.trials import Outcome, TrialAttrs, check_names, write_frozen_attrs
 
 CONSTRAINT_NAMES = ("mflops", "params", "latency_ms")
 
@@ -120,7 +112,7 @@ def requeue_orphans(study: optuna.Study) -> list[int]:
     """
     orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in orphans:
-        study._storage.set_trial_user_attr(trial._trial_id, OUTCOME_ATTR, INTERRUPTED)
+        write_frozen_attrs(study, trial, outcome=Outcome.INTERRUPTED)
         study.tell(trial.number, state=TrialState.FAIL)
         requeue(study, trial, reason="its driver stopped while it ran")
     return [trial.number for trial in orphans]
@@ -128,50 +120,50 @@ def requeue_orphans(study: optuna.Study) -> list[int]:
 
 def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str) -> None:
     """Queue the same candidate again (same parameters, or the same fixed architecture)."""
-    attrs = trial.user_attrs
-    fixed = {key: attrs[key] for key in ("zoo",) if key in attrs}
-    study.enqueue_trial(dict(trial.params), skip_if_exists=False, user_attrs={
-        **fixed, "retry_of": trial.number, "attempt": int(attrs.get("attempt", 1)) + 1,
+    attrs = TrialAttrs.of(trial)
+    fixed = {"zoo": attrs.zoo} if attrs.zoo is not None else {}
+    study.enqueue_trial(dict(trial.params), skip_if_exists=False, user_attrs=check_names({
+        **fixed, "retry_of": trial.number, "attempt": (attrs.attempt or 1) + 1,
         "retry_reason": reason,
-    })
+    }))
 
 
-def count_outcomes(study: optuna.Study) -> dict[str, int]:
-    counts: dict[str, int] = {}
+def count_outcomes(study: optuna.Study) -> dict[Outcome, int]:
+    counts: dict[Outcome, int] = {}
     for trial in study.get_trials(deepcopy=False):
-        outcome = trial.user_attrs.get(OUTCOME_ATTR)
-        if outcome:
+        outcome = TrialAttrs.of(trial).outcome
+        if outcome is not None:
             counts[outcome] = counts.get(outcome, 0) + 1
     return counts
+
+
+def counted(counts: dict[Outcome, int]) -> int:
+    """How many of `counts` count toward --trials."""
+    return sum(n for outcome, n in counts.items() if outcome.counts)
 
 
 def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]]:
     """Validation-accuracy curves of candidates trained to the end, and their latencies.
 
     Both lists share one order; early stopping compares a candidate with the curves of the
-    finished candidates at least as fast as it.
+    finished candidates at least as fast as it. A trial priced without a latency never counts
+    as faster than anything.
     """
-    trained = [trial for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-               if trial.user_attrs.get(OUTCOME_ATTR) == TRAINED]
-    curves = [[epoch["val_accuracy"] for epoch in trial.user_attrs.get("curve", [])]
-              for trial in trained]
-    latencies = [_latency_or_inf(trial) for trial in trained]
+    trained = [attrs for attrs in map(TrialAttrs.of, study.get_trials(
+        deepcopy=False, states=(TrialState.COMPLETE,))) if attrs.outcome is Outcome.TRAINED]
+    curves = [attrs.accuracies for attrs in trained]
+    latencies = [float(attrs.latency_ms) if attrs.latency_ms is not None else math.inf
+                 for attrs in trained]
     return curves, latencies
 
 
-def _latency_or_inf(trial: FrozenTrial) -> float:
-    """A trial priced without a latency never counts as faster than anything."""
-    latency = trial.user_attrs.get("latency_ms")
-    return float(latency) if latency is not None else math.inf
-
-
 def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
-    attrs = trial.user_attrs
+    """One row of trials.csv and of the tables reports draw from."""
+    attrs = TrialAttrs.of(trial)
     return {
-        "number": trial.number, "state": trial.state.name, "outcome": attrs.get(OUTCOME_ATTR),
-        "accuracy": attrs.get("accuracy"), "latency_ms": attrs.get("latency_ms"),
-        "mflops": attrs.get("mflops"), "params": attrs.get("params"), "arch": attrs.get("arch"),
-        "zoo": attrs.get("zoo"), "epochs": len(attrs.get("curve", [])),
-        "train_seconds": attrs.get("train_seconds"), "worker_host": attrs.get("worker_host"),
-        "error": attrs.get("error"),
+        "number": trial.number, "state": trial.state.name, "outcome": attrs.outcome,
+        "accuracy": attrs.accuracy, "latency_ms": attrs.latency_ms, "mflops": attrs.mflops,
+        "params": attrs.params, "arch": attrs.arch, "zoo": attrs.zoo,
+        "epochs": len(attrs.curve or []), "train_seconds": attrs.train_seconds,
+        "worker_host": attrs.worker_host, "error": attrs.error,
     }

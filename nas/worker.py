@@ -4,6 +4,9 @@ A worker gets an architecture (as its string), the dataset (through Ray's object
 cluster nodes need no copy of the data) and the training recipe, and yields one record per
 epoch followed by the final result. It never touches the study database: the driver owns
 that, decides early stopping from the streamed epochs and cancels the task if it should stop.
+
+Records cross Ray as plain dicts (no classes of this package are unpickled on the way);
+`WorkerMessage.from_dict` turns each back into an `EpochRecord` or a `TrialResult`.
 """
 
 from __future__ import annotations
@@ -11,31 +14,46 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import ray
-import torch
-from safetensors.torch import save
 
+from nas.evaluators.checkpoint import safetensors_bytes
 from nas.evaluators.datasets import Dataset
 from nas.evaluators.recipe import Recipe
+from nas.evaluators.results import EpochRecord, TrialResult
 from nas.evaluators.training import build_proxy_model, iter_training
 from nas.search_spaces.arch import Arch
 
 EPOCH, RESULT = "epoch", "result"
 
 
-def train_candidate(arch_string: str, data: Dataset, recipe: dict[str, Any],
-                    crash: bool = False) -> Iterator[dict[str, Any]]:
-    """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result.
+@dataclass(frozen=True)
+class WorkerMessage:
+    """One record a worker streamed: an epoch or the final result, and where it ran.
 
     A successful result carries the trained weights as safetensors bytes, so the driver can
     attach them to the trial and `nas export` can ship a trained model.
-    `crash` is a fault switch for tests: the worker process exits at once, without cleanup,
-    exactly as if it had been killed or had run out of memory.
     """
-    if crash:
-        os._exit(3)
+
+    host: str | None = None
+    node_id: str | None = None
+    epoch: EpochRecord | None = None
+    result: TrialResult | None = None
+    weights: bytes | None = None
+
+    @classmethod
+    def from_dict(cls, item: dict[str, Any]) -> WorkerMessage:
+        where = {"host": item.get("host"), "node_id": item.get("node_id")}
+        if item["type"] == EPOCH:
+            return cls(**where, epoch=EpochRecord.from_dict(item))
+        return cls(**where, result=TrialResult.from_dict(item), weights=item.get("weights"))
+
+
+def train_candidate(arch_string: str, data: Dataset,
+                    recipe: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result."""
     where = {"host": socket.gethostname(), "node_id": _node_id(), "pid": os.getpid()}
     arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
     model = build_proxy_model(arch, data, parsed_recipe)
@@ -49,13 +67,8 @@ def train_candidate(arch_string: str, data: Dataset, recipe: dict[str, Any],
         yield {"type": EPOCH, **record.to_dict(), **where}
     payload = {"type": RESULT, **result.to_dict(), **where}
     if result.ok:
-        payload["weights"] = _safetensors_bytes(model)
+        payload["weights"] = safetensors_bytes(model)
     yield payload
-
-
-def _safetensors_bytes(model: torch.nn.Module) -> bytes:
-    state = {name: tensor.detach().contiguous() for name, tensor in model.state_dict().items()}
-    return save(state)
 
 
 def _node_id() -> str | None:

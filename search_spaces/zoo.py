@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nas.errors import InputError
 from nas.search_spaces.arch import Arch, Block, Head, Stem, make_divisible
 
 
@@ -124,10 +123,3 @@ ZOO: dict[str, Callable[[], Arch]] = {
     "mnasnet0_5": lambda: mnasnet(0.5),
 }
 """Zoo name (torchvision's where it has one) -> factory."""
-
-
-def zoo_arch(name: str) -> Arch:
-    try:
-        return ZOO[name]()
-    except KeyError:
-        raise InputError(f"unknown zoo network {name!r}; known: {', '.join(ZOO)}") from None

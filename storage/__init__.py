@@ -1,4 +1,4 @@
-"""Where trials live: storage URLs, Optuna's RDB storage, heartbeats and artifacts.
+"""Where trials live: storage URLs, Optuna's RDB storage and artifacts.
 
 This package depends on nothing else in ``nas`` except :mod:`nas.errors`, so the CLI, the
 search driver, reports and exports can all open the same storage the same way.
@@ -7,37 +7,23 @@ search driver, reports and exports can all open the same storage the same way.
 from nas.storage.artifacts import artifact_store_for
 from nas.storage.artifacts import download
 from nas.storage.artifacts import upload
-from nas.storage.heartbeat import ask
-from nas.storage.heartbeat import fail_stale_trials
-from nas.storage.heartbeat import Heartbeat
-from nas.storage.rdb import DEFAULT_GRACE_PERIOD_S
-from nas.storage.rdb import DEFAULT_HEARTBEAT_INTERVAL_S
-from nas.storage.rdb import DEFAULT_MAX_RETRY
 from nas.storage.rdb import DEFAULT_TIMEOUT_S
 from nas.storage.rdb import list_studies
 from nas.storage.rdb import load_study
 from nas.storage.rdb import open_storage
 from nas.storage.rdb import StudyInfo
 from nas.storage.urls import DEFAULT_STORAGE_URL
-from nas.storage.urls import is_sqlite
 from nas.storage.urls import mask_password
 from nas.storage.urls import normalize_storage_url
 from nas.storage.urls import sqlite_path
 
 
 __all__ = [
-    "DEFAULT_GRACE_PERIOD_S",
-    "DEFAULT_HEARTBEAT_INTERVAL_S",
-    "DEFAULT_MAX_RETRY",
     "DEFAULT_STORAGE_URL",
     "DEFAULT_TIMEOUT_S",
-    "Heartbeat",
     "StudyInfo",
     "artifact_store_for",
-    "ask",
     "download",
-    "fail_stale_trials",
-    "is_sqlite",
     "list_studies",
     "load_study",
     "mask_password",

@@ -8,8 +8,6 @@ resumed, and is read by the dashboard while it writes, so:
 - PostgreSQL connections are checked before use and recycled, because a search idles for
   minutes between writes and servers and proxies drop idle connections; the pool stays small
   because only the search driver talks to the database.
-- Heartbeats are on, so a resumed search can fail and re-queue the trials a dead driver left
-  RUNNING, provided the driver beat for them (see :mod:`nas.storage.heartbeat`).
 - Connection problems become one-line :class:`~nas.errors.InputError` messages with the
   password masked.
 """
@@ -26,12 +24,9 @@ from pathlib import Path
 import re
 import sqlite3
 from typing import Any
-import warnings
 
 import optuna
-from optuna.exceptions import ExperimentalWarning
 from optuna.storages import RDBStorage
-from optuna.storages import RetryHeartbeatStaleTrialCallback
 import sqlalchemy.exc
 from sqlalchemy.engine import make_url
 
@@ -45,14 +40,6 @@ from nas.storage.urls import sqlite_path
 _logger = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_S = 10.0
-# A trial trains for minutes, so a beat every 30 s costs nothing; a dead driver's trials are
-# re-queued two minutes after its last beat, which is long enough to ride out a stalled
-# database or a paused laptop without failing a live trial.
-DEFAULT_HEARTBEAT_INTERVAL_S = 30
-DEFAULT_GRACE_PERIOD_S = 120
-# A trial is re-run at most twice: a driver that dies three times on the same trial points at
-# something other than bad luck.
-DEFAULT_MAX_RETRY = 2
 
 # Idle connections older than this are replaced; below common server and proxy idle limits.
 _POOL_RECYCLE_S = 1800
@@ -76,9 +63,6 @@ def open_storage(
     url: str = DEFAULT_STORAGE_URL,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
-    heartbeat_interval_s: int | None = DEFAULT_HEARTBEAT_INTERVAL_S,
-    grace_period_s: int = DEFAULT_GRACE_PERIOD_S,
-    max_retry: int = DEFAULT_MAX_RETRY,
     engine_kwargs: Mapping[str, Any] | None = None,
 ) -> RDBStorage:
     """Open (creating if needed) the Optuna storage at ``url``.
@@ -90,16 +74,6 @@ def open_storage(
             How long to wait for the database before giving up: SQLite's busy timeout (waiting
             for another writer's lock) and PostgreSQL's connect timeout (so an unreachable
             server fails in seconds, not minutes).
-        heartbeat_interval_s:
-            Seconds between heartbeats of a running trial, or ``None`` to switch heartbeats
-            off. Heartbeats are how a resumed search tells a trial that is still running
-            elsewhere from one whose driver died.
-        grace_period_s:
-            Seconds without a heartbeat after which a RUNNING trial counts as dead: it is
-            failed and a copy with the same parameters is queued as WAITING.
-        max_retry:
-            How many times one trial may be re-queued that way; ``0`` fails dead trials
-            without re-running them.
         engine_kwargs:
             Extra :func:`sqlalchemy.create_engine` arguments, applied over ours.
 
@@ -110,31 +84,11 @@ def open_storage(
     url = normalize_storage_url(url)
     if timeout_s <= 0:
         raise InputError(f"storage timeout must be positive, got {timeout_s}")
-    if heartbeat_interval_s is not None and (heartbeat_interval_s <= 0 or grace_period_s <= 0):
-        raise InputError(
-            "heartbeat interval and grace period must be positive whole seconds, got "
-            f"{heartbeat_interval_s} and {grace_period_s}"
-        )
-    if max_retry < 0:
-        raise InputError(f"max_retry must be 0 or more, got {max_retry}")
 
     kwargs = _default_engine_kwargs(url, timeout_s)
     kwargs.update(engine_kwargs or {})
     try:
-        with warnings.catch_warnings():
-            # Heartbeats have been "experimental" since Optuna 2.9; the warning says nothing
-            # a user can act on.
-            warnings.simplefilter("ignore", ExperimentalWarning)
-            heartbeat: dict[str, Any] = {}
-            if heartbeat_interval_s is not None:
-                heartbeat = {
-                    "heartbeat_interval": heartbeat_interval_s,
-                    "grace_period": grace_period_s,
-                    "heartbeat_stale_trial_callback": RetryHeartbeatStaleTrialCallback(
-                        max_retry=max_retry
-                    ),
-                }
-            return RDBStorage(url, engine_kwargs=kwargs, **heartbeat)
+        return RDBStorage(url, engine_kwargs=kwargs)
     except sqlalchemy.exc.DBAPIError as exc:
         raise InputError(_explain_connect_error(url, exc)) from exc
     except RuntimeError as exc:

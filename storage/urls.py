@@ -125,11 +125,6 @@ def sqlite_path(url: str | os.PathLike[str]) -> Path | None:
     return Path(database).expanduser()
 
 
-def is_sqlite(url: str | os.PathLike[str]) -> bool:
-    """Whether ``url`` is a SQLite URL (including in-memory), after normalization."""
-    return make_url(normalize_storage_url(url)).get_backend_name() == "sqlite"
-
-
 def _query_has_password(parsed: URL) -> bool:
     return any(key.lower() == "password" for key in parsed.query)
 

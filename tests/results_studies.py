@@ -51,7 +51,7 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
     """
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{db}"
-    storage = open_storage(url, heartbeat_interval_s=None)  # WAL, as the driver opens it
+    storage = open_storage(url)  # WAL, as the driver opens it
     study = optuna.create_study(study_name=name, storage=storage,
                                 directions=["maximize", "minimize"],
                                 sampler=optuna.samplers.RandomSampler(seed=1))

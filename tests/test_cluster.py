@@ -46,7 +46,7 @@ import optuna
 import pytest
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.study import OUTCOME_ATTR
+from nas.trials import OUTCOME_ATTR
 from nas.worker import train_candidate
 
 pytestmark = pytest.mark.slow

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import math
 
-import optuna
 import pytest
 
-from nas.early_stopping import MedianCurveStopper, report_and_check
+from nas.early_stopping import MedianCurveStopper
 
 FINISHED = [[0.50, 0.60, 0.70], [0.40, 0.55, 0.65], [0.45, 0.50, 0.68],
             [0.52, 0.62, 0.72], [0.30, 0.58, 0.66]]  # medians 0.45, 0.58, 0.68
@@ -47,27 +46,6 @@ def test_nan_values_in_finished_curves_are_ignored_and_a_nan_candidate_stops():
 def test_rejects_nonsense_settings():
     with pytest.raises(ValueError):
         MedianCurveStopper(min_finished=0)
-
-
-def test_optuna_pruner_decides_for_single_objective_studies():
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(direction="maximize",
-                                pruner=optuna.pruners.MedianPruner(n_startup_trials=2))
-    for curve in ([0.5, 0.6], [0.6, 0.7]):
-        trial = study.ask()
-        for epoch, value in enumerate(curve, start=1):
-            assert not report_and_check(trial, epoch, value)
-        study.tell(trial, curve[-1])
-    trial = study.ask()
-    assert report_and_check(trial, 1, 0.1)
-    trial = study.ask()
-    assert not report_and_check(trial, 1, 0.9)
-
-
-def test_multi_objective_studies_are_pointed_to_the_curve_stopper():
-    study = optuna.create_study(directions=["maximize", "minimize"])
-    with pytest.raises(ValueError, match="MedianCurveStopper"):
-        report_and_check(study.ask(), 1, 0.5)
 
 
 def test_never_stops_at_the_last_epoch():

@@ -1,8 +1,8 @@
 """The code's layout: import paths match folders, and dependencies point one way.
 
 The rule (README, "Map of the code"): `nas.search_spaces` depends on nothing else of `nas`;
-`nas.evaluators` on `nas.search_spaces`; `nas.storage` on nothing. `nas.errors` is the one
-shared base all three may import. Outside the latency subsystem, code uses only what the
+`nas.evaluators` on `nas.search_spaces`; `nas.storage` on nothing. The shared base all three
+may import is `nas.errors` (what a user got wrong) and `nas.files` (writing a file in one step). Outside the latency subsystem, code uses only what the
 package `nas.evaluators.latency` itself exports, never its modules.
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_BASE = {"nas.errors"}
+SHARED_BASE = {"nas.errors", "nas.files"}
 ALLOWED = {
     "search_spaces": {"nas.search_spaces"},
     "evaluators": {"nas.evaluators", "nas.search_spaces"},
@@ -65,6 +65,12 @@ def test_subpackages_import_nothing_of_nas_outside_their_dependencies(folder: st
             if within(name, {"nas"}) and name != "nas" and not within(name, allowed):
                 offences.append(f"{path.relative_to(ROOT)} imports {name}")
     assert not offences, "\n".join(offences)
+
+
+def test_the_shared_base_imports_nothing_of_nas() -> None:
+    for module in SHARED_BASE:
+        path = ROOT / (module.replace(".", "/") + ".py")
+        assert not [name for name in imported_modules(path, "nas") if within(name, {"nas"})]
 
 
 def test_only_the_latency_package_reaches_into_its_own_modules() -> None:

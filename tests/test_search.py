@@ -19,7 +19,7 @@ from optuna.trial import TrialState
 from nas.cli import main
 from nas.config import SearchConfig
 from nas.search import search
-from nas.study import OUTCOME_ATTR
+from nas.trials import OUTCOME_ATTR
 
 pytestmark = pytest.mark.slow
 
@@ -93,9 +93,26 @@ def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> N
         optuna.delete_study(study_name=name, storage=config.storage)
 
 
-def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path) -> None:
+def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path,
+                                                     monkeypatch) -> None:
+    from nas import search as driver
+
+    def exit_at_once():  # defined here, so Ray ships it by value to workers without tests/
+        """A worker that dies without a word, as one killed by the OOM killer does."""
+        os._exit(3)
+        yield  # a generator, so that Ray streams it as it streams the real trainer
+
+    submit = driver._Driver._submit
+
+    def crash_first_attempt_of_trial_0(self, trainer, job, data_ref):
+        if job.trial.number == 0 and job.attempt == 1:
+            return ray.remote(exit_at_once).options(
+                num_cpus=1, max_retries=0, num_returns="streaming").remote()
+        return submit(self, trainer, job, data_ref)
+
+    monkeypatch.setattr(driver._Driver, "_submit", crash_first_attempt_of_trial_0)
     config = SearchConfig(**FAST, trials=2, storage=f"sqlite:///{tmp_path / 'nas.db'}",
-                          out=str(tmp_path / "out"), fault_crash_trials=(0,))
+                          out=str(tmp_path / "out"))
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
     crashed = study.trials[0]

@@ -88,6 +88,6 @@ def test_optuna_sampling_is_conditional_on_depth() -> None:
 
 
 def test_zoo_network_outside_the_space_has_no_params() -> None:
-    from nas.search_spaces.zoo import zoo_arch
+    from nas.search_spaces.zoo import ZOO
 
-    assert load_space("mobile").params_of(zoo_arch("mobilenet_v2")) is None
+    assert load_space("mobile").params_of(ZOO["mobilenet_v2"]()) is None

@@ -17,11 +17,8 @@ import sqlalchemy
 
 from nas.errors import InputError
 from nas.storage import artifact_store_for
-from nas.storage import ask
 from nas.storage import DEFAULT_STORAGE_URL
 from nas.storage import download
-from nas.storage import fail_stale_trials
-from nas.storage import Heartbeat
 from nas.storage import list_studies
 from nas.storage import load_study
 from nas.storage import mask_password
@@ -142,7 +139,7 @@ def test_sqlite_study_round_trip(tmp_path: Path) -> None:
     )
     study.set_user_attr("target", "armv8")
     for accuracy, latency in [(0.5, 12.0), (0.7, 20.0)]:
-        trial = ask(study)
+        trial = study.ask()
         trial.suggest_int("depth", 1, 4)
         trial.set_user_attr("arch", f"mb_e6_k5_s2_c{int(latency)}")
         study.tell(trial, [accuracy, latency])
@@ -166,7 +163,7 @@ def _write_trials(url: str, study_name: str, n_trials: int, start: Any) -> None:
     study = optuna.load_study(study_name=study_name, storage=storage)
     start.wait(timeout=30)  # both writers begin together, after their slow imports
     for i in range(n_trials):
-        trial = ask(study)
+        trial = study.ask()
         trial.set_user_attr("i", i)
         study.tell(trial, trial.suggest_float("x", 0.0, 1.0))
 
@@ -221,37 +218,6 @@ def test_missing_study_lists_available_names(tmp_path: Path) -> None:
         storage.engine.dispose()
 
 
-def test_dead_driver_trial_is_failed_and_requeued(tmp_path: Path) -> None:
-    storage = open_storage(
-        _sqlite_url(tmp_path), heartbeat_interval_s=1, grace_period_s=1, max_retry=1
-    )
-    study = optuna.create_study(storage=storage)
-    with Heartbeat(storage) as heartbeat:
-        alive, dead, silent = ask(study), ask(study), ask(study)
-        x_dead = dead.suggest_float("x", 0.0, 1.0)
-        dead.set_user_attr("arch", "mb_e6_k5_s2_c40")
-        heartbeat.add(alive._trial_id)
-        heartbeat.add(dead._trial_id)
-        heartbeat.discard(dead._trial_id)  # its driver "dies"
-        # SQLite timestamps have one-second resolution: wait past grace period + rounding.
-        time.sleep(2.5)
-        fail_stale_trials(study)
-        states = {t.number: t.state for t in study.get_trials(deepcopy=False)}
-        retry = ask(study)
-
-    assert states[alive.number] == TrialState.RUNNING  # still beating, left alone
-    assert states[dead.number] == TrialState.FAIL
-    # Optuna never fails a trial that has no heartbeat at all: Heartbeat.add must run.
-    assert states[silent.number] == TrialState.RUNNING
-    assert states[3] == TrialState.WAITING  # the re-queued copy
-    assert retry.number == 3
-    assert retry.suggest_float("x", 0.0, 1.0) == x_dead  # same parameters, same architecture
-    frozen = study.trials[retry.number]
-    assert frozen.system_attrs["failed_trial"] == dead.number
-    assert frozen.user_attrs["arch"] == "mb_e6_k5_s2_c40"
-    storage.engine.dispose()
-
-
 # --- PostgreSQL ------------------------------------------------------------------------------
 
 
@@ -267,7 +233,7 @@ def test_postgres_study_round_trip(pg_storage: optuna.storages.RDBStorage) -> No
     try:
         study = optuna.create_study(study_name=name, storage=pg_storage, direction="maximize")
         study.set_user_attr("budget_mflops", 150)
-        trial = ask(study)
+        trial = study.ask()
         trial.suggest_categorical("act", ["relu", "hswish"])
         trial.set_user_attr("latency_ms", 21.5)
         study.tell(trial, 0.625)
@@ -334,7 +300,7 @@ def test_artifact_round_trip_next_to_sqlite(tmp_path: Path) -> None:
     assert (tmp_path / "run" / "artifacts").is_dir()
 
     study = optuna.create_study(storage=storage)
-    trial = ask(study)
+    trial = study.ask()
     model = tmp_path / "model.onnx"
     model.write_bytes(b"\x08\x07onnx-bytes\x00\xff")
     trial_artifact = upload(trial, store, model)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from nas.evaluators.flops import count_cost
-from nas.search_spaces.zoo import ZOO, zoo_arch
+from nas.search_spaces.zoo import ZOO
 
 # torchvision's published figures at 224x224x3, 1000 classes.
 PUBLISHED = {
@@ -21,7 +21,7 @@ PUBLISHED = {
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_zoo_matches_torchvision(name: str) -> None:
     params, gflops = PUBLISHED[name]
-    cost = count_cost(zoo_arch(name))
+    cost = count_cost(ZOO[name]())
     assert cost.params == params
     assert cost.mflops / 1000 == pytest.approx(gflops, rel=0.02)
 
@@ -30,11 +30,11 @@ def test_zoo_matches_torchvision(name: str) -> None:
 def test_every_zoo_network_round_trips_and_shrinks_with_width(name: str) -> None:
     from nas.search_spaces.arch import Arch
 
-    arch = zoo_arch(name)
+    arch = ZOO[name]()
     assert Arch.from_string(arch.to_string()) == arch
 
 
 def test_width_multipliers_order_costs() -> None:
-    costs = [count_cost(zoo_arch(n)).mflops
+    costs = [count_cost(ZOO[n]()).mflops
              for n in ("mobilenet_v2_0.5", "mobilenet_v2_0.75", "mobilenet_v2")]
     assert costs == sorted(costs)

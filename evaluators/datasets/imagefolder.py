@@ -13,7 +13,6 @@ import hashlib
 import multiprocessing
 import os
 import sys
-import tempfile
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -23,6 +22,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nas.errors import InputError
+from nas.files import replacing
 
 from .base import RawData
 
@@ -234,17 +234,10 @@ def _read_cache(path: Path, count: int) -> np.ndarray | None:
 
 def _write_cache(path: Path, images: np.ndarray) -> bool:
     """Write beside the final name and rename, so a concurrent reader never sees half a file."""
-    tmp = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp", delete=False) as f:
-            tmp = Path(f.name)
+        with replacing(path) as temporary, temporary.open("wb") as f:
             np.save(f, images, allow_pickle=False)
-        os.chmod(tmp, 0o644)  # temporary files start private; the cache is as readable as the data
-        os.replace(tmp, path)
         return True
     except OSError as exc:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
         warnings.warn(f"could not write dataset cache {path} ({exc}); the next load will decode again", stacklevel=3)
         return False

@@ -51,6 +51,9 @@ _LAZY = {
 }
 
 __all__ = [
+    "BACKENDS",
+    "NETWORK_ROUNDS",
+    "BuildOptions",
     "LatencyEstimate",
     "LatencyTable",
     "OpLatency",
@@ -58,8 +61,12 @@ __all__ = [
     "default_table_path",
     "load_table",
     "shipped_tables",
+    "OpCostModel",
+    "ValidationReport",
+    "build_table",
     "user_tables_dir",
-    *_LAZY,
+    "validate_table",
+    "write_report",
 ]
 
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from nas.evaluators.latency.cost_model import mape
 from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
 from nas.evaluators.latency.timing import Backend
@@ -51,8 +52,8 @@ def calibrate(table: LatencyTable, space: SearchSpace, backend: Backend, network
     summary = {
         "networks": len(archs), "seed": seed, "space": space.name, "rounds": rounds,
         "fitted": "cold_ms_per_mb, by least squares on relative error",
-        "mape_without_pct": round(_mape(summed, measured), 2),
-        "mape_fitted_pct": round(_mape(fitted, measured), 2),
+        "mape_without_pct": round(mape(summed, measured), 2),
+        "mape_fitted_pct": round(mape(fitted, measured), 2),
         "median_network_ms": round(float(np.median(measured)), 3),
         "median_feature_map_mb": round(float(np.median(megabytes)), 2),
         "effective_gb_per_s": round(1 / cold, 1) if cold else None,
@@ -62,7 +63,3 @@ def calibrate(table: LatencyTable, space: SearchSpace, backend: Backend, network
     table.metadata["cold_ms_per_mb"] = round(cold, 6)
     table.metadata["calibration"] = summary
     return summary
-
-
-def _mape(predicted: np.ndarray, measured: np.ndarray) -> float:
-    return float(np.mean(np.abs(predicted - measured) / measured) * 100)

@@ -11,15 +11,11 @@ work is spread over a pool, so only wall time means anything.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import logging
 import os
 import platform
 import resource
 import statistics
 import time
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,11 +24,11 @@ import numpy as np
 import torch
 
 from nas.errors import InputError
+from nas.evaluators.onnx_export import onnx_bytes
 from nas.search_spaces.signatures import OpSignature
 
 BACKENDS = ("onnxruntime", "torch")
 _RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux has it
-ONNX_OPSET = 17
 
 
 @dataclass(frozen=True)
@@ -150,7 +146,7 @@ class OnnxRuntimeBackend(Backend):
         return options
 
     def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
-        model = export_onnx(module, shape)
+        model = onnx_bytes(module, shape)
         session = self._ort.InferenceSession(model, self.session_options(),
                                              providers=["CPUExecutionProvider"])
         feed = {session.get_inputs()[0].name: np.random.rand(*shape).astype(np.float32)}
@@ -189,38 +185,6 @@ def get_backend(name: str, threads: int) -> Backend:
     if name == "torch":
         return TorchBackend(threads)
     raise InputError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
-
-
-def export_onnx(module: torch.nn.Module, shape: tuple[int, ...]) -> bytes:
-    """ONNX bytes of `module` in eval mode (batch norm folded into the convolutions).
-
-    The TorchScript exporter takes a fraction of a second per operator where the torch.export
-    one takes seconds, which matters for thousands of operators; it is used while torch still
-    has it. Both print deprecation notes and progress that would bury the progress bar.
-    """
-    module = module.eval()
-    example = (torch.rand(*shape),)
-    buffer = io.BytesIO()
-    quiet = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "onnxscript")]
-    levels = [logger.level for logger in quiet]
-    for logger in quiet:
-        logger.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), \
-                torch.no_grad():
-            warnings.simplefilter("ignore")
-            try:
-                torch.onnx.export(module, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
-                                  do_constant_folding=True, input_names=["x"],
-                                  output_names=["y"])
-            except (TypeError, RuntimeError, NotImplementedError):
-                buffer = io.BytesIO()
-                torch.onnx.export(module, example, buffer, dynamo=True, verbose=False,
-                                  input_names=["x"], output_names=["y"])
-    finally:
-        for logger, level in zip(quiet, levels):
-            logger.setLevel(level)
-    return buffer.getvalue()
 
 
 # ---- the machine --------------------------------------------------------------------------

@@ -13,6 +13,7 @@ from nas.errors import InputError
 from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
 from nas.storage import DEFAULT_STORAGE_URL
+from nas.trials import TrialAttrs
 
 
 @click.command("export")
@@ -69,12 +70,11 @@ def command(study: str | None, storage: str, number: int | None, best: bool,
     except ExportFailed as error:
         click.echo(f"nas: export failed: {error}", err=True)
         sys.exit(1)
-    accuracy = trial.user_attrs.get("accuracy")
+    attrs = TrialAttrs.of(trial)
     console.print(f"trial {trial.number} of {found.study_name}: "
-                  + (f"val acc {accuracy:.2%}, " if accuracy is not None else "")
-                  + f"{trial.user_attrs.get('latency_ms', float('nan')):.2f} ms on "
-                  f"{trial.user_attrs.get('target', '?')}, "
-                  f"{trial.user_attrs.get('mflops', float('nan')):.1f} MFLOPs")
+                  + (f"val acc {attrs.accuracy:.2%}, " if attrs.accuracy is not None else "")
+                  + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or '?'}, "
+                  f"{_or_nan(attrs.mflops):.1f} MFLOPs")
     if fmt == "json":
         console.print(f"wrote {out} (arch and record; trained weights "
                       f"{'exist' if weights is not None else 'do not exist'} for this trial)")
@@ -91,3 +91,7 @@ def command(study: str | None, storage: str, number: int | None, best: bool,
         console.print("note: the search saved no trained weights for this trial, so the model "
                       "is untrained (random initialisation): train it with `nas train` before "
                       "deploying it")
+
+
+def _or_nan(value: float | None) -> float:
+    return float("nan") if value is None else value

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from nas.commands._output import console, print_table
-from nas.config import DEFAULT_SAMPLER, OBJECTIVES, SAMPLERS, SearchConfig, build_config, \
+from nas.config import DEFAULT_SAMPLER, SETTING_TYPES, SearchConfig, build_config, \
     read_config_file
 from nas.errors import SearchFailed
 
@@ -18,35 +18,40 @@ _DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
 
 
 def _opt(*names: str, help: str, **kwargs: Any):
-    """An option whose absence means "not given" (None), so a config file can set it."""
+    """An option whose absence means "not given" (None), so a config file can set it.
+
+    Its type is the setting's (`SETTING_TYPES`), the one a config file's value gets too.
+    """
     key = names[0].lstrip("-").split("/")[0].replace("-", "_")
     default = _DEFAULTS.get(key)
-    if default is not None and default != () and default is not False and "default:" not in help:
+    if default is not None and default is not False and "default:" not in help:
         help = f"{help} [default: {default}]"
+    if "/" not in names[0] and not kwargs.get("is_flag"):
+        kwargs["type"] = SETTING_TYPES[key]
     return click.option(*names, default=None, help=help, **kwargs)
 
 
 @click.command("search")
-@_opt("--budget-mflops", type=float,
+@_opt("--budget-mflops",
       help="Budget in MFLOPs (millions of multiply-adds) at the deployment input.")
-@_opt("--budget-params", type=int, help="Budget in parameters.")
-@_opt("--budget-ms", type=float, help="Budget in milliseconds on the target.")
+@_opt("--budget-params", help="Budget in parameters.")
+@_opt("--budget-ms", help="Budget in milliseconds on the target.")
 @_opt("--target", help="Latency target: a table name (see `nas lut list`) or a table file.")
 @_opt("--space", help="Search space: a built-in name (see `nas space list`) or a YAML file.")
 @_opt("--dataset", help="fashion-mnist-mini (embedded), fashion-mnist, cifar10, cifar100, "
                         "imagefolder.")
 @_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
-@_opt("--limit-train", type=int, help="Train on at most this many images (stratified subset).")
-@_opt("--trials", type=int, help="How many candidates to train (over-budget ones do not count).")
-@_opt("--epochs", type=int, help="Proxy training epochs per candidate [default: the recipe's].")
-@_opt("--batch-size", type=int, help="Proxy training batch size [default: the recipe's].")
-@_opt("--lr", type=float, help="Peak learning rate [default: the recipe's].")
+@_opt("--limit-train", help="Train on at most this many images (stratified subset).")
+@_opt("--trials", help="How many candidates to train (over-budget ones do not count).")
+@_opt("--epochs", help="Proxy training epochs per candidate [default: the recipe's].")
+@_opt("--batch-size", help="Proxy training batch size [default: the recipe's].")
+@_opt("--lr", help="Peak learning rate [default: the recipe's].")
 @_opt("--early-stopping/--no-early-stopping",
       help="Stop candidates whose learning curve falls below the median of finished ones "
            "at least as fast. [default: on]")
-@_opt("--workers", type=int, help="Candidates trained at once [default: CPUs / cpus-per-trial].")
-@_opt("--cpus-per-trial", type=int, help="CPUs (torch threads) per candidate.")
-@_opt("--gpus-per-trial", type=float, help="GPUs per candidate (Ray resource).")
+@_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
+@_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
+@_opt("--gpus-per-trial", help="GPUs per candidate (Ray resource).")
 @_opt("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of a local Ray.")
 @_opt("--storage", help="SQLAlchemy URL of the study database (sqlite:///..., "
                         "postgresql+psycopg://...).")
@@ -55,21 +60,19 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--study", help="Study name [default: derived from space, target, budget and dataset].")
 @_opt("--resume", is_flag=True, help="Continue the study, re-running trials left unfinished.")
 @_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
-@_opt("--sampler", type=click.Choice(SAMPLERS),
+@_opt("--sampler",
       help=f"Optuna sampler [default: {DEFAULT_SAMPLER}].")
-@_opt("--objective", type=click.Choice(OBJECTIVES),
+@_opt("--objective",
       help="pareto: accuracy up, latency down; reward: MnasNet's acc * (ms/target_ms)^w.")
-@_opt("--target-ms", type=float, help="Latency the reward objective aims at.")
-@_opt("--reward-exponent", type=float, help="w in the MnasNet reward.")
-@_opt("--seed", type=int, help="Seed of the sampler, the data split and training.")
+@_opt("--target-ms", help="Latency the reward objective aims at.")
+@_opt("--reward-exponent", help="w in the MnasNet reward.")
+@_opt("--seed", help="Seed of the sampler, the data split and training.")
 @_opt("--out", help="Output folder [default: results/<study>].")
 @_opt("--warm-start/--no-warm-start",
       help="Queue the zoo networks that fit the budget as first trials. [default: on]")
-@_opt("--max-retries", type=int, help="Retries of a candidate whose worker died.")
-@_opt("--input-size", type=int, help="Side of the deployment input the cost is priced at.")
-@_opt("--trial-timeout-s", type=float, help="Wall-time limit of one candidate's training.")
-@_opt("--fault-crash-trial", "fault_crash_trials", type=int, multiple=True, hidden=True,
-      help="Test only: the worker of this trial number exits abruptly on its first attempt.")
+@_opt("--max-retries", help="Retries of a candidate whose worker died.")
+@_opt("--input-size", help="Side of the deployment input the cost is priced at.")
+@_opt("--trial-timeout-s", help="Wall-time limit of one candidate's training.")
 @click.option("--config", "config_file", type=click.Path(dir_okay=False),
               help="YAML file of settings (keys are these flags); flags win.")
 def command(config_file: str | None, **flags: Any) -> None:
@@ -86,7 +89,7 @@ def command(config_file: str | None, **flags: Any) -> None:
     from nas.search import search
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    given = {key: value for key, value in flags.items() if value not in (None, ())}
+    given = {key: value for key, value in flags.items() if value is not None}
     file_settings = read_config_file(config_file) if config_file else {}
     config = build_config(file_settings, given)
     console.print(f"[bold]nas search[/bold]: study {config.study_name}")
@@ -105,7 +108,7 @@ def resume_command(config: SearchConfig) -> str:
     """The command that continues this search: every setting that differs from the default."""
     args = ["nas", "search", "--resume", "--study", config.study_name]
     for name, value in config.to_dict().items():
-        if name in ("resume", "study", "fault_crash_trials") or value == _DEFAULTS[name]:
+        if name in ("resume", "study") or value == _DEFAULTS[name]:
             continue
         flag = f"--{name.replace('_', '-')}"
         if isinstance(value, bool):

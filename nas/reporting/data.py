@@ -7,6 +7,7 @@ cannot disagree about which trials are on the front or where a zoo network sits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 import optuna
@@ -16,6 +17,7 @@ from nas.outputs import pareto_front, trained_rows
 from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password
 from nas.study import count_outcomes
+from nas.trials import Outcome, TrialAttrs
 
 
 @dataclass(frozen=True)
@@ -42,7 +44,7 @@ class ReportData:
     config: dict[str, Any]
     dataset: dict[str, Any]
     target: str
-    counts: dict[str, int]
+    counts: dict[Outcome, int]
     trained: list[dict[str, Any]]
     front: list[dict[str, Any]]
     mflops_front: list[dict[str, Any]]
@@ -77,7 +79,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
         raise InputError(f"study {study.study_name!r} has no trained trials yet ({summary}); "
                          f"run or resume `nas search` first")
     config = dict(study.user_attrs.get("config") or {})
-    target = str(config.get("target") or _first_attr(study, "target"))
+    target = str(config.get("target") or _first_target(study))
     notes: list[str] = []
     zoo = _zoo_marks(study, rows, config, target, notes)
     return ReportData(
@@ -89,8 +91,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
 
 def _mflops_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The same dominance rule as the latency front, with MFLOPs as the cost."""
-    as_latency = [{**row, "latency_ms": row["mflops"], "_row": row} for row in rows]
-    return [item["_row"] for item in pareto_front(as_latency)]
+    return pareto_front(rows, cost=itemgetter("mflops"))
 
 
 def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str, Any],
@@ -139,8 +140,9 @@ def _latency_table(target: str, notes: list[str]) -> Any:
         return None
 
 
-def _first_attr(study: optuna.Study, key: str) -> Any:
+def _first_target(study: optuna.Study) -> str:
     for trial in study.get_trials(deepcopy=False):
-        if key in trial.user_attrs:
-            return trial.user_attrs[key]
+        target = TrialAttrs.of(trial).target
+        if target is not None:
+            return target
     return "unknown"

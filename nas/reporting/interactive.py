@@ -20,6 +20,7 @@ import plotly.graph_objects as go
 from optuna.trial import TrialState, create_trial
 
 from nas.reporting.data import ReportData, ZooMark
+from nas.trials import TrialAttrs
 
 HOVER_ATTRS = ("arch", "zoo", "accuracy", "latency_ms", "mflops", "params", "target",
                "train_seconds", "worker_host", "outcome")
@@ -86,8 +87,9 @@ def _shadow_study(study: optuna.Study, data: ReportData, cost: str | None) -> op
         if row is None:
             shadow.add_trial(create_trial(state=TrialState.FAIL))
             continue
-        attrs = {key: trial.user_attrs[key] for key in HOVER_ATTRS
-                 if trial.user_attrs.get(key) is not None}
+        record = TrialAttrs.of(trial)
+        attrs = {key: getattr(record, key) for key in HOVER_ATTRS
+                 if getattr(record, key) is not None}
         values = [row["accuracy"]] + ([] if cost is None else [row[cost]])
         shadow.add_trial(create_trial(values=values, user_attrs=attrs))
     return shadow

@@ -6,10 +6,6 @@ from pathlib import Path
 
 from nas.reporting.data import ReportData
 
-OUTCOME_WORDS = {"trained": "trained", "stopped_early": "stopped early",
-                 "duplicate": "duplicates of a trained arch", "infeasible": "over budget (priced, "
-                 "never trained)", "failed": "failed", "interrupted": "interrupted"}
-
 
 def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path: Path) -> Path:
     """Write the summary at `path`, linking the figures and the HTML by relative path."""
@@ -21,7 +17,7 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
                (("budget_mflops", "MFLOPs"), ("budget_params", "parameters"),
                 ("budget_ms", "ms")) if config.get(key)]
     shape = "x".join(map(str, dataset.get("input_shape", []))) or "?"
-    counts = ", ".join(f"{n} {OUTCOME_WORDS.get(outcome, outcome)}"
+    counts = ", ".join(f"{n} {outcome.words}"
                        for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1]))
     lines = [
         f"# Search report: {data.study_name}",
