@@ -272,6 +272,33 @@ def test_flags_win_over_config_file(tmp_path: Path) -> None:
     assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "random")
 
 
+@pytest.mark.parametrize("text, message", [
+    ("epochs: 2.5\n", "setting epochs must be a whole number"),
+    ("trials: yes\n", "setting trials must be a number"),
+    ("lr: fast\n", "setting lr: 'fast' is not a valid float"),
+    ("sampler: cmaes\n", "setting sampler: 'cmaes' is not one of"),
+])
+def test_a_config_file_value_is_typed_as_its_flag(text: str, message: str, tmp_path: Path) -> None:
+    from nas.config import build_config, read_config_file
+    from nas.errors import InputError
+
+    path = tmp_path / "search.yaml"
+    path.write_text(text)
+    with pytest.raises(InputError, match=message):
+        build_config(read_config_file(path), {})
+
+
+def test_every_setting_has_the_type_its_flag_has(tmp_path: Path) -> None:
+    from nas.config import FIELD_NAMES, SETTING_TYPES, build_config, read_config_file
+
+    assert set(SETTING_TYPES) == FIELD_NAMES
+    path = tmp_path / "search.yaml"
+    path.write_text("epochs: 3.0\nearly-stopping: false\nbudget-mflops: 150\n")
+    config = build_config(read_config_file(path), {})
+    assert type(config.epochs) is int and config.epochs == 3
+    assert config.early_stopping is False and type(config.budget_mflops) is float
+
+
 def test_a_local_ray_that_does_not_start_is_retried_then_one_line(monkeypatch) -> None:
     from nas import search as driver
     from nas.errors import SearchFailed
