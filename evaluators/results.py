@@ -11,6 +11,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any
 
+from nas.evaluators.uncertainty import correct_of, wilson_interval
+
 
 class Status(str, Enum):
     """How a training run ended; the values are what results and checkpoints store."""
@@ -32,7 +34,8 @@ class EpochRecord:
 
     `seconds` is the epoch's wall time including its validation pass; `images_per_second`
     counts training images over the training steps only, so it measures the loop, not the
-    evaluation.
+    evaluation. `val_count` is how many validation images the accuracy was measured on: what
+    its uncertainty follows from (`nas.evaluators.uncertainty`).
     """
 
     epoch: int
@@ -42,6 +45,11 @@ class EpochRecord:
     seconds: float
     images_per_second: float
     lr: float = 0.0
+    val_count: int = 0
+
+    @property
+    def val_correct(self) -> int:
+        return correct_of(self.val_accuracy, self.val_count)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -82,6 +90,8 @@ class TrialResult:
     arch: str = ""
     best_accuracy: float | None = None
     test_accuracy: float | None = None
+    val_count: int = 0
+    """Validation images `accuracy` was measured on (0 when there is no accuracy)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -89,6 +99,17 @@ class TrialResult:
     @property
     def ok(self) -> bool:
         return self.status is Status.OK
+
+    @property
+    def val_correct(self) -> int:
+        return correct_of(self.accuracy or 0.0, self.val_count)
+
+    @property
+    def accuracy_interval(self) -> tuple[float, float] | None:
+        """95% Wilson interval of `accuracy`; None when there is none."""
+        if self.accuracy is None or not self.val_count:
+            return None
+        return wilson_interval(self.val_correct, self.val_count)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -97,7 +97,8 @@ def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
             images_per_second=round(steps_done[0] / steps_done[1], 1) if steps_done[1] else 0.0,
             host=socket.gethostname(), error=error, recipe=recipe.to_dict(), seed=recipe.seed,
             threads=recipe.threads, input_shape=data.input_shape, arch=proxy.to_string(),
-            best_accuracy=max((r.val_accuracy for r in curve), default=None), test_accuracy=test)
+            best_accuracy=max((r.val_accuracy for r in curve), default=None), test_accuracy=test,
+            val_count=curve[-1].val_count if final is not None else 0)
 
     try:
         with globals_.active():
@@ -212,7 +213,7 @@ class _Loop:
                            train_loss=round(loss_sum / max(images, 1), 6),
                            seconds=round(time.perf_counter() - epoch_start, 3),
                            images_per_second=round(images / train_seconds, 1) if images else 0.0,
-                           lr=round(lr, 8))
+                           lr=round(lr, 8), val_count=len(self.data.val_labels))
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.data

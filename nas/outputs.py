@@ -2,7 +2,9 @@
 
 The front is taken over trained, feasible candidates in (validation accuracy up, target latency
 down), from the trials' user attributes, so it is the same in ``pareto`` and ``reward`` mode
-and the same whether a report reads the study now or a year later.
+and the same whether a report reads the study now or a year later. Each member says whether it
+is more accurate than the next cheaper member beyond the noise (`mark_ties`): a front of
+accuracies a point apart on a thousand images is mostly ties, and the output says so.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import TrialState
 
+from nas.evaluators.uncertainty import (Comparison, compare_proportions, correct_of,
+                                        format_accuracy)
 from nas.study import trial_summary
 from nas.trials import Outcome, TrialAttrs
 
 Item = TypeVar("Item")
 
-PARETO_COLUMNS = ("number", "accuracy", "latency_ms", "mflops", "params", "zoo", "arch")
+PARETO_COLUMNS = ("number", "accuracy", "accuracy_low", "accuracy_high", "val_count",
+                  "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo", "arch")
 
 
 def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
@@ -50,9 +55,51 @@ def pareto_front(items: Iterable[Item],
     return [item for _, item in sorted(kept, key=lambda pair: (pair[0][1], -pair[0][0]))]
 
 
+def compare_rows(row: dict[str, Any], other: dict[str, Any]) -> Comparison | None:
+    """Whether `row` is more accurate than `other` beyond the noise; None if a count is unknown.
+
+    Both were scored on the same seeded validation split, so the unpaired test is conservative.
+    """
+    if not row.get("val_count") or not other.get("val_count"):
+        return None
+    return compare_proportions(correct_of(row["accuracy"], row["val_count"]), row["val_count"],
+                               correct_of(other["accuracy"], other["val_count"]),
+                               other["val_count"])
+
+
+def mark_ties(front: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each front member (cheapest first) against the next cheaper one: ``better`` or ``tie``.
+
+    ``vs_cheaper`` is None for the cheapest member, and for a member whose validation count
+    was not recorded (a study from an older version).
+    """
+    marked = []
+    for i, row in enumerate(front):
+        comparison = compare_rows(row, front[i - 1]) if i else None
+        marked.append({**row, "vs_cheaper": None if comparison is None else (
+                           "better" if comparison.distinguishable else "tie"),
+                       "p_vs_cheaper": None if comparison is None else round(
+                           comparison.p_value, 4)})
+    return marked
+
+
+def accuracy_text(row: dict[str, Any]) -> str:
+    """A row's accuracy with its 95% interval, as every table shows it."""
+    interval = (row["accuracy_low"], row["accuracy_high"]) if row.get("accuracy_low") is not None \
+        else None
+    return format_accuracy(row["accuracy"], interval)
+
+
+def versus_text(row: dict[str, Any]) -> str:
+    """``better`` or ``tie`` (with the p-value) against the next cheaper front member."""
+    if row.get("vs_cheaper") is None:
+        return ""
+    return f"{row['vs_cheaper']} (p {row['p_vs_cheaper']:.2f})"
+
+
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return [{key: row[key] for key in PARETO_COLUMNS}
-            for row in pareto_front(trained_rows(study))]
+            for row in mark_ties(pareto_front(trained_rows(study)))]
 
 
 def write_outputs(study: optuna.Study, out_dir: Path, pareto: list[dict[str, Any]]) -> None:

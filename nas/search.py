@@ -90,7 +90,8 @@ class _Job:
         return TrialResult(status=Status.STOPPED, accuracy=last.val_accuracy,
                            curve=list(self.curve),
                            train_seconds=round(sum(epoch.seconds for epoch in self.curve), 3),
-                           images_per_second=last.images_per_second, host=self.host or "")
+                           images_per_second=last.images_per_second, host=self.host or "",
+                           val_count=last.val_count)
 
 
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
@@ -340,8 +341,12 @@ class _Driver:
 
     def _record_result(self, trial: optuna.Trial, job: _Job, result: TrialResult,
                        outcome: Outcome) -> None:
+        interval = result.accuracy_interval
         write_attrs(
-            trial, outcome=outcome, accuracy=result.accuracy, curve=_curve_attr(result.curve),
+            trial, outcome=outcome, accuracy=result.accuracy, val_count=result.val_count,
+            val_correct=result.val_correct if interval else None,
+            accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
+            curve=_curve_attr(result.curve),
             recipe=self.recipe.to_dict(), seed=self.recipe.seed,
             train_seconds=result.train_seconds, images_per_second=result.images_per_second,
             worker_host=job.host, worker_node=job.node_id,
@@ -352,7 +357,9 @@ class _Driver:
         """A candidate trained before (same arch, recipe and seed) gets its values, not a rerun."""
         previous = self.study.get_trials(deepcopy=False)[previous_number]
         attrs = TrialAttrs.of(previous)
-        write_attrs(trial, accuracy=attrs.accuracy, curve=attrs.curve,
+        write_attrs(trial, accuracy=attrs.accuracy, val_count=attrs.val_count,
+                    val_correct=attrs.val_correct, accuracy_interval=attrs.accuracy_interval,
+                    curve=attrs.curve,
                     train_seconds=attrs.train_seconds, images_per_second=attrs.images_per_second,
                     outcome=Outcome.DUPLICATE, duplicate_of=previous_number)
         self.study.tell(trial, previous.values)

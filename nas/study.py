@@ -160,9 +160,11 @@ def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]
 def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
     """One row of trials.csv and of the tables reports draw from."""
     attrs = TrialAttrs.of(trial)
+    low, high = attrs.accuracy_interval or (None, None)
     return {
         "number": trial.number, "state": trial.state.name, "outcome": attrs.outcome,
-        "accuracy": attrs.accuracy, "latency_ms": attrs.latency_ms, "mflops": attrs.mflops,
+        "accuracy": attrs.accuracy, "accuracy_low": low, "accuracy_high": high,
+        "val_count": attrs.val_count, "latency_ms": attrs.latency_ms, "mflops": attrs.mflops,
         "params": attrs.params, "arch": attrs.arch, "zoo": attrs.zoo,
         "epochs": len(attrs.curve or []), "train_seconds": attrs.train_seconds,
         "worker_host": attrs.worker_host, "error": attrs.error,

@@ -106,6 +106,10 @@ class TrialAttrs:
     # Finished.
     outcome: Outcome | None = None
     accuracy: float | None = None
+    val_count: int | None = None
+    val_correct: int | None = None
+    accuracy_interval: list[float] | None = None
+    """95% Wilson interval of `accuracy` over its `val_count` validation images."""
     curve: list[dict[str, Any]] | None = None
     recipe: dict[str, Any] | None = None
     seed: int | None = None

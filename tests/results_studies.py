@@ -22,6 +22,7 @@ from nas.artifacts import save_trial_weights
 from nas.evaluators.flops import estimate_cost
 from nas.evaluators.latency import load_table
 from nas.evaluators.recipe import Recipe
+from nas.evaluators.uncertainty import wilson_interval
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 from nas.search_spaces.space import load_space
@@ -30,6 +31,7 @@ from nas.storage import artifact_store_for, open_storage
 
 PROXY_INPUT = (1, 28, 28)
 PROXY_CLASSES = 10
+VAL_COUNT = 1000  # validation images every trained trial is scored on
 BUDGET_MFLOPS = 150.0
 
 
@@ -97,7 +99,12 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
         accuracy = round(0.62 + 0.05 * math.log(mflops) + rng.uniform(-0.02, 0.02), 4)
         curve = [{"epoch": e, "val_accuracy": round(accuracy * e / 3, 4), "seconds": 4.0}
                  for e in (1, 2, 3)]
-        for key, value in {"accuracy": accuracy, "curve": curve, "recipe": Recipe().to_dict(),
+        correct = round(accuracy * VAL_COUNT)
+        accuracy = correct / VAL_COUNT
+        interval = [round(bound, 6) for bound in wilson_interval(correct, VAL_COUNT)]
+        for key, value in {"accuracy": accuracy, "val_count": VAL_COUNT, "val_correct": correct,
+                           "accuracy_interval": interval, "curve": curve,
+                           "recipe": Recipe().to_dict(),
                            "seed": 0, "train_seconds": 12.0, "images_per_second": 900.0,
                            "worker_host": "test-host", "outcome": "trained"}.items():
             trial.set_user_attr(key, value)

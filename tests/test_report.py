@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from nas.cli import main
-from nas.outputs import pareto_rows
+from nas.outputs import accuracy_text, pareto_rows, versus_text
 from nas.reporting import collect
 from nas.search_spaces.zoo import ZOO
 from results_studies import MadeStudy, make_search_study
@@ -40,7 +40,10 @@ def test_report_writes_markdown_pngs_and_html(made: MadeStudy, tmp_path: Path, c
 
     markdown = (out / "report.md").read_text()
     for row in front:
-        assert f"| {row['number']} | {row['accuracy']:.2%} | {row['latency_ms']:.2f} |" in markdown
+        assert (f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
+                f"{row['latency_ms']:.2f} |") in markdown
+        assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
+        assert f"{row['accuracy']:.1%} [{row['accuracy_low'] * 100:.1f}" in markdown
         assert f"`{row['arch']}`" in markdown
     links = re.findall(r"\]\(([^)]+)\)", markdown)
     assert {"report.html", "accuracy_vs_latency.png", "accuracy_vs_mflops.png",

@@ -57,6 +57,11 @@ def check_search(study: optuna.Study, trials: int, epochs: int = 1) -> None:
                     "train_seconds", "images_per_second", "worker_host", "nas_version",
                     "proxy_input", "cost_input"):
             assert trial.user_attrs.get(key) is not None, key
+        low, high = trial.user_attrs["accuracy_interval"]
+        assert low <= trial.user_attrs["accuracy"] <= high
+        assert trial.user_attrs["val_count"] > 0
+        assert trial.user_attrs["val_correct"] == round(
+            trial.user_attrs["accuracy"] * trial.user_attrs["val_count"])
         assert trial.user_attrs["proxy_input"] == [1, 28, 28]
         assert trial.user_attrs["cost_input"] == [3, 224, 224]
         assert len(trial.user_attrs["curve"]) == epochs
@@ -76,6 +81,9 @@ def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
     assert result.n_trained == 3 and result.pareto
     document = json.loads((tmp_path / "out" / "pareto.json").read_text())
     assert document["pareto"] == result.pareto
+    assert all(row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
+               and "vs_cheaper" in row for row in result.pareto)
+    assert "accuracy_low" in (tmp_path / "out" / "trials.csv").read_text().splitlines()[0]
     assert document["config"]["budget_mflops"] == BUDGET
     assert (tmp_path / "out" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
     assert study.user_attrs["latency_table"]["target"] == "armv8"

@@ -119,11 +119,15 @@ def resume_command(config: SearchConfig) -> str:
 
 
 def _print_result(result) -> None:
-    rows = [[row["number"], f"{row['accuracy']:.4f}", f"{row['latency_ms']:.2f}",
+    from nas.outputs import accuracy_text, versus_text
+
+    rows = [[row["number"], accuracy_text(row), versus_text(row), f"{row['latency_ms']:.2f}",
              f"{row['mflops']:.1f}", f"{row['params']:,}", row.get("zoo") or ""]
             for row in result.pareto]
-    print_table(f"Pareto front of {result.study_name} (feasible, trained)",
-                ["trial", "val acc", "latency ms", "MFLOPs", "params", "zoo"], rows)
+    print_table(f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
+                f"interval, vs cheaper: beyond the noise or a tie)",
+                ["trial", "val acc [95% CI]", "vs cheaper", "latency ms", "MFLOPs", "params",
+                 "zoo"], rows)
     # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
     # into `nas arch show` or `nas export`, rather than a table column folded to pieces.
     for row in result.pareto:

@@ -47,6 +47,7 @@ def command(arch: str, dataset: str, data_dir: str | None, epochs: int, out: str
     from nas.evaluators.checkpoint import save_checkpoint
     from nas.evaluators.datasets import load_dataset
     from nas.evaluators.training import Recipe, build_proxy_model, evaluate, iter_training
+    from nas.evaluators.uncertainty import correct_of, format_accuracy, wilson_interval
     from nas.search_spaces.resolve import resolve_arch
 
     resolved = resolve_arch(arch)
@@ -80,8 +81,11 @@ def command(arch: str, dataset: str, data_dir: str | None, epochs: int, out: str
 
     test_accuracy, test_loss = evaluate(model, data.test_images, data.test_labels, data,
                                         recipe.eval_batch_size, recipe.channels_last)
+    test_count = len(data.test_labels)
+    test_interval = wilson_interval(correct_of(test_accuracy, test_count), test_count)
     metrics = {
         **result.to_dict(), "test_accuracy": test_accuracy, "test_loss": test_loss,
+        "val_interval": list(result.accuracy_interval or ()), "test_interval": list(test_interval),
         "arch_requested": resolved.to_string(), "dataset": data.name,
         "provenance": data.provenance, "num_classes": data.num_classes,
         "class_names": list(data.class_names), "mean": list(data.mean), "std": list(data.std),
@@ -89,9 +93,10 @@ def command(arch: str, dataset: str, data_dir: str | None, epochs: int, out: str
         "test_images": len(data.test_labels),
     }
     save_checkpoint(out_dir, model, trained_arch, recipe.to_dict(), metrics)
-    console.print(f"test accuracy [bold]{test_accuracy:.4f}[/bold] on {len(data.test_labels)} "
-                  f"images (final val {result.accuracy:.4f}); {result.train_seconds:.0f} s; "
-                  f"saved to {out_dir}/")
+    console.print(f"test accuracy [bold]{format_accuracy(test_accuracy, test_interval)}[/bold] "
+                  f"on {test_count} images (final val "
+                  f"{format_accuracy(result.accuracy, result.accuracy_interval)} on "
+                  f"{result.val_count}); {result.train_seconds:.0f} s; saved to {out_dir}/")
 
 
 def _slug(text: str) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 import optuna
 
 from nas.errors import InputError
-from nas.outputs import pareto_front, trained_rows
+from nas.outputs import mark_ties, pareto_front, trained_rows
 from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password
 from nas.study import count_outcomes
@@ -35,6 +35,7 @@ class ZooMark:
     latency_ms: float | None
     trial: int | None = None
     accuracy: float | None = None
+    accuracy_interval: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -85,7 +86,8 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
     return ReportData(
         study_name=study.study_name, storage=mask_password(storage_url), config=config,
         dataset=dict(study.user_attrs.get("dataset") or {}), target=target, counts=counts,
-        trained=rows, front=pareto_front(rows), mflops_front=_mflops_front(rows), zoo=zoo,
+        trained=rows, front=mark_ties(pareto_front(rows)), mflops_front=_mflops_front(rows),
+        zoo=zoo,
         notes=notes)
 
 
@@ -115,8 +117,11 @@ def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str
     for name, factory in ZOO.items():
         if name in trained:
             row = trained[name]
+            interval = ((row["accuracy_low"], row["accuracy_high"])
+                        if row.get("accuracy_low") is not None else None)
             marks.append(ZooMark(name, row["arch"], row["mflops"], row["latency_ms"],
-                                 trial=row["number"], accuracy=row["accuracy"]))
+                                 trial=row["number"], accuracy=row["accuracy"],
+                                 accuracy_interval=interval))
             continue
         arch = factory()
         latency = None

@@ -63,8 +63,16 @@ def _tradeoff(ax: Axes, data: ReportData, cost: str, front: list[dict[str, Any]]
     xs, ys = [r[cost] for r in front], [r["accuracy"] for r in front]
     ax.step(xs, ys, where="post", color=_FRONT, linewidth=1.4, alpha=0.8)
     ax.scatter(xs, ys, color=_FRONT, s=40, zorder=3, label=f"Pareto front ({len(front)})")
+    with_interval = [r for r in front if r.get("accuracy_low") is not None]
+    if with_interval:
+        ax.errorbar([r[cost] for r in with_interval], [r["accuracy"] for r in with_interval],
+                    yerr=_bars([(r["accuracy"], r["accuracy_low"], r["accuracy_high"])
+                                for r in with_interval]),
+                    fmt="none", ecolor=_FRONT, elinewidth=1, capsize=3, alpha=0.7, zorder=3,
+                    label="95% interval (validation split)")
     for row in front:
-        ax.annotate(f"#{row['number']}", (row[cost], row["accuracy"]), xytext=(4, -10),
+        tie = " (tie)" if row.get("vs_cheaper") == "tie" else ""
+        ax.annotate(f"#{row['number']}{tie}", (row[cost], row["accuracy"]), xytext=(4, -10),
                     textcoords="offset points", fontsize=7, color=_FRONT)
     _zoo(ax, data.zoo, cost)
     if budget:
@@ -81,6 +89,11 @@ def _zoo(ax: Axes, marks: list[ZooMark], cost: str) -> None:
         ax.scatter([_cost(m, cost) for m in trained], [m.accuracy for m in trained],
                    marker="*", s=150, color=_ZOO, edgecolors="white", linewidths=0.6, zorder=4,
                    label="zoo, trained in this study")
+        bounded = [m for m in trained if m.accuracy_interval is not None]
+        if bounded:
+            ax.errorbar([_cost(m, cost) for m in bounded], [m.accuracy for m in bounded],
+                        yerr=_bars([(m.accuracy, *m.accuracy_interval) for m in bounded]),
+                        fmt="none", ecolor=_ZOO, elinewidth=1, capsize=3, alpha=0.7, zorder=4)
         for mark in trained:
             ax.annotate(mark.name, (_cost(mark, cost), mark.accuracy), xytext=(6, 4),
                         textcoords="offset points", fontsize=7, color=_ZOO)
@@ -109,6 +122,11 @@ def _history(ax: Axes, data: ReportData) -> None:
                    label="zoo network (warm start)")
     ax.set_xlabel("trial number (over-budget and failed trials are not shown)")
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
+
+
+def _bars(points: list[tuple[float, float, float]]) -> list[list[float]]:
+    """(value, low, high) triples as matplotlib's [below, above] error lengths."""
+    return [[value - low for value, low, _ in points], [high - value for value, _, high in points]]
 
 
 def _cost(mark: ZooMark, cost: str) -> float | None:

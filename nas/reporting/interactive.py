@@ -19,10 +19,11 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState, create_trial
 
+from nas.outputs import accuracy_text, versus_text
 from nas.reporting.data import ReportData, ZooMark
 from nas.trials import TrialAttrs
 
-HOVER_ATTRS = ("arch", "zoo", "accuracy", "latency_ms", "mflops", "params", "target",
+HOVER_ATTRS = ("arch", "zoo", "accuracy", "accuracy_interval", "val_count", "latency_ms", "mflops", "params", "target",
                "train_seconds", "worker_host", "outcome")
 _ZOO = "#1f6fb4"
 _BUDGET = "#c0392b"
@@ -119,10 +120,11 @@ def _add_zoo(figure: go.Figure, marks: list[ZooMark], cost: str) -> None:
 
 def _front_table(data: ReportData) -> str:
     head = "".join(f"<th>{name}</th>" for name in
-                   ("trial", "accuracy", "latency ms", "MFLOPs", "params", "zoo", "arch"))
+                   ("trial", "accuracy [95% CI]", "vs cheaper", "latency ms", "MFLOPs", "params",
+                    "zoo", "arch"))
     rows = "".join(
-        f"<tr><td>{row['number']}</td><td>{row['accuracy']:.2%}</td>"
-        f"<td>{row['latency_ms']:.2f}</td><td>{row['mflops']:.1f}</td>"
+        f"<tr><td>{row['number']}</td><td>{accuracy_text(row)}</td>"
+        f"<td>{versus_text(row)}</td><td>{row['latency_ms']:.2f}</td><td>{row['mflops']:.1f}</td>"
         f"<td>{row['params']:,}</td><td>{html.escape(data.zoo_name(row) or '')}</td>"
         f"<td><code>{html.escape(row['arch'])}</code></td></tr>" for row in data.front)
     return f"<h2>Pareto front (feasible, trained)</h2><table><tr>{head}</tr>{rows}</table>"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from nas.outputs import accuracy_text, versus_text
 from nas.reporting.data import ReportData
 
 
@@ -34,13 +35,17 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
         "",
         f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
         "",
-        "| trial | accuracy | latency ms | MFLOPs | params | zoo | arch |",
-        "|---:|---:|---:|---:|---:|---|---|",
+        "Accuracy with its 95% Wilson interval on the validation split; *vs cheaper*: more "
+        "accurate than the next cheaper member beyond the noise (two-proportion z-test at 5%), "
+        "or a tie.",
+        "",
+        "| trial | accuracy [95% CI] | vs cheaper | latency ms | MFLOPs | params | zoo | arch |",
+        "|---:|---:|---|---:|---:|---:|---|---|",
     ]
     for row in data.front:
-        lines.append(f"| {row['number']} | {row['accuracy']:.2%} | {row['latency_ms']:.2f} | "
-                     f"{row['mflops']:.1f} | {row['params']:,} | {data.zoo_name(row) or ''} | "
-                     f"`{row['arch']}` |")
+        lines.append(f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
+                     f"{row['latency_ms']:.2f} | {row['mflops']:.1f} | {row['params']:,} | "
+                     f"{data.zoo_name(row) or ''} | `{row['arch']}` |")
     lines += ["", "Export one: `nas export --study " + data.study_name +
               " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).", "",
               "## Plots", "",
