@@ -81,13 +81,18 @@ class SearchMonitor:
             self.running[number].val_accuracy = val_accuracy
         self._refresh()
 
-    def finished(self, number: int, outcome: Outcome, accuracy: float, latency_ms: float) -> None:
+    def finished(self, number: int, outcome: Outcome, accuracy: float, latency_ms: float,
+                 baseline: str | None = None) -> None:
+        """A candidate trained; a `baseline` (zoo network) does not count toward the target."""
         self.running.pop(number, None)
-        self.n_trained += 1
+        if baseline is None:
+            self.n_trained += 1
         if self.best is None or accuracy > self.best[0]:
             self.best = (accuracy, latency_ms)
+        progress = (f"baseline {baseline}" if baseline
+                    else f"{self.n_trained}/{self.target_trials}")
         self._event(f"trial {number} {outcome.words}: accuracy {accuracy:.4f}, "
-                    f"{latency_ms:.2f} ms [{self.n_trained}/{self.target_trials}]")
+                    f"{latency_ms:.2f} ms [{progress}]")
 
     def failed(self, number: int, error: str, retrying: bool) -> None:
         self.running.pop(number, None)

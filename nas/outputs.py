@@ -27,7 +27,8 @@ from nas.trials import Outcome, TrialAttrs
 Item = TypeVar("Item")
 
 PARETO_COLUMNS = ("number", "accuracy", "accuracy_low", "accuracy_high", "val_count",
-                  "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo", "arch")
+                  "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo",
+                  "baseline", "arch")
 
 
 def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:

@@ -39,9 +39,9 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
 from nas.storage import artifact_store_for, mask_password, open_storage
-from nas.study import (count_outcomes, counted, finished_curves, objective_values, open_study,
-                       requeue, requeue_orphans, set_budget_constraints)
-from nas.trials import Outcome, TrialAttrs, write_attrs
+from nas.study import (count_outcomes, count_trained, finished_curves, objective_values,
+                       open_study, requeue, requeue_orphans, set_budget_constraints)
+from nas.trials import Outcome, TrialAttrs, check_names, write_attrs
 from nas.worker import WorkerMessage, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
@@ -64,10 +64,12 @@ class SearchResult:
     out_dir: Path
     pareto: list[dict[str, Any]]
     n_trained: int
+    """Searched candidates trained (what --trials counts); baselines are `n_baselines`."""
     n_infeasible: int
     n_failed: int
     wall_seconds: float
     interrupted: bool = False
+    n_baselines: int = 0
 
 
 @dataclass
@@ -78,6 +80,7 @@ class _Job:
     arch: Arch
     price: Price
     attempt: int
+    baseline: str | None = None
     dispatched: float = field(default_factory=time.monotonic)
     curve: list[EpochRecord] = field(default_factory=list)
     host: str | None = None
@@ -127,7 +130,7 @@ class _Driver:
         self._record_study_attrs()
         if config.warm_start and not config.resume:
             self._enqueue_zoo()
-        trained = counted(count_outcomes(study))
+        trained, _ = count_trained(study)
         monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
         monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
                     + (f"; re-running trials {orphans} left running" if orphans else ""))
@@ -141,7 +144,7 @@ class _Driver:
             with monitor:
                 while True:
                     while (len(running) < self._slots()
-                           and trained + len(running) < config.trials):
+                           and trained + _searched(running) < config.trials):
                         in_flight = {job.arch.to_string(): job.trial.number
                                      for job in running.values()}
                         job = self._next_job(monitor, in_flight)
@@ -219,14 +222,17 @@ class _Driver:
                             duplicate_of=in_flight[arch.to_string()])
                 self.study.tell(trial, state=TrialState.PRUNED)
                 continue
-            return _Job(trial, arch, cost, attempt=queued.attempt or 1)
+            return _Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
         raise SearchFailed(f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
                            f"already trained: the budget leaves too little of space "
                            f"{self.space.name!r}; raise it or use another space")
 
     def _advance(self, generator: Any, running: dict[Any, _Job],
                  monitor: SearchMonitor) -> int:
-        """Take the next record a worker streamed; return 1 when a candidate counts as trained."""
+        """Take the next record a worker streamed; return 1 when a searched candidate is trained.
+
+        Baselines are trained as candidates are, but do not count toward --trials.
+        """
         job = running[generator]
         try:
             message = WorkerMessage.from_dict(ray.get(next(generator)))
@@ -247,14 +253,14 @@ class _Driver:
                 ray.cancel(generator)
                 del running[generator]
                 self._tell_trained(job, job.partial_result(), monitor)
-                return 1
+                return int(job.baseline is None)
             return 0
         del running[generator]
         result = message.result
         assert result is not None
         if result.ok:
             self._tell_trained(job, result, monitor, message.weights)
-            return 1
+            return int(job.baseline is None)
         # Training itself failed (NaN loss, time limit): deterministic, so not retried.
         self._fail(job, result.error or "training failed", monitor, retry=False, result=result)
         return 0
@@ -278,7 +284,8 @@ class _Driver:
             self.trained_archs[job.arch.to_string()] = trial.number
         else:
             self.study.tell(trial, state=TrialState.PRUNED)
-        monitor.finished(trial.number, outcome, accuracy, job.price.latency_ms)
+        monitor.finished(trial.number, outcome, accuracy, job.price.latency_ms,
+                         baseline=job.baseline)
         self.failures_in_row = 0
 
     def _fail(self, job: _Job, error: str, monitor: SearchMonitor, retry: bool,
@@ -375,7 +382,13 @@ class _Driver:
     # ---- helpers ------------------------------------------------------------------------------
 
     def _enqueue_zoo(self) -> None:
-        """Queue the zoo networks that fit the budget, so the front starts from known designs."""
+        """Queue the zoo networks that fit the budget as baselines, trained before the search.
+
+        They are what the search must beat, not part of it: they do not count toward --trials
+        (`nas search --trials 4` trains four searched candidates besides them), and they enter
+        the sampler's history like any trial, so the search starts from known designs. One
+        the space can express is queued by its parameters; any other by its zoo name.
+        """
         for name, factory in ZOO.items():
             arch = factory()
             try:
@@ -384,7 +397,9 @@ class _Driver:
                 continue  # the table cannot price this network's operators
             if cost.feasible:
                 params = self.space.params_of(arch)
-                self.study.enqueue_trial(params or {}, user_attrs={} if params else {"zoo": name})
+                fixed = {} if params else {"zoo": name}
+                self.study.enqueue_trial(params or {},
+                                         user_attrs=check_names({**fixed, "baseline": name}))
 
     def _trained_archs(self) -> dict[str, int]:
         trained = ((trial.number, TrialAttrs.of(trial)) for trial in self.study.get_trials(
@@ -394,6 +409,7 @@ class _Driver:
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = count_outcomes(self.study)
+        searched, baselines = count_trained(self.study)
         out_dir = Path(self.config.out or Path("results") / self.study.study_name)
         rows = pareto_rows(self.study)
         write_outputs(self.study, out_dir, rows)
@@ -406,7 +422,8 @@ class _Driver:
         return SearchResult(
             study_name=self.study.study_name, storage=mask_password(self.config.storage),
             out_dir=out_dir, pareto=rows,
-            n_trained=counted(counts), n_infeasible=counts.get(Outcome.INFEASIBLE, 0),
+            n_trained=searched, n_baselines=baselines,
+            n_infeasible=counts.get(Outcome.INFEASIBLE, 0),
             n_failed=counts.get(Outcome.FAILED, 0),
             wall_seconds=round(time.monotonic() - started, 2), interrupted=interrupted)
 
@@ -471,6 +488,11 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
             time.sleep(wait_s * attempt)
 
 
+def _searched(running: dict[Any, _Job]) -> int:
+    """Candidates out on workers that will count toward --trials."""
+    return sum(job.baseline is None for job in running.values())
+
+
 def _curve_attr(curve: list[EpochRecord]) -> list[dict[str, Any]]:
     return [epoch.to_dict() for epoch in curve]
 
@@ -478,8 +500,8 @@ def _curve_attr(curve: list[EpochRecord]) -> list[dict[str, Any]]:
 def _job_note(job: _Job) -> str:
     queued = TrialAttrs.of(job.trial)
     notes = []
-    if queued.zoo:
-        notes.append(f"zoo {queued.zoo}")
+    if job.baseline:
+        notes.append(f"baseline {job.baseline}")
     if job.attempt > 1:
         notes.append(f"attempt {job.attempt}, retry of trial {queued.retry_of}")
     return ", ".join(notes)

@@ -121,7 +121,8 @@ def requeue_orphans(study: optuna.Study) -> list[int]:
 def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str) -> None:
     """Queue the same candidate again (same parameters, or the same fixed architecture)."""
     attrs = TrialAttrs.of(trial)
-    fixed = {"zoo": attrs.zoo} if attrs.zoo is not None else {}
+    fixed = {key: getattr(attrs, key) for key in ("zoo", "baseline")
+             if getattr(attrs, key) is not None}
     study.enqueue_trial(dict(trial.params), skip_if_exists=False, user_attrs=check_names({
         **fixed, "retry_of": trial.number, "attempt": (attrs.attempt or 1) + 1,
         "retry_reason": reason,
@@ -137,9 +138,13 @@ def count_outcomes(study: optuna.Study) -> dict[Outcome, int]:
     return counts
 
 
-def counted(counts: dict[Outcome, int]) -> int:
-    """How many of `counts` count toward --trials."""
-    return sum(n for outcome, n in counts.items() if outcome.counts)
+def count_trained(study: optuna.Study) -> tuple[int, int]:
+    """(searched candidates that count toward --trials, zoo baselines) trained so far."""
+    records = [TrialAttrs.of(trial) for trial in study.get_trials(deepcopy=False)]
+    searched = sum(attrs.counts_toward_trials for attrs in records)
+    baselines = sum(bool(attrs.outcome and attrs.outcome.counts) and attrs.baseline is not None
+                    for attrs in records)
+    return searched, baselines
 
 
 def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]]:
@@ -166,6 +171,7 @@ def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
         "accuracy": attrs.accuracy, "accuracy_low": low, "accuracy_high": high,
         "val_count": attrs.val_count, "latency_ms": attrs.latency_ms, "mflops": attrs.mflops,
         "params": attrs.params, "arch": attrs.arch, "zoo": attrs.zoo,
+        "baseline": attrs.baseline,
         "epochs": len(attrs.curve or []), "train_seconds": attrs.train_seconds,
         "worker_host": attrs.worker_host, "error": attrs.error,
     }

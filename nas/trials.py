@@ -86,6 +86,9 @@ class TrialAttrs:
 
     # Queued: what the trial must run, when it is not whatever the sampler suggests.
     zoo: str | None = None
+    baseline: str | None = None
+    """The zoo network the warm start queued this trial as. Baselines are trained beside the
+    search and enter the sampler's history, but do not count toward --trials."""
     retry_of: int | None = None
     attempt: int | None = None
     retry_reason: str | None = None
@@ -132,6 +135,11 @@ class TrialAttrs:
         if OUTCOME_ATTR in values:
             values[OUTCOME_ATTR] = Outcome.parse(values[OUTCOME_ATTR])
         return cls(**values)
+
+    @property
+    def counts_toward_trials(self) -> bool:
+        """A searched candidate that was trained (fully or stopped early), not a baseline."""
+        return bool(self.outcome and self.outcome.counts) and self.baseline is None
 
     @property
     def accuracies(self) -> list[float]:

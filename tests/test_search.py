@@ -181,11 +181,18 @@ def test_warm_start_queues_zoo_networks_under_budget(local_ray, tmp_path: Path) 
                           storage=f"sqlite:///{tmp_path / 'nas.db'}", out=str(tmp_path / "out"))
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
-    zoo = [t.user_attrs["zoo"] for t in study.trials if t.user_attrs.get("zoo")]
-    # The first queued zoo networks are trained first; the rest stay queued for later trials.
-    assert zoo[:2] == ["mobilenet_v2_0.5", "mobilenet_v3_large_0.75"]
-    assert all(t.user_attrs["mflops"] <= 150 for t in study.trials if t.user_attrs.get("zoo")
-               and t.state == TrialState.COMPLETE)
+    baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
+    # Every zoo network under the budget is trained first, as a baseline beside the search.
+    assert [t.user_attrs["baseline"] for t in baselines][:2] == [
+        "mobilenet_v2_0.5", "mobilenet_v3_large_0.75"]
+    assert all(t.state == TrialState.COMPLETE and t.user_attrs["mflops"] <= 150
+               for t in baselines)
+    assert {t.user_attrs["baseline"] for t in baselines} == {
+        "mobilenet_v2_0.5", "mobilenet_v3_large_0.75", "mobilenet_v3_small", "mnasnet0_5"}
+    # Baselines do not count toward --trials: two searched candidates are trained besides them.
+    searched = [t for t in trials_by_outcome(study).get("trained", [])
+                if not t.user_attrs.get("baseline")]
+    assert len(searched) == 2 and result.n_trained == 2 and result.n_baselines == 4
 
 
 def _trained_count(db: Path) -> int:

@@ -42,7 +42,8 @@ def _opt(*names: str, help: str, **kwargs: Any):
                         "imagefolder.")
 @_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
 @_opt("--limit-train", help="Train on at most this many images (stratified subset).")
-@_opt("--trials", help="How many candidates to train (over-budget ones do not count).")
+@_opt("--trials", help="How many searched candidates to train (over-budget ones and the "
+                       "zoo baselines do not count).")
 @_opt("--epochs", help="Proxy training epochs per candidate [default: the recipe's].")
 @_opt("--batch-size", help="Proxy training batch size [default: the recipe's].")
 @_opt("--lr", help="Peak learning rate [default: the recipe's].")
@@ -69,7 +70,8 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--seed", help="Seed of the sampler, the data split and training.")
 @_opt("--out", help="Output folder [default: results/<study>].")
 @_opt("--warm-start/--no-warm-start",
-      help="Queue the zoo networks that fit the budget as first trials. [default: on]")
+      help="Train the zoo networks that fit the budget first, as baselines beside the "
+           "--trials searched candidates. [default: on]")
 @_opt("--max-retries", help="Retries of a candidate whose worker died.")
 @_opt("--input-size", help="Side of the deployment input the cost is priced at.")
 @_opt("--trial-timeout-s", help="Wall-time limit of one candidate's training.")
@@ -122,17 +124,20 @@ def _print_result(result) -> None:
     from nas.outputs import accuracy_text, versus_text
 
     rows = [[row["number"], accuracy_text(row), versus_text(row), f"{row['latency_ms']:.2f}",
-             f"{row['mflops']:.1f}", f"{row['params']:,}", row.get("zoo") or ""]
+             f"{row['mflops']:.1f}", f"{row['params']:,}",
+             row.get("baseline") or row.get("zoo") or ""]
             for row in result.pareto]
     print_table(f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
                 f"interval, vs cheaper: beyond the noise or a tie)",
                 ["trial", "val acc [95% CI]", "vs cheaper", "latency ms", "MFLOPs", "params",
-                 "zoo"], rows)
+                 "baseline"], rows)
     # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
     # into `nas arch show` or `nas export`, rather than a table column folded to pieces.
     for row in result.pareto:
         console.print(f"trial {row['number']}: {row['arch']}", soft_wrap=True, highlight=False,
                       markup=False)
-    console.print(f"{result.n_trained} trained, {result.n_infeasible} over budget (not trained), "
+    baselines = f" (+ {result.n_baselines} zoo baselines)" if result.n_baselines else ""
+    console.print(f"{result.n_trained} searched candidates trained{baselines}, "
+                  f"{result.n_infeasible} over budget (not trained), "
                   f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
                   f"results in {result.out_dir}/ (pareto.json, trials.csv)")

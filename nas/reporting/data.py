@@ -66,8 +66,8 @@ class ReportData:
 
     def zoo_name(self, row: dict[str, Any]) -> str | None:
         """The zoo network a trained row is, if any (matched by trial, so by arch too)."""
-        return row.get("zoo") or next((m.name for m in self.zoo if m.trial == row["number"]),
-                                      None)
+        return (row.get("baseline") or row.get("zoo")
+                or next((m.name for m in self.zoo if m.trial == row["number"]), None))
 
 
 def collect(study: optuna.Study, storage_url: str) -> ReportData:
