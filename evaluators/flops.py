@@ -6,8 +6,9 @@ into the preceding convolution at inference, and pooling, activations, the SE ga
 shortcut additions are memory-bound element-wise work whose cost the latency tables capture. This
 is the convention under which torchvision's published GFLOPS are reproduced.
 
-`op_macs` is the same count derived from an operator signature alone; the latency cost model uses
-it per operator, and the tests hold it equal to fvcore's count of the built module.
+`op_macs` is the same count derived from an operator's layers (`op_layers`, which the builder
+builds the module from) without building anything; the tests hold it equal to fvcore's count of
+the built module.
 """
 
 from __future__ import annotations
@@ -25,6 +26,8 @@ from fvcore.nn.jit_analysis import JitModelAnalysis
 
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model, count_params
+from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
+                                   SqueezeExcite, ZeroPad, op_layers)
 from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
                                           arch_signatures)
 
@@ -111,25 +114,23 @@ def module_macs(model: torch.nn.Module, input_shape: InputShape) -> int:
 
 def op_macs(sig: OpSignature) -> int:
     """Multiply-adds of one operator, from its signature alone (no model is built)."""
-    out_pixels = sig.out_h * sig.out_w
-    if sig.kind == "stem":
-        return out_pixels * sig.out_c * sig.in_c * sig.kernel * sig.kernel
-    if sig.kind == "head":
-        return out_pixels * sig.out_c * sig.in_c
-    if sig.kind in ("fc", "classifier"):
-        return sig.in_c * sig.out_c
-    if sig.kind == "pool":
-        return 0
-    block, mid = sig.block, sig.mid_c
-    in_pixels = sig.in_h * sig.in_w
-    macs = 0
-    if block.expansion != 1.0:
-        macs += in_pixels * mid * sig.in_c // block.groups
-    macs += out_pixels * mid * block.kernel * block.kernel
-    squeeze = block.se_channels(sig.in_c)
-    macs += 2 * mid * squeeze
-    macs += out_pixels * sig.out_c * mid // block.groups
-    return macs
+    return sum(_layer_macs(layer) for layer in op_layers(sig))
+
+
+def _layer_macs(layer: Layer) -> int:
+    if isinstance(layer, Conv):
+        return _conv_macs(layer)
+    if isinstance(layer, SqueezeExcite):
+        return _conv_macs(layer.reduce) + _conv_macs(layer.expand)
+    if isinstance(layer, Linear):
+        return layer.in_c * layer.out_c
+    if isinstance(layer, (ZeroPad, ChannelShuffle, GlobalPool, ShortcutAdd)):
+        return 0  # element-wise work, not counted (see the module docstring)
+    raise TypeError(f"no multiply-add count for layer {layer!r}")
+
+
+def _conv_macs(conv: Conv) -> int:
+    return conv.outputs * conv.in_c * conv.kernel * conv.kernel // conv.groups
 
 
 def estimate_cost(arch: Arch, input_shape: InputShape = DEPLOY_INPUT,

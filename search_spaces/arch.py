@@ -218,14 +218,6 @@ class Arch:
     def blocks(self) -> tuple[Block, ...]:
         return tuple(block for stage in self.stages for block in stage)
 
-    def block_inputs(self) -> list[tuple[int, Block]]:
-        """Each block with the channel count it receives, in network order."""
-        pairs, in_channels = [], self.stem.channels
-        for block in self.blocks:
-            pairs.append((in_channels, block))
-            in_channels = block.out_channels
-        return pairs
-
     @property
     def out_channels(self) -> int:
         """Channels that reach the classifier's input."""

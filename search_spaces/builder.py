@@ -1,15 +1,20 @@
 """Turn an `Arch` into a `torch.nn.Module`, one module per operator signature.
 
 The network is assembled from `arch_signatures`, and `build_op` builds any single signature on
-its own: `nas lut build` times exactly the modules that the full network contains.
+its own: `nas lut build` times exactly the modules that the full network contains. Modules are
+made from the signature's `op_layers`, the same layers every count is a sum over.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import torch
 from torch import nn
 
+from nas.search_spaces import ops
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.ops import op_layers
 from nas.search_spaces.signatures import InputShape, OpSignature, arch_signatures
 
 _BN_MOMENTUM = 0.01  # torch convention (0.99 in TF terms), as in MobileNetV3 and MnasNet
@@ -25,29 +30,46 @@ def make_activation(name: str) -> nn.Module:
     }[name](inplace=True)
 
 
-def conv_bn(in_c: int, out_c: int, kernel: int = 1, stride: int = 1, groups: int = 1,
-            act: str | None = None) -> nn.Sequential:
-    """Conv (no bias) + batch norm + optional activation, with "same" padding for any kernel.
+def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
+    """One module per layer, except that a zero pad goes into the module of the conv it pads.
 
-    Even kernels cannot be padded symmetrically; like TensorFlow's "same" padding they get the
-    extra row and column on the right and bottom, so a 2x2 kernel keeps the spatial size at
-    stride 1 and halves it (rounding up) at stride 2, exactly like odd kernels.
+    A conv's module is an `nn.Sequential` of [pad,] conv, batch norm[, activation]: trained
+    weights are stored under those positions (``features.1.layers.0.0.weight``), so the
+    nesting must stay as it has always been.
     """
-    layers: list[nn.Module] = []
-    if kernel % 2 == 0:
-        before = (kernel - 1) // 2
-        after = kernel - 1 - before
-        layers.append(nn.ZeroPad2d((before, after, before, after)))
-        padding = 0
-    else:
-        padding = kernel // 2
-    layers += [
-        nn.Conv2d(in_c, out_c, kernel, stride, padding, groups=groups, bias=False),
-        nn.BatchNorm2d(out_c, eps=_BN_EPS, momentum=_BN_MOMENTUM),
-    ]
-    if act:
-        layers.append(make_activation(act))
-    return nn.Sequential(*layers)
+    modules: list[nn.Module] = []
+    pad: list[nn.Module] = []
+    for layer in layers:
+        if isinstance(layer, ops.ZeroPad):
+            pad = [nn.ZeroPad2d((layer.before, layer.after, layer.before, layer.after))]
+        elif isinstance(layer, ops.Conv):
+            modules.append(nn.Sequential(*pad, *_conv_bn(layer)))
+            pad = []
+        elif isinstance(layer, ops.ChannelShuffle):
+            modules.append(ChannelShuffle(layer.groups))
+        elif isinstance(layer, ops.SqueezeExcite):
+            modules.append(SqueezeExcite(layer))
+        elif isinstance(layer, ops.GlobalPool):
+            modules.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)))
+        elif isinstance(layer, ops.Linear):
+            modules.append(Linear(layer.in_c, layer.out_c, act=layer.act, dropout=layer.dropout))
+        else:
+            raise TypeError(f"no module for layer {layer!r}")
+    return modules
+
+
+def _conv_bn(conv: ops.Conv) -> list[nn.Module]:
+    modules: list[nn.Module] = [_conv2d(conv)]
+    if conv.bn:
+        modules.append(nn.BatchNorm2d(conv.out_c, eps=_BN_EPS, momentum=_BN_MOMENTUM))
+    if conv.act:
+        modules.append(make_activation(conv.act))
+    return modules
+
+
+def _conv2d(conv: ops.Conv) -> nn.Conv2d:
+    return nn.Conv2d(conv.in_c, conv.out_c, conv.kernel, conv.stride, conv.padding,
+                     groups=conv.groups, bias=conv.bias)
 
 
 class ChannelShuffle(nn.Module):
@@ -66,12 +88,12 @@ class ChannelShuffle(nn.Module):
 class SqueezeExcite(nn.Module):
     """MobileNetV3 squeeze-and-excitation: pool, 1x1 reduce + ReLU, 1x1 expand, hard-sigmoid gate."""
 
-    def __init__(self, channels: int, squeeze: int) -> None:
+    def __init__(self, layer: ops.SqueezeExcite) -> None:
         super().__init__()
         self.pool = nn.AdaptiveAvgPool2d(1)
-        self.reduce = nn.Conv2d(channels, squeeze, 1)
-        self.act = nn.ReLU(inplace=True)
-        self.expand = nn.Conv2d(squeeze, channels, 1)
+        self.reduce = _conv2d(layer.reduce)
+        self.act = make_activation(layer.reduce.act)
+        self.expand = _conv2d(layer.expand)
         self.gate = nn.Hardsigmoid(inplace=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -84,19 +106,9 @@ class MBConv(nn.Module):
 
     def __init__(self, sig: OpSignature) -> None:
         super().__init__()
-        block = sig.block
-        mid = sig.mid_c
-        layers: list[nn.Module] = []
-        if block.expansion != 1.0:
-            layers.append(conv_bn(sig.in_c, mid, 1, groups=block.groups, act=block.act))
-        if block.groups > 1:
-            layers.append(ChannelShuffle(block.groups))
-        layers.append(conv_bn(mid, mid, block.kernel, block.stride, groups=mid, act=block.act))
-        if block.se_ratio:
-            layers.append(SqueezeExcite(mid, block.se_channels(sig.in_c)))
-        layers.append(conv_bn(mid, sig.out_c, 1, groups=block.groups))
-        self.layers = nn.Sequential(*layers)
-        self.use_shortcut = block.has_shortcut(sig.in_c)
+        layers = op_layers(sig)
+        self.use_shortcut = isinstance(layers[-1], ops.ShortcutAdd)
+        self.layers = nn.Sequential(*_modules(layers[:-1] if self.use_shortcut else layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.layers(x)
@@ -117,20 +129,15 @@ class Linear(nn.Sequential):
 
 
 def build_op(sig: OpSignature, dropout: float = 0.0) -> nn.Module:
-    """The module for one signature. ``fc`` and ``classifier`` expect a flattened input."""
-    if sig.kind == "stem":
-        return conv_bn(sig.in_c, sig.out_c, sig.kernel, sig.stride, act=sig.act)
+    """The module for one signature. ``fc`` and ``classifier`` expect a flattened input.
+
+    Only a block gets a wrapper module (for its shortcut); every other operator is the module
+    of its one layer, as it always was.
+    """
     if sig.kind == "mbconv":
         return MBConv(sig)
-    if sig.kind == "head":
-        return conv_bn(sig.in_c, sig.out_c, 1, act=sig.act)
-    if sig.kind == "pool":
-        return nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1))
-    if sig.kind == "fc":
-        return Linear(sig.in_c, sig.out_c, act=sig.act)
-    if sig.kind == "classifier":
-        return Linear(sig.in_c, sig.out_c, dropout=dropout)
-    raise ValueError(f"unknown operator kind {sig.kind!r}")
+    (module,) = _modules(op_layers(sig, dropout=dropout))
+    return module
 
 
 class Network(nn.Module):
@@ -186,24 +193,25 @@ def count_params(arch: Arch, input_shape: InputShape = (3, 224, 224),
 
 
 def op_params(sig: OpSignature) -> int:
-    def conv_bn_params(cin: int, cout: int, kernel: int, groups: int) -> int:
-        return cin // groups * cout * kernel * kernel + 2 * cout
+    return sum(_layer_params(layer) for layer in op_layers(sig))
 
-    if sig.kind == "stem":
-        return conv_bn_params(sig.in_c, sig.out_c, sig.kernel, 1)
-    if sig.kind == "head":
-        return conv_bn_params(sig.in_c, sig.out_c, 1, 1)
-    if sig.kind in ("fc", "classifier"):
-        return sig.in_c * sig.out_c + sig.out_c
-    if sig.kind == "pool":
+
+def _layer_params(layer: ops.Layer) -> int:
+    if isinstance(layer, ops.Conv):
+        return _conv_params(layer)
+    if isinstance(layer, ops.SqueezeExcite):
+        return _conv_params(layer.reduce) + _conv_params(layer.expand)
+    if isinstance(layer, ops.Linear):
+        return layer.in_c * layer.out_c + layer.out_c
+    if isinstance(layer, (ops.ZeroPad, ops.ChannelShuffle, ops.GlobalPool, ops.ShortcutAdd)):
         return 0
-    block, mid = sig.block, sig.mid_c
-    total = 0
-    if block.expansion != 1.0:
-        total += conv_bn_params(sig.in_c, mid, 1, block.groups)
-    total += conv_bn_params(mid, mid, block.kernel, mid)
-    squeeze = block.se_channels(sig.in_c)
-    if squeeze:
-        total += mid * squeeze + squeeze + squeeze * mid + mid
-    total += conv_bn_params(mid, sig.out_c, 1, block.groups)
+    raise TypeError(f"no parameter count for layer {layer!r}")
+
+
+def _conv_params(conv: ops.Conv) -> int:
+    total = conv.in_c // conv.groups * conv.out_c * conv.kernel * conv.kernel
+    if conv.bias:
+        total += conv.out_c
+    if conv.bn:
+        total += 2 * conv.out_c  # scale and shift; the running statistics are buffers
     return total

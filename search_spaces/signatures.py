@@ -19,9 +19,6 @@ InputShape = tuple[int, int, int]
 DEPLOY_INPUT: InputShape = (3, 224, 224)
 DEPLOY_CLASSES = 1000
 
-OP_KINDS = ("stem", "mbconv", "head", "pool", "fc", "classifier")
-
-
 @dataclass(frozen=True)
 class OpSignature:
     """One priced operator: its kind plus every shape and choice that changes its cost.

@@ -27,7 +27,8 @@ import numpy as np
 from scipy.optimize import nnls
 
 from nas.errors import InputError
-from nas.search_spaces.arch import make_divisible
+from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
+                                   SqueezeExcite, ZeroPad, op_layers)
 from nas.search_spaces.signatures import OpSignature
 
 FORMAT = 1
@@ -121,82 +122,70 @@ def op_work(sig: OpSignature, mid: int | None = None,
     """The work of one operator, per term (MACs, bytes, elements; no time yet).
 
     `mid` overrides the expanded width of an ``mbconv``, for published blocks whose middle width
-    our channel rounding does not reproduce. The counts follow the modules the builder makes, so
-    the multiply-adds equal `nas.evaluators.flops.op_macs`.
+    our channel rounding does not reproduce. The work is summed over the operator's layers, the
+    ones the builder makes its module from, so the multiply-adds equal
+    `nas.evaluators.flops.op_macs`.
     """
+    try:
+        layers = op_layers(sig, mid)
+    except ValueError:
+        raise InputError(f"the cost model cannot price operator kind {sig.kind!r}") from None
     work: dict[str, float] = defaultdict(float)
     work["operator"] = 1.0
-    out_pixels = sig.out_h * sig.out_w
-    in_pixels = sig.in_h * sig.in_w
-    if sig.kind == "stem":
-        work["full_conv_macs"] += out_pixels * sig.out_c * sig.in_c * sig.kernel ** 2
-        _conv_traffic(work, in_pixels * sig.in_c, out_pixels * sig.out_c,
-                      sig.in_c * sig.out_c * sig.kernel ** 2)
-        _pad(work, sig.kernel, sig.in_h, sig.in_w, sig.in_c)
-        _activation(work, sig.act, out_pixels * sig.out_c)
-    elif sig.kind == "head":
-        work["pointwise_macs"] += in_pixels * sig.in_c * sig.out_c
-        _conv_traffic(work, in_pixels * sig.in_c, in_pixels * sig.out_c, sig.in_c * sig.out_c)
-        _activation(work, sig.act, in_pixels * sig.out_c)
-    elif sig.kind in ("fc", "classifier"):
-        work["linear_weight_bytes"] += BYTES_PER_VALUE * sig.in_c * sig.out_c
-        _activation(work, sig.act, sig.out_c)
-    elif sig.kind == "pool":
-        work["pool_elements"] += in_pixels * sig.in_c
-    elif sig.kind == "mbconv":
-        _mbconv(work, sig, sig.mid_c if mid is None else mid, cache_bytes)
-    else:
-        raise InputError(f"the cost model cannot price operator kind {sig.kind!r}")
+    for layer in layers:
+        _layer_work(work, layer, cache_bytes)
     return dict(work)
 
 
-def _conv_traffic(work: dict[str, float], inputs: float, outputs: float, weights: float) -> None:
-    work["activation_bytes"] += BYTES_PER_VALUE * (inputs + outputs)
-    work["conv_weight_bytes"] += BYTES_PER_VALUE * weights
+def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> None:
+    if isinstance(layer, Conv):
+        _conv(work, layer, cache_bytes)
+    elif isinstance(layer, ZeroPad):
+        # Even kernels get an explicit zero-pad copy in the built module: one more operator.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * (layer.inputs + layer.outputs)
+    elif isinstance(layer, ChannelShuffle):
+        # A reshape-transpose copy of the expanded tensor, one more operator.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.elements
+    elif isinstance(layer, SqueezeExcite):
+        work["se_elements"] += layer.elements
+        work["linear_weight_bytes"] += BYTES_PER_VALUE * (_weights(layer.reduce)
+                                                          + _weights(layer.expand))
+    elif isinstance(layer, Linear):
+        work["linear_weight_bytes"] += BYTES_PER_VALUE * layer.in_c * layer.out_c
+        _activation(work, layer.act, layer.out_c)
+    elif isinstance(layer, GlobalPool):
+        work["pool_elements"] += layer.inputs
+    elif isinstance(layer, ShortcutAdd):
+        work["add_elements"] += layer.elements
+    else:
+        raise TypeError(f"the cost model has no terms for layer {layer!r}")
+
+
+def _conv(work: dict[str, float], conv: Conv, cache_bytes: float) -> None:
+    macs = conv.outputs * conv.in_c * conv.kernel ** 2 / conv.groups
+    if conv.kind == "full":
+        work["full_conv_macs"] += macs
+    elif conv.kind == "pointwise":
+        work["pointwise_macs"] += macs
+    else:
+        work["depthwise_s1_macs" if conv.stride == 1 else "depthwise_s2_macs"] += macs
+        if BYTES_PER_VALUE * conv.inputs > cache_bytes:
+            work["depthwise_spill_macs"] += macs
+        work["depthwise_outputs"] += conv.outputs
+    work["activation_bytes"] += BYTES_PER_VALUE * (conv.inputs + conv.outputs)
+    work["conv_weight_bytes"] += BYTES_PER_VALUE * _weights(conv)
+    _activation(work, conv.act, conv.outputs)
+
+
+def _weights(conv: Conv) -> float:
+    return conv.in_c * conv.out_c * conv.kernel ** 2 / conv.groups
 
 
 def _activation(work: dict[str, float], act: str, elements: float) -> None:
     if act in _COSTLY_ACTS:
         work["hswish_elements"] += elements
-
-
-def _pad(work: dict[str, float], kernel: int, height: int, width: int, channels: int) -> None:
-    """Even kernels get an explicit zero-pad copy in the built module (see `builder.conv_bn`)."""
-    if kernel % 2 == 0:
-        padded = (height + kernel - 1) * (width + kernel - 1) * channels
-        work["operator"] += 1.0
-        work["activation_bytes"] += BYTES_PER_VALUE * (height * width * channels + padded)
-
-
-def _mbconv(work: dict[str, float], sig: OpSignature, mid: int, cache_bytes: float) -> None:
-    block = sig.block
-    groups = block.groups
-    in_pixels = sig.in_h * sig.in_w
-    out_pixels = sig.out_h * sig.out_w
-    if block.expansion != 1.0:
-        work["pointwise_macs"] += in_pixels * sig.in_c * mid / groups
-        _conv_traffic(work, in_pixels * sig.in_c, in_pixels * mid, sig.in_c * mid / groups)
-        _activation(work, block.act, in_pixels * mid)
-    if groups > 1:
-        # Channel shuffle: a reshape-transpose copy of the expanded tensor, one more operator.
-        work["operator"] += 1.0
-        work["activation_bytes"] += BYTES_PER_VALUE * 2 * in_pixels * mid
-    _pad(work, block.kernel, sig.in_h, sig.in_w, mid)
-    depthwise = "depthwise_s1_macs" if sig.stride == 1 else "depthwise_s2_macs"
-    work[depthwise] += out_pixels * mid * block.kernel ** 2
-    if BYTES_PER_VALUE * in_pixels * mid > cache_bytes:
-        work["depthwise_spill_macs"] += out_pixels * mid * block.kernel ** 2
-    work["depthwise_outputs"] += out_pixels * mid
-    _conv_traffic(work, in_pixels * mid, out_pixels * mid, mid * block.kernel ** 2)
-    _activation(work, block.act, out_pixels * mid)
-    if block.se_ratio:
-        squeeze = make_divisible(mid * block.se_ratio)
-        work["se_elements"] += out_pixels * mid
-        work["linear_weight_bytes"] += BYTES_PER_VALUE * 2 * mid * squeeze
-    work["pointwise_macs"] += out_pixels * mid * sig.out_c / groups
-    _conv_traffic(work, out_pixels * mid, out_pixels * sig.out_c, mid * sig.out_c / groups)
-    if block.has_shortcut(sig.in_c):
-        work["add_elements"] += out_pixels * sig.out_c
 
 
 Op = OpSignature | Sequence[OpSignature]

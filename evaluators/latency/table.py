@@ -40,6 +40,8 @@ from typing import Any
 
 from nas.errors import InputError
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
+                                   SqueezeExcite, ZeroPad, op_layers)
 from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
                                           arch_signatures)
 
@@ -104,41 +106,30 @@ def _key(sig: OpSignature) -> str:
 
 @lru_cache(maxsize=65536)
 def feature_map_bytes(sig: OpSignature) -> int:
-    """Float32 bytes of the feature maps one operator reads and writes, following the builder.
+    """Float32 bytes of the feature maps one operator reads and writes, layer by layer.
 
     Each convolution reads its input and writes its output; a channel shuffle and an even
     kernel's zero padding copy a tensor; squeeze-and-excitation pools its input and rewrites it
     gated; a shortcut reads two tensors and writes one. Weights are not counted: inside a network
     they did not explain the difference from isolated runs (BENCHMARKS.md, x86_64).
     """
-    in_pixels, out_pixels = sig.in_h * sig.in_w, sig.out_h * sig.out_w
-    x, y = in_pixels * sig.in_c, out_pixels * sig.out_c
-    if sig.kind in ("stem", "head"):
-        values = x + y + _padding(sig.kernel, sig.in_h, sig.in_w, sig.in_c)
-    elif sig.kind == "pool":
-        values = x + sig.in_c
-    elif sig.kind in ("fc", "classifier"):
-        values = sig.in_c + sig.out_c
-    else:
-        block, mid = sig.block, sig.mid_c
-        expanded, depthwise = in_pixels * mid, out_pixels * mid
-        values = expanded + depthwise + depthwise + y  # depthwise in and out, projection
-        if block.expansion != 1.0:
-            values += x + expanded
-        if block.groups > 1:
-            values += 2 * expanded
-        values += _padding(block.kernel, sig.in_h, sig.in_w, mid)
-        if block.se_ratio:
-            values += 3 * depthwise
-        if block.has_shortcut(sig.in_c):
-            values += 3 * y
-    return 4 * values
+    return 4 * sum(_feature_map_values(layer) for layer in op_layers(sig))
 
 
-def _padding(kernel: int, height: int, width: int, channels: int) -> int:
-    if kernel % 2:
-        return 0
-    return height * width * channels + (height + kernel - 1) * (width + kernel - 1) * channels
+def _feature_map_values(layer: Layer) -> int:
+    if isinstance(layer, (Conv, ZeroPad)):
+        return layer.inputs + layer.outputs
+    if isinstance(layer, ChannelShuffle):
+        return 2 * layer.elements
+    if isinstance(layer, SqueezeExcite):
+        return 3 * layer.elements  # its 1x1 convolutions see the pooled vector, not maps
+    if isinstance(layer, ShortcutAdd):
+        return 3 * layer.elements
+    if isinstance(layer, GlobalPool):
+        return layer.inputs + layer.channels
+    if isinstance(layer, Linear):
+        return layer.in_c + layer.out_c
+    raise TypeError(f"no feature-map count for layer {layer!r}")
 
 
 class LatencyTable:
