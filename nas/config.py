@@ -22,6 +22,11 @@ SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("pareto", "reward")
 DEFAULT_SAMPLER = "nsga2"  # chosen on the search-quality benchmark (BENCHMARKS.md)
 
+DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
+"""Confirm seeds per dataset; 2 for any other. One more seed of the embedded quick start keeps
+the README's command under ten minutes on two cores (and gives Welch's test two runs a side);
+a search on real data runs for hours, and two more seeds (three in all) cost little beside it."""
+
 # Fields that define *which* search a study is; resuming with other values needs --force.
 IDENTITY_FIELDS = ("space", "target", "budget_mflops", "budget_params", "budget_ms", "dataset",
                    "objective", "target_ms", "input_size")
@@ -63,6 +68,8 @@ class SearchConfig:
     max_retries: int = 1
     input_size: int = 224
     trial_timeout_s: float | None = None
+    confirm_seeds: int | None = None
+    """More training seeds per front member and baseline after the search; None: per dataset."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -76,6 +83,8 @@ class SearchConfig:
             positive(name)
         if self.gpus_per_trial < 0:
             raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        if self.confirm_seeds is not None and self.confirm_seeds < 0:
+            raise InputError(f"--confirm-seeds must be >= 0, got {self.confirm_seeds}")
         if self.max_retries < 0:
             raise InputError(f"--max-retries must be >= 0, got {self.max_retries}")
         if self.sampler not in SAMPLERS:
@@ -107,6 +116,13 @@ class SearchConfig:
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
 
     @property
+    def seeds_to_confirm(self) -> int:
+        """--confirm-seeds, or the dataset's default (`DEFAULT_CONFIRM_SEEDS`)."""
+        if self.confirm_seeds is not None:
+            return self.confirm_seeds
+        return DEFAULT_CONFIRM_SEEDS.get(self.dataset, 2)
+
+    @property
     def deploy_input(self) -> tuple[int, int, int]:
         return (3, self.input_size, self.input_size)
 
@@ -134,7 +150,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "force": click.BOOL, "sampler": click.Choice(SAMPLERS), "objective": click.Choice(OBJECTIVES),
     "target_ms": click.FLOAT, "reward_exponent": click.FLOAT, "seed": click.INT,
     "out": click.STRING, "warm_start": click.BOOL, "max_retries": click.INT,
-    "input_size": click.INT, "trial_timeout_s": click.FLOAT,
+    "input_size": click.INT, "trial_timeout_s": click.FLOAT, "confirm_seeds": click.INT,
 }
 """The type of every setting. `nas search` declares its flags with these, and a config file's
 values are converted by the same types, so a flag and a YAML key always mean the same."""

@@ -19,30 +19,50 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import TrialState
 
-from nas.evaluators.uncertainty import (Comparison, compare_proportions, correct_of,
-                                        format_accuracy)
-from nas.study import trial_summary
+from nas.evaluators.uncertainty import (Comparison, SeedSummary, compare_proportions,
+                                        compare_seeds, correct_of, format_accuracy)
+from nas.study import confirm_runs, trial_summary
 from nas.trials import Outcome, TrialAttrs
 
 Item = TypeVar("Item")
 
-PARETO_COLUMNS = ("number", "accuracy", "accuracy_low", "accuracy_high", "val_count",
-                  "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo",
+PARETO_COLUMNS = ("number", "accuracy", "accuracy_low", "accuracy_high", "val_count", "seeds",
+                  "accuracy_mean", "accuracy_std", "seed_accuracies", "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo",
                   "baseline", "arch")
 
 
-def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
+def single_seed_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """A row per candidate trained to the end, with the search's own run only."""
     return [trial_summary(trial)
             for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
             if TrialAttrs.of(trial).outcome is Outcome.TRAINED]
 
 
+def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
+    """Rows with every seed: the search's run plus its confirm runs, if any.
+
+    ``accuracy_mean`` (over ``seeds`` runs, ``accuracy_std`` their sample standard deviation)
+    is what the front is taken on; ``accuracy`` and its interval stay the search's own run.
+    """
+    runs = confirm_runs(study)
+    rows = []
+    for row in single_seed_rows(study):
+        accuracies = [row["accuracy"], *(run["accuracy"] for run in runs.get(row["number"], []))]
+        summary = SeedSummary(tuple(accuracies))
+        rows.append({**row, "seeds": len(accuracies), "seed_accuracies": accuracies,
+                     "accuracy_mean": round(summary.mean, 6),
+                     "accuracy_std": round(summary.std, 6)})
+    return rows
+
+
 def pareto_front(items: Iterable[Item],
-                 value: Callable[[Item], float] = itemgetter("accuracy"),
+                 value: Callable[[Item], float] = lambda row: row.get("accuracy_mean",
+                                                                      row["accuracy"]),
                  cost: Callable[[Item], float] = itemgetter("latency_ms")) -> list[Item]:
     """Items no other item beats on both value (up) and cost (down), cheapest first.
 
-    Rows of `trained_rows` by default: accuracy against latency. Every front in the project
+    Rows of `trained_rows` by default: mean accuracy over seeds (the one accuracy where there
+    are no confirm runs) against latency. Every front in the project
     (the search's, a report's MFLOPs view, the benchmarks') is this one rule.
     """
     items = list(items)
@@ -59,8 +79,12 @@ def pareto_front(items: Iterable[Item],
 def compare_rows(row: dict[str, Any], other: dict[str, Any]) -> Comparison | None:
     """Whether `row` is more accurate than `other` beyond the noise; None if a count is unknown.
 
-    Both were scored on the same seeded validation split, so the unpaired test is conservative.
+    With two or more seeds on both sides, Welch's t-test over the seed accuracies (training
+    noise included); otherwise the two-proportion test on the one validation split both were
+    scored on, conservative since their errors are correlated.
     """
+    if len(row.get("seed_accuracies") or ()) > 1 and len(other.get("seed_accuracies") or ()) > 1:
+        return compare_seeds(row["seed_accuracies"], other["seed_accuracies"])
     if not row.get("val_count") or not other.get("val_count"):
         return None
     return compare_proportions(correct_of(row["accuracy"], row["val_count"]), row["val_count"],
@@ -89,6 +113,13 @@ def accuracy_text(row: dict[str, Any]) -> str:
     interval = (row["accuracy_low"], row["accuracy_high"]) if row.get("accuracy_low") is not None \
         else None
     return format_accuracy(row["accuracy"], interval)
+
+
+def seeds_text(row: dict[str, Any]) -> str:
+    """``82.9% +/- 0.6 (3 seeds)`` where confirm runs exist; empty for a single run."""
+    if (row.get("seeds") or 1) < 2:
+        return ""
+    return f"{row['accuracy_mean']:.1%} +/- {row['accuracy_std'] * 100:.1f} ({row['seeds']} seeds)"
 
 
 def versus_text(row: dict[str, Any]) -> str:

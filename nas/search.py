@@ -24,6 +24,7 @@ from optuna.trial import TrialState
 
 import nas
 from nas.config import SearchConfig
+from nas.confirm import run_confirm
 from nas.errors import InputError, SearchFailed
 from nas.artifacts import attach_pareto_artifacts, save_trial_weights
 from nas.early_stopping import MedianCurveStopper
@@ -162,6 +163,9 @@ class _Driver:
                             f"{self.failures_in_row} trials in a row failed (the last: "
                             f"{self.last_error}); the study keeps them with their errors: fix "
                             f"the cause, then run again with --resume")
+                if config.seeds_to_confirm:
+                    run_confirm(study, config.seeds_to_confirm, self.recipe, trainer, data_ref,
+                                self._slots, monitor)
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)

@@ -162,6 +162,44 @@ def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]
     return curves, latencies
 
 
+CONFIRM_SUFFIX = ".confirm"
+"""The companion study of confirm runs is the search's name plus this (`nas.confirm`)."""
+
+
+def companion(study: optuna.Study, create: bool = False) -> optuna.Study | None:
+    """The confirm study of `study` in its storage; None if there is none and `create` is off."""
+    name = f"{study.study_name}{CONFIRM_SUFFIX}"
+    existing = {s.study_name for s in optuna.get_all_study_summaries(study._storage)}
+    if name not in existing and not create:
+        return None
+    found = optuna.create_study(study_name=name, storage=study._storage, direction="maximize",
+                                load_if_exists=True)
+    if name not in existing:
+        found.set_user_attr("confirms_study", study.study_name)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            found.set_metric_names(["accuracy"])
+    return found
+
+
+def confirm_runs(study: optuna.Study) -> dict[int, list[dict[str, Any]]]:
+    """Search trial number -> its finished confirm runs (seed, accuracy, validation count)."""
+    found = companion(study)
+    if found is None:
+        return {}
+    runs: dict[int, list[dict[str, Any]]] = {}
+    for trial in found.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        attrs = TrialAttrs.of(trial)
+        if attrs.confirms is None or attrs.accuracy is None:
+            continue
+        runs.setdefault(attrs.confirms, []).append(
+            {"confirms": attrs.confirms, "seed": attrs.seed, "accuracy": attrs.accuracy,
+             "val_count": attrs.val_count, "trial": trial.number})
+    for found_runs in runs.values():
+        found_runs.sort(key=lambda run: run["seed"])
+    return runs
+
+
 def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
     """One row of trials.csv and of the tables reports draw from."""
     attrs = TrialAttrs.of(trial)

@@ -123,6 +123,8 @@ class TrialAttrs:
     wall_seconds: float | None = None
     error: str | None = None
     duplicate_of: int | None = None
+    # A confirm run (in the companion study): the search trial it trains again, with `seed`.
+    confirms: int | None = None
 
     @classmethod
     def of(cls, trial: FrozenTrial | optuna.Trial) -> TrialAttrs:

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 
 BUDGET = 60.0  # MFLOPs at 224: cuts through the middle of the `tiny` space (19 to 138)
 FAST = dict(space="tiny", target="armv8", budget_mflops=BUDGET, limit_train=400, epochs=1,
-            batch_size=64, workers=2, warm_start=False, early_stopping=False)
+            batch_size=64, workers=2, warm_start=False, early_stopping=False, confirm_seeds=0)
 
 
 @pytest.fixture(scope="module")
@@ -99,6 +99,49 @@ def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> N
         check_search(study, 2)
     finally:
         optuna.delete_study(study_name=name, storage=config.storage)
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
+        local_ray, backend: str, postgres_url: str, tmp_path: Path) -> None:
+    from nas.outputs import pareto_rows
+    from nas.study import confirm_runs
+
+    name = f"test-confirm-{uuid.uuid4().hex[:8]}"
+    storage = f"sqlite:///{tmp_path / 'nas.db'}" if backend == "sqlite" else postgres_url
+    settings = {**FAST, "warm_start": True, "budget_mflops": 150.0, "space": "mobile",
+                "trials": 1, "storage": storage, "study": name, "out": str(tmp_path / "out")}
+    try:
+        first = search(SearchConfig(**{**settings, "confirm_seeds": 1}))
+        study = optuna.load_study(study_name=name, storage=storage)
+        n_trials = len(study.trials)
+        runs = confirm_runs(study)
+        baselines = {t.number for t in study.trials if t.user_attrs.get("baseline")
+                     and t.state == TrialState.COMPLETE}
+        confirmed = {row["number"] for row in first.pareto} | baselines
+        assert set(runs) == confirmed
+        assert all([run["seed"] for run in runs[n]] == [1] for n in confirmed)
+
+        # Resumed with two seeds: only the missing second seed of each is trained.
+        second = search(SearchConfig(**{**settings, "confirm_seeds": 2, "resume": True}))
+        study = optuna.load_study(study_name=name, storage=storage)
+        runs = confirm_runs(study)
+        assert all([run["seed"] for run in runs[n]] == [1, 2] for n in confirmed)
+        assert len(study.trials) == n_trials  # confirm runs never enter the search's study
+        companion = optuna.load_study(study_name=f"{name}.confirm", storage=storage)
+        assert len(companion.trials) == 2 * len(confirmed)
+        assert all(t.user_attrs["confirms"] in confirmed for t in companion.trials)
+        for row in pareto_rows(study):
+            assert row["seeds"] == 3 and len(row["seed_accuracies"]) == 3
+            assert row["accuracy_mean"] == pytest.approx(sum(row["seed_accuracies"]) / 3,
+                                                         abs=1e-6)
+        assert second.pareto and all(row["seeds"] == 3 for row in second.pareto)
+        assert [r for r in second.pareto if r["vs_cheaper"]] == [
+            r for r in second.pareto[1:]]  # every member but the cheapest is judged
+    finally:
+        if backend == "postgresql":
+            for study_name in (name, f"{name}.confirm"):
+                optuna.delete_study(study_name=study_name, storage=storage)
 
 
 def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path,

@@ -60,19 +60,21 @@ def _tradeoff(ax: Axes, data: ReportData, cost: str, front: list[dict[str, Any]]
     """All trained trials, the front as a staircase, the zoo, and the budget if there is one."""
     ax.scatter([r[cost] for r in data.trained], [r["accuracy"] for r in data.trained],
                label=f"trained trials ({len(data.trained)})", **_TRIAL)
-    xs, ys = [r[cost] for r in front], [r["accuracy"] for r in front]
+    points = [_front_point(r) for r in front]
+    xs, ys = [r[cost] for r in front], [point[0] for point in points]
     ax.step(xs, ys, where="post", color=_FRONT, linewidth=1.4, alpha=0.8)
     ax.scatter(xs, ys, color=_FRONT, s=40, zorder=3, label=f"Pareto front ({len(front)})")
-    with_interval = [r for r in front if r.get("accuracy_low") is not None]
-    if with_interval:
-        ax.errorbar([r[cost] for r in with_interval], [r["accuracy"] for r in with_interval],
-                    yerr=_bars([(r["accuracy"], r["accuracy_low"], r["accuracy_high"])
-                                for r in with_interval]),
+    bounded = [(x, point) for x, point in zip(xs, points) if point[1] is not None]
+    if bounded:
+        several = any((r.get("seeds") or 1) > 1 for r in front)
+        ax.errorbar([x for x, _ in bounded], [point[0] for _, point in bounded],
+                    yerr=_bars([point for _, point in bounded]),
                     fmt="none", ecolor=_FRONT, elinewidth=1, capsize=3, alpha=0.7, zorder=3,
-                    label="95% interval (validation split)")
-    for row in front:
+                    label="mean +/- std over seeds, or 95% interval of one run" if several
+                    else "95% interval (validation split)")
+    for row, y in zip(front, ys):
         tie = " (tie)" if row.get("vs_cheaper") == "tie" else ""
-        ax.annotate(f"#{row['number']}{tie}", (row[cost], row["accuracy"]), xytext=(4, -10),
+        ax.annotate(f"#{row['number']}{tie}", (row[cost], y), xytext=(4, -10),
                     textcoords="offset points", fontsize=7, color=_FRONT)
     _zoo(ax, data.zoo, cost)
     if budget:
@@ -122,6 +124,15 @@ def _history(ax: Axes, data: ReportData) -> None:
                    label="zoo network (warm start)")
     ax.set_xlabel("trial number (over-budget and failed trials are not shown)")
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
+
+
+def _front_point(row: dict[str, Any]) -> tuple[float, float | None, float | None]:
+    """(accuracy, low, high) of a front member: the seed mean +/- one standard deviation where
+    confirm runs exist (the front is taken on it), else the one run with its Wilson interval."""
+    if (row.get("seeds") or 1) > 1:
+        mean, std = row["accuracy_mean"], row["accuracy_std"]
+        return mean, mean - std, mean + std
+    return row["accuracy"], row.get("accuracy_low"), row.get("accuracy_high")
 
 
 def _bars(points: list[tuple[float, float, float]]) -> list[list[float]]:

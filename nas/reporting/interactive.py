@@ -19,7 +19,7 @@ import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState, create_trial
 
-from nas.outputs import accuracy_text, versus_text
+from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting.data import ReportData, ZooMark
 from nas.trials import TrialAttrs
 
@@ -120,10 +120,10 @@ def _add_zoo(figure: go.Figure, marks: list[ZooMark], cost: str) -> None:
 
 def _front_table(data: ReportData) -> str:
     head = "".join(f"<th>{name}</th>" for name in
-                   ("trial", "accuracy [95% CI]", "vs cheaper", "latency ms", "MFLOPs", "params",
-                    "zoo", "arch"))
+                   ("trial", "accuracy [95% CI]", "over seeds", "vs cheaper", "latency ms",
+                    "MFLOPs", "params", "zoo", "arch"))
     rows = "".join(
-        f"<tr><td>{row['number']}</td><td>{accuracy_text(row)}</td>"
+        f"<tr><td>{row['number']}</td><td>{accuracy_text(row)}</td><td>{seeds_text(row)}</td>"
         f"<td>{versus_text(row)}</td><td>{row['latency_ms']:.2f}</td><td>{row['mflops']:.1f}</td>"
         f"<td>{row['params']:,}</td><td>{html.escape(data.zoo_name(row) or '')}</td>"
         f"<td><code>{html.escape(row['arch'])}</code></td></tr>" for row in data.front)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from nas.outputs import accuracy_text, versus_text
+from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting.data import ReportData
 
 
@@ -35,15 +35,18 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
         "",
         f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
         "",
-        "Accuracy with its 95% Wilson interval on the validation split; *vs cheaper*: more "
-        "accurate than the next cheaper member beyond the noise (two-proportion z-test at 5%), "
-        "or a tie.",
+        "Accuracy with its 95% Wilson interval on the validation split; *over seeds*: mean and "
+        "standard deviation with the confirm runs, which the front is taken on; *vs cheaper*: "
+        "more accurate than the next cheaper member beyond the noise (Welch t-test over seeds, "
+        "or a two-proportion z-test on one run, at 5%), or a tie.",
         "",
-        "| trial | accuracy [95% CI] | vs cheaper | latency ms | MFLOPs | params | zoo | arch |",
-        "|---:|---:|---|---:|---:|---:|---|---|",
+        "| trial | accuracy [95% CI] | over seeds | vs cheaper | latency ms | MFLOPs | params | "
+        "zoo | arch |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
     for row in data.front:
-        lines.append(f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
+        lines.append(f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | "
+                     f"{versus_text(row)} | "
                      f"{row['latency_ms']:.2f} | {row['mflops']:.1f} | {row['params']:,} | "
                      f"{data.zoo_name(row) or ''} | `{row['arch']}` |")
     lines += ["", "Export one: `nas export --study " + data.study_name +
