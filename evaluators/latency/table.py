@@ -31,7 +31,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -39,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import InputError
+from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
                                    SqueezeExcite, ZeroPad, op_layers)
@@ -259,19 +259,8 @@ class LatencyTable:
 
     def save(self, path: str | Path) -> Path:
         """Write atomically, so an interrupted build never leaves a truncated table behind."""
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as file:
-                file.write(self.to_json())
-            os.chmod(temporary, 0o666 & ~_umask())  # mkstemp makes it private; a table is not
-            os.replace(temporary, path)
-        except BaseException:
-            Path(temporary).unlink(missing_ok=True)
-            raise
-        self.path = path
-        return path
+        self.path = write_atomically(path, self.to_json())
+        return self.path
 
     @classmethod
     def from_dict(cls, data: Any, where: str = "latency table",
@@ -321,12 +310,6 @@ class LatencyTable:
                              f"{error.lineno} column {error.colno}): rebuild it with "
                              f"'nas lut build' (a rerun resumes) or restore the file") from None
         return cls.from_dict(data, where=f"latency table {path}", path=path)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
 
 
 def _is_input_size(value: Any) -> bool:
