@@ -17,15 +17,19 @@ from pathlib import Path
 from nas.evaluators.latency.timing import cpu_model
 
 BENCHMARKS_MD = Path(__file__).resolve().parent.parent / "BENCHMARKS.md"
-HEADER = ("# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says how it "
-          "was produced. Rerunning a script replaces its own section.\n")
+HEADER = (
+    "# Benchmarks\n\nFigures measured by the scripts in `benchmarks/`; each section says how it "
+    "was produced. Rerunning a script replaces its own section.\n"
+)
 
 
 def machine_summary(packages: tuple[str, ...] = ("torch", "fvcore", "optuna")) -> str:
     versions = ", ".join(f"{name} {_version(name)}" for name in packages)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
-    return (f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
-            f"{versions}; load average {load:.1f} when written; {dt.date.today().isoformat()}")
+    return (
+        f"{cpu_model()}, {os.cpu_count()} cores, Python {platform.python_version()}, "
+        f"{versions}; load average {load:.1f} when written; {dt.date.today().isoformat()}"
+    )
 
 
 def _version(name: str) -> str:
@@ -44,10 +48,13 @@ def command_line() -> str:
     return " ".join(["python", str(script), *sys.argv[1:]])
 
 
-def write_section(name: str, title: str, body: str,
-                  packages: tuple[str, ...] = ("torch", "fvcore", "optuna")) -> None:
-    section = (f"<!-- {name}:start -->\n## {title}\n\n`{command_line()}`\n\n"
-               f"Machine: {machine_summary(packages)}\n\n{body.strip()}\n<!-- {name}:end -->\n")
+def write_section(
+    name: str, title: str, body: str, packages: tuple[str, ...] = ("torch", "fvcore", "optuna")
+) -> None:
+    section = (
+        f"<!-- {name}:start -->\n## {title}\n\n`{command_line()}`\n\n"
+        f"Machine: {machine_summary(packages)}\n\n{body.strip()}\n<!-- {name}:end -->\n"
+    )
     text = BENCHMARKS_MD.read_text() if BENCHMARKS_MD.exists() else HEADER
     start, end = f"<!-- {name}:start -->", f"<!-- {name}:end -->\n"
     if start in text and end in text:

@@ -14,8 +14,8 @@ import statistics
 import time
 
 import optuna
-
 from _report import write_section
+
 from nas.evaluators.flops import count_cost, estimate_cost
 from nas.evaluators.latency import load_table
 from nas.search_spaces.builder import build_model
@@ -49,9 +49,16 @@ def main() -> None:
         estimated = time.perf_counter()
         table.predict(arch)
         looked_up = time.perf_counter()
-        rows.append({"mflops": cost.mflops, "sample": sampled - start, "build": built - sampled,
-                     "price": priced - built, "estimate": estimated - priced,
-                     "lookup": looked_up - estimated})
+        rows.append(
+            {
+                "mflops": cost.mflops,
+                "sample": sampled - start,
+                "build": built - sampled,
+                "price": priced - built,
+                "estimate": estimated - priced,
+                "lookup": looked_up - estimated,
+            }
+        )
         study.tell(trial, cost.mflops)
 
     def median_ms(key: str, subset=rows) -> float:

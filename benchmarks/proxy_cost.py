@@ -62,16 +62,24 @@ def main() -> None:
         cpu = time.process_time()
         result = train(arch, data, recipe)
         cpu = time.process_time() - cpu
-        row = {"mflops": estimate_cost(arch).mflops,
-               "proxy_mflops": estimate_cost(proxy, data.input_shape, data.num_classes).mflops,
-               "seconds": result.train_seconds, "cpu": cpu,
-               "epoch_s": statistics.median(r.seconds for r in result.curve),
-               "ips": result.images_per_second, "accuracy": result.accuracy,
-               "status": result.status, "load": os.getloadavg()[0]}
+        row = {
+            "mflops": estimate_cost(arch).mflops,
+            "proxy_mflops": estimate_cost(proxy, data.input_shape, data.num_classes).mflops,
+            "seconds": result.train_seconds,
+            "cpu": cpu,
+            "epoch_s": statistics.median(r.seconds for r in result.curve),
+            "ips": result.images_per_second,
+            "accuracy": result.accuracy,
+            "status": result.status,
+            "load": os.getloadavg()[0],
+        }
         rows.append(row)
-        print(f"{row['mflops']:6.1f} MFLOPs ({row['proxy_mflops']:.2f} at proxy): "
-              f"{row['seconds']:6.1f} s wall, {cpu:6.1f} s CPU, {row['ips']:6.0f} img/s, "
-              f"acc {row['accuracy']}, load {row['load']:.1f}", flush=True)
+        print(
+            f"{row['mflops']:6.1f} MFLOPs ({row['proxy_mflops']:.2f} at proxy): "
+            f"{row['seconds']:6.1f} s wall, {cpu:6.1f} s CPU, {row['ips']:6.0f} img/s, "
+            f"acc {row['accuracy']}, load {row['load']:.1f}",
+            flush=True,
+        )
 
     median = statistics.median(r["seconds"] for r in rows)
     c, h, w = data.input_shape
@@ -89,16 +97,22 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in rows:
-        lines.append(f"| {r['mflops']:.1f} | {r['proxy_mflops']:.2f} | {r['seconds']:.1f} | "
-                     f"{r['cpu']:.1f} | {r['epoch_s']:.1f} | {r['ips']:.0f} | "
-                     f"{r['accuracy']:.4f} | {r['load']:.1f} |")
-    lines += ["", f"Median wall seconds per trial: **{median:.1f}** (goal <= 60 s: "
-              f"{'met' if median <= 60 else 'not met'})."]
+        lines.append(
+            f"| {r['mflops']:.1f} | {r['proxy_mflops']:.2f} | {r['seconds']:.1f} | "
+            f"{r['cpu']:.1f} | {r['epoch_s']:.1f} | {r['ips']:.0f} | "
+            f"{r['accuracy']:.4f} | {r['load']:.1f} |"
+        )
+    lines += [
+        "",
+        f"Median wall seconds per trial: **{median:.1f}** (goal <= 60 s: "
+        f"{'met' if median <= 60 else 'not met'}).",
+    ]
     text = "\n".join(lines)
     print(text)
     if not args.no_write:
-        write_section("proxy-cost", "Cost of the default proxy per trial", text,
-                      packages=("torch",))
+        write_section(
+            "proxy-cost", "Cost of the default proxy per trial", text, packages=("torch",)
+        )
 
 
 if __name__ == "__main__":

@@ -103,8 +103,9 @@ def stratified_archs(space_name: str, count: int, seed: int, pool: int = 400) ->
     return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
-def tail_archs(space_name: str, per_side: int, seed: int, core: list[Arch],
-               pool: int = 3000) -> list[Arch]:
+def tail_archs(
+    space_name: str, per_side: int, seed: int, core: list[Arch], pool: int = 3000
+) -> list[Arch]:
     """`per_side` architectures below the core set's MFLOPs and as many above it.
 
     The core set covers where random samples are common, and there accuracies differ by little
@@ -119,8 +120,9 @@ def tail_archs(space_name: str, per_side: int, seed: int, core: list[Arch],
     core_mflops = [estimate_cost(arch).mflops for arch in core]
     low, high = members[0][0], members[-1][0]
     below = [low + (min(core_mflops) - low) * i / per_side for i in range(per_side)]
-    above = [max(core_mflops) + (high - max(core_mflops)) * (i + 1) / per_side
-             for i in range(per_side)]
+    above = [
+        max(core_mflops) + (high - max(core_mflops)) * (i + 1) / per_side for i in range(per_side)
+    ]
     core_strings = {arch.to_string() for arch in core}
     outside = [m for m in members if m[1].to_string() not in core_strings]
     chosen = _nearest_free(outside, below + above)
@@ -162,8 +164,13 @@ def _train_in_worker(arch_text: str, recipe: dict[str, Any]) -> dict[str, Any]:
     return train(Arch.from_string(arch_text), _WORKER_DATA, Recipe.from_dict(recipe)).to_dict()
 
 
-def run_all(jobs: list[tuple[Arch, Recipe, str]], data: Dataset, data_kwargs: dict[str, Any],
-            results: Results, parallel: int) -> None:
+def run_all(
+    jobs: list[tuple[Arch, Recipe, str]],
+    data: Dataset,
+    data_kwargs: dict[str, Any],
+    results: Results,
+    parallel: int,
+) -> None:
     """Train every (arch, recipe) the results file lacks, in the order given.
 
     With ``parallel`` > 1 the runs go to that many worker processes, each loading the data once
@@ -174,19 +181,25 @@ def run_all(jobs: list[tuple[Arch, Recipe, str]], data: Dataset, data_kwargs: di
 
     def record(arch: Arch, recipe: Recipe, label: str, result: dict) -> None:
         results.put(arch, recipe, result)
-        print(f"  {label:9s} acc {result['accuracy']} status {result['status']} "
-              f"{result['train_seconds']:6.1f} s {result['images_per_second']:7.1f} img/s "
-              f"{arch.to_string()[:60]}...", flush=True)
+        print(
+            f"  {label:9s} acc {result['accuracy']} status {result['status']} "
+            f"{result['train_seconds']:6.1f} s {result['images_per_second']:7.1f} img/s "
+            f"{arch.to_string()[:60]}...",
+            flush=True,
+        )
 
     if parallel <= 1:
         for arch, recipe, label in todo:
             record(arch, recipe, label, train(arch, data, recipe).to_dict())
         return
     context = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(parallel, mp_context=context, initializer=_load_worker_data,
-                             initargs=(data_kwargs,)) as pool:
-        futures = {pool.submit(_train_in_worker, arch.to_string(), recipe.to_dict()):
-                   (arch, recipe, label) for arch, recipe, label in todo}
+    with ProcessPoolExecutor(
+        parallel, mp_context=context, initializer=_load_worker_data, initargs=(data_kwargs,)
+    ) as pool:
+        futures = {
+            pool.submit(_train_in_worker, arch.to_string(), recipe.to_dict()): (arch, recipe, label)
+            for arch, recipe, label in todo
+        }
         for future in as_completed(futures):
             arch, recipe, label = futures[future]
             record(arch, recipe, label, future.result())
@@ -200,44 +213,74 @@ def main() -> None:
     parser.add_argument("--val-count", type=int, default=2000)
     parser.add_argument("--space", default="mobile")
     parser.add_argument("--archs", type=int, default=12)
-    parser.add_argument("--tails", type=int, default=0,
-                        help="architectures added below and as many above the core set's MFLOPs, "
-                             "to cover the space's ends")
+    parser.add_argument(
+        "--tails",
+        type=int,
+        default=0,
+        help="architectures added below and as many above the core set's MFLOPs, "
+        "to cover the space's ends",
+    )
     parser.add_argument("--seed", type=int, default=0, help="architecture sampling seed")
     parser.add_argument("--threads", type=int, default=2, help="torch threads per run")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs trained at once, each in its own process")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs trained at once, each in its own process"
+    )
     parser.add_argument("--factor", type=int, default=5, help="reference epochs = factor x proxy")
     parser.add_argument("--proxy", default="{}", help="JSON overrides of the default recipe")
-    parser.add_argument("--reference", default="{}",
-                        help="JSON overrides of the reference recipe (after the epoch factor)")
-    parser.add_argument("--replicate-seeds", type=int, nargs="*", default=[],
-                        help="training seeds to repeat proxy and reference with, for the noise "
-                             "ceiling (the recipe's own seed is always trained)")
+    parser.add_argument(
+        "--reference",
+        default="{}",
+        help="JSON overrides of the reference recipe (after the epoch factor)",
+    )
+    parser.add_argument(
+        "--replicate-seeds",
+        type=int,
+        nargs="*",
+        default=[],
+        help="training seeds to repeat proxy and reference with, for the noise "
+        "ceiling (the recipe's own seed is always trained)",
+    )
     parser.add_argument("--results", type=Path, default=Path("/tmp/nas-bench/fidelity.json"))
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing; report the pairs already in the results file")
-    parser.add_argument("--section", default="proxy-fidelity",
-                        help="BENCHMARKS.md section name ('' to print only)")
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="train nothing; report the pairs already in the results file",
+    )
+    parser.add_argument(
+        "--section", default="proxy-fidelity", help="BENCHMARKS.md section name ('' to print only)"
+    )
     args = parser.parse_args()
 
     proxy = Recipe(threads=args.threads, max_seconds=None).replace(**json.loads(args.proxy))
     reference = proxy.replace(epochs=proxy.epochs * args.factor).replace(
-        **json.loads(args.reference))
-    data_kwargs = {"name": args.dataset, "data_dir": args.data_dir,
-                   "limit_train": args.limit_train, "val_count": args.val_count}
+        **json.loads(args.reference)
+    )
+    data_kwargs = {
+        "name": args.dataset,
+        "data_dir": args.data_dir,
+        "limit_train": args.limit_train,
+        "val_count": args.val_count,
+    }
     data = load_dataset(**data_kwargs)
     core = stratified_archs(args.space, args.archs, args.seed)
-    archs = sorted(core + tail_archs(args.space, args.tails, args.seed, core),
-                   key=lambda arch: estimate_cost(arch).mflops)
+    archs = sorted(
+        core + tail_archs(args.space, args.tails, args.seed, core),
+        key=lambda arch: estimate_cost(arch).mflops,
+    )
     args.results.parent.mkdir(parents=True, exist_ok=True)
     results = Results(args.results)
-    print(f"{data!r}; {len(archs)} architectures; proxy {recipe_key(proxy)} "
-          f"({proxy.epochs} epochs), reference {recipe_key(reference)} "
-          f"({reference.epochs} epochs)", flush=True)
+    print(
+        f"{data!r}; {len(archs)} architectures; proxy {recipe_key(proxy)} "
+        f"({proxy.epochs} epochs), reference {recipe_key(reference)} "
+        f"({reference.epochs} epochs)",
+        flush=True,
+    )
 
-    replicates = [(seed, proxy.replace(seed=seed), reference.replace(seed=seed))
-                  for seed in args.replicate_seeds if seed != proxy.seed]
+    replicates = [
+        (seed, proxy.replace(seed=seed), reference.replace(seed=seed))
+        for seed in args.replicate_seeds
+        if seed != proxy.seed
+    ]
     if not args.report_only:
         # Cheap runs first (every proxy, of every seed), then the references of the recipe's
         # seed, then the replicate references: a run stopped early still has the main figure.
@@ -248,22 +291,37 @@ def main() -> None:
         jobs += [(arch, reference, "reference") for arch in archs]
         for seed, _, seed_reference in replicates:
             jobs += [(arch, seed_reference, f"ref s{seed}") for arch in archs]
-        print(f"{sum(results.get(a, r) is None for a, r, _ in jobs)} of {len(jobs)} runs to "
-              f"train, {args.jobs} at a time", flush=True)
+        print(
+            f"{sum(results.get(a, r) is None for a, r, _ in jobs)} of {len(jobs)} runs to "
+            f"train, {args.jobs} at a time",
+            flush=True,
+        )
         run_all(jobs, data, data_kwargs, results, args.jobs)
     notes = _proxy_rerun_lines(archs, results, proxy, replicates)
-    rows = [{"arch": arch, "proxy": results.get(arch, proxy),
-             "reference": results.get(arch, reference)} for arch in archs]
+    rows = [
+        {"arch": arch, "proxy": results.get(arch, proxy), "reference": results.get(arch, reference)}
+        for arch in archs
+    ]
     rows = [row for row in rows if row["proxy"] and row["reference"]]
     if not rows:
         print("\n".join(notes + ["no architecture has both a proxy and a reference run yet"]))
         return
-    report(args, data, proxy, reference, rows, core={arch.to_string() for arch in core},
-           planned=len(archs), replicas=_replica_rows(archs, results, replicates), notes=notes)
+    report(
+        args,
+        data,
+        proxy,
+        reference,
+        rows,
+        core={arch.to_string() for arch in core},
+        planned=len(archs),
+        replicas=_replica_rows(archs, results, replicates),
+        notes=notes,
+    )
 
 
-def _proxy_rerun_lines(archs: list[Arch], results: Results, proxy: Recipe,
-                       replicates: list[tuple[int, Recipe, Recipe]]) -> list[str]:
+def _proxy_rerun_lines(
+    archs: list[Arch], results: Results, proxy: Recipe, replicates: list[tuple[int, Recipe, Recipe]]
+) -> list[str]:
     """The proxy against its own rerun, available long before the references finish.
 
     Two proxy runs that differ only in the training seed bound how well one proxy run can rank
@@ -271,9 +329,13 @@ def _proxy_rerun_lines(archs: list[Arch], results: Results, proxy: Recipe,
     """
     lines = []
     for seed, seed_proxy, _ in replicates:
-        pairs = [(a["accuracy"], b["accuracy"]) for a, b in
-                 ((results.get(arch, proxy), results.get(arch, seed_proxy)) for arch in archs)
-                 if a and b and a["status"] == b["status"] == "ok"]
+        pairs = [
+            (a["accuracy"], b["accuracy"])
+            for a, b in (
+                (results.get(arch, proxy), results.get(arch, seed_proxy)) for arch in archs
+            )
+            if a and b and a["status"] == b["status"] == "ok"
+        ]
         if len(pairs) < 3:
             continue
         first, second = [p[0] for p in pairs], [p[1] for p in pairs]
@@ -283,12 +345,14 @@ def _proxy_rerun_lines(archs: list[Arch], results: Results, proxy: Recipe,
             f"Kendall tau {stats.kendalltau(first, second).statistic:.3f}; |difference| median "
             f"{statistics.median(diffs) * 100:.1f} points, largest {max(diffs) * 100:.1f}; "
             f"proxy accuracies span {(max(first) - min(first)) * 100:.1f} points (seed "
-            f"{proxy.seed}).")
+            f"{proxy.seed})."
+        )
     return lines
 
 
-def _replica_rows(archs: list[Arch], results: Results,
-                  replicates: list[tuple[int, Recipe, Recipe]]) -> list[dict]:
+def _replica_rows(
+    archs: list[Arch], results: Results, replicates: list[tuple[int, Recipe, Recipe]]
+) -> list[dict]:
     """Per replicate seed, the architectures whose proxy and reference both finished."""
     out = []
     for seed, seed_proxy, seed_reference in replicates:
@@ -301,9 +365,17 @@ def _replica_rows(archs: list[Arch], results: Results,
     return out
 
 
-def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Recipe,
-           rows: list[dict], core: set[str], planned: int, replicas: list[dict] | None = None,
-           notes: list[str] | None = None) -> None:
+def report(
+    args: argparse.Namespace,
+    data: Dataset,
+    proxy: Recipe,
+    reference: Recipe,
+    rows: list[dict],
+    core: set[str],
+    planned: int,
+    replicas: list[dict] | None = None,
+    notes: list[str] | None = None,
+) -> None:
     usable = [r for r in rows if r["proxy"]["status"] == "ok" and r["reference"]["status"] == "ok"]
     proxy_acc = [r["proxy"]["accuracy"] for r in usable]
     reference_acc = [r["reference"]["accuracy"] for r in usable]
@@ -324,14 +396,18 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     reference_seconds = statistics.median(r["reference"]["train_seconds"] for r in rows)
     c, h, w = data.input_shape
     tails = planned - len(core)
-    spread = (f"{len(core)} spread evenly over the MFLOPs at 224 where random samples lie, plus "
-              f"{tails // 2} below and {tails // 2} above them" if tails else
-              "spread evenly over MFLOPs at 224")
+    spread = (
+        f"{len(core)} spread evenly over the MFLOPs at 224 where random samples lie, plus "
+        f"{tails // 2} below and {tails // 2} above them"
+        if tails
+        else "spread evenly over MFLOPs at 224"
+    )
     lines = [
         f"{len(rows)} of {planned} planned architectures from `{args.space}` (seed {args.seed}, "
         f"{spread}), trained on `{data.name}` ({len(data.train_labels)} train / "
         f"{len(data.val_labels)} validation images, {c}x{h}x{w}, {data.num_classes} classes), "
-        f"{proxy.threads} threads per run, {args.jobs} run(s) at a time (OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
+        f"{proxy.threads} threads per run, {args.jobs} run(s) at a time "
+        f"(OMP_WAIT_POLICY={os.environ.get('OMP_WAIT_POLICY', 'unset')}). "
         f"Proxy: the default recipe ({proxy.epochs} epochs"
         f"{_overrides(proxy)}); reference: {reference.epochs} epochs. Accuracy is final "
         f"validation accuracy.",
@@ -342,9 +418,11 @@ def report(args: argparse.Namespace, data: Dataset, proxy: Recipe, reference: Re
     for index, row in enumerate(rows):
         p, r = row["proxy"], row["reference"]
         where = "core" if row["arch"].to_string() in core else "tail"
-        lines.append(f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | {where} | "
-                     f"{_acc(p)} | {_acc(r)} | {p['train_seconds']:.0f} | "
-                     f"{r['train_seconds']:.0f} |")
+        lines.append(
+            f"| {index + 1} | {estimate_cost(row['arch']).mflops:.0f} | {where} | "
+            f"{_acc(p)} | {_acc(r)} | {p['train_seconds']:.0f} | "
+            f"{r['train_seconds']:.0f} |"
+        )
     goal = "met" if tau >= 0.6 else "not met"
     lines += [
         "",
@@ -409,13 +487,17 @@ def _replica_lines(usable: list[dict], seed: int, replicas: list[dict]) -> list[
     much of its ranking is chance. Averaging seeds shows what a costlier proxy would gain.
     """
     lines: list[str] = []
-    base = {r["arch"].to_string(): (r["proxy"]["accuracy"], r["reference"]["accuracy"])
-            for r in usable}
+    base = {
+        r["arch"].to_string(): (r["proxy"]["accuracy"], r["reference"]["accuracy"]) for r in usable
+    }
     for replica in replicas:
         keys = [k for k in base if k in replica["pairs"]]
         if len(keys) < 3:
-            lines += [f"Replicate with training seed {replica['seed']}: {len(keys)} "
-                      f"architectures finished, too few to rank.", ""]
+            lines += [
+                f"Replicate with training seed {replica['seed']}: {len(keys)} "
+                f"architectures finished, too few to rank.",
+                "",
+            ]
             continue
         p0 = [base[k][0] for k in keys]
         r0 = [base[k][1] for k in keys]
@@ -433,10 +515,13 @@ def _replica_lines(usable: list[dict], seed: int, replicas: list[dict]) -> list[
             f"{len(keys)} architectures):",
             "",
             "| # | proxy s{0} | proxy s{1} | reference s{0} | reference s{1} |".format(
-                seed, replica["seed"]),
+                seed, replica["seed"]
+            ),
             "| --- | --- | --- | --- | --- |",
-            *[f"| {i + 1} | {a:.4f} | {b:.4f} | {c:.4f} | {d:.4f} |"
-              for i, (a, b, c, d) in enumerate(zip(p0, p1, r0, r1))],
+            *[
+                f"| {i + 1} | {a:.4f} | {b:.4f} | {c:.4f} | {d:.4f} |"
+                for i, (a, b, c, d) in enumerate(zip(p0, p1, r0, r1))
+            ],
             "",
             f"- Reference against its own rerun (the ceiling for one reference run): "
             f"tau = **{tau(r0, r1):.3f}**; median |difference| "
@@ -461,8 +546,11 @@ def _acc(result: dict) -> str:
 
 def _overrides(recipe: Recipe) -> str:
     default = Recipe().to_dict()
-    changed = {k: v for k, v in recipe.to_dict().items()
-               if v != default[k] and k not in ("threads", "max_seconds", "epochs")}
+    changed = {
+        k: v
+        for k, v in recipe.to_dict().items()
+        if v != default[k] and k not in ("threads", "max_seconds", "epochs")
+    }
     return f", with {json.dumps(changed)}" if changed else ""
 
 

@@ -41,16 +41,16 @@ from pathlib import Path
 from typing import Any
 
 import optuna
+from _report import BENCHMARKS_MD, command_line, write_section
 from optuna.trial import TrialState
 
-from _report import BENCHMARKS_MD, command_line, write_section
 from nas.config import SearchConfig
 from nas.evaluators.datasets import load_dataset
 from nas.evaluators.latency import load_table
+from nas.outputs import pareto_front
 from nas.pricing import price
 from nas.search import recipe_for, search, start_local_ray
 from nas.search_spaces.zoo import ZOO
-from nas.outputs import pareto_front
 from nas.trials import Outcome, TrialAttrs
 
 SECTION = "search-quality"
@@ -60,55 +60,105 @@ DEFAULT_WORK = Path("/tmp/nas-bench/work")
 DEFAULT_DATA = Path("/tmp/nas-bench/cifar10")
 
 # What makes two invocations the same benchmark; a work directory holds exactly one of them.
-SETTING_KEYS = ("data_dir", "limit_train", "epochs", "budget_mflops", "target", "space",
-                "no_early_stopping")
+SETTING_KEYS = (
+    "data_dir",
+    "limit_train",
+    "epochs",
+    "budget_mflops",
+    "target",
+    "space",
+    "no_early_stopping",
+)
 
 
 # ---- settings --------------------------------------------------------------------------------
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA,
-                        help="unpacked CIFAR-10 JPEG image folder (train/<class>, test/<class>)")
-    parser.add_argument("--work-dir", type=Path, default=None,
-                        help=f"study databases, zoo JSON, logs (default {DEFAULT_WORK}, "
-                             f"or {DEFAULT_WORK.parent / 'quick'} with --quick)")
-    parser.add_argument("--limit-train", type=int, default=None,
-                        help="training images kept (stratified; default 20000, --quick 1000); "
-                             "validation is always the driver's 10%% split of the full train set")
-    parser.add_argument("--epochs", type=int, default=None,
-                        help="proxy epochs (default: the recipe's; --quick 1)")
-    parser.add_argument("--trials", type=int, default=None,
-                        help="trained trials per run (default 40, --quick 3)")
-    parser.add_argument("--step", type=int, default=None,
-                        help="runs advance round-robin by this many trained trials "
-                             "(default 4; --quick: all at once)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data-dir",
+        type=Path,
+        default=DEFAULT_DATA,
+        help="unpacked CIFAR-10 JPEG image folder (train/<class>, test/<class>)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=None,
+        help=f"study databases, zoo JSON, logs (default {DEFAULT_WORK}, "
+        f"or {DEFAULT_WORK.parent / 'quick'} with --quick)",
+    )
+    parser.add_argument(
+        "--limit-train",
+        type=int,
+        default=None,
+        help="training images kept (stratified; default 20000, --quick 1000); "
+        "validation is always the driver's 10%% split of the full train set",
+    )
+    parser.add_argument(
+        "--epochs", type=int, default=None, help="proxy epochs (default: the recipe's; --quick 1)"
+    )
+    parser.add_argument(
+        "--trials", type=int, default=None, help="trained trials per run (default 40, --quick 3)"
+    )
+    parser.add_argument(
+        "--step",
+        type=int,
+        default=None,
+        help="runs advance round-robin by this many trained trials "
+        "(default 4; --quick: all at once)",
+    )
     parser.add_argument("--samplers", nargs="+", choices=SAMPLERS, default=list(SAMPLERS))
-    parser.add_argument("--seeds", nargs="+", type=int, default=None,
-                        help="search, data-split and init seeds (default 0 1; --quick 0)")
+    parser.add_argument(
+        "--seeds",
+        nargs="+",
+        type=int,
+        default=None,
+        help="search, data-split and init seeds (default 0 1; --quick 0)",
+    )
     parser.add_argument("--budget-mflops", type=float, default=150.0)
     parser.add_argument("--target", default="armv8")
     parser.add_argument("--space", default="mobile")
-    parser.add_argument("--ref-ms", type=float, default=25.0,
-                        help="hypervolume reference latency in ms (reference accuracy is 0); "
-                             "points slower than this add nothing")
-    parser.add_argument("--no-early-stopping", action="store_true",
-                        help="train every candidate to the end (the search stops poor ones "
-                             "by default)")
-    parser.add_argument("--quick", action="store_true",
-                        help="smoke run: 1000 images, 1 epoch, 3 trials per sampler, seed 0")
-    parser.add_argument("--report-only", action="store_true",
-                        help="rebuild the table and figure from the work directory, no training")
-    parser.add_argument("--label", default="",
-                        help="report under its own BENCHMARKS.md section and figure name, so an "
-                             "earlier run (e.g. of another early-stopping rule) keeps its own")
+    parser.add_argument(
+        "--ref-ms",
+        type=float,
+        default=25.0,
+        help="hypervolume reference latency in ms (reference accuracy is 0); "
+        "points slower than this add nothing",
+    )
+    parser.add_argument(
+        "--no-early-stopping",
+        action="store_true",
+        help="train every candidate to the end (the search stops poor ones by default)",
+    )
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="smoke run: 1000 images, 1 epoch, 3 trials per sampler, seed 0",
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="rebuild the table and figure from the work directory, no training",
+    )
+    parser.add_argument(
+        "--label",
+        default="",
+        help="report under its own BENCHMARKS.md section and figure name, so an "
+        "earlier run (e.g. of another early-stopping rule) keeps its own",
+    )
     args = parser.parse_args(argv)
     quick = args.quick
-    defaults = {"work_dir": DEFAULT_WORK.parent / "quick" if quick else DEFAULT_WORK,
-                "limit_train": 1000 if quick else 20000, "epochs": 1 if quick else None,
-                "trials": 3 if quick else 40, "seeds": [0] if quick else [0, 1]}
+    defaults = {
+        "work_dir": DEFAULT_WORK.parent / "quick" if quick else DEFAULT_WORK,
+        "limit_train": 1000 if quick else 20000,
+        "epochs": 1 if quick else None,
+        "trials": 3 if quick else 40,
+        "seeds": [0] if quick else [0, 1],
+    }
     for name, value in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, value)
@@ -119,17 +169,35 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def search_config(args: argparse.Namespace, sampler: str, seed: int,
-                  trials: int | None = None, resume: bool = False) -> SearchConfig:
+def search_config(
+    args: argparse.Namespace,
+    sampler: str,
+    seed: int,
+    trials: int | None = None,
+    resume: bool = False,
+) -> SearchConfig:
     """The one `SearchConfig` a run (and, for its seed, the zoo training) is built from."""
     name = run_name(sampler, seed)
     return SearchConfig(
-        budget_mflops=args.budget_mflops, target=args.target, space=args.space,
-        dataset="imagefolder", data_dir=str(args.data_dir), limit_train=args.limit_train,
-        trials=trials or args.trials, epochs=args.epochs, early_stopping=not args.no_early_stopping,
-        cpus_per_trial=1, sampler=sampler, seed=seed, warm_start=False, resume=resume,
-        storage=f"sqlite:///{database(args, sampler, seed)}", study=name,
-        out=str(args.work_dir / "out" / name), artifact_dir=str(args.work_dir / "artifacts"))
+        budget_mflops=args.budget_mflops,
+        target=args.target,
+        space=args.space,
+        dataset="imagefolder",
+        data_dir=str(args.data_dir),
+        limit_train=args.limit_train,
+        trials=trials or args.trials,
+        epochs=args.epochs,
+        early_stopping=not args.no_early_stopping,
+        cpus_per_trial=1,
+        sampler=sampler,
+        seed=seed,
+        warm_start=False,
+        resume=resume,
+        storage=f"sqlite:///{database(args, sampler, seed)}",
+        study=name,
+        out=str(args.work_dir / "out" / name),
+        artifact_dir=str(args.work_dir / "artifacts"),
+    )
 
 
 def run_name(sampler: str, seed: int) -> str:
@@ -146,11 +214,16 @@ def check_settings(args: argparse.Namespace) -> None:
     path = args.work_dir / "settings.json"
     if path.exists():
         recorded = json.loads(path.read_text())
-        differences = [f"{key}: {recorded.get(key)} -> {value}"
-                       for key, value in current.items() if recorded.get(key) != value]
+        differences = [
+            f"{key}: {recorded.get(key)} -> {value}"
+            for key, value in current.items()
+            if recorded.get(key) != value
+        ]
         if differences:
-            sys.exit(f"error: {args.work_dir} holds a benchmark with other settings "
-                     f"({'; '.join(differences)}); pass --work-dir for a new one")
+            sys.exit(
+                f"error: {args.work_dir} holds a benchmark with other settings "
+                f"({'; '.join(differences)}); pass --work-dir for a new one"
+            )
         return
     args.work_dir.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(current, indent=2) + "\n")
@@ -167,8 +240,11 @@ def zoo_under_budget(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
     for name, factory in ZOO.items():
         cost = price(factory(), config, table)
         if cost.feasible:
-            fits[name] = {"mflops": cost.mflops, "latency_ms": cost.latency_ms,
-                          "params": cost.params}
+            fits[name] = {
+                "mflops": cost.mflops,
+                "latency_ms": cost.latency_ms,
+                "params": cost.params,
+            }
     return fits
 
 
@@ -178,8 +254,7 @@ class ZooStore:
     def __init__(self, path: Path) -> None:
         self.path = path
         self.lock = threading.Lock()
-        self.data: dict[str, dict[str, Any]] = (json.loads(path.read_text())
-                                                if path.exists() else {})
+        self.data: dict[str, dict[str, Any]] = json.loads(path.read_text()) if path.exists() else {}
 
     @staticmethod
     def key(name: str, seed: int) -> str:
@@ -212,8 +287,9 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
     if not pending:
         return
     config = search_config(args, "random", seed)
-    data = load_dataset(config.dataset, config.data_dir, seed=config.seed,
-                        limit_train=config.limit_train)
+    data = load_dataset(
+        config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
+    )
     recipe = recipe_for(config)
     log(f"zoo seed {seed}: training {', '.join(pending)} ({data.provenance})")
     # Ray is already up (run_all); the searches that follow reuse it.
@@ -227,17 +303,24 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
             item = ray.get(ref)
             if item["type"] == RESULT:
                 result = item
-        record = {**fits[name], "arch": ZOO[name]().to_string(),
-                  "status": result.get("status"), "accuracy": result.get("accuracy"),
-                  "error": result.get("error"),
-                  "curve": [epoch["val_accuracy"] for epoch in result.get("curve", [])],
-                  "train_seconds": result.get("train_seconds"),
-                  "wall_seconds": round(time.monotonic() - started, 2),
-                  "recipe": recipe.to_dict(), "data": data.provenance,
-                  "input_shape": list(data.input_shape)}
+        record = {
+            **fits[name],
+            "arch": ZOO[name]().to_string(),
+            "status": result.get("status"),
+            "accuracy": result.get("accuracy"),
+            "error": result.get("error"),
+            "curve": [epoch["val_accuracy"] for epoch in result.get("curve", [])],
+            "train_seconds": result.get("train_seconds"),
+            "wall_seconds": round(time.monotonic() - started, 2),
+            "recipe": recipe.to_dict(),
+            "data": data.provenance,
+            "input_shape": list(data.input_shape),
+        }
         store.put(name, seed, record)
-        log(f"zoo seed {seed}: {name} accuracy {record['accuracy']} "
-            f"({record['status']}, {record['wall_seconds']:.0f} s)")
+        log(
+            f"zoo seed {seed}: {name} accuracy {record['accuracy']} "
+            f"({record['status']}, {record['wall_seconds']:.0f} s)"
+        )
 
     workers = max(1, (os.cpu_count() or 1) // config.cpus_per_trial)
     pool = ThreadPoolExecutor(workers)
@@ -266,8 +349,10 @@ def counted(study: optuna.Study | None) -> int:
     """Trials that count toward the search's --trials: trained to the end or stopped early."""
     if study is None:
         return 0
-    return sum(bool(outcome and outcome.counts) for outcome in
-               (TrialAttrs.of(t).outcome for t in study.get_trials(deepcopy=False)))
+    return sum(
+        bool(outcome and outcome.counts)
+        for outcome in (TrialAttrs.of(t).outcome for t in study.get_trials(deepcopy=False))
+    )
 
 
 def advance(args: argparse.Namespace, sampler: str, seed: int, target: int) -> None:
@@ -282,12 +367,19 @@ def advance(args: argparse.Namespace, sampler: str, seed: int, target: int) -> N
     result = search(config)
     calls_path = args.work_dir / "calls.jsonl"
     with calls_path.open("a") as handle:
-        handle.write(json.dumps({"run": run_name(sampler, seed), "target": target,
-                                 "trained_after": result.n_trained,
-                                 "wall_seconds": result.wall_seconds,
-                                 "interrupted": result.interrupted,
-                                 "finished": datetime.now().isoformat(timespec="seconds")})
-                     + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "run": run_name(sampler, seed),
+                    "target": target,
+                    "trained_after": result.n_trained,
+                    "wall_seconds": result.wall_seconds,
+                    "interrupted": result.interrupted,
+                    "finished": datetime.now().isoformat(timespec="seconds"),
+                }
+            )
+            + "\n"
+        )
     if result.interrupted:
         raise KeyboardInterrupt
 
@@ -336,21 +428,40 @@ def load_run(args: argparse.Namespace, sampler: str, seed: int) -> Run | None:
         return None
     trials = study.get_trials(deepcopy=False)
     attrs = {t.number: TrialAttrs.of(t) for t in trials}
-    trained = sorted((t for t in trials if t.state == TrialState.COMPLETE
-                      and attrs[t.number].outcome is Outcome.TRAINED),
-                     key=lambda t: t.datetime_complete)
-    points = [(float(attrs[t.number].accuracy), float(attrs[t.number].latency_ms), t.number)
-              for t in trained]
+    trained = sorted(
+        (
+            t
+            for t in trials
+            if t.state == TrialState.COMPLETE and attrs[t.number].outcome is Outcome.TRAINED
+        ),
+        key=lambda t: t.datetime_complete,
+    )
+    points = [
+        (float(attrs[t.number].accuracy), float(attrs[t.number].latency_ms), t.number)
+        for t in trained
+    ]
     outcomes = [attrs[t.number].outcome for t in trials]
-    run = Run(sampler, seed, points, n_counted=counted(study),
-              n_stopped=outcomes.count(Outcome.STOPPED),
-              n_infeasible=outcomes.count(Outcome.INFEASIBLE),
-              n_failed=outcomes.count(Outcome.FAILED), busy_seconds=busy_seconds(trials),
-              archs=[attrs[t.number].arch or "" for t in sorted(trials, key=lambda t: t.number)
-                     if attrs[t.number].retry_of is None and t.state != TrialState.RUNNING])
+    run = Run(
+        sampler,
+        seed,
+        points,
+        n_counted=counted(study),
+        n_stopped=outcomes.count(Outcome.STOPPED),
+        n_infeasible=outcomes.count(Outcome.INFEASIBLE),
+        n_failed=outcomes.count(Outcome.FAILED),
+        busy_seconds=busy_seconds(trials),
+        archs=[
+            attrs[t.number].arch or ""
+            for t in sorted(trials, key=lambda t: t.number)
+            if attrs[t.number].retry_of is None and t.state != TrialState.RUNNING
+        ],
+    )
     run.front = front(points)
-    run.feasible = {a.arch: (a.mflops, a.latency_ms) for a in attrs.values()
-                    if a.latency_ms is not None and all(v <= 0 for v in a.violations or [1])}
+    run.feasible = {
+        a.arch: (a.mflops, a.latency_ms)
+        for a in attrs.values()
+        if a.latency_ms is not None and all(v <= 0 for v in a.violations or [1])
+    }
     return run
 
 
@@ -360,8 +471,11 @@ def busy_seconds(trials: list[optuna.trial.FrozenTrial]) -> float:
     Read from the database, so it survives a killed driver and leaves out the time the other
     runs used in between; it does not count starting Ray and loading data at each resume.
     """
-    spans = sorted((t.datetime_start, t.datetime_complete) for t in trials
-                   if t.datetime_start and t.datetime_complete)
+    spans = sorted(
+        (t.datetime_start, t.datetime_complete)
+        for t in trials
+        if t.datetime_start and t.datetime_complete
+    )
     total, end = 0.0, None
     for start, stop in spans:
         if end is None or start > end:
@@ -396,12 +510,14 @@ def space_line(runs: list[Run], fits: dict[str, dict[str, Any]]) -> str:
     ms = sorted(cost[1] for cost in feasible.values())
     per = statistics.median(cost[1] / cost[0] for cost in feasible.values())
     zoo_per = statistics.median(z["latency_ms"] / z["mflops"] for z in fits.values())
-    return (f"\nFeasible candidates priced by these runs: {len(feasible)} distinct, latency "
-            f"{ms[0]:.2f}-{ms[-1]:.2f} ms (median {statistics.median(ms):.2f}), median "
-            f"{per * 1000:.0f} us per MFLOP; the zoo networks: "
-            f"{min(z['latency_ms'] for z in fits.values()):.2f}-"
-            f"{max(z['latency_ms'] for z in fits.values()):.2f} ms, median "
-            f"{zoo_per * 1000:.0f} us per MFLOP.")
+    return (
+        f"\nFeasible candidates priced by these runs: {len(feasible)} distinct, latency "
+        f"{ms[0]:.2f}-{ms[-1]:.2f} ms (median {statistics.median(ms):.2f}), median "
+        f"{per * 1000:.0f} us per MFLOP; the zoo networks: "
+        f"{min(z['latency_ms'] for z in fits.values()):.2f}-"
+        f"{max(z['latency_ms'] for z in fits.values()):.2f} ms, median "
+        f"{zoo_per * 1000:.0f} us per MFLOP."
+    )
 
 
 def shared_prefix(sequences: list[list[str]]) -> int:
@@ -426,8 +542,9 @@ def report(args: argparse.Namespace) -> str:
     trained_by = args.work_dir / "command.txt"
     lines = [intro(args, fits)]
     if trained_by.exists():
-        lines.append(f"\nTrained by `{trained_by.read_text().strip()}` (work directory "
-                     f"`{args.work_dir}`).")
+        lines.append(
+            f"\nTrained by `{trained_by.read_text().strip()}` (work directory `{args.work_dir}`)."
+        )
     for seed in args.seeds:
         zoo = {name: store.get(name, seed) for name in fits}
         done = {name: z for name, z in zoo.items() if z and z.get("accuracy") is not None}
@@ -442,9 +559,11 @@ def report(args: argparse.Namespace) -> str:
             lines.append(space_line(seed_runs, fits))
             if len(seed_runs) > 1:
                 shared = shared_prefix([r.archs for r in seed_runs])
-                lines.append(f"\nThe runs of seed {seed} proposed the same first {shared} "
-                             f"candidates (trained or over budget): the model-based samplers "
-                             f"start from the seeded random sampler's draws.")
+                lines.append(
+                    f"\nThe runs of seed {seed} proposed the same first {shared} "
+                    f"candidates (trained or over budget): the model-based samplers "
+                    f"start from the seeded random sampler's draws."
+                )
     lines.append(summary(args, runs, store, fits))
     if plot(args, runs, store, fits):
         rel = figure_path(args).relative_to(BENCHMARKS_MD.parent)
@@ -474,60 +593,79 @@ def intro(args: argparse.Namespace, fits: dict[str, dict[str, Any]]) -> str:
         f"on its first n trained candidates (finish order), n being what all of them have "
         f"reached. 'Zoo covered': zoo networks for which the front holds a candidate at least "
         f"as accurate and no slower on {args.target}. Wall time is the union of the run's "
-        f"trial intervals in its database. Zoo networks under budget: {', '.join(fits)}.")
+        f"trial intervals in its database. Zoo networks under budget: {', '.join(fits)}."
+    )
 
 
-def zoo_table(fits: dict[str, dict[str, Any]], zoo: dict[str, dict[str, Any] | None],
-              ref_ms: float) -> str:
-    lines = ["| zoo network | MFLOPs | target ms | val accuracy | curve | train s |",
-             "| --- | --- | --- | --- | --- | --- |"]
+def zoo_table(
+    fits: dict[str, dict[str, Any]], zoo: dict[str, dict[str, Any] | None], ref_ms: float
+) -> str:
+    lines = [
+        "| zoo network | MFLOPs | target ms | val accuracy | curve | train s |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name, cost in fits.items():
         record = zoo.get(name)
         if record is None:
-            lines.append(f"| {name} | {cost['mflops']:.1f} | {cost['latency_ms']:.2f} | "
-                         f"not trained yet | | |")
+            lines.append(
+                f"| {name} | {cost['mflops']:.1f} | {cost['latency_ms']:.2f} | "
+                f"not trained yet | | |"
+            )
             continue
         accuracy = record.get("accuracy")
         shown = f"{accuracy:.4f}" if accuracy is not None else f"failed: {record.get('error')}"
         curve = " ".join(f"{v:.3f}" for v in record.get("curve", []))
-        lines.append(f"| {name} | {cost['mflops']:.1f} | {cost['latency_ms']:.2f} | {shown} | "
-                     f"{curve} | {record.get('train_seconds') or 0:.0f} |")
-    done = [(z["accuracy"], fits[n]["latency_ms"], n) for n, z in zoo.items()
-            if z and z.get("accuracy") is not None]
+        lines.append(
+            f"| {name} | {cost['mflops']:.1f} | {cost['latency_ms']:.2f} | {shown} | "
+            f"{curve} | {record.get('train_seconds') or 0:.0f} |"
+        )
+    done = [
+        (z["accuracy"], fits[n]["latency_ms"], n)
+        for n, z in zoo.items()
+        if z and z.get("accuracy") is not None
+    ]
     if done:
         lines.append(f"\nHypervolume of the zoo's own front: {hypervolume(done, ref_ms):.4f}.\n")
     return "\n".join(lines)
 
 
-def run_table(args: argparse.Namespace, runs: list[Run],
-              zoo: dict[str, dict[str, Any]]) -> str:
+def run_table(args: argparse.Namespace, runs: list[Run], zoo: dict[str, dict[str, Any]]) -> str:
     common = min(len(r.points) for r in runs)
-    header = (f"| sampler | trials | hypervolume | HV at n={common} | best accuracy "
-              f"({args.target} ms) | front size | zoo covered | stopped early / over budget / "
-              f"failed | wall h | trials/h |")
-    lines = [header,
-             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    header = (
+        f"| sampler | trials | hypervolume | HV at n={common} | best accuracy "
+        f"({args.target} ms) | front size | zoo covered | stopped early / over budget / "
+        f"failed | wall h | trials/h |"
+    )
+    lines = [header, "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for run in runs:
-        status = (f"{run.n_counted}" if run.n_counted >= args.trials
-                  else f"partial ({run.n_counted} of {args.trials} trials)")
+        status = (
+            f"{run.n_counted}"
+            if run.n_counted >= args.trials
+            else f"partial ({run.n_counted} of {args.trials} trials)"
+        )
         best = max(run.points, default=None)
         best_text = f"{best[0]:.4f} ({best[1]:.2f})" if best else "-"
-        covered = [name for name, z in zoo.items()
-                   if covers(run.points, z["accuracy"], z["latency_ms"])]
-        covered_text = f"{len(covered)}/{len(zoo)}" + (f": {', '.join(covered)}" if covered
-                                                       else "")
+        covered = [
+            name for name, z in zoo.items() if covers(run.points, z["accuracy"], z["latency_ms"])
+        ]
+        covered_text = f"{len(covered)}/{len(zoo)}" + (f": {', '.join(covered)}" if covered else "")
         hours = run.busy_seconds / 3600
         rate = f"{run.n_counted / hours:.1f}" if hours > 0 else "-"
         lines.append(
             f"| {run.sampler} | {status} | {hypervolume(run.points, args.ref_ms):.4f} | "
             f"{hypervolume(run.points[:common], args.ref_ms):.4f} | {best_text} | "
             f"{len(run.front)} | {covered_text} | {run.n_stopped} / {run.n_infeasible} / "
-            f"{run.n_failed} | {hours:.2f} | {rate} |")
+            f"{run.n_failed} | {hours:.2f} | {rate} |"
+        )
     return "\n".join(lines)
 
 
-def summary(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None],
-            store: ZooStore, fits: dict[str, dict[str, Any]]) -> str:
+def summary(
+    args: argparse.Namespace,
+    runs: dict[tuple[str, int], Run | None],
+    store: ZooStore,
+    fits: dict[str, dict[str, Any]],
+) -> str:
     """The evidence for the default sampler, computed, with how thin it is."""
     lines = ["\n### Summary\n"]
     for sampler in args.samplers:
@@ -543,9 +681,11 @@ def summary(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None],
         if not per_seed:
             continue
         mean = statistics.mean(hv for _, hv, _ in per_seed)
-        lines.append(f"- {sampler}: HV at equal n per seed "
-                     + ", ".join(f"seed {s} {hv:.4f} (n={n})" for s, hv, n in per_seed)
-                     + f"; mean {mean:.4f}.")
+        lines.append(
+            f"- {sampler}: HV at equal n per seed "
+            + ", ".join(f"seed {s} {hv:.4f} (n={n})" for s, hv, n in per_seed)
+            + f"; mean {mean:.4f}."
+        )
     for sampler in args.samplers:
         if sampler == "random":
             continue
@@ -555,46 +695,70 @@ def summary(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None],
             if mine and rand:
                 n = min(len(mine.points), len(rand.points))
                 seeds_compared += 1
-                wins += hypervolume(mine.points[:n], args.ref_ms) > \
-                    hypervolume(rand.points[:n], args.ref_ms)
-            zoo = [(n, z) for n in fits if (z := store.get(n, seed)) and
-                   z.get("accuracy") is not None]
+                wins += hypervolume(mine.points[:n], args.ref_ms) > hypervolume(
+                    rand.points[:n], args.ref_ms
+                )
+            zoo = [
+                (n, z) for n in fits if (z := store.get(n, seed)) and z.get("accuracy") is not None
+            ]
             if mine and zoo:
-                dominated_all.append((seed, all(covers(mine.points, z["accuracy"],
-                                                       z["latency_ms"]) for _, z in zoo),
-                                      len(zoo)))
+                dominated_all.append(
+                    (
+                        seed,
+                        all(covers(mine.points, z["accuracy"], z["latency_ms"]) for _, z in zoo),
+                        len(zoo),
+                    )
+                )
         if seeds_compared:
-            lines.append(f"- {sampler} beats random in hypervolume at equal n on {wins} of "
-                         f"{seeds_compared} seed(s); its front covers every trained zoo "
-                         f"network on seed(s): "
-                         + (", ".join(str(s) for s, ok, _ in dominated_all if ok) or "none")
-                         + ".")
+            lines.append(
+                f"- {sampler} beats random in hypervolume at equal n on {wins} of "
+                f"{seeds_compared} seed(s); its front covers every trained zoo "
+                f"network on seed(s): "
+                + (", ".join(str(s) for s, ok, _ in dominated_all if ok) or "none")
+                + "."
+            )
     spreads = []
     for sampler in args.samplers:
-        values = [hypervolume(run.points, args.ref_ms) for seed in args.seeds
-                  if (run := runs[(sampler, seed)]) and run.n_counted >= args.trials]
+        values = [
+            hypervolume(run.points, args.ref_ms)
+            for seed in args.seeds
+            if (run := runs[(sampler, seed)]) and run.n_counted >= args.trials
+        ]
         if len(values) > 1:
             spreads.append(f"{sampler} {max(values) - min(values):.4f}")
     complete = [key for key, run in runs.items() if run and run.n_counted >= args.trials]
-    lines.append(f"- Runs complete: {len(complete)} of {len(runs)}"
-                 + (f" ({', '.join(run_name(*key) for key in complete)})" if complete else "")
-                 + ". Seed-to-seed spread of the final hypervolume (the noise a sampler "
-                   "difference must exceed): "
-                 + ("; ".join(spreads) if spreads else "not measured yet (no sampler has two "
-                                                       "complete seeds)") + ".")
+    lines.append(
+        f"- Runs complete: {len(complete)} of {len(runs)}"
+        + (f" ({', '.join(run_name(*key) for key in complete)})" if complete else "")
+        + ". Seed-to-seed spread of the final hypervolume (the noise a sampler "
+        "difference must exceed): "
+        + (
+            "; ".join(spreads)
+            if spreads
+            else "not measured yet (no sampler has two complete seeds)"
+        )
+        + "."
+    )
     return "\n".join(lines)
 
 
-def plot(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None], store: ZooStore,
-         fits: dict[str, dict[str, Any]]) -> bool:
+def plot(
+    args: argparse.Namespace,
+    runs: dict[tuple[str, int], Run | None],
+    store: ZooStore,
+    fits: dict[str, dict[str, Any]],
+) -> bool:
     """One panel per seed: every trained candidate faint, each sampler's front as a staircase."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    seeds = [s for s in args.seeds if any(runs[(x, s)] for x in args.samplers)
-             or any(store.get(n, s) for n in fits)]
+    seeds = [
+        s
+        for s in args.seeds
+        if any(runs[(x, s)] for x in args.samplers) or any(store.get(n, s) for n in fits)
+    ]
     if not seeds:
         return False
     colours = {"tpe": "tab:blue", "nsga2": "tab:orange", "random": "tab:gray"}
@@ -605,32 +769,53 @@ def plot(args: argparse.Namespace, runs: dict[tuple[str, int], Run | None], stor
             if run is None or not run.points:
                 continue
             colour = colours.get(sampler, None)
-            axis.scatter([p[1] for p in run.points], [p[0] for p in run.points], s=10,
-                         alpha=0.3, color=colour)
+            axis.scatter(
+                [p[1] for p in run.points],
+                [p[0] for p in run.points],
+                s=10,
+                alpha=0.3,
+                color=colour,
+            )
             xs, ys = [], []
             for accuracy, latency, _ in run.front:
                 xs += [latency, latency]
                 ys += [ys[-1] if ys else 0.0, accuracy]
             xs.append(args.ref_ms)
             ys.append(ys[-1])
-            axis.plot(xs[1:], ys[1:], drawstyle="default", color=colour,
-                      label=f"{sampler} ({len(run.points)} trained)")
+            axis.plot(
+                xs[1:],
+                ys[1:],
+                drawstyle="default",
+                color=colour,
+                label=f"{sampler} ({len(run.points)} trained)",
+            )
         for index, name in enumerate(fits):
             record = store.get(name, seed)
             if record and record.get("accuracy") is not None:
-                axis.scatter([fits[name]["latency_ms"]], [record["accuracy"]], marker="*",
-                             s=120, color="tab:red", zorder=5)
+                axis.scatter(
+                    [fits[name]["latency_ms"]],
+                    [record["accuracy"]],
+                    marker="*",
+                    s=120,
+                    color="tab:red",
+                    zorder=5,
+                )
                 # Alternate label sides: neighbouring zoo networks are often a few ms apart.
-                axis.annotate(name, (fits[name]["latency_ms"], record["accuracy"]),
-                              fontsize=7, xytext=(4, 6 if index % 2 else -11),
-                              textcoords="offset points")
+                axis.annotate(
+                    name,
+                    (fits[name]["latency_ms"], record["accuracy"]),
+                    fontsize=7,
+                    xytext=(4, 6 if index % 2 else -11),
+                    textcoords="offset points",
+                )
         axis.set_title(f"seed {seed}", fontsize=10)
         axis.set_xlabel(f"{args.target} latency, ms (lookup table)")
         axis.set_ylabel("validation accuracy (proxy)")
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"Fronts under {args.budget_mflops:g} MFLOPs; red stars: zoo networks",
-                    fontsize=10)
+    figure.suptitle(
+        f"Fronts under {args.budget_mflops:g} MFLOPs; red stars: zoo networks", fontsize=10
+    )
     figure.tight_layout()
     path = figure_path(args)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -654,8 +839,10 @@ def main() -> None:
     args = parse_args()
     if not args.report_only:
         if not (args.data_dir / "train").is_dir():
-            sys.exit(f"error: {args.data_dir} has no train/ folder; unpack "
-                     f"cifar10-jpeg.tar there (outside the repository) or pass --data-dir")
+            sys.exit(
+                f"error: {args.data_dir} has no train/ folder; unpack "
+                f"cifar10-jpeg.tar there (outside the repository) or pass --data-dir"
+            )
         check_settings(args)
         (args.work_dir / "command.txt").write_text(command_line() + "\n")
         # SIGTERM stops like Ctrl-C. Ray replaces the handler while a search runs with one that
@@ -670,9 +857,12 @@ def main() -> None:
         sys.exit(f"error: no work directory {args.work_dir}; run the benchmark first")
     body = report(args)
     print(body)
-    title = (f"Search quality at {args.budget_mflops:g} MFLOPs: search vs hand-designed "
-             f"networks and random search" + (" (smoke run, --quick)" if args.quick else "")
-             + (f" ({args.label})" if args.label else ""))
+    title = (
+        f"Search quality at {args.budget_mflops:g} MFLOPs: search vs hand-designed "
+        f"networks and random search"
+        + (" (smoke run, --quick)" if args.quick else "")
+        + (f" ({args.label})" if args.label else "")
+    )
     section = f"{SECTION}-{args.label}" if args.label else SECTION
     write_section(section, title, body, packages=("torch", "optuna", "ray"))
 

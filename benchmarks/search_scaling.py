@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import optuna
-
 from _report import write_section
+
 from nas.config import SearchConfig
 from nas.search import search
 from nas.trials import Outcome, TrialAttrs
@@ -28,10 +28,19 @@ from nas.trials import Outcome, TrialAttrs
 
 def run(workers: int, args: argparse.Namespace, folder: Path) -> dict:
     config = SearchConfig(
-        budget_mflops=args.budget_mflops, trials=args.trials, workers=workers, cpus_per_trial=1,
-        sampler="random", seed=args.seed, warm_start=False, early_stopping=False,
-        epochs=args.epochs, limit_train=args.limit_train,
-        storage=f"sqlite:///{folder / f'workers{workers}.db'}", out=str(folder / f"w{workers}"))
+        budget_mflops=args.budget_mflops,
+        trials=args.trials,
+        workers=workers,
+        cpus_per_trial=1,
+        sampler="random",
+        seed=args.seed,
+        warm_start=False,
+        early_stopping=False,
+        epochs=args.epochs,
+        limit_train=args.limit_train,
+        storage=f"sqlite:///{folder / f'workers{workers}.db'}",
+        out=str(folder / f"w{workers}"),
+    )
     started = time.monotonic()
     result = search(config)
     wall = time.monotonic() - started
@@ -45,11 +54,17 @@ def run(workers: int, args: argparse.Namespace, folder: Path) -> dict:
         driver.append(attrs.driver_seconds)
         gaps.append(attrs.wall_seconds - attrs.train_seconds)
     infeasible = sum(a.outcome is Outcome.INFEASIBLE for a in records)
-    return {"workers": workers, "wall": wall, "trained": len(trained), "infeasible": infeasible,
-            "archs": [a.arch for a in trained],
-            "train_s": statistics.median(a.train_seconds for a in trained),
-            "share": statistics.median(shares), "driver": statistics.median(driver),
-            "gap": statistics.median(gaps)}
+    return {
+        "workers": workers,
+        "wall": wall,
+        "trained": len(trained),
+        "infeasible": infeasible,
+        "archs": [a.arch for a in trained],
+        "train_s": statistics.median(a.train_seconds for a in trained),
+        "share": statistics.median(shares),
+        "driver": statistics.median(driver),
+        "gap": statistics.median(gaps),
+    }
 
 
 def main() -> None:
@@ -76,15 +91,24 @@ def main() -> None:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in (one, two):
-        lines.append(f"| {row['workers']} | {row['wall']:.1f} | {row['train_s']:.1f} | "
-                     f"{row['driver']:.2f} | {row['gap']:.2f} | {100 * row['share']:.1f}% | "
-                     f"{row['infeasible']} |")
-    lines += ["", f"Scaling: two workers took {two['wall'] / one['wall']:.2f}x the wall time of "
-                  f"one (goal <= 0.6x). Wall time includes starting Ray and loading the data."]
+        lines.append(
+            f"| {row['workers']} | {row['wall']:.1f} | {row['train_s']:.1f} | "
+            f"{row['driver']:.2f} | {row['gap']:.2f} | {100 * row['share']:.1f}% | "
+            f"{row['infeasible']} |"
+        )
+    lines += [
+        "",
+        f"Scaling: two workers took {two['wall'] / one['wall']:.2f}x the wall time of "
+        f"one (goal <= 0.6x). Wall time includes starting Ray and loading the data.",
+    ]
     body = "\n".join(lines)
     print(body)
-    write_section("search-scaling", "Search orchestration overhead and worker scaling", body,
-                  packages=("torch", "optuna", "ray"))
+    write_section(
+        "search-scaling",
+        "Search orchestration overhead and worker scaling",
+        body,
+        packages=("torch", "optuna", "ray"),
+    )
 
 
 if __name__ == "__main__":

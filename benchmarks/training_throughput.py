@@ -35,15 +35,21 @@ from nas.search_spaces.zoo import ZOO  # noqa: E402
 NETWORKS = ("mobilenet_v3_small", "mnasnet0_5", "mobilenet_v2_0.5")
 
 
-def plain_epoch(model: torch.nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor,
-                y: torch.Tensor, batch_size: int, generator: torch.Generator) -> float:
+def plain_epoch(
+    model: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    batch_size: int,
+    generator: torch.Generator,
+) -> float:
     """One epoch of the textbook loop; returns training images per second."""
     model.train()
     order = torch.randperm(len(y), generator=generator)
     steps = len(y) // batch_size
     start = time.perf_counter()
     for i in range(steps):
-        idx = order[i * batch_size:(i + 1) * batch_size]
+        idx = order[i * batch_size : (i + 1) * batch_size]
         loss = F.cross_entropy(model(x[idx]), y[idx])
         optimizer.zero_grad()
         loss.backward()
@@ -62,8 +68,9 @@ def measure(name: str, data, recipe: Recipe, rounds: int) -> dict:
     for label, fused in (("plain", False), ("fused", True)):
         model = build_proxy_model(arch, data, recipe)  # same stem rule, init and memory format
         extra = {"fused": True} if fused else {}
-        optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True,
-                                    **extra)
+        optimizer = torch.optim.SGD(
+            model.parameters(), lr=0.05, momentum=0.9, nesterov=True, **extra
+        )
         plain[label] = (model, optimizer)
         plain_epoch(model, optimizer, x, y, recipe.batch_size, generator)  # warm-up
 
@@ -72,8 +79,7 @@ def measure(name: str, data, recipe: Recipe, rounds: int) -> dict:
     next(run)  # warm-up epoch of ours
     for _ in range(rounds):
         for label, (model, optimizer) in plain.items():
-            rates[label].append(plain_epoch(model, optimizer, x, y, recipe.batch_size,
-                                            generator))
+            rates[label].append(plain_epoch(model, optimizer, x, y, recipe.batch_size, generator))
         try:
             record = next(run)
         except StopIteration as finished:
@@ -81,8 +87,10 @@ def measure(name: str, data, recipe: Recipe, rounds: int) -> dict:
         rates["ours"].append(record.images_per_second)
     run.close()
     proxy = recipe.proxy_arch(arch, data.input_shape)
-    row = {"name": name,
-           "mflops_proxy": estimate_cost(proxy, data.input_shape, data.num_classes).mflops}
+    row = {
+        "name": name,
+        "mflops_proxy": estimate_cost(proxy, data.input_shape, data.num_classes).mflops,
+    }
     for label, values in rates.items():
         row[label] = statistics.median(values)
     for label in ("plain", "fused"):
@@ -108,9 +116,12 @@ def main() -> None:
         recipe = Recipe(threads=threads)
         row = {"threads": threads, **measure(name, data, recipe, args.rounds)}
         rows.append(row)
-        print(f"{threads} thread(s) {name:22s} {row['mflops_proxy']:6.2f} MFLOPs  ours {row['ours']:7.1f}  "
-              f"plain {row['plain']:7.1f}  plain+fused {row['fused']:7.1f} img/s  ratios "
-              f"{row['ratio_plain']:.2f} {row['ratio_fused']:.2f}", flush=True)
+        print(
+            f"{threads} thread(s) {name:22s} {row['mflops_proxy']:6.2f} MFLOPs  ours {row['ours']:7.1f}  "
+            f"plain {row['plain']:7.1f}  plain+fused {row['fused']:7.1f} img/s  ratios "
+            f"{row['ratio_plain']:.2f} {row['ratio_fused']:.2f}",
+            flush=True,
+        )
 
     c, h, w = data.input_shape
     lines = [
@@ -134,14 +145,22 @@ def main() -> None:
             f"| {row['threads']} | {row['name']} | {row['mflops_proxy']:.2f} | {row['ours']:.0f} | "
             f"{row['plain']:.0f} | {row['fused']:.0f} | {row['ratio_plain']:.2f} "
             f"({row['range_plain'][0]:.2f}-{row['range_plain'][1]:.2f}) | "
-            f"{row['ratio_fused']:.2f} ({row['range_fused'][0]:.2f}-{row['range_fused'][1]:.2f}) |")
-    lines += ["", f"Goal: ours >= 0.9x the plain loop. Median over all rows: "
-              f"{statistics.median(r['ratio_plain'] for r in rows):.2f}x the plain loop, "
-              f"{statistics.median(r['ratio_fused'] for r in rows):.2f}x the plain loop with "
-              f"fused SGD."]
+            f"{row['ratio_fused']:.2f} ({row['range_fused'][0]:.2f}-{row['range_fused'][1]:.2f}) |"
+        )
+    lines += [
+        "",
+        f"Goal: ours >= 0.9x the plain loop. Median over all rows: "
+        f"{statistics.median(r['ratio_plain'] for r in rows):.2f}x the plain loop, "
+        f"{statistics.median(r['ratio_fused'] for r in rows):.2f}x the plain loop with "
+        f"fused SGD.",
+    ]
     if not args.no_write:
-        write_section("training-throughput", "Proxy training throughput (ours vs a plain loop)",
-                      "\n".join(lines), packages=("torch",))
+        write_section(
+            "training-throughput",
+            "Proxy training throughput (ours vs a plain loop)",
+            "\n".join(lines),
+            packages=("torch",),
+        )
     print("\n".join(lines))
 
 

@@ -27,12 +27,16 @@ from nas.search_spaces.builder import build_model
 WEIGHTS, ARCH, RECIPE, METRICS = "model.safetensors", "arch.json", "recipe.json", "metrics.json"
 
 
-def save_checkpoint(out_dir: Path, model: nn.Module, arch: Arch, recipe: dict[str, Any],
-                    metrics: dict[str, Any]) -> list[Path]:
+def save_checkpoint(
+    out_dir: Path, model: nn.Module, arch: Arch, recipe: dict[str, Any], metrics: dict[str, Any]
+) -> list[Path]:
     """Write the four files; `metrics` must hold ``input_shape`` and ``num_classes``."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    header = {"arch": arch.to_string(), "input_shape": json.dumps(list(metrics["input_shape"])),
-              "num_classes": str(metrics["num_classes"])}
+    header = {
+        "arch": arch.to_string(),
+        "input_shape": json.dumps(list(metrics["input_shape"])),
+        "num_classes": str(metrics["num_classes"]),
+    }
     paths = [out_dir / WEIGHTS, out_dir / ARCH, out_dir / RECIPE, out_dir / METRICS]
     paths[0].write_bytes(safetensors_bytes(model, header))
     paths[1].write_text(json.dumps(arch.to_dict(), indent=2, sort_keys=True) + "\n")
@@ -54,8 +58,9 @@ def load_checkpoint(out_dir: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     return model.eval(), metrics
 
 
-def safetensors_bytes(weights: nn.Module | Mapping[str, torch.Tensor],
-                      metadata: dict[str, str] | None = None) -> bytes:
+def safetensors_bytes(
+    weights: nn.Module | Mapping[str, torch.Tensor], metadata: dict[str, str] | None = None
+) -> bytes:
     """A model's (or a state dict's) tensors as safetensors bytes, with string `metadata`.
 
     safetensors takes only plain contiguous CPU tensors; channels_last weights are strided

@@ -26,10 +26,24 @@ from fvcore.nn.jit_analysis import JitModelAnalysis
 
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model, count_params
-from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
-                                   SqueezeExcite, ZeroPad, op_layers)
-from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
-                                          arch_signatures)
+from nas.search_spaces.ops import (
+    ChannelShuffle,
+    Conv,
+    GlobalPool,
+    Layer,
+    Linear,
+    ShortcutAdd,
+    SqueezeExcite,
+    ZeroPad,
+    op_layers,
+)
+from nas.search_spaces.signatures import (
+    DEPLOY_CLASSES,
+    DEPLOY_INPUT,
+    InputShape,
+    OpSignature,
+    arch_signatures,
+)
 
 _COUNTED_OPS = {
     "aten::_convolution": jit_handles.conv_flop_jit,
@@ -40,11 +54,31 @@ _COUNTED_OPS = {
     "aten::bmm": jit_handles.bmm_flop_jit,
 }
 _IGNORED_OPS = (
-    "aten::batch_norm", "aten::adaptive_avg_pool2d", "aten::mean", "aten::hardswish",
-    "aten::hardswish_", "aten::hardsigmoid", "aten::hardsigmoid_", "aten::silu", "aten::silu_",
-    "aten::relu", "aten::relu_", "aten::hardtanh", "aten::hardtanh_", "aten::mul", "aten::mul_",
-    "aten::add", "aten::add_", "aten::constant_pad_nd", "aten::pad", "aten::dropout",
-    "aten::feature_dropout", "aten::flatten", "aten::view", "aten::reshape", "aten::transpose",
+    "aten::batch_norm",
+    "aten::adaptive_avg_pool2d",
+    "aten::mean",
+    "aten::hardswish",
+    "aten::hardswish_",
+    "aten::hardsigmoid",
+    "aten::hardsigmoid_",
+    "aten::silu",
+    "aten::silu_",
+    "aten::relu",
+    "aten::relu_",
+    "aten::hardtanh",
+    "aten::hardtanh_",
+    "aten::mul",
+    "aten::mul_",
+    "aten::add",
+    "aten::add_",
+    "aten::constant_pad_nd",
+    "aten::pad",
+    "aten::dropout",
+    "aten::feature_dropout",
+    "aten::flatten",
+    "aten::view",
+    "aten::reshape",
+    "aten::transpose",
 )
 
 
@@ -58,8 +92,9 @@ class Cost:
     num_classes: int
 
 
-def count_cost(arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
-               num_classes: int = DEPLOY_CLASSES) -> Cost:
+def count_cost(
+    arch: Arch, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
+) -> Cost:
     """Build `arch` at `input_shape` and count it with fvcore (a few tenths of a second at 224).
 
     Pricing runs for every candidate, next to training workers on the same cores. Two things
@@ -70,9 +105,12 @@ def count_cost(arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
     """
     with _single_thread():
         model = _zero_model(arch, input_shape, num_classes)
-        return Cost(mflops=module_macs(model, input_shape) / 1e6,
-                    params=sum(p.numel() for p in model.parameters()),
-                    input_shape=input_shape, num_classes=num_classes)
+        return Cost(
+            mflops=module_macs(model, input_shape) / 1e6,
+            params=sum(p.numel() for p in model.parameters()),
+            input_shape=input_shape,
+            num_classes=num_classes,
+        )
 
 
 def _zero_model(arch: Arch, input_shape: InputShape, num_classes: int) -> torch.nn.Module:
@@ -133,14 +171,18 @@ def _conv_macs(conv: Conv) -> int:
     return conv.outputs * conv.in_c * conv.kernel * conv.kernel // conv.groups
 
 
-def estimate_cost(arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
-                  num_classes: int = DEPLOY_CLASSES) -> Cost:
+def estimate_cost(
+    arch: Arch, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
+) -> Cost:
     """The same numbers as `count_cost` from the signatures alone, in well under a millisecond.
 
     The search uses it to find the cheapest and dearest corners of a space, where building
     thousands of models would take minutes.
     """
     sigs = arch_signatures(arch, input_shape, num_classes)
-    return Cost(mflops=sum(op_macs(sig) for sig in sigs) / 1e6,
-                params=count_params(arch, input_shape, num_classes),
-                input_shape=input_shape, num_classes=num_classes)
+    return Cost(
+        mflops=sum(op_macs(sig) for sig in sigs) / 1e6,
+        params=count_params(arch, input_shape, num_classes),
+        input_shape=input_shape,
+        num_classes=num_classes,
+    )

@@ -18,8 +18,13 @@ import torch
 ONNX_OPSET = 17
 
 
-def onnx_bytes(module: torch.nn.Module, example_shape: tuple[int, ...], *,
-               dynamic_batch: bool = False, output_name: str = "output") -> bytes:
+def onnx_bytes(
+    module: torch.nn.Module,
+    example_shape: tuple[int, ...],
+    *,
+    dynamic_batch: bool = False,
+    output_name: str = "output",
+) -> bytes:
     """ONNX of `module` in eval mode for inputs of `example_shape` (batch first).
 
     Batch norm is folded into the convolutions. The TorchScript-based exporter is used while
@@ -34,13 +39,22 @@ def onnx_bytes(module: torch.nn.Module, example_shape: tuple[int, ...], *,
     with quiet_exporters(), torch.no_grad():
         try:
             axes = {"input": {0: "batch"}, output_name: {0: "batch"}} if dynamic_batch else None
-            torch.onnx.export(module, example, buffer, dynamo=False, opset_version=ONNX_OPSET,
-                              do_constant_folding=True, dynamic_axes=axes, **names)
+            torch.onnx.export(
+                module,
+                example,
+                buffer,
+                dynamo=False,
+                opset_version=ONNX_OPSET,
+                do_constant_folding=True,
+                dynamic_axes=axes,
+                **names,
+            )
         except (TypeError, RuntimeError, NotImplementedError):
             buffer = io.BytesIO()
             shapes = ({0: torch.export.Dim("batch", min=1)},) if dynamic_batch else None
-            torch.onnx.export(module, example, buffer, dynamo=True, verbose=False,
-                              dynamic_shapes=shapes, **names)
+            torch.onnx.export(
+                module, example, buffer, dynamo=True, verbose=False, dynamic_shapes=shapes, **names
+            )
     return buffer.getvalue()
 
 

@@ -83,37 +83,73 @@ class Recipe:
             if not ok:
                 raise InputError(f"recipe: {message}")
 
-        check(_is_int(self.epochs) and self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}")
-        check(_is_int(self.batch_size) and self.batch_size >= 2,
-              f"batch_size must be >= 2 (batch norm needs two images), got {self.batch_size!r}")
-        check(_is_int(self.eval_batch_size) and self.eval_batch_size >= 1,
-              f"eval_batch_size must be >= 1, got {self.eval_batch_size!r}")
+        check(
+            _is_int(self.epochs) and self.epochs >= 1, f"epochs must be >= 1, got {self.epochs!r}"
+        )
+        check(
+            _is_int(self.batch_size) and self.batch_size >= 2,
+            f"batch_size must be >= 2 (batch norm needs two images), got {self.batch_size!r}",
+        )
+        check(
+            _is_int(self.eval_batch_size) and self.eval_batch_size >= 1,
+            f"eval_batch_size must be >= 1, got {self.eval_batch_size!r}",
+        )
         check(_is_number(self.lr) and self.lr > 0, f"lr must be a positive number, got {self.lr!r}")
-        check(_is_number(self.momentum) and 0 <= self.momentum < 1,
-              f"momentum must be in [0, 1), got {self.momentum!r}")
+        check(
+            _is_number(self.momentum) and 0 <= self.momentum < 1,
+            f"momentum must be in [0, 1), got {self.momentum!r}",
+        )
         check(not (self.nesterov and self.momentum == 0), "nesterov needs a non-zero momentum")
-        check(_is_number(self.weight_decay) and self.weight_decay >= 0,
-              f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        check(_is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
-              f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
-        check(self.schedule in SCHEDULES,
-              f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}")
-        check(_is_number(self.warmup_epochs) and self.warmup_epochs >= 0,
-              f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}")
-        check(_is_int(self.seed) and self.seed >= 0, f"seed must be an integer >= 0, got {self.seed!r}")
-        check(_is_int(self.threads) and self.threads >= 1, f"threads must be >= 1, got {self.threads!r}")
-        check(self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0),
-              f"max_seconds must be positive or None, got {self.max_seconds!r}")
-        check(self.crop_padding is None or (_is_int(self.crop_padding) and self.crop_padding >= 0),
-              f"crop_padding must be >= 0 or None, got {self.crop_padding!r}")
-        check(_is_int(self.stem_stride1_below) and self.stem_stride1_below >= 0,
-              f"stem_stride1_below must be >= 0, got {self.stem_stride1_below!r}")
-        check(_is_number(self.bn_momentum) and 0 < self.bn_momentum <= 1,
-              f"bn_momentum must be in (0, 1], got {self.bn_momentum!r}")
+        check(
+            _is_number(self.weight_decay) and self.weight_decay >= 0,
+            f"weight_decay must be >= 0, got {self.weight_decay!r}",
+        )
+        check(
+            _is_number(self.label_smoothing) and 0 <= self.label_smoothing < 1,
+            f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}",
+        )
+        check(
+            self.schedule in SCHEDULES,
+            f"schedule must be one of {', '.join(SCHEDULES)}, got {self.schedule!r}",
+        )
+        check(
+            _is_number(self.warmup_epochs) and self.warmup_epochs >= 0,
+            f"warmup_epochs must be >= 0, got {self.warmup_epochs!r}",
+        )
+        check(
+            _is_int(self.seed) and self.seed >= 0,
+            f"seed must be an integer >= 0, got {self.seed!r}",
+        )
+        check(
+            _is_int(self.threads) and self.threads >= 1,
+            f"threads must be >= 1, got {self.threads!r}",
+        )
+        check(
+            self.max_seconds is None or (_is_number(self.max_seconds) and self.max_seconds > 0),
+            f"max_seconds must be positive or None, got {self.max_seconds!r}",
+        )
+        check(
+            self.crop_padding is None or (_is_int(self.crop_padding) and self.crop_padding >= 0),
+            f"crop_padding must be >= 0 or None, got {self.crop_padding!r}",
+        )
+        check(
+            _is_int(self.stem_stride1_below) and self.stem_stride1_below >= 0,
+            f"stem_stride1_below must be >= 0, got {self.stem_stride1_below!r}",
+        )
+        check(
+            _is_number(self.bn_momentum) and 0 < self.bn_momentum <= 1,
+            f"bn_momentum must be in (0, 1], got {self.bn_momentum!r}",
+        )
         for name in ("nesterov", "augment", "flip", "channels_last"):
             check(isinstance(getattr(self, name), bool), f"{name} must be true or false")
-        for name in ("lr", "momentum", "weight_decay", "label_smoothing", "warmup_epochs",
-                     "bn_momentum"):
+        for name in (
+            "lr",
+            "momentum",
+            "weight_decay",
+            "label_smoothing",
+            "warmup_epochs",
+            "bn_momentum",
+        ):
             object.__setattr__(self, name, float(getattr(self, name)))
         if self.max_seconds is not None:
             object.__setattr__(self, "max_seconds", float(self.max_seconds))
@@ -133,8 +169,9 @@ class Recipe:
         known = {field.name for field in dataclasses.fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError(f"recipe: unknown field(s) {', '.join(unknown)}; "
-                             f"known: {', '.join(sorted(known))}")
+            raise InputError(
+                f"recipe: unknown field(s) {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
         return cls(**data)
 
     def proxy_arch(self, arch: Arch, input_shape: InputShape) -> Arch:

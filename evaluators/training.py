@@ -37,8 +37,15 @@ from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 
-__all__ = ["EpochRecord", "Recipe", "TrialResult", "build_proxy_model", "evaluate",
-           "iter_training", "train"]
+__all__ = [
+    "EpochRecord",
+    "Recipe",
+    "TrialResult",
+    "build_proxy_model",
+    "evaluate",
+    "iter_training",
+    "train",
+]
 
 EpochCallback = Callable[[EpochRecord], "bool | None"]
 
@@ -62,8 +69,13 @@ def build_proxy_model(arch: Arch, data: Dataset, recipe: Recipe) -> nn.Module:
     return model
 
 
-def train(arch: Arch, data: Dataset, recipe: Recipe | None = None,
-          on_epoch: EpochCallback | None = None, model: nn.Module | None = None) -> TrialResult:
+def train(
+    arch: Arch,
+    data: Dataset,
+    recipe: Recipe | None = None,
+    on_epoch: EpochCallback | None = None,
+    model: nn.Module | None = None,
+) -> TrialResult:
     """Train `arch` and return its result; `on_epoch` returning True stops the run (``stopped``)."""
     run = iter_training(arch, data, recipe or Recipe(), model=model)
     try:
@@ -75,8 +87,9 @@ def train(arch: Arch, data: Dataset, recipe: Recipe | None = None,
         return finished.value
 
 
-def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
-                  model: nn.Module | None = None) -> Generator[EpochRecord, bool | None, TrialResult]:
+def iter_training(
+    arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None = None
+) -> Generator[EpochRecord, bool | None, TrialResult]:
     """Train `arch` on `data`, yielding an `EpochRecord` per epoch; return the `TrialResult`.
 
     Pass `model` (from `build_proxy_model`) to keep the trained weights: it is trained in place.
@@ -92,13 +105,22 @@ def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
     def result(status: Status, error: str | None = None, test: float | None = None) -> TrialResult:
         final = curve[-1].val_accuracy if curve and status is not Status.FAILED else None
         return TrialResult(
-            status=status, accuracy=final, curve=list(curve),
+            status=status,
+            accuracy=final,
+            curve=list(curve),
             train_seconds=round(time.perf_counter() - started, 3),
             images_per_second=round(steps_done[0] / steps_done[1], 1) if steps_done[1] else 0.0,
-            host=socket.gethostname(), error=error, recipe=recipe.to_dict(), seed=recipe.seed,
-            threads=recipe.threads, input_shape=data.input_shape, arch=proxy.to_string(),
-            best_accuracy=max((r.val_accuracy for r in curve), default=None), test_accuracy=test,
-            val_count=curve[-1].val_count if final is not None else 0)
+            host=socket.gethostname(),
+            error=error,
+            recipe=recipe.to_dict(),
+            seed=recipe.seed,
+            threads=recipe.threads,
+            input_shape=data.input_shape,
+            arch=proxy.to_string(),
+            best_accuracy=max((r.val_accuracy for r in curve), default=None),
+            test_accuracy=test,
+            val_count=curve[-1].val_count if final is not None else 0,
+        )
 
     try:
         with globals_.active():
@@ -125,8 +147,14 @@ def iter_training(arch: Arch, data: Dataset, recipe: Recipe,
     return result(Status.OK)
 
 
-def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data: Dataset,
-             batch_size: int = 500, channels_last: bool = True) -> tuple[float, float]:
+def evaluate(
+    model: nn.Module,
+    images: torch.Tensor,
+    labels: torch.Tensor,
+    data: Dataset,
+    batch_size: int = 500,
+    channels_last: bool = True,
+) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of `model` on uint8 `images`, in eval mode.
 
     The model is put back in training mode afterwards if it was in it.
@@ -148,17 +176,21 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, data:
 
 # ---- the loop -----------------------------------------------------------------------------------
 
+
 class _Loop:
     """Model, optimiser, schedule and data stream of one run; `run_epoch` does the work."""
 
-    def __init__(self, arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None,
-                 started: float) -> None:
+    def __init__(
+        self, arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None, started: float
+    ) -> None:
         n_train, n_val = len(data.train_labels), len(data.val_labels)
         if n_train < 2:
             raise _Abort(f"the training split has {n_train} image(s); at least 2 are needed")
         if n_val == 0:
-            raise _Abort("the validation split is empty; load the dataset with a validation "
-                         "fraction or count above zero")
+            raise _Abort(
+                "the validation split is empty; load the dataset with a validation "
+                "fraction or count above zero"
+            )
         self.data, self.recipe, self.started = data, recipe, started
         self.batch_size = min(recipe.batch_size, n_train)
         self.steps_per_epoch = n_train // self.batch_size
@@ -170,8 +202,11 @@ class _Loop:
         self.model.train()
         self.optimizer = _sgd(self.model, recipe)
         self.generator = torch.Generator().manual_seed(_stream_seed(recipe.seed, 1))
-        self.pad = (recipe.crop_padding if recipe.crop_padding is not None
-                    else data.resolution[0] // 8) if recipe.augment else 0
+        self.pad = (
+            (recipe.crop_padding if recipe.crop_padding is not None else data.resolution[0] // 8)
+            if recipe.augment
+            else 0
+        )
         self.flip = recipe.flip and data.hflip_ok
         self.step = 0
         self.images_seen = 0
@@ -192,8 +227,10 @@ class _Loop:
             loss.backward()
             value = loss.item()
             if not math.isfinite(value):
-                raise _Abort(f"training loss became {value} at epoch {epoch}, step "
-                             f"{self.step + 1} (lr {lr:.4g}); lower the learning rate")
+                raise _Abort(
+                    f"training loss became {value} at epoch {epoch}, step "
+                    f"{self.step + 1} (lr {lr:.4g}); lower the learning rate"
+                )
             optimizer.step()
             loss_sum += value * len(y)
             images += len(y)
@@ -202,23 +239,40 @@ class _Loop:
         train_seconds = time.perf_counter() - epoch_start
         self.images_seen += images
         self.step_seconds += train_seconds
-        val_accuracy, val_loss = evaluate(model, self.data.val_images, self.data.val_labels,
-                                          self.data, recipe.eval_batch_size, recipe.channels_last)
+        val_accuracy, val_loss = evaluate(
+            model,
+            self.data.val_images,
+            self.data.val_labels,
+            self.data,
+            recipe.eval_batch_size,
+            recipe.channels_last,
+        )
         if not math.isfinite(val_loss):
-            raise _Abort(f"validation loss became {val_loss} after epoch {epoch} (the weights "
-                         f"or batch-norm statistics overflowed); lower the learning rate")
+            raise _Abort(
+                f"validation loss became {val_loss} after epoch {epoch} (the weights "
+                f"or batch-norm statistics overflowed); lower the learning rate"
+            )
         self._check_time(f"the validation of epoch {epoch}")
-        return EpochRecord(epoch=epoch, val_accuracy=round(val_accuracy, 6),
-                           val_loss=round(val_loss, 6),
-                           train_loss=round(loss_sum / max(images, 1), 6),
-                           seconds=round(time.perf_counter() - epoch_start, 3),
-                           images_per_second=round(images / train_seconds, 1) if images else 0.0,
-                           lr=round(lr, 8), val_count=len(self.data.val_labels))
+        return EpochRecord(
+            epoch=epoch,
+            val_accuracy=round(val_accuracy, 6),
+            val_loss=round(val_loss, 6),
+            train_loss=round(loss_sum / max(images, 1), 6),
+            seconds=round(time.perf_counter() - epoch_start, 3),
+            images_per_second=round(images / train_seconds, 1) if images else 0.0,
+            lr=round(lr, 8),
+            val_count=len(self.data.val_labels),
+        )
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.data
-        batches = iterate_batches(data.train_images, data.train_labels, self.batch_size,
-                                  generator=self.generator, drop_last=True)
+        batches = iterate_batches(
+            data.train_images,
+            data.train_labels,
+            self.batch_size,
+            generator=self.generator,
+            drop_last=True,
+        )
         for x, y in batches:
             x = to_float(x, data.mean, data.std)
             if self.pad or self.flip:
@@ -233,8 +287,10 @@ class _Loop:
             return
         elapsed = time.perf_counter() - self.started
         if elapsed > limit:
-            raise _Abort(f"wall-time limit of {limit:g} s reached during {where} "
-                         f"({elapsed:.1f} s elapsed); raise max_seconds or train fewer epochs")
+            raise _Abort(
+                f"wall-time limit of {limit:g} s reached during {where} "
+                f"({elapsed:.1f} s elapsed); raise max_seconds or train fewer epochs"
+            )
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -280,8 +336,10 @@ def _param_groups(model: nn.Module, weight_decay: float) -> list[dict]:
     for parameter in model.parameters():
         if parameter.requires_grad:
             (decay if parameter.ndim > 1 else no_decay).append(parameter)
-    return [{"params": decay, "weight_decay": weight_decay},
-            {"params": no_decay, "weight_decay": 0.0}]
+    return [
+        {"params": decay, "weight_decay": weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+    ]
 
 
 def _prepare(x: torch.Tensor, data: Dataset, channels_last: bool) -> torch.Tensor:

@@ -69,12 +69,10 @@ class Comparison:
 
     def describe(self) -> str:
         verdict = "beyond the noise" if self.distinguishable else "within the noise (a tie)"
-        return (f"{self.difference * 100:+.1f} points, {verdict}: {self.test} "
-                f"p = {self.p_value:.3f}")
+        return f"{self.difference * 100:+.1f} points, {verdict}: {self.test} p = {self.p_value:.3f}"
 
 
-def compare_proportions(correct_a: int, count_a: int, correct_b: int,
-                        count_b: int) -> Comparison:
+def compare_proportions(correct_a: int, count_a: int, correct_b: int, count_b: int) -> Comparison:
     """Pooled two-proportion z-test (two-sided) between accuracies on one split each."""
     if count_a <= 0 or count_b <= 0:
         return Comparison(0.0, 1.0, "two-proportion z-test")

@@ -33,9 +33,11 @@ from nas.trials import TrialAttrs
 WEIGHTS_FILENAME = "weights.safetensors"
 
 
-def save_trial_weights(trial: optuna.Trial,
-                       weights: torch.nn.Module | Mapping[str, torch.Tensor] | bytes,
-                       store: FileSystemArtifactStore) -> str:
+def save_trial_weights(
+    trial: optuna.Trial,
+    weights: torch.nn.Module | Mapping[str, torch.Tensor] | bytes,
+    store: FileSystemArtifactStore,
+) -> str:
     """Attach trained weights to the running `trial`; returns the artifact id.
 
     `weights` is the trained model, its state dict, or safetensors bytes as a worker would
@@ -57,24 +59,30 @@ def find_weights(study: optuna.Study, trial: FrozenTrial) -> ArtifactMeta | None
     return next((meta for meta in metas if meta.filename == WEIGHTS_FILENAME), None)
 
 
-def load_weights(store: FileSystemArtifactStore, meta: ArtifactMeta,
-                 trial: FrozenTrial) -> dict[str, torch.Tensor]:
+def load_weights(
+    store: FileSystemArtifactStore, meta: ArtifactMeta, trial: FrozenTrial
+) -> dict[str, torch.Tensor]:
     from safetensors.torch import load
 
     try:
         with store.open_reader(meta.artifact_id) as reader:
             data = reader.read()
     except ArtifactNotFound:
-        raise InputError(f"trial {trial.number}'s {WEIGHTS_FILENAME} (artifact "
-                         f"{meta.artifact_id}) is not in the artifact store "
-                         f"{getattr(store, '_base_path', store)}: pass --artifact-dir with the "
-                         f"directory the search wrote artifacts to") from None
+        raise InputError(
+            f"trial {trial.number}'s {WEIGHTS_FILENAME} (artifact "
+            f"{meta.artifact_id}) is not in the artifact store "
+            f"{getattr(store, '_base_path', store)}: pass --artifact-dir with the "
+            f"directory the search wrote artifacts to"
+        ) from None
     return load(data)
 
 
-def trial_weights(study: optuna.Study, trial: FrozenTrial, storage_url: str,
-                  base_dir: str | os.PathLike[str] | None = None
-                  ) -> dict[str, torch.Tensor] | None:
+def trial_weights(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    storage_url: str,
+    base_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, torch.Tensor] | None:
     """The trial's trained weights, or None when the search saved none."""
     meta = find_weights(study, trial)
     if meta is None:
@@ -82,9 +90,12 @@ def trial_weights(study: optuna.Study, trial: FrozenTrial, storage_url: str,
     return load_weights(artifact_store_for(storage_url, base_dir), meta, trial)
 
 
-def attach_pareto_artifacts(study: optuna.Study, storage_url: str, rows: list[dict[str, Any]],
-                            base_dir: str | os.PathLike[str] | None = None
-                            ) -> dict[int, list[str]]:
+def attach_pareto_artifacts(
+    study: optuna.Study,
+    storage_url: str,
+    rows: list[dict[str, Any]],
+    base_dir: str | os.PathLike[str] | None = None,
+) -> dict[int, list[str]]:
     """Attach each Pareto trial's ONNX model and arch JSON to the study; trial -> artifact ids.
 
     Files already attached (a resumed search ends again) are not uploaded twice. Models are
@@ -104,8 +115,9 @@ def attach_pareto_artifacts(study: optuna.Study, storage_url: str, rows: list[di
         try:
             missing = {name: fmt for name, fmt in files.items() if name not in attached}
             if missing:
-                attached.update(_upload_trial(study, trial, missing, storage_url, base_dir, store,
-                                              dataset))
+                attached.update(
+                    _upload_trial(study, trial, missing, storage_url, base_dir, store, dataset)
+                )
         except (ExportFailed, InputError) as error:
             failures.append(f"trial {trial.number}: {error}")
             continue
@@ -115,13 +127,20 @@ def attach_pareto_artifacts(study: optuna.Study, storage_url: str, rows: list[di
     return result
 
 
-def _upload_trial(study: optuna.Study, trial: FrozenTrial, files: dict[str, str],
-                  storage_url: str, base_dir: str | os.PathLike[str] | None,
-                  store: FileSystemArtifactStore, dataset: dict[str, Any]) -> dict[str, str]:
+def _upload_trial(
+    study: optuna.Study,
+    trial: FrozenTrial,
+    files: dict[str, str],
+    storage_url: str,
+    base_dir: str | os.PathLike[str] | None,
+    store: FileSystemArtifactStore,
+    dataset: dict[str, Any],
+) -> dict[str, str]:
     weights = trial_weights(study, trial, storage_url, base_dir)
     spec = spec_for_trial(trial, dataset, weights=weights)
-    document = trial_document(study.study_name, study.user_attrs, trial,
-                              trained=weights is not None)
+    document = trial_document(
+        study.study_name, study.user_attrs, trial, trained=weights is not None
+    )
     model = build(spec) if "onnx" in files.values() else None
     ids = {}
     with tempfile.TemporaryDirectory() as folder:

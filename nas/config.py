@@ -28,8 +28,17 @@ the README's command under ten minutes on two cores (and gives Welch's test two 
 a search on real data runs for hours, and two more seeds (three in all) cost little beside it."""
 
 # Fields that define *which* search a study is; resuming with other values needs --force.
-IDENTITY_FIELDS = ("space", "target", "budget_mflops", "budget_params", "budget_ms", "dataset",
-                   "objective", "target_ms", "input_size")
+IDENTITY_FIELDS = (
+    "space",
+    "target",
+    "budget_mflops",
+    "budget_params",
+    "budget_ms",
+    "dataset",
+    "objective",
+    "target_ms",
+    "input_size",
+)
 
 
 @dataclass(frozen=True)
@@ -77,9 +86,21 @@ class SearchConfig:
             if value is not None and not value > 0:
                 raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
 
-        for name in ("budget_mflops", "budget_params", "budget_ms", "trials", "epochs",
-                     "batch_size", "lr", "workers", "cpus_per_trial", "target_ms", "input_size",
-                     "trial_timeout_s", "limit_train"):
+        for name in (
+            "budget_mflops",
+            "budget_params",
+            "budget_ms",
+            "trials",
+            "epochs",
+            "batch_size",
+            "lr",
+            "workers",
+            "cpus_per_trial",
+            "target_ms",
+            "input_size",
+            "trial_timeout_s",
+            "limit_train",
+        ):
             positive(name)
         if self.gpus_per_trial < 0:
             raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
@@ -88,14 +109,18 @@ class SearchConfig:
         if self.max_retries < 0:
             raise InputError(f"--max-retries must be >= 0, got {self.max_retries}")
         if self.sampler not in SAMPLERS:
-            raise InputError(f"unknown sampler {self.sampler!r}; choose one of "
-                             f"{', '.join(SAMPLERS)}")
+            raise InputError(
+                f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+            )
         if self.objective not in OBJECTIVES:
-            raise InputError(f"unknown objective {self.objective!r}; choose one of "
-                             f"{', '.join(OBJECTIVES)}")
+            raise InputError(
+                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+            )
         if self.objective == "reward" and self.target_ms is None:
-            raise InputError("--objective reward needs --target-ms (the latency the MnasNet "
-                             "reward acc * (ms / target_ms)^w aims at)")
+            raise InputError(
+                "--objective reward needs --target-ms (the latency the MnasNet "
+                "reward acc * (ms / target_ms)^w aims at)"
+            )
         object.__setattr__(self, "storage", normalize_storage_url(self.storage))
 
     @property
@@ -140,17 +165,39 @@ class SearchConfig:
 FIELD_NAMES = {f.name for f in fields(SearchConfig)}
 
 SETTING_TYPES: dict[str, click.ParamType] = {
-    "budget_mflops": click.FLOAT, "budget_params": click.INT, "budget_ms": click.FLOAT,
-    "target": click.STRING, "space": click.STRING, "dataset": click.STRING,
-    "data_dir": click.STRING, "limit_train": click.INT, "trials": click.INT,
-    "epochs": click.INT, "batch_size": click.INT, "lr": click.FLOAT,
-    "early_stopping": click.BOOL, "workers": click.INT, "cpus_per_trial": click.INT,
-    "gpus_per_trial": click.FLOAT, "ray_address": click.STRING, "storage": click.STRING,
-    "study": click.STRING, "artifact_dir": click.STRING, "resume": click.BOOL,
-    "force": click.BOOL, "sampler": click.Choice(SAMPLERS), "objective": click.Choice(OBJECTIVES),
-    "target_ms": click.FLOAT, "reward_exponent": click.FLOAT, "seed": click.INT,
-    "out": click.STRING, "warm_start": click.BOOL, "max_retries": click.INT,
-    "input_size": click.INT, "trial_timeout_s": click.FLOAT, "confirm_seeds": click.INT,
+    "budget_mflops": click.FLOAT,
+    "budget_params": click.INT,
+    "budget_ms": click.FLOAT,
+    "target": click.STRING,
+    "space": click.STRING,
+    "dataset": click.STRING,
+    "data_dir": click.STRING,
+    "limit_train": click.INT,
+    "trials": click.INT,
+    "epochs": click.INT,
+    "batch_size": click.INT,
+    "lr": click.FLOAT,
+    "early_stopping": click.BOOL,
+    "workers": click.INT,
+    "cpus_per_trial": click.INT,
+    "gpus_per_trial": click.FLOAT,
+    "ray_address": click.STRING,
+    "storage": click.STRING,
+    "study": click.STRING,
+    "artifact_dir": click.STRING,
+    "resume": click.BOOL,
+    "force": click.BOOL,
+    "sampler": click.Choice(SAMPLERS),
+    "objective": click.Choice(OBJECTIVES),
+    "target_ms": click.FLOAT,
+    "reward_exponent": click.FLOAT,
+    "seed": click.INT,
+    "out": click.STRING,
+    "warm_start": click.BOOL,
+    "max_retries": click.INT,
+    "input_size": click.INT,
+    "trial_timeout_s": click.FLOAT,
+    "confirm_seeds": click.INT,
 }
 """The type of every setting. `nas search` declares its flags with these, and a config file's
 values are converted by the same types, so a flag and a YAML key always mean the same."""
@@ -164,8 +211,9 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text()) or {}
     except yaml.YAMLError as error:
-        raise InputError(f"config file {path}: invalid YAML ({' '.join(str(error).split())})") \
-            from None
+        raise InputError(
+            f"config file {path}: invalid YAML ({' '.join(str(error).split())})"
+        ) from None
     if not isinstance(data, dict):
         raise InputError(f"config file {path}: expected a mapping of settings")
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}

@@ -35,6 +35,7 @@ from nas.study import companion, confirm_runs
 from nas.trials import Outcome, TrialAttrs, write_attrs
 from nas.worker import WorkerMessage
 
+
 @dataclass(frozen=True)
 class ConfirmRun:
     """One more training of a search trial's architecture with another seed."""
@@ -55,8 +56,7 @@ def plan(study: optuna.Study, seeds: int) -> list[ConfirmRun]:
     rows = single_seed_rows(study)
     chosen = {row["number"]: row for row in pareto_front(rows)}
     chosen.update({row["number"]: row for row in rows if row.get("baseline")})
-    done = {(run["confirms"], run["seed"]) for runs in confirm_runs(study).values()
-            for run in runs}
+    done = {(run["confirms"], run["seed"]) for runs in confirm_runs(study).values() for run in runs}
     trials = {trial.number: TrialAttrs.of(trial) for trial in study.get_trials(deepcopy=False)}
     planned = []
     for number in sorted(chosen):
@@ -68,8 +68,15 @@ def plan(study: optuna.Study, seeds: int) -> list[ConfirmRun]:
     return planned
 
 
-def run_confirm(study: optuna.Study, seeds: int, recipe: Recipe, trainer: Any, data_ref: Any,
-                slots: Callable[[], int], monitor: SearchMonitor) -> int:
+def run_confirm(
+    study: optuna.Study,
+    seeds: int,
+    recipe: Recipe,
+    trainer: Any,
+    data_ref: Any,
+    slots: Callable[[], int],
+    monitor: SearchMonitor,
+) -> int:
     """Train every missing confirm run on Ray; returns how many finished.
 
     Ctrl-C cancels what is running and marks it interrupted; a rerun trains it again.
@@ -81,8 +88,10 @@ def run_confirm(study: optuna.Study, seeds: int, recipe: Recipe, trainer: Any, d
     pending = deque(plan(study, seeds))
     if not pending:
         return 0
-    monitor.say(f"confirm: {len(pending)} runs ({seeds} more seeds of each front member and "
-                f"baseline) into study {confirm_study.study_name!r}")
+    monitor.say(
+        f"confirm: {len(pending)} runs ({seeds} more seeds of each front member and "
+        f"baseline) into study {confirm_study.study_name!r}"
+    )
     running: dict[Any, tuple[ConfirmRun, optuna.Trial, float]] = {}
     finished = 0
     try:
@@ -90,10 +99,17 @@ def run_confirm(study: optuna.Study, seeds: int, recipe: Recipe, trainer: Any, d
             while pending and len(running) < slots():
                 run = pending.popleft()
                 trial = confirm_study.ask()
-                write_attrs(trial, arch=run.arch, confirms=run.confirms, seed=run.seed,
-                            baseline=run.baseline, recipe=recipe.replace(seed=run.seed).to_dict())
-                generator = trainer.remote(run.arch, data_ref,
-                                           recipe.replace(seed=run.seed).to_dict())
+                write_attrs(
+                    trial,
+                    arch=run.arch,
+                    confirms=run.confirms,
+                    seed=run.seed,
+                    baseline=run.baseline,
+                    recipe=recipe.replace(seed=run.seed).to_dict(),
+                )
+                generator = trainer.remote(
+                    run.arch, data_ref, recipe.replace(seed=run.seed).to_dict()
+                )
                 running[generator] = (run, trial, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for generator in ready:
@@ -115,30 +131,44 @@ def _next_result(generator: Any) -> TrialResult | None:
     try:
         message = WorkerMessage.from_dict(ray.get(next(generator)))
     except StopIteration:
-        return TrialResult(status=Status.FAILED, accuracy=None,
-                           error="the worker ended without a result")
+        return TrialResult(
+            status=Status.FAILED, accuracy=None, error="the worker ended without a result"
+        )
     except ray.exceptions.RayError as error:
         return TrialResult(status=Status.FAILED, accuracy=None, error=_one_line(error))
     return message.result
 
 
-def _record(confirm_study: optuna.Study, trial: optuna.Trial, run: ConfirmRun,
-            result: TrialResult, started: float, monitor: SearchMonitor) -> int:
+def _record(
+    confirm_study: optuna.Study,
+    trial: optuna.Trial,
+    run: ConfirmRun,
+    result: TrialResult,
+    started: float,
+    monitor: SearchMonitor,
+) -> int:
     interval = result.accuracy_interval
-    write_attrs(trial, outcome=Outcome.of_status(result.status), accuracy=result.accuracy,
-                val_count=result.val_count, val_correct=result.val_correct if interval else None,
-                accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
-                curve=[epoch.to_dict() for epoch in result.curve],
-                train_seconds=result.train_seconds, worker_host=result.host or None,
-                wall_seconds=round(time.monotonic() - started, 3),
-                **({"error": result.error} if result.error else {}))
+    write_attrs(
+        trial,
+        outcome=Outcome.of_status(result.status),
+        accuracy=result.accuracy,
+        val_count=result.val_count,
+        val_correct=result.val_correct if interval else None,
+        accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
+        curve=[epoch.to_dict() for epoch in result.curve],
+        train_seconds=result.train_seconds,
+        worker_host=result.host or None,
+        wall_seconds=round(time.monotonic() - started, 3),
+        **({"error": result.error} if result.error else {}),
+    )
     if not result.ok:
         confirm_study.tell(trial, state=TrialState.FAIL)
         monitor.say(f"confirm of trial {run.confirms} (seed {run.seed}) failed: {result.error}")
         return 0
     confirm_study.tell(trial, result.accuracy)
-    monitor.say(f"confirm of trial {run.confirms} (seed {run.seed}): accuracy "
-                f"{result.accuracy:.4f}")
+    monitor.say(
+        f"confirm of trial {run.confirms} (seed {run.seed}): accuracy {result.accuracy:.4f}"
+    )
     return 1
 
 

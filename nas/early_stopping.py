@@ -46,10 +46,16 @@ class MedianCurveStopper:
         if self.warmup_epochs < 0 or self.min_finished < 1:
             raise ValueError("warmup_epochs must be >= 0 and min_finished >= 1")
 
-    def should_stop(self, epoch: int, value: float,
-                    finished_curves: Sequence[Sequence[float]], *,
-                    last_epoch: int | None = None, cost: float | None = None,
-                    finished_costs: Sequence[float] | None = None) -> bool:
+    def should_stop(
+        self,
+        epoch: int,
+        value: float,
+        finished_curves: Sequence[Sequence[float]],
+        *,
+        last_epoch: int | None = None,
+        cost: float | None = None,
+        finished_costs: Sequence[float] | None = None,
+    ) -> bool:
         """True when `value`, the accuracy after `epoch` (1-based), is below the median.
 
         `last_epoch`: the candidate's final epoch. Its training is done there, and stopping it
@@ -64,8 +70,11 @@ class MedianCurveStopper:
         if cost is not None:
             if finished_costs is None or len(finished_costs) != len(finished_curves):
                 raise ValueError("cost needs one finished cost per finished curve")
-            finished_curves = [curve for curve, finished_cost
-                               in zip(finished_curves, finished_costs) if finished_cost <= cost]
+            finished_curves = [
+                curve
+                for curve, finished_cost in zip(finished_curves, finished_costs)
+                if finished_cost <= cost
+            ]
         median = self.median_at(epoch, finished_curves)
         if median is None:
             return False
@@ -73,8 +82,11 @@ class MedianCurveStopper:
 
     def median_at(self, epoch: int, finished_curves: Sequence[Sequence[float]]) -> float | None:
         """Median accuracy of the finished curves at `epoch`, or None if too few reach it."""
-        values = [curve[epoch - 1] for curve in finished_curves
-                  if len(curve) >= epoch and not math.isnan(curve[epoch - 1])]
+        values = [
+            curve[epoch - 1]
+            for curve in finished_curves
+            if len(curve) >= epoch and not math.isnan(curve[epoch - 1])
+        ]
         if len(values) < self.min_finished:
             return None
         return statistics.median(values)

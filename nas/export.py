@@ -74,8 +74,10 @@ class Check:
     tolerance_ok: bool
 
     def describe(self) -> str:
-        return (f"{self.runtime} output matches torch: max |difference| "
-                f"{self.max_abs_diff:.2e} (allowed {ATOL:g} + {RTOL:g}*|y|)")
+        return (
+            f"{self.runtime} output matches torch: max |difference| "
+            f"{self.max_abs_diff:.2e} (allowed {ATOL:g} + {RTOL:g}*|y|)"
+        )
 
 
 def build(spec: ModelSpec) -> nn.Module:
@@ -97,8 +99,10 @@ def build(spec: ModelSpec) -> nn.Module:
         except RuntimeError as error:
             # torch's message starts with a generic line; the second names the first mismatch
             lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-            raise ExportFailed(f"the weights do not fit {spec.arch.to_string()} at "
-                               f"{spec.describe()}: {lines[min(1, len(lines) - 1)]}") from None
+            raise ExportFailed(
+                f"the weights do not fit {spec.arch.to_string()} at "
+                f"{spec.describe()}: {lines[min(1, len(lines) - 1)]}"
+            ) from None
     return model.eval()
 
 
@@ -116,8 +120,9 @@ def _calibrate_batch_norm(model: nn.Module, input_shape: InputShape) -> None:
     model.eval()
 
 
-def export(model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path,
-           metadata: dict[str, Any]) -> Check | None:
+def export(
+    model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path, metadata: dict[str, Any]
+) -> Check | None:
     """Write `model` in `fmt` to `path` once it has passed its check; json needs no model."""
     if fmt == "json":
         write_atomically(path, json.dumps(metadata, indent=2) + "\n")
@@ -127,8 +132,10 @@ def export(model: nn.Module | None, spec: ModelSpec, fmt: str, path: Path,
     writer = {"onnx": _onnx, "torchscript": _torchscript, "state-dict": _state_dict}[fmt]
     data, check = writer(model, spec, metadata)
     if not check.tolerance_ok:
-        raise ExportFailed(f"{fmt} export does not compute what the torch model computes: "
-                           f"{check.describe()}; nothing was written")
+        raise ExportFailed(
+            f"{fmt} export does not compute what the torch model computes: "
+            f"{check.describe()}; nothing was written"
+        )
     write_atomically(path, data)
     return check
 
@@ -139,8 +146,9 @@ def random_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
     return torch.randn(CHECK_BATCH, *spec.input_shape, generator=generator)
 
 
-def compare(expected: torch.Tensor | np.ndarray, actual: torch.Tensor | np.ndarray,
-            runtime: str) -> Check:
+def compare(
+    expected: torch.Tensor | np.ndarray, actual: torch.Tensor | np.ndarray, runtime: str
+) -> Check:
     want = np.asarray(expected, dtype=np.float64)
     got = np.asarray(actual, dtype=np.float64)
     if want.shape != got.shape:
@@ -151,9 +159,14 @@ def compare(expected: torch.Tensor | np.ndarray, actual: torch.Tensor | np.ndarr
 
 # ---- from a trial ---------------------------------------------------------------------------
 
-def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int | None = None,
-                   num_classes: int | None = None,
-                   weights: dict[str, torch.Tensor] | None = None) -> ModelSpec:
+
+def spec_for_trial(
+    trial: FrozenTrial,
+    dataset: dict[str, Any],
+    input_size: int | None = None,
+    num_classes: int | None = None,
+    weights: dict[str, torch.Tensor] | None = None,
+) -> ModelSpec:
     """The model to export for `trial`: its arch at the deployment input, or as trained.
 
     Without weights the model is built at the deployment input the trial was priced at (or
@@ -169,11 +182,15 @@ def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int 
         return ModelSpec(arch, (int(priced[0]), size, size), num_classes or DEPLOY_CLASSES)
     proxy, classes = attrs.proxy_input, dataset.get("num_classes")
     if not proxy or not classes:
-        raise InputError(f"trial {trial.number} has trained weights but its proxy input or the "
-                         f"dataset's classes are not recorded, so they cannot be loaded")
+        raise InputError(
+            f"trial {trial.number} has trained weights but its proxy input or the "
+            f"dataset's classes are not recorded, so they cannot be loaded"
+        )
     if num_classes is not None and num_classes != classes:
-        raise InputError(f"trial {trial.number} was trained for {classes} classes; drop "
-                         f"--num-classes or pass --num-classes {classes}")
+        raise InputError(
+            f"trial {trial.number} was trained for {classes} classes; drop "
+            f"--num-classes or pass --num-classes {classes}"
+        )
     shape = (int(proxy[0]), size, size)
     if attrs.recipe:
         from nas.evaluators.recipe import Recipe
@@ -182,28 +199,63 @@ def spec_for_trial(trial: FrozenTrial, dataset: dict[str, Any], input_size: int 
     return ModelSpec(arch, shape, int(classes), weights)
 
 
-def trial_document(study_name: str, study_attrs: dict[str, Any], trial: FrozenTrial,
-                   trained: bool) -> dict[str, Any]:
+def trial_document(
+    study_name: str, study_attrs: dict[str, Any], trial: FrozenTrial, trained: bool
+) -> dict[str, Any]:
     """The JSON export: the arch (top level, readable as an arch file) and its record.
 
     `trained` says whether trained weights exist for the trial; the file itself holds none.
     """
     attrs = TrialAttrs.of(trial)
     arch = Arch.from_string(attrs.arch)
-    record = {key: getattr(attrs, key) for key in (
-        "mflops", "params", "latency_ms", "target", "latency_n_measured", "latency_n_modelled",
-        "cost_input", "accuracy", "proxy_input", "recipe", "seed", "zoo", "outcome",
-        "train_seconds", "nas_version")}
-    return {"format_version": JSON_FORMAT_VERSION, "arch": arch.to_string(),
-            "study": study_name, "trial": trial.number, "trained": trained, **record,
-            "dataset": study_attrs.get("dataset"),
-            "search": {key: (study_attrs.get("config") or {}).get(key) for key in (
-                "space", "target", "budget_mflops", "budget_params", "budget_ms", "dataset",
-                "objective", "sampler", "seed")},
-            **arch.to_dict()}
+    record = {
+        key: getattr(attrs, key)
+        for key in (
+            "mflops",
+            "params",
+            "latency_ms",
+            "target",
+            "latency_n_measured",
+            "latency_n_modelled",
+            "cost_input",
+            "accuracy",
+            "proxy_input",
+            "recipe",
+            "seed",
+            "zoo",
+            "outcome",
+            "train_seconds",
+            "nas_version",
+        )
+    }
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "arch": arch.to_string(),
+        "study": study_name,
+        "trial": trial.number,
+        "trained": trained,
+        **record,
+        "dataset": study_attrs.get("dataset"),
+        "search": {
+            key: (study_attrs.get("config") or {}).get(key)
+            for key in (
+                "space",
+                "target",
+                "budget_mflops",
+                "budget_params",
+                "budget_ms",
+                "dataset",
+                "objective",
+                "sampler",
+                "seed",
+            )
+        },
+        **arch.to_dict(),
+    }
 
 
 # ---- formats ------------------------------------------------------------------------------
+
 
 def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:
     import onnx
@@ -220,30 +272,31 @@ def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[
     options = onnxruntime.SessionOptions()
     options.log_severity_level = 3
     try:
-        session = onnxruntime.InferenceSession(data, options,
-                                               providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(data, options, providers=["CPUExecutionProvider"])
         (actual,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
     except Exception as error:  # onnxruntime raises its own exception types
-        raise ExportFailed(f"onnxruntime cannot run the exported model: "
-                           f"{str(error).splitlines()[0]}") from None
+        raise ExportFailed(
+            f"onnxruntime cannot run the exported model: {str(error).splitlines()[0]}"
+        ) from None
     return data, compare(expected, actual, f"onnxruntime {onnxruntime.__version__}")
 
 
-def _torchscript(model: nn.Module, spec: ModelSpec,
-                 metadata: dict[str, Any]) -> tuple[bytes, Check]:
+def _torchscript(
+    model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]
+) -> tuple[bytes, Check]:
     x = random_input(spec)
     with quiet_exporters(), torch.no_grad():
         traced = torch.jit.trace(model, torch.zeros(1, *spec.input_shape), check_trace=False)
         buffer = io.BytesIO()
-        torch.jit.save(traced, buffer,
-                       _extra_files={"nas.json": json.dumps(_string_metadata(spec, metadata))})
+        torch.jit.save(
+            traced, buffer, _extra_files={"nas.json": json.dumps(_string_metadata(spec, metadata))}
+        )
         loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
         expected, actual = model(x), loaded(x)
     return buffer.getvalue(), compare(expected, actual, "torch.jit.load")
 
 
-def _state_dict(model: nn.Module, spec: ModelSpec,
-                metadata: dict[str, Any]) -> tuple[bytes, Check]:
+def _state_dict(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:
     from safetensors.torch import load
 
     data = safetensors_bytes(model, _string_metadata(spec, metadata))
@@ -256,8 +309,12 @@ def _state_dict(model: nn.Module, spec: ModelSpec,
 
 def _string_metadata(spec: ModelSpec, metadata: dict[str, Any]) -> dict[str, str]:
     """What every model file says about itself (ONNX, TorchScript and safetensors take strings)."""
-    fields = {"arch": spec.arch.to_string(), "input_shape": "x".join(map(str, spec.input_shape)),
-              "num_classes": str(spec.num_classes), "trained": str(spec.trained).lower()}
+    fields = {
+        "arch": spec.arch.to_string(),
+        "input_shape": "x".join(map(str, spec.input_shape)),
+        "num_classes": str(spec.num_classes),
+        "trained": str(spec.trained).lower(),
+    }
     for key in ("study", "trial", "accuracy", "latency_ms", "target", "mflops"):
         if metadata.get(key) is not None:
             fields[key] = str(metadata[key])

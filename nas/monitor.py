@@ -48,8 +48,9 @@ class SearchMonitor:
 
     def __enter__(self) -> SearchMonitor:
         if self.live:
-            self._live = Live(self._render(), console=self.console, refresh_per_second=2,
-                              transient=True)
+            self._live = Live(
+                self._render(), console=self.console, refresh_per_second=2, transient=True
+            )
             self._live.__enter__()
         return self
 
@@ -63,17 +64,22 @@ class SearchMonitor:
 
     # ---- events -------------------------------------------------------------------------
 
-    def started(self, number: int, arch: str, mflops: float, latency_ms: float,
-                note: str = "") -> None:
+    def started(
+        self, number: int, arch: str, mflops: float, latency_ms: float, note: str = ""
+    ) -> None:
         self.running[number] = _Running(arch, mflops, latency_ms)
-        self._event(f"trial {number} started: {mflops:.1f} MFLOPs, {latency_ms:.2f} ms"
-                    f"{f' ({note})' if note else ''}")
+        self._event(
+            f"trial {number} started: {mflops:.1f} MFLOPs, {latency_ms:.2f} ms"
+            f"{f' ({note})' if note else ''}"
+        )
 
-    def infeasible_skipped(self, number: int, mflops: float, latency_ms: float,
-                           why: str) -> None:
+    def infeasible_skipped(self, number: int, mflops: float, latency_ms: float, why: str) -> None:
         self.n_infeasible += 1
-        self._event(f"trial {number} infeasible, not trained: {mflops:.1f} MFLOPs, "
-                    f"{latency_ms:.2f} ms ({why})", quiet=True)
+        self._event(
+            f"trial {number} infeasible, not trained: {mflops:.1f} MFLOPs, "
+            f"{latency_ms:.2f} ms ({why})",
+            quiet=True,
+        )
 
     def epoch(self, number: int, epoch: int, val_accuracy: float) -> None:
         if number in self.running:
@@ -81,18 +87,25 @@ class SearchMonitor:
             self.running[number].val_accuracy = val_accuracy
         self._refresh()
 
-    def finished(self, number: int, outcome: Outcome, accuracy: float, latency_ms: float,
-                 baseline: str | None = None) -> None:
+    def finished(
+        self,
+        number: int,
+        outcome: Outcome,
+        accuracy: float,
+        latency_ms: float,
+        baseline: str | None = None,
+    ) -> None:
         """A candidate trained; a `baseline` (zoo network) does not count toward the target."""
         self.running.pop(number, None)
         if baseline is None:
             self.n_trained += 1
         if self.best is None or accuracy > self.best[0]:
             self.best = (accuracy, latency_ms)
-        progress = (f"baseline {baseline}" if baseline
-                    else f"{self.n_trained}/{self.target_trials}")
-        self._event(f"trial {number} {outcome.words}: accuracy {accuracy:.4f}, "
-                    f"{latency_ms:.2f} ms [{progress}]")
+        progress = f"baseline {baseline}" if baseline else f"{self.n_trained}/{self.target_trials}"
+        self._event(
+            f"trial {number} {outcome.words}: accuracy {accuracy:.4f}, "
+            f"{latency_ms:.2f} ms [{progress}]"
+        )
 
     def failed(self, number: int, error: str, retrying: bool) -> None:
         self.running.pop(number, None)
@@ -122,13 +135,18 @@ class SearchMonitor:
         return elapsed / done * max(0, self.target_trials - self.n_trained)
 
     def summary_line(self) -> str:
-        best = (f"best feasible accuracy {self.best[0]:.4f} at {self.best[1]:.2f} ms"
-                if self.best else "no trained candidate yet")
+        best = (
+            f"best feasible accuracy {self.best[0]:.4f} at {self.best[1]:.2f} ms"
+            if self.best
+            else "no trained candidate yet"
+        )
         eta = self.eta_seconds()
         eta_text = f", ETA {eta / 60:.1f} min" if eta is not None else ""
-        return (f"trained {self.n_trained}/{self.target_trials}, running {len(self.running)}, "
-                f"infeasible skipped {self.n_infeasible}, failed {self.n_failed}; "
-                f"{best}{eta_text}")
+        return (
+            f"trained {self.n_trained}/{self.target_trials}, running {len(self.running)}, "
+            f"infeasible skipped {self.n_infeasible}, failed {self.n_failed}; "
+            f"{best}{eta_text}"
+        )
 
     def _render(self) -> Group:
         table = Table(box=None, show_header=True, header_style="bold")
@@ -136,6 +154,12 @@ class SearchMonitor:
             table.add_column(column, overflow="ellipsis", no_wrap=True)
         for number, run in sorted(self.running.items()):
             accuracy = f"{run.val_accuracy:.4f}" if run.val_accuracy is not None else "-"
-            table.add_row(str(number), str(run.epoch), accuracy, f"{run.mflops:.1f}",
-                          f"{run.latency_ms:.2f}", run.arch)
+            table.add_row(
+                str(number),
+                str(run.epoch),
+                accuracy,
+                f"{run.mflops:.1f}",
+                f"{run.latency_ms:.2f}",
+                run.arch,
+            )
         return Group(Text(self.summary_line(), style="bold"), table)

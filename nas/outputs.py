@@ -19,23 +19,47 @@ from typing import Any, TypeVar
 import optuna
 from optuna.trial import TrialState
 
-from nas.evaluators.uncertainty import (Comparison, SeedSummary, compare_proportions,
-                                        compare_seeds, correct_of, format_accuracy)
+from nas.evaluators.uncertainty import (
+    Comparison,
+    SeedSummary,
+    compare_proportions,
+    compare_seeds,
+    correct_of,
+    format_accuracy,
+)
 from nas.study import confirm_runs, trial_summary
 from nas.trials import Outcome, TrialAttrs
 
 Item = TypeVar("Item")
 
-PARETO_COLUMNS = ("number", "accuracy", "accuracy_low", "accuracy_high", "val_count", "seeds",
-                  "accuracy_mean", "accuracy_std", "seed_accuracies", "vs_cheaper", "p_vs_cheaper", "latency_ms", "mflops", "params", "zoo",
-                  "baseline", "arch")
+PARETO_COLUMNS = (
+    "number",
+    "accuracy",
+    "accuracy_low",
+    "accuracy_high",
+    "val_count",
+    "seeds",
+    "accuracy_mean",
+    "accuracy_std",
+    "seed_accuracies",
+    "vs_cheaper",
+    "p_vs_cheaper",
+    "latency_ms",
+    "mflops",
+    "params",
+    "zoo",
+    "baseline",
+    "arch",
+)
 
 
 def single_seed_rows(study: optuna.Study) -> list[dict[str, Any]]:
     """A row per candidate trained to the end, with the search's own run only."""
-    return [trial_summary(trial)
-            for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-            if TrialAttrs.of(trial).outcome is Outcome.TRAINED]
+    return [
+        trial_summary(trial)
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if TrialAttrs.of(trial).outcome is Outcome.TRAINED
+    ]
 
 
 def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
@@ -49,16 +73,23 @@ def trained_rows(study: optuna.Study) -> list[dict[str, Any]]:
     for row in single_seed_rows(study):
         accuracies = [row["accuracy"], *(run["accuracy"] for run in runs.get(row["number"], []))]
         summary = SeedSummary(tuple(accuracies))
-        rows.append({**row, "seeds": len(accuracies), "seed_accuracies": accuracies,
-                     "accuracy_mean": round(summary.mean, 6),
-                     "accuracy_std": round(summary.std, 6)})
+        rows.append(
+            {
+                **row,
+                "seeds": len(accuracies),
+                "seed_accuracies": accuracies,
+                "accuracy_mean": round(summary.mean, 6),
+                "accuracy_std": round(summary.std, 6),
+            }
+        )
     return rows
 
 
-def pareto_front(items: Iterable[Item],
-                 value: Callable[[Item], float] = lambda row: row.get("accuracy_mean",
-                                                                      row["accuracy"]),
-                 cost: Callable[[Item], float] = itemgetter("latency_ms")) -> list[Item]:
+def pareto_front(
+    items: Iterable[Item],
+    value: Callable[[Item], float] = lambda row: row.get("accuracy_mean", row["accuracy"]),
+    cost: Callable[[Item], float] = itemgetter("latency_ms"),
+) -> list[Item]:
     """Items no other item beats on both value (up) and cost (down), cheapest first.
 
     Rows of `trained_rows` by default: mean accuracy over seeds (the one accuracy where there
@@ -69,8 +100,9 @@ def pareto_front(items: Iterable[Item],
     scores = [(value(item), cost(item)) for item in items]
 
     def dominated(mine: tuple[float, float]) -> bool:
-        return any(v >= mine[0] and c <= mine[1] and (v > mine[0] or c < mine[1])
-                   for v, c in scores)
+        return any(
+            v >= mine[0] and c <= mine[1] and (v > mine[0] or c < mine[1]) for v, c in scores
+        )
 
     kept = [(score, item) for score, item in zip(scores, items) if not dominated(score)]
     return [item for _, item in sorted(kept, key=lambda pair: (pair[0][1], -pair[0][0]))]
@@ -87,9 +119,12 @@ def compare_rows(row: dict[str, Any], other: dict[str, Any]) -> Comparison | Non
         return compare_seeds(row["seed_accuracies"], other["seed_accuracies"])
     if not row.get("val_count") or not other.get("val_count"):
         return None
-    return compare_proportions(correct_of(row["accuracy"], row["val_count"]), row["val_count"],
-                               correct_of(other["accuracy"], other["val_count"]),
-                               other["val_count"])
+    return compare_proportions(
+        correct_of(row["accuracy"], row["val_count"]),
+        row["val_count"],
+        correct_of(other["accuracy"], other["val_count"]),
+        other["val_count"],
+    )
 
 
 def mark_ties(front: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -101,17 +136,23 @@ def mark_ties(front: list[dict[str, Any]]) -> list[dict[str, Any]]:
     marked = []
     for i, row in enumerate(front):
         comparison = compare_rows(row, front[i - 1]) if i else None
-        marked.append({**row, "vs_cheaper": None if comparison is None else (
-                           "better" if comparison.distinguishable else "tie"),
-                       "p_vs_cheaper": None if comparison is None else round(
-                           comparison.p_value, 4)})
+        marked.append(
+            {
+                **row,
+                "vs_cheaper": None
+                if comparison is None
+                else ("better" if comparison.distinguishable else "tie"),
+                "p_vs_cheaper": None if comparison is None else round(comparison.p_value, 4),
+            }
+        )
     return marked
 
 
 def accuracy_text(row: dict[str, Any]) -> str:
     """A row's accuracy with its 95% interval, as every table shows it."""
-    interval = (row["accuracy_low"], row["accuracy_high"]) if row.get("accuracy_low") is not None \
-        else None
+    interval = (
+        (row["accuracy_low"], row["accuracy_high"]) if row.get("accuracy_low") is not None else None
+    )
     return format_accuracy(row["accuracy"], interval)
 
 
@@ -130,16 +171,22 @@ def versus_text(row: dict[str, Any]) -> str:
 
 
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
-    return [{key: row[key] for key in PARETO_COLUMNS}
-            for row in mark_ties(pareto_front(trained_rows(study)))]
+    return [
+        {key: row[key] for key in PARETO_COLUMNS}
+        for row in mark_ties(pareto_front(trained_rows(study)))
+    ]
 
 
 def write_outputs(study: optuna.Study, out_dir: Path, pareto: list[dict[str, Any]]) -> None:
     """``pareto.json`` (the front plus how it was found) and ``trials.csv`` (every trial)."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    document = {"study": study.study_name, "config": study.user_attrs.get("config"),
-                "latency_table": study.user_attrs.get("latency_table"),
-                "dataset": study.user_attrs.get("dataset"), "pareto": pareto}
+    document = {
+        "study": study.study_name,
+        "config": study.user_attrs.get("config"),
+        "latency_table": study.user_attrs.get("latency_table"),
+        "dataset": study.user_attrs.get("dataset"),
+        "pareto": pareto,
+    }
     (out_dir / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
     rows = [trial_summary(trial) for trial in study.get_trials(deepcopy=False)]
     with (out_dir / "trials.csv").open("w", newline="") as handle:

@@ -35,9 +35,9 @@ class Price:
 
     def over_budget(self) -> str:
         names = ("MFLOPs", "params", "ms")
-        return ", ".join(f"{name} over by {v:g}" for name, v in zip(names, self.violations)
-                         if v > 0)
-
+        return ", ".join(
+            f"{name} over by {v:g}" for name, v in zip(names, self.violations) if v > 0
+        )
 
 
 def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
@@ -45,22 +45,31 @@ def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
     cost = count_cost(arch, config.deploy_input, DEPLOY_CLASSES)
     latency = table.predict(arch, config.deploy_input, DEPLOY_CLASSES)
     return Price(
-        mflops=round(cost.mflops, 4), params=cost.params, latency_ms=round(latency.total_ms, 4),
-        latency_n_measured=latency.n_measured, latency_n_modelled=latency.n_modelled,
-        violations=_violations(config, cost.mflops, cost.params, latency.total_ms))
+        mflops=round(cost.mflops, 4),
+        params=cost.params,
+        latency_ms=round(latency.total_ms, 4),
+        latency_n_measured=latency.n_measured,
+        latency_n_modelled=latency.n_modelled,
+        violations=_violations(config, cost.mflops, cost.params, latency.total_ms),
+    )
 
 
-def _violations(config: SearchConfig, mflops: float, params: int,
-                latency_ms: float) -> tuple[float, float, float]:
+def _violations(
+    config: SearchConfig, mflops: float, params: int, latency_ms: float
+) -> tuple[float, float, float]:
     def over(value: float, budget: float | None) -> float:
         return 0.0 if budget is None else round(value - budget, 6)
 
-    return (over(mflops, config.budget_mflops), over(params, config.budget_params),
-            over(latency_ms, config.budget_ms))
+    return (
+        over(mflops, config.budget_mflops),
+        over(params, config.budget_params),
+        over(latency_ms, config.budget_ms),
+    )
 
 
-def check_budget_is_reachable(space: SearchSpace, config: SearchConfig,
-                              table: LatencyTable) -> None:
+def check_budget_is_reachable(
+    space: SearchSpace, config: SearchConfig, table: LatencyTable
+) -> None:
     """Fail at once, naming the minimum, when no architecture of the space fits the budget.
 
     The cheapest architecture in multiply-adds takes each choice at its cheapest; parameters
@@ -69,11 +78,15 @@ def check_budget_is_reachable(space: SearchSpace, config: SearchConfig,
     cheapest = space.cheapest()
     cost = estimate_cost(cheapest, config.deploy_input, DEPLOY_CLASSES)
     latency = table.predict(cheapest, config.deploy_input, DEPLOY_CLASSES).total_ms
-    checks = (("--budget-mflops", config.budget_mflops, cost.mflops, "MFLOPs"),
-              ("--budget-params", config.budget_params, cost.params, "parameters"),
-              ("--budget-ms", config.budget_ms, latency, f"ms on {table.target}"))
+    checks = (
+        ("--budget-mflops", config.budget_mflops, cost.mflops, "MFLOPs"),
+        ("--budget-params", config.budget_params, cost.params, "parameters"),
+        ("--budget-ms", config.budget_ms, latency, f"ms on {table.target}"),
+    )
     for flag, budget, minimum, unit in checks:
         if budget is not None and minimum > budget:
-            raise InputError(f"{flag} {budget:g} is below the cheapest architecture of space "
-                             f"{space.name!r} ({minimum:.4g} {unit}): raise the budget or use "
-                             f"a smaller space")
+            raise InputError(
+                f"{flag} {budget:g} is below the cheapest architecture of space "
+                f"{space.name!r} ({minimum:.4g} {unit}): raise the budget or use "
+                f"a smaller space"
+            )

@@ -23,11 +23,11 @@ import ray
 from optuna.trial import TrialState
 
 import nas
+from nas.artifacts import attach_pareto_artifacts, save_trial_weights
 from nas.config import SearchConfig
 from nas.confirm import run_confirm
-from nas.errors import InputError, SearchFailed
-from nas.artifacts import attach_pareto_artifacts, save_trial_weights
 from nas.early_stopping import MedianCurveStopper
+from nas.errors import InputError, SearchFailed
 from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
@@ -40,8 +40,16 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
 from nas.storage import artifact_store_for, mask_password, open_storage
-from nas.study import (count_outcomes, count_trained, finished_curves, objective_values,
-                       open_study, requeue, requeue_orphans, set_budget_constraints)
+from nas.study import (
+    count_outcomes,
+    count_trained,
+    finished_curves,
+    objective_values,
+    open_study,
+    requeue,
+    requeue_orphans,
+    set_budget_constraints,
+)
 from nas.trials import Outcome, TrialAttrs, check_names, write_attrs
 from nas.worker import WorkerMessage, remote_trainer
 
@@ -91,11 +99,15 @@ class _Job:
     def partial_result(self) -> TrialResult:
         """What a candidate stopped early is recorded with: its last epoch, as a finished one is."""
         last = self.curve[-1]
-        return TrialResult(status=Status.STOPPED, accuracy=last.val_accuracy,
-                           curve=list(self.curve),
-                           train_seconds=round(sum(epoch.seconds for epoch in self.curve), 3),
-                           images_per_second=last.images_per_second, host=self.host or "",
-                           val_count=last.val_count)
+        return TrialResult(
+            status=Status.STOPPED,
+            accuracy=last.val_accuracy,
+            curve=list(self.curve),
+            train_seconds=round(sum(epoch.seconds for epoch in self.curve), 3),
+            images_per_second=last.images_per_second,
+            host=self.host or "",
+            val_count=last.val_count,
+        )
 
 
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
@@ -110,8 +122,9 @@ class _Driver:
         self.space: SearchSpace = load_space(config.space)
         self.table: LatencyTable = load_table(config.target)
         check_budget_is_reachable(self.space, config, self.table)
-        self.data: Dataset = load_dataset(config.dataset, config.data_dir, seed=config.seed,
-                                          limit_train=config.limit_train)
+        self.data: Dataset = load_dataset(
+            config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
+        )
         self.recipe = recipe_for(config)
         self.storage = open_storage(config.storage)
         self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
@@ -133,8 +146,10 @@ class _Driver:
             self._enqueue_zoo()
         trained, _ = count_trained(study)
         monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
-        monitor.say(f"study {study.study_name!r} in {mask_password(config.storage)}"
-                    + (f"; re-running trials {orphans} left running" if orphans else ""))
+        monitor.say(
+            f"study {study.study_name!r} in {mask_password(config.storage)}"
+            + (f"; re-running trials {orphans} left running" if orphans else "")
+        )
         started_ray = _connect_ray(config)
         previous_sigterm = _stop_on_sigterm()
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
@@ -144,14 +159,22 @@ class _Driver:
         try:
             with monitor:
                 while True:
-                    while (len(running) < self._slots()
-                           and trained + _searched(running) < config.trials):
-                        in_flight = {job.arch.to_string(): job.trial.number
-                                     for job in running.values()}
+                    while (
+                        len(running) < self._slots()
+                        and trained + _searched(running) < config.trials
+                    ):
+                        in_flight = {
+                            job.arch.to_string(): job.trial.number for job in running.values()
+                        }
                         job = self._next_job(monitor, in_flight)
                         running[self._submit(trainer, job, data_ref)] = job
-                        monitor.started(job.trial.number, job.arch.to_string(), job.price.mflops,
-                                        job.price.latency_ms, _job_note(job))
+                        monitor.started(
+                            job.trial.number,
+                            job.arch.to_string(),
+                            job.price.mflops,
+                            job.price.latency_ms,
+                            _job_note(job),
+                        )
                     if not running:
                         break
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
@@ -162,10 +185,18 @@ class _Driver:
                         raise SearchFailed(
                             f"{self.failures_in_row} trials in a row failed (the last: "
                             f"{self.last_error}); the study keeps them with their errors: fix "
-                            f"the cause, then run again with --resume")
+                            f"the cause, then run again with --resume"
+                        )
                 if config.seeds_to_confirm:
-                    run_confirm(study, config.seeds_to_confirm, self.recipe, trainer, data_ref,
-                                self._slots, monitor)
+                    run_confirm(
+                        study,
+                        config.seeds_to_confirm,
+                        self.recipe,
+                        trainer,
+                        data_ref,
+                        self._slots,
+                        monitor,
+                    )
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)
@@ -195,8 +226,10 @@ class _Driver:
     def _failing_throughout(self) -> bool:
         """Whether enough trials failed in a row (at least two per slot) to stop asking."""
         # The slot count asks the cluster, so it is only read once the run of failures is long.
-        return (self.failures_in_row >= MAX_FAILURES_IN_ROW
-                and self.failures_in_row >= 2 * self._slots())
+        return (
+            self.failures_in_row >= MAX_FAILURES_IN_ROW
+            and self.failures_in_row >= 2 * self._slots()
+        )
 
     def _next_job(self, monitor: SearchMonitor, in_flight: dict[str, int]) -> _Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.
@@ -214,25 +247,28 @@ class _Driver:
             if not cost.feasible:
                 write_attrs(trial, outcome=Outcome.INFEASIBLE)
                 self.study.tell(trial, state=TrialState.PRUNED)
-                monitor.infeasible_skipped(trial.number, cost.mflops, cost.latency_ms,
-                                           cost.over_budget())
+                monitor.infeasible_skipped(
+                    trial.number, cost.mflops, cost.latency_ms, cost.over_budget()
+                )
                 continue
             previous = self.trained_archs.get(arch.to_string())
             if previous is not None and queued.retry_of is None:
                 self._reuse(trial, previous)
                 continue
             if arch.to_string() in in_flight:
-                write_attrs(trial, outcome=Outcome.DUPLICATE,
-                            duplicate_of=in_flight[arch.to_string()])
+                write_attrs(
+                    trial, outcome=Outcome.DUPLICATE, duplicate_of=in_flight[arch.to_string()]
+                )
                 self.study.tell(trial, state=TrialState.PRUNED)
                 continue
             return _Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
-        raise SearchFailed(f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
-                           f"already trained: the budget leaves too little of space "
-                           f"{self.space.name!r}; raise it or use another space")
+        raise SearchFailed(
+            f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
+            f"already trained: the budget leaves too little of space "
+            f"{self.space.name!r}; raise it or use another space"
+        )
 
-    def _advance(self, generator: Any, running: dict[Any, _Job],
-                 monitor: SearchMonitor) -> int:
+    def _advance(self, generator: Any, running: dict[Any, _Job], monitor: SearchMonitor) -> int:
         """Take the next record a worker streamed; return 1 when a searched candidate is trained.
 
         Baselines are trained as candidates are, but do not count toward --trials.
@@ -241,9 +277,14 @@ class _Driver:
         try:
             message = WorkerMessage.from_dict(ray.get(next(generator)))
         except StopIteration:
-            message = WorkerMessage(result=TrialResult(
-                status=Status.FAILED, accuracy=None, curve=list(job.curve),
-                error="the worker ended without a result"))
+            message = WorkerMessage(
+                result=TrialResult(
+                    status=Status.FAILED,
+                    accuracy=None,
+                    curve=list(job.curve),
+                    error="the worker ended without a result",
+                )
+            )
         except ray.exceptions.RayError as error:
             del running[generator]
             self._fail(job, _error_line(error), monitor, retry=True)
@@ -271,8 +312,9 @@ class _Driver:
 
     # ---- telling Optuna -----------------------------------------------------------------------
 
-    def _tell_trained(self, job: _Job, result: TrialResult, monitor: SearchMonitor,
-                      weights: bytes | None = None) -> None:
+    def _tell_trained(
+        self, job: _Job, result: TrialResult, monitor: SearchMonitor, weights: bytes | None = None
+    ) -> None:
         """Record a candidate trained to the end (`Status.OK`) or stopped early."""
         trial = job.trial
         outcome = Outcome.of_status(result.status)
@@ -288,12 +330,19 @@ class _Driver:
             self.trained_archs[job.arch.to_string()] = trial.number
         else:
             self.study.tell(trial, state=TrialState.PRUNED)
-        monitor.finished(trial.number, outcome, accuracy, job.price.latency_ms,
-                         baseline=job.baseline)
+        monitor.finished(
+            trial.number, outcome, accuracy, job.price.latency_ms, baseline=job.baseline
+        )
         self.failures_in_row = 0
 
-    def _fail(self, job: _Job, error: str, monitor: SearchMonitor, retry: bool,
-              result: TrialResult | None = None) -> None:
+    def _fail(
+        self,
+        job: _Job,
+        error: str,
+        monitor: SearchMonitor,
+        retry: bool,
+        result: TrialResult | None = None,
+    ) -> None:
         trial = job.trial
         if result is not None:
             self._record_result(trial, job, result, Outcome.FAILED)
@@ -312,8 +361,9 @@ class _Driver:
 
     def _interrupt(self, running: dict[Any, _Job], monitor: SearchMonitor) -> None:
         self._requeue_running(running)
-        monitor.say("interrupted: the candidates that were training are queued to run first "
-                    "on resume")
+        monitor.say(
+            "interrupted: the candidates that were training are queued to run first on resume"
+        )
 
     def _requeue_running(self, running: dict[Any, _Job]) -> None:
         """Cancel what is training and queue it to run first when the search resumes."""
@@ -334,54 +384,88 @@ class _Driver:
                 return False
             job.trial.report(value, epoch)
             return job.trial.should_prune()
-        return self.stopper.should_stop(epoch, value, self.curves, last_epoch=self.recipe.epochs,
-                                        cost=job.price.latency_ms,
-                                        finished_costs=self.curve_latencies)
+        return self.stopper.should_stop(
+            epoch,
+            value,
+            self.curves,
+            last_epoch=self.recipe.epochs,
+            cost=job.price.latency_ms,
+            finished_costs=self.curve_latencies,
+        )
 
     # ---- user attributes ------------------------------------------------------------------------
 
     def _record_price(self, trial: optuna.Trial, arch: Arch, cost: Price) -> None:
         write_attrs(
-            trial, arch=arch.to_string(), arch_json=arch.to_dict(), mflops=cost.mflops,
-            params=cost.params, latency_ms=cost.latency_ms, target=self.table.target,
+            trial,
+            arch=arch.to_string(),
+            arch_json=arch.to_dict(),
+            mflops=cost.mflops,
+            params=cost.params,
+            latency_ms=cost.latency_ms,
+            target=self.table.target,
             latency_n_measured=cost.latency_n_measured,
-            latency_n_modelled=cost.latency_n_modelled, violations=list(cost.violations),
-            cost_input=list(self.config.deploy_input), proxy_input=list(self.data.input_shape),
-            nas_version=nas.__version__)
+            latency_n_modelled=cost.latency_n_modelled,
+            violations=list(cost.violations),
+            cost_input=list(self.config.deploy_input),
+            proxy_input=list(self.data.input_shape),
+            nas_version=nas.__version__,
+        )
         set_budget_constraints(trial, cost.violations)
 
-    def _record_result(self, trial: optuna.Trial, job: _Job, result: TrialResult,
-                       outcome: Outcome) -> None:
+    def _record_result(
+        self, trial: optuna.Trial, job: _Job, result: TrialResult, outcome: Outcome
+    ) -> None:
         interval = result.accuracy_interval
         write_attrs(
-            trial, outcome=outcome, accuracy=result.accuracy, val_count=result.val_count,
+            trial,
+            outcome=outcome,
+            accuracy=result.accuracy,
+            val_count=result.val_count,
             val_correct=result.val_correct if interval else None,
             accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
             curve=_curve_attr(result.curve),
-            recipe=self.recipe.to_dict(), seed=self.recipe.seed,
-            train_seconds=result.train_seconds, images_per_second=result.images_per_second,
-            worker_host=job.host, worker_node=job.node_id,
-            wall_seconds=round(time.monotonic() - job.dispatched, 3), attempt=job.attempt,
-            **({"error": result.error} if result.error else {}))
+            recipe=self.recipe.to_dict(),
+            seed=self.recipe.seed,
+            train_seconds=result.train_seconds,
+            images_per_second=result.images_per_second,
+            worker_host=job.host,
+            worker_node=job.node_id,
+            wall_seconds=round(time.monotonic() - job.dispatched, 3),
+            attempt=job.attempt,
+            **({"error": result.error} if result.error else {}),
+        )
 
     def _reuse(self, trial: optuna.Trial, previous_number: int) -> None:
         """A candidate trained before (same arch, recipe and seed) gets its values, not a rerun."""
         previous = self.study.get_trials(deepcopy=False)[previous_number]
         attrs = TrialAttrs.of(previous)
-        write_attrs(trial, accuracy=attrs.accuracy, val_count=attrs.val_count,
-                    val_correct=attrs.val_correct, accuracy_interval=attrs.accuracy_interval,
-                    curve=attrs.curve,
-                    train_seconds=attrs.train_seconds, images_per_second=attrs.images_per_second,
-                    outcome=Outcome.DUPLICATE, duplicate_of=previous_number)
+        write_attrs(
+            trial,
+            accuracy=attrs.accuracy,
+            val_count=attrs.val_count,
+            val_correct=attrs.val_correct,
+            accuracy_interval=attrs.accuracy_interval,
+            curve=attrs.curve,
+            train_seconds=attrs.train_seconds,
+            images_per_second=attrs.images_per_second,
+            outcome=Outcome.DUPLICATE,
+            duplicate_of=previous_number,
+        )
         self.study.tell(trial, previous.values)
 
     def _record_study_attrs(self) -> None:
         self.study.set_user_attr("latency_table", self.table.metadata)
         self.study.set_user_attr("space", self.space.to_dict())
         self.study.set_user_attr("recipe", self.recipe.to_dict())
-        self.study.set_user_attr("dataset", {"name": self.data.name,
-                                             "input_shape": list(self.data.input_shape),
-                                             "num_classes": self.data.num_classes})
+        self.study.set_user_attr(
+            "dataset",
+            {
+                "name": self.data.name,
+                "input_shape": list(self.data.input_shape),
+                "num_classes": self.data.num_classes,
+            },
+        )
 
     # ---- helpers ------------------------------------------------------------------------------
 
@@ -402,14 +486,16 @@ class _Driver:
             if cost.feasible:
                 params = self.space.params_of(arch)
                 fixed = {} if params else {"zoo": name}
-                self.study.enqueue_trial(params or {},
-                                         user_attrs=check_names({**fixed, "baseline": name}))
+                self.study.enqueue_trial(
+                    params or {}, user_attrs=check_names({**fixed, "baseline": name})
+                )
 
     def _trained_archs(self) -> dict[str, int]:
-        trained = ((trial.number, TrialAttrs.of(trial)) for trial in self.study.get_trials(
-            deepcopy=False, states=(TrialState.COMPLETE,)))
-        return {attrs.arch: number for number, attrs in trained
-                if attrs.outcome is Outcome.TRAINED}
+        trained = (
+            (trial.number, TrialAttrs.of(trial))
+            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        )
+        return {attrs.arch: number for number, attrs in trained if attrs.outcome is Outcome.TRAINED}
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = count_outcomes(self.study)
@@ -419,25 +505,38 @@ class _Driver:
         write_outputs(self.study, out_dir, rows)
         if not interrupted and rows:
             try:  # ONNX + arch JSON of the front, downloadable from optuna-dashboard
-                attach_pareto_artifacts(self.study, self.config.storage, rows,
-                                        self.config.artifact_dir)
+                attach_pareto_artifacts(
+                    self.study, self.config.storage, rows, self.config.artifact_dir
+                )
             except ExportFailed as error:
                 monitor.say(f"Pareto artifacts: {error}")
         return SearchResult(
-            study_name=self.study.study_name, storage=mask_password(self.config.storage),
-            out_dir=out_dir, pareto=rows,
-            n_trained=searched, n_baselines=baselines,
+            study_name=self.study.study_name,
+            storage=mask_password(self.config.storage),
+            out_dir=out_dir,
+            pareto=rows,
+            n_trained=searched,
+            n_baselines=baselines,
             n_infeasible=counts.get(Outcome.INFEASIBLE, 0),
             n_failed=counts.get(Outcome.FAILED, 0),
-            wall_seconds=round(time.monotonic() - started, 2), interrupted=interrupted)
+            wall_seconds=round(time.monotonic() - started, 2),
+            interrupted=interrupted,
+        )
 
 
 def recipe_for(config: SearchConfig) -> Recipe:
     """The proxy-training recipe a search with `config` gives every candidate."""
-    overrides = {"epochs": config.epochs, "batch_size": config.batch_size, "lr": config.lr,
-                 "max_seconds": config.trial_timeout_s}
-    return Recipe(seed=config.seed, threads=config.cpus_per_trial,
-                  **{key: value for key, value in overrides.items() if value is not None})
+    overrides = {
+        "epochs": config.epochs,
+        "batch_size": config.batch_size,
+        "lr": config.lr,
+        "max_seconds": config.trial_timeout_s,
+    }
+    return Recipe(
+        seed=config.seed,
+        threads=config.cpus_per_trial,
+        **{key: value for key, value in overrides.items() if value is not None},
+    )
 
 
 def _stop_on_sigterm() -> Any:
@@ -463,10 +562,12 @@ def _connect_ray(config: SearchConfig) -> bool:
         try:
             ray.init(address=config.ray_address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
-            raise InputError(f"cannot join the Ray cluster at {config.ray_address}: "
-                             f"{_error_line(error)} (is it running? a cluster with token "
-                             f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
-                             f"in this environment)") from None
+            raise InputError(
+                f"cannot join the Ray cluster at {config.ray_address}: "
+                f"{_error_line(error)} (is it running? a cluster with token "
+                f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
+                f"in this environment)"
+            ) from None
     else:
         start_local_ray()
     return True
@@ -481,14 +582,21 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
     """
     for attempt in range(1, attempts + 1):
         try:
-            ray.init(address="local", num_cpus=os.cpu_count(), include_dashboard=False,
-                     logging_level="ERROR", log_to_driver=False)
+            ray.init(
+                address="local",
+                num_cpus=os.cpu_count(),
+                include_dashboard=False,
+                logging_level="ERROR",
+                log_to_driver=False,
+            )
             return
         except Exception as error:  # Ray raises a bare Exception when its node starts too slowly
             ray.shutdown()
             if attempt == attempts:
-                raise SearchFailed(f"local Ray did not start after {attempts} attempts "
-                                   f"({_error_line(error)}); is the machine overloaded?") from None
+                raise SearchFailed(
+                    f"local Ray did not start after {attempts} attempts "
+                    f"({_error_line(error)}); is the machine overloaded?"
+                ) from None
             time.sleep(wait_s * attempt)
 
 

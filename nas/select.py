@@ -21,8 +21,10 @@ def open_existing_storage(url: str) -> RDBStorage:
     """Open the storage at `url`, refusing a SQLite file that does not exist yet."""
     path = sqlite_path(url)
     if path is not None and not path.is_file():
-        raise InputError(f"no study database at {path}: run `nas search` first, or pass "
-                         f"--storage with the URL the search used")
+        raise InputError(
+            f"no study database at {path}: run `nas search` first, or pass "
+            f"--storage with the URL the search used"
+        )
     return open_storage(url)
 
 
@@ -35,10 +37,10 @@ def pick_study(storage: RDBStorage, name: str | None) -> optuna.Study:
     if not names:
         raise InputError(f"{where} holds no studies yet: run `nas search` first")
     if len(names) > 1:
-        shown = ", ".join(names[:20]) + (f", ... ({len(names) - 20} more)"
-                                          if len(names) > 20 else "")
-        raise InputError(f"{where} holds {len(names)} studies; pass --study NAME (one of: "
-                         f"{shown})")
+        shown = ", ".join(names[:20]) + (
+            f", ... ({len(names) - 20} more)" if len(names) > 20 else ""
+        )
+        raise InputError(f"{where} holds {len(names)} studies; pass --study NAME (one of: {shown})")
     return load_study(storage, names[0])
 
 
@@ -61,9 +63,11 @@ def best_trial(study: optuna.Study, max_ms: float | None = None) -> FrozenTrial:
     fitting = [row for row in rows if max_ms is None or row["latency_ms"] <= max_ms]
     if not fitting:
         fastest = min(rows, key=lambda row: row["latency_ms"])
-        raise InputError(f"no trained trial of {study.study_name!r} runs in {max_ms:g} ms or "
-                         f"less; the fastest on the front is trial {fastest['number']} at "
-                         f"{fastest['latency_ms']:.2f} ms")
+        raise InputError(
+            f"no trained trial of {study.study_name!r} runs in {max_ms:g} ms or "
+            f"less; the fastest on the front is trial {fastest['number']} at "
+            f"{fastest['latency_ms']:.2f} ms"
+        )
     best = max(fitting, key=lambda row: (row["accuracy_mean"], -row["latency_ms"]))
     return pick_trial(study, best["number"])
 
@@ -72,16 +76,21 @@ def check_exportable(trial: FrozenTrial) -> None:
     """Refuse trials whose model would mean nothing: never priced, over budget, or failed."""
     attrs = TrialAttrs.of(trial)
     if not attrs.arch:
-        raise InputError(f"trial {trial.number} has no architecture recorded (state "
-                         f"{trial.state.name}): it was never priced, so there is nothing to "
-                         f"export")
+        raise InputError(
+            f"trial {trial.number} has no architecture recorded (state "
+            f"{trial.state.name}): it was never priced, so there is nothing to "
+            f"export"
+        )
     if attrs.outcome is None and trial.state == TrialState.COMPLETE:
         return  # written by hand or by an older version: complete is good enough
     if attrs.outcome is None or not attrs.outcome.has_model:
-        why = {Outcome.INFEASIBLE: "it is over budget and was never trained",
-               Outcome.FAILED: f"its training failed ({attrs.error or 'no reason recorded'})",
-               Outcome.INTERRUPTED: "its training was interrupted"}.get(
-                   attrs.outcome, f"it is {trial.state.name.lower()} and was not trained")
-        raise InputError(f"trial {trial.number} cannot be exported: {why}; pick a trained "
-                         f"trial (`nas report` lists the front), or pass its arch string to "
-                         f"`nas arch show` to price it")
+        why = {
+            Outcome.INFEASIBLE: "it is over budget and was never trained",
+            Outcome.FAILED: f"its training failed ({attrs.error or 'no reason recorded'})",
+            Outcome.INTERRUPTED: "its training was interrupted",
+        }.get(attrs.outcome, f"it is {trial.state.name.lower()} and was not trained")
+        raise InputError(
+            f"trial {trial.number} cannot be exported: {why}; pick a trained "
+            f"trial (`nas report` lists the front), or pass its arch string to "
+            f"`nas arch show` to price it"
+        )

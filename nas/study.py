@@ -42,8 +42,9 @@ def make_sampler(config: SearchConfig, trials_so_far: int = 0) -> optuna.sampler
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         if config.sampler == "tpe":
-            return optuna.samplers.TPESampler(seed=seed, multivariate=True, group=True,
-                                              n_startup_trials=8)
+            return optuna.samplers.TPESampler(
+                seed=seed, multivariate=True, group=True, n_startup_trials=8
+            )
         if config.sampler == "nsga2":
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     return optuna.samplers.RandomSampler(seed=seed)
@@ -66,25 +67,30 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> op
     existing = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
     sampler = make_sampler(config)
     if name in existing and not config.resume:
-        raise InputError(f"study {name!r} already exists in {_where(config)}: add --resume to "
-                         f"continue it, or --study NAME to start another")
+        raise InputError(
+            f"study {name!r} already exists in {_where(config)}: add --resume to "
+            f"continue it, or --study NAME to start another"
+        )
     if name not in existing and config.resume:
         known = ", ".join(sorted(existing)) or "none"
-        raise InputError(f"--resume: no study {name!r} in {_where(config)} (studies there: "
-                         f"{known})")
+        raise InputError(
+            f"--resume: no study {name!r} in {_where(config)} (studies there: {known})"
+        )
     if name in existing:
         study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
         _check_same_search(study, config)
         study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
         return study
-    study = optuna.create_study(study_name=name, storage=storage, sampler=sampler,
-                                directions=directions(config))
+    study = optuna.create_study(
+        study_name=name, storage=storage, sampler=sampler, directions=directions(config)
+    )
     study.set_user_attr("config", config.to_dict())
     study.set_user_attr("identity", config.identity())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        study.set_metric_names(["accuracy", "latency_ms"] if config.objective == "pareto"
-                               else ["reward"])
+        study.set_metric_names(
+            ["accuracy", "latency_ms"] if config.objective == "pareto" else ["reward"]
+        )
     return study
 
 
@@ -94,11 +100,16 @@ def _where(config: SearchConfig) -> str:
 
 def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
     recorded = study.user_attrs.get("identity", {})
-    differences = [f"{key} {recorded.get(key)!r} -> {value!r}"
-                   for key, value in config.identity().items() if recorded.get(key) != value]
+    differences = [
+        f"{key} {recorded.get(key)!r} -> {value!r}"
+        for key, value in config.identity().items()
+        if recorded.get(key) != value
+    ]
     if differences and not config.force:
-        raise InputError(f"--resume: study {study.study_name!r} was a different search "
-                         f"({'; '.join(differences)}); add --force to continue it anyway")
+        raise InputError(
+            f"--resume: study {study.study_name!r} was a different search "
+            f"({'; '.join(differences)}); add --force to continue it anyway"
+        )
     if differences:
         study.set_user_attr("identity", config.identity())
     study.set_user_attr("config", config.to_dict())
@@ -121,12 +132,21 @@ def requeue_orphans(study: optuna.Study) -> list[int]:
 def requeue(study: optuna.Study, trial: FrozenTrial | optuna.Trial, reason: str) -> None:
     """Queue the same candidate again (same parameters, or the same fixed architecture)."""
     attrs = TrialAttrs.of(trial)
-    fixed = {key: getattr(attrs, key) for key in ("zoo", "baseline")
-             if getattr(attrs, key) is not None}
-    study.enqueue_trial(dict(trial.params), skip_if_exists=False, user_attrs=check_names({
-        **fixed, "retry_of": trial.number, "attempt": (attrs.attempt or 1) + 1,
-        "retry_reason": reason,
-    }))
+    fixed = {
+        key: getattr(attrs, key) for key in ("zoo", "baseline") if getattr(attrs, key) is not None
+    }
+    study.enqueue_trial(
+        dict(trial.params),
+        skip_if_exists=False,
+        user_attrs=check_names(
+            {
+                **fixed,
+                "retry_of": trial.number,
+                "attempt": (attrs.attempt or 1) + 1,
+                "retry_reason": reason,
+            }
+        ),
+    )
 
 
 def count_outcomes(study: optuna.Study) -> dict[Outcome, int]:
@@ -142,8 +162,10 @@ def count_trained(study: optuna.Study) -> tuple[int, int]:
     """(searched candidates that count toward --trials, zoo baselines) trained so far."""
     records = [TrialAttrs.of(trial) for trial in study.get_trials(deepcopy=False)]
     searched = sum(attrs.counts_toward_trials for attrs in records)
-    baselines = sum(bool(attrs.outcome and attrs.outcome.counts) and attrs.baseline is not None
-                    for attrs in records)
+    baselines = sum(
+        bool(attrs.outcome and attrs.outcome.counts) and attrs.baseline is not None
+        for attrs in records
+    )
     return searched, baselines
 
 
@@ -154,11 +176,17 @@ def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]
     finished candidates at least as fast as it. A trial priced without a latency never counts
     as faster than anything.
     """
-    trained = [attrs for attrs in map(TrialAttrs.of, study.get_trials(
-        deepcopy=False, states=(TrialState.COMPLETE,))) if attrs.outcome is Outcome.TRAINED]
+    trained = [
+        attrs
+        for attrs in map(
+            TrialAttrs.of, study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        )
+        if attrs.outcome is Outcome.TRAINED
+    ]
     curves = [attrs.accuracies for attrs in trained]
-    latencies = [float(attrs.latency_ms) if attrs.latency_ms is not None else math.inf
-                 for attrs in trained]
+    latencies = [
+        float(attrs.latency_ms) if attrs.latency_ms is not None else math.inf for attrs in trained
+    ]
     return curves, latencies
 
 
@@ -172,8 +200,9 @@ def companion(study: optuna.Study, create: bool = False) -> optuna.Study | None:
     existing = {s.study_name for s in optuna.get_all_study_summaries(study._storage)}
     if name not in existing and not create:
         return None
-    found = optuna.create_study(study_name=name, storage=study._storage, direction="maximize",
-                                load_if_exists=True)
+    found = optuna.create_study(
+        study_name=name, storage=study._storage, direction="maximize", load_if_exists=True
+    )
     if name not in existing:
         found.set_user_attr("confirms_study", study.study_name)
         with warnings.catch_warnings():
@@ -193,8 +222,14 @@ def confirm_runs(study: optuna.Study) -> dict[int, list[dict[str, Any]]]:
         if attrs.confirms is None or attrs.accuracy is None:
             continue
         runs.setdefault(attrs.confirms, []).append(
-            {"confirms": attrs.confirms, "seed": attrs.seed, "accuracy": attrs.accuracy,
-             "val_count": attrs.val_count, "trial": trial.number})
+            {
+                "confirms": attrs.confirms,
+                "seed": attrs.seed,
+                "accuracy": attrs.accuracy,
+                "val_count": attrs.val_count,
+                "trial": trial.number,
+            }
+        )
     for found_runs in runs.values():
         found_runs.sort(key=lambda run: run["seed"])
     return runs
@@ -205,11 +240,21 @@ def trial_summary(trial: FrozenTrial) -> dict[str, Any]:
     attrs = TrialAttrs.of(trial)
     low, high = attrs.accuracy_interval or (None, None)
     return {
-        "number": trial.number, "state": trial.state.name, "outcome": attrs.outcome,
-        "accuracy": attrs.accuracy, "accuracy_low": low, "accuracy_high": high,
-        "val_count": attrs.val_count, "latency_ms": attrs.latency_ms, "mflops": attrs.mflops,
-        "params": attrs.params, "arch": attrs.arch, "zoo": attrs.zoo,
+        "number": trial.number,
+        "state": trial.state.name,
+        "outcome": attrs.outcome,
+        "accuracy": attrs.accuracy,
+        "accuracy_low": low,
+        "accuracy_high": high,
+        "val_count": attrs.val_count,
+        "latency_ms": attrs.latency_ms,
+        "mflops": attrs.mflops,
+        "params": attrs.params,
+        "arch": attrs.arch,
+        "zoo": attrs.zoo,
         "baseline": attrs.baseline,
-        "epochs": len(attrs.curve or []), "train_seconds": attrs.train_seconds,
-        "worker_host": attrs.worker_host, "error": attrs.error,
+        "epochs": len(attrs.curve or []),
+        "train_seconds": attrs.train_seconds,
+        "worker_host": attrs.worker_host,
+        "error": attrs.error,
     }

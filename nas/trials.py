@@ -58,8 +58,9 @@ class Outcome(str, Enum):
     @classmethod
     def of_status(cls, status: Status) -> Outcome:
         """The outcome of a trial whose training run ended with `status`."""
-        return {Status.OK: cls.TRAINED, Status.STOPPED: cls.STOPPED,
-                Status.FAILED: cls.FAILED}[status]
+        return {Status.OK: cls.TRAINED, Status.STOPPED: cls.STOPPED, Status.FAILED: cls.FAILED}[
+            status
+        ]
 
     @classmethod
     def parse(cls, value: Any) -> Outcome | None:
@@ -70,10 +71,14 @@ class Outcome(str, Enum):
             return None
 
 
-_WORDS = {Outcome.TRAINED: "trained", Outcome.STOPPED: "stopped early",
-          Outcome.DUPLICATE: "duplicates of a trained arch",
-          Outcome.INFEASIBLE: "over budget (priced, never trained)", Outcome.FAILED: "failed",
-          Outcome.INTERRUPTED: "interrupted"}
+_WORDS = {
+    Outcome.TRAINED: "trained",
+    Outcome.STOPPED: "stopped early",
+    Outcome.DUPLICATE: "duplicates of a trained arch",
+    Outcome.INFEASIBLE: "over budget (priced, never trained)",
+    Outcome.FAILED: "failed",
+    Outcome.INTERRUPTED: "interrupted",
+}
 
 
 @dataclass(frozen=True)

@@ -51,8 +51,9 @@ class WorkerMessage:
         return cls(**where, result=TrialResult.from_dict(item), weights=item.get("weights"))
 
 
-def train_candidate(arch_string: str, data: Dataset,
-                    recipe: dict[str, Any]) -> Iterator[dict[str, Any]]:
+def train_candidate(
+    arch_string: str, data: Dataset, recipe: dict[str, Any]
+) -> Iterator[dict[str, Any]]:
     """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result."""
     where = {"host": socket.gethostname(), "node_id": _node_id(), "pid": os.getpid()}
     arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
@@ -82,5 +83,5 @@ def remote_trainer(cpus: int, gpus: float) -> Any:
     driver as a new trial with the same parameters, so the history shows what happened.
     """
     return ray.remote(train_candidate).options(
-        num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False,
-        num_returns="streaming")
+        num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False, num_returns="streaming"
+    )

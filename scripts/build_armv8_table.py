@@ -26,11 +26,26 @@ from typing import Any
 import numpy as np
 import scipy
 
-from nas.evaluators.latency.arm_data import (DEVICES, NOTE10, NOTE10_RESOLUTIONS, PIXEL1, Sample,
-                                     default_data_dir, load_note10, load_pixel1)
-from nas.evaluators.latency.cost_model import (DEFAULT_CACHE_BYTES, HeldOut, OpCostModel,
-                                       cross_validate, fit_cost_model, mape, mape_by_label,
-                                       pooled_mape)
+from nas.evaluators.latency.arm_data import (
+    DEVICES,
+    NOTE10,
+    NOTE10_RESOLUTIONS,
+    PIXEL1,
+    Sample,
+    default_data_dir,
+    load_note10,
+    load_pixel1,
+)
+from nas.evaluators.latency.cost_model import (
+    DEFAULT_CACHE_BYTES,
+    HeldOut,
+    OpCostModel,
+    cross_validate,
+    fit_cost_model,
+    mape,
+    mape_by_label,
+    pooled_mape,
+)
 from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
 from nas.search_spaces.zoo import ZOO
@@ -42,12 +57,19 @@ SPACES = ("mobile", "tiny", "survey")
 CACHE_CHOICES_KIB = (128, 192, 256, 384, 512)
 
 
-def _cv(samples: Sequence[Sample], group: Callable[[Sample], Any],
-        label: Callable[[Sample], str] = lambda s: s.kind,
-        cache_bytes: float = DEFAULT_CACHE_BYTES) -> list[HeldOut]:
-    return cross_validate([(s.op, s.ms) for s in samples], [group(s) for s in samples],
-                          [label(s) for s in samples], [s.mid_c for s in samples],
-                          cache_bytes=cache_bytes)
+def _cv(
+    samples: Sequence[Sample],
+    group: Callable[[Sample], Any],
+    label: Callable[[Sample], str] = lambda s: s.kind,
+    cache_bytes: float = DEFAULT_CACHE_BYTES,
+) -> list[HeldOut]:
+    return cross_validate(
+        [(s.op, s.ms) for s in samples],
+        [group(s) for s in samples],
+        [label(s) for s in samples],
+        [s.mid_c for s in samples],
+        cache_bytes=cache_bytes,
+    )
 
 
 def choose_cache_bytes(note10: Sequence[Sample]) -> tuple[int, dict[str, float]]:
@@ -57,11 +79,11 @@ def choose_cache_bytes(note10: Sequence[Sample]) -> tuple[int, dict[str, float]]
     reported, which makes the reported figures slightly optimistic; the grid and the figure
     without the spill term are reported next to them so the reader can judge by how much.
     """
-    scores = {f"{kib} KiB": pooled_mape(_cv(note10, lambda s: s.resolution,
-                                            cache_bytes=kib * 1024))
-              for kib in CACHE_CHOICES_KIB}
-    scores["no spill term"] = pooled_mape(_cv(note10, lambda s: s.resolution,
-                                              cache_bytes=math.inf))
+    scores = {
+        f"{kib} KiB": pooled_mape(_cv(note10, lambda s: s.resolution, cache_bytes=kib * 1024))
+        for kib in CACHE_CHOICES_KIB
+    }
+    scores["no spill term"] = pooled_mape(_cv(note10, lambda s: s.resolution, cache_bytes=math.inf))
     best = min(CACHE_CHOICES_KIB, key=lambda kib: scores[f"{kib} KiB"])
     return best * 1024, {name: round(value, 2) for name, value in scores.items()}
 
@@ -78,8 +100,10 @@ def _block_variant(sample: Sample) -> str:
     sig = sample.sigs[0]
     if sig.kind != "mbconv":
         return sig.kind
-    return (f"mbconv s{sig.stride}{' +SE' if sig.se_ratio else ''}"
-            f"{' hswish' if sig.act == 'hswish' else ''}")
+    return (
+        f"mbconv s{sig.stride}{' +SE' if sig.se_ratio else ''}"
+        f"{' hswish' if sig.act == 'hswish' else ''}"
+    )
 
 
 def _only_blocks(folds: list[HeldOut]) -> list[HeldOut]:
@@ -90,6 +114,7 @@ def _only_blocks(folds: list[HeldOut]) -> list[HeldOut]:
 
 def _choice_cv(samples: Sequence[Sample], attr: str, cache_bytes: float) -> dict[str, float]:
     """Hold out every block with one value of a choice (e.g. all 7x7 kernels), predict it."""
+
     def group(sample: Sample) -> str:
         sig = sample.sigs[0]
         if sig.kind != "mbconv" or (attr == "expansion" and sig.expansion == 1):
@@ -114,8 +139,9 @@ def _pixel1_transfer(model: OpCostModel, pixel1: Sequence[Sample]) -> dict[str, 
         "samples": len(pixel1),
         "speed_ratio_pixel1_over_note10": round(float(np.exp(log_ratio.mean())), 3),
         "mape": round(mape(scaled, measured), 2),
-        "by_kind": {k: round(mape(scaled[kinds == k], measured[kinds == k]), 2)
-                    for k in sorted(set(kinds))},
+        "by_kind": {
+            k: round(mape(scaled[kinds == k], measured[kinds == k]), 2) for k in sorted(set(kinds))
+        },
         "ratio_p10_p90": [round(float(np.exp(q)), 2) for q in np.percentile(log_ratio, [10, 90])],
     }
 
@@ -126,18 +152,27 @@ def evaluate(note10: list[Sample], pixel1: list[Sample], cache_bytes: float) -> 
     by_family = _only_blocks(_cv(note10, _block_family, cache_bytes=cache_bytes))
     pixel1_blocks = [s for s in pixel1 if s.kind == "mbconv"]
     pixel1_family = _only_blocks(_cv(pixel1_blocks, _block_family, cache_bytes=cache_bytes))
-    full = fit_cost_model([(s.op, s.ms) for s in note10], mids=[s.mid_c for s in note10],
-                          cache_bytes=cache_bytes)
+    full = fit_cost_model(
+        [(s.op, s.ms) for s in note10], mids=[s.mid_c for s in note10], cache_bytes=cache_bytes
+    )
     return {
         "resolution": {
             "held_out": {str(f.group): round(f.mape, 2) for f in by_resolution},
             "pooled": round(pooled_mape(by_resolution), 2),
             "by_kind": {k: round(v, 2) for k, v in mape_by_label(by_resolution).items()},
-            "by_block_variant": {k: round(v, 2) for k, v in mape_by_label(
-                _cv(note10, lambda s: s.resolution, _block_variant, cache_bytes)).items()},
-            "worst_sample_percent": round(max(
-                float(np.max(np.abs(f.predicted - f.measured) / f.measured)) * 100
-                for f in by_resolution), 1),
+            "by_block_variant": {
+                k: round(v, 2)
+                for k, v in mape_by_label(
+                    _cv(note10, lambda s: s.resolution, _block_variant, cache_bytes)
+                ).items()
+            },
+            "worst_sample_percent": round(
+                max(
+                    float(np.max(np.abs(f.predicted - f.measured) / f.measured)) * 100
+                    for f in by_resolution
+                ),
+                1,
+            ),
         },
         "block_shape": {
             "held_out": {str(f.group): round(f.mape, 2) for f in by_family},
@@ -171,14 +206,17 @@ def outside_published(note10: Sequence[Sample]) -> dict[str, dict[str, int]]:
             "blocks": sigs,
             f"groups not in {sorted(groups)}": [s for s in sigs if s.groups not in groups],
             f"kernel not in {sorted(kernels)}": [s for s in sigs if s.kernel not in kernels],
-            f"h-swish on inputs above {hswish_max}x{hswish_max}":
-                [s for s in sigs if s.act == "hswish" and s.in_h > hswish_max],
-            f"SE on outputs above {se_max}x{se_max}":
-                [s for s in sigs if s.se_ratio and s.out_h > se_max],
+            f"h-swish on inputs above {hswish_max}x{hswish_max}": [
+                s for s in sigs if s.act == "hswish" and s.in_h > hswish_max
+            ],
+            f"SE on outputs above {se_max}x{se_max}": [
+                s for s in sigs if s.se_ratio and s.out_h > se_max
+            ],
         }
         counts[name] = {reason: len(found) for reason, found in reasons.items()}
-        outside = {sig.key for reason, found in reasons.items() if reason != "blocks"
-                   for sig in found}
+        outside = {
+            sig.key for reason, found in reasons.items() if reason != "blocks" for sig in found
+        }
         counts[name]["any of these"] = len(outside)
     return counts
 
@@ -195,8 +233,9 @@ def space_signatures() -> dict[str, OpSignature]:
     return found
 
 
-def build_entries(model: OpCostModel, note10: list[Sample], pixel1: list[Sample],
-                  relative_std: float) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
+def build_entries(
+    model: OpCostModel, note10: list[Sample], pixel1: list[Sample], relative_std: float
+) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
     """An entry per signature: the published value when this device timed exactly it."""
     published = {s.sigs[0].key: s for s in note10 if len(s.sigs) == 1}
     other_device = {s.sigs[0].key for s in pixel1 if len(s.sigs) == 1}
@@ -205,79 +244,127 @@ def build_entries(model: OpCostModel, note10: list[Sample], pixel1: list[Sample]
     for key, sig in sorted(space_signatures().items()):
         sample = published.get(key)
         if sample is not None:
-            entries[key] = {"ms": _round(sample.ms), "std": _round(sample.std, 3),
-                            "source": "measured"}
+            entries[key] = {
+                "ms": _round(sample.ms),
+                "std": _round(sample.std, 3),
+                "source": "measured",
+            }
         else:
             ms = model.predict_ms(sig)
-            entries[key] = {"ms": _round(ms), "std": _round(ms * relative_std, 3),
-                            "source": "model"}
+            entries[key] = {
+                "ms": _round(ms),
+                "std": _round(ms * relative_std, 3),
+                "source": "model",
+            }
             counts["published_for_another_device_only"] += key in other_device
         counts[entries[key]["source"]] += 1
     return entries, counts
 
 
-def _markdown(report: dict[str, Any], model: OpCostModel, counts: dict[str, int],
-              size_kb: float) -> str:
+def _markdown(
+    report: dict[str, Any], model: OpCostModel, counts: dict[str, int], size_kb: float
+) -> str:
     res = report["resolution"]
-    lines = ["Held out one input resolution of the Note10 tables (fit on the other three):", "",
-             "| held-out resolution | " + " | ".join(res["held_out"]) + " | pooled |",
-             "|---" * (len(res["held_out"]) + 2) + "|",
-             "| MAPE % | " + " | ".join(f"{v:.2f}" for v in res["held_out"].values())
-             + f" | {res['pooled']:.2f} |", "",
-             "| operator kind | " + " | ".join(res["by_kind"]) + " |",
-             "|---" * (len(res["by_kind"]) + 1) + "|",
-             "| held-out MAPE % | " + " | ".join(f"{v:.2f}" for v in res["by_kind"].values())
-             + " |", "",
-             "| block variant | " + " | ".join(res["by_block_variant"]) + " |",
-             "|---" * (len(res["by_block_variant"]) + 1) + "|",
-             "| held-out MAPE % | " + " | ".join(
-                 f"{v:.2f}" for v in res["by_block_variant"].values()) + " |", "",
-             f"Worst single held-out operator: {res['worst_sample_percent']}%.", "",
-             "Depthwise spill threshold (the one hyperparameter, picked by this same "
-             "cross-validation, so the figures above are slightly optimistic), pooled MAPE %: "
-             + ", ".join(f"{k} {v:.2f}" for k, v in
-                         report["cache_selection"]["pooled_resolution_mape"].items()) + ".", ""]
+    lines = [
+        "Held out one input resolution of the Note10 tables (fit on the other three):",
+        "",
+        "| held-out resolution | " + " | ".join(res["held_out"]) + " | pooled |",
+        "|---" * (len(res["held_out"]) + 2) + "|",
+        "| MAPE % | "
+        + " | ".join(f"{v:.2f}" for v in res["held_out"].values())
+        + f" | {res['pooled']:.2f} |",
+        "",
+        "| operator kind | " + " | ".join(res["by_kind"]) + " |",
+        "|---" * (len(res["by_kind"]) + 1) + "|",
+        "| held-out MAPE % | " + " | ".join(f"{v:.2f}" for v in res["by_kind"].values()) + " |",
+        "",
+        "| block variant | " + " | ".join(res["by_block_variant"]) + " |",
+        "|---" * (len(res["by_block_variant"]) + 1) + "|",
+        "| held-out MAPE % | "
+        + " | ".join(f"{v:.2f}" for v in res["by_block_variant"].values())
+        + " |",
+        "",
+        f"Worst single held-out operator: {res['worst_sample_percent']}%.",
+        "",
+        "Depthwise spill threshold (the one hyperparameter, picked by this same "
+        "cross-validation, so the figures above are slightly optimistic), pooled MAPE %: "
+        + ", ".join(
+            f"{k} {v:.2f}" for k, v in report["cache_selection"]["pooled_resolution_mape"].items()
+        )
+        + ".",
+        "",
+    ]
     shape = report["block_shape"]
-    lines += [f"Held out one block shape (all resolutions and choices of it): pooled MAPE "
-              f"{shape['pooled']:.2f}%; per shape "
-              + ", ".join(f"{k} {v:.1f}" for k, v in shape["held_out"].items()) + ".",
-              "Held out one kernel size: " + ", ".join(
-                  f"{k} {v:.1f}%" for k, v in report["kernel"].items())
-              + "; one expansion: " + ", ".join(
-                  f"{k} {v:.1f}%" for k, v in report["expansion"].items()) + ".", ""]
+    lines += [
+        f"Held out one block shape (all resolutions and choices of it): pooled MAPE "
+        f"{shape['pooled']:.2f}%; per shape "
+        + ", ".join(f"{k} {v:.1f}" for k, v in shape["held_out"].items())
+        + ".",
+        "Held out one kernel size: "
+        + ", ".join(f"{k} {v:.1f}%" for k, v in report["kernel"].items())
+        + "; one expansion: "
+        + ", ".join(f"{k} {v:.1f}%" for k, v in report["expansion"].items())
+        + ".",
+        "",
+    ]
     transfer = report["pixel1_transfer"]
     pix = report["pixel1_block_shape"]
     worst_shape = max(pix["held_out"], key=pix["held_out"].get)
     by_kind = ", ".join(f"{k} {v:.1f}%" for k, v in transfer["by_kind"].items())
     low, high = transfer["ratio_p10_p90"]
-    lines += [f"Another phone (Pixel 1, ProxylessNAS table, {transfer['samples']} operators at "
-              f"224, MobileNetV2 shapes): the Note10 model times one speed ratio "
-              f"({transfer['speed_ratio_pixel1_over_note10']}x, fitted leave-one-out) has MAPE "
-              f"{transfer['mape']:.1f}% (by kind: {by_kind}; the per-operator ratio spans "
-              f"{low}-{high}x between the 10th and 90th percentile: the phones differ in more "
-              f"than speed). The same model form fitted to Pixel 1 itself, one block shape held "
-              f"out: pooled MAPE {pix['pooled']:.1f}% (worst shape {worst_shape}, "
-              f"{pix['held_out'][worst_shape]:.1f}%).", ""]
-    lines += ["Blocks of the shipped spaces whose choices no Note10 operator had (priced through "
-              "shared terms, not covered by the figures above): " + "; ".join(
-                  f"{space}: " + ", ".join(f"{reason} {n}" for reason, n in reasons.items())
-                  for space, reasons in report["outside_published_choices"].items()) + ".", ""]
-    lines += [f"Coefficients fitted on all {model.fit['samples']} Note10 operators (training MAPE "
-              f"{model.fit['training_mape_percent']}%, not a measure of error):", "",
-              "| term | rate |", "|---|---|"]
+    lines += [
+        f"Another phone (Pixel 1, ProxylessNAS table, {transfer['samples']} operators at "
+        f"224, MobileNetV2 shapes): the Note10 model times one speed ratio "
+        f"({transfer['speed_ratio_pixel1_over_note10']}x, fitted leave-one-out) has MAPE "
+        f"{transfer['mape']:.1f}% (by kind: {by_kind}; the per-operator ratio spans "
+        f"{low}-{high}x between the 10th and 90th percentile: the phones differ in more "
+        f"than speed). The same model form fitted to Pixel 1 itself, one block shape held "
+        f"out: pooled MAPE {pix['pooled']:.1f}% (worst shape {worst_shape}, "
+        f"{pix['held_out'][worst_shape]:.1f}%).",
+        "",
+    ]
+    lines += [
+        "Blocks of the shipped spaces whose choices no Note10 operator had (priced through "
+        "shared terms, not covered by the figures above): "
+        + "; ".join(
+            f"{space}: " + ", ".join(f"{reason} {n}" for reason, n in reasons.items())
+            for space, reasons in report["outside_published_choices"].items()
+        )
+        + ".",
+        "",
+    ]
+    lines += [
+        f"Coefficients fitted on all {model.fit['samples']} Note10 operators (training MAPE "
+        f"{model.fit['training_mape_percent']}%, not a measure of error):",
+        "",
+        "| term | rate |",
+        "|---|---|",
+    ]
     lines += [f"| {name} | {text} |" for name, text in model.readable().items()]
-    lines += ["", "Effective depthwise rate (taps plus per-output cost), GMAC/s, input in cache / "
-              "larger than cache: " + ", ".join(
-                  f"k{k} s{s} {model.depthwise_efficiency(k, s):.2f}/"
-                  f"{model.depthwise_efficiency(k, s, spilled=True):.2f}"
-                  for s in (1, 2) for k in (3, 5, 7)) + ".", "",
+    lines += [
+        "",
+        "Effective depthwise rate (taps plus per-output cost), GMAC/s, input in cache / "
+        "larger than cache: "
+        + ", ".join(
+            f"k{k} s{s} {model.depthwise_efficiency(k, s):.2f}/"
+            f"{model.depthwise_efficiency(k, s, spilled=True):.2f}"
+            for s in (1, 2)
+            for k in (3, 5, 7)
+        )
+        + ".",
+        "",
         "Whole networks at 224 as the table sums them (operators priced in isolation; no "
-        "end-to-end phone measurement checks the sum): " + ", ".join(
+        "end-to-end phone measurement checks the sum): "
+        + ", ".join(
             f"{name} {sum(model.predict_ms(sig) for sig in arch_signatures(make())):.1f} ms"
-            for name, make in ZOO.items()) + ".", "",
+            for name, make in ZOO.items()
+        )
+        + ".",
+        "",
         f"Entries: {counts['measured']} measured, {counts['model']} model "
         f"({counts['published_for_another_device_only']} of them published for the Pixel 1 "
-        f"only, which is another device); file {size_kb:.0f} KB."]
+        f"only, which is another device); file {size_kb:.0f} KB.",
+    ]
     return "\n".join(lines)
 
 
@@ -285,8 +372,10 @@ def _dump(table: dict[str, Any]) -> str:
     """Readable JSON with one line per entry, so the file stays small and diffs stay legible."""
     entries = table["entries"]
     head = json.dumps({k: v for k, v in table.items() if k != "entries"}, indent=1)
-    lines = [f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
-             for key, value in entries.items()]
+    lines = [
+        f" {json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+        for key, value in entries.items()
+    ]
     return head[:-2] + ',\n "entries": {\n' + ",\n".join(lines) + "\n }\n}"
 
 
@@ -312,23 +401,39 @@ def write_section(path: Path, body: str) -> None:
 
 def _section(report_md: str, metadata: dict[str, Any]) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in metadata["versions"].items())
-    return "\n".join([
-        "## armv8 latency table: cost model fitted to published Note10 operators",
-        "", "`python scripts/build_armv8_table.py`", "",
-        f"{metadata['date']}; {versions}. Data: the Once-for-All Note10 tables (fitted) and the "
-        "ProxylessNAS Pixel 1 table (transfer check only). Every figure below is an error on "
-        "operators the evaluated model was not fitted to, unless it says training. See "
-        "docs/armv8.md for what the target stands for.", "", report_md])
+    return "\n".join(
+        [
+            "## armv8 latency table: cost model fitted to published Note10 operators",
+            "",
+            "`python scripts/build_armv8_table.py`",
+            "",
+            f"{metadata['date']}; {versions}. Data: the Once-for-All Note10 tables (fitted) and the "
+            "ProxylessNAS Pixel 1 table (transfer check only). Every figure below is an error on "
+            "operators the evaluated model was not fitted to, unless it says training. See "
+            "docs/armv8.md for what the target stands for.",
+            "",
+            report_md,
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=default_data_dir())
-    parser.add_argument("--out", type=Path, default=REPO / "evaluators" / "latency" / "tables" / "armv8.json")
-    parser.add_argument("--benchmarks", type=Path, default=REPO / "BENCHMARKS.md",
-                        help="file whose armv8 section is replaced with the figures")
-    parser.add_argument("--no-benchmarks", action="store_true",
-                        help="print the figures only; leave BENCHMARKS.md alone")
+    parser.add_argument(
+        "--out", type=Path, default=REPO / "evaluators" / "latency" / "tables" / "armv8.json"
+    )
+    parser.add_argument(
+        "--benchmarks",
+        type=Path,
+        default=REPO / "BENCHMARKS.md",
+        help="file whose armv8 section is replaced with the figures",
+    )
+    parser.add_argument(
+        "--no-benchmarks",
+        action="store_true",
+        help="print the figures only; leave BENCHMARKS.md alone",
+    )
     args = parser.parse_args(argv)
 
     note10 = load_note10(args.data)
@@ -336,21 +441,35 @@ def main(argv: Sequence[str] | None = None) -> int:
     cache_bytes, cache_scores = choose_cache_bytes(note10)
     report = evaluate(note10, pixel1, cache_bytes)
     report["outside_published_choices"] = outside_published(note10)
-    report["cache_selection"] = {"chosen_bytes": cache_bytes,
-                                 "pooled_resolution_mape": cache_scores}
+    report["cache_selection"] = {
+        "chosen_bytes": cache_bytes,
+        "pooled_resolution_mape": cache_scores,
+    }
     # The spread of a model entry: the held-out error on shapes the fit never saw, which is
     # larger than the error across resolutions of shapes it did see.
     relative_std = max(report["resolution"]["pooled"], report["block_shape"]["pooled"]) / 100
 
-    device = {"name": NOTE10, **DEVICES[NOTE10], "threads": None, "precision": "float32",
-              "runtime": None}
+    device = {
+        "name": NOTE10,
+        **DEVICES[NOTE10],
+        "threads": None,
+        "precision": "float32",
+        "runtime": None,
+    }
     model = fit_cost_model(
-        [(s.op, s.ms) for s in note10], device=device, mids=[s.mid_c for s in note10],
+        [(s.op, s.ms) for s in note10],
+        device=device,
+        mids=[s.mid_c for s in note10],
         cache_bytes=cache_bytes,
-        describe={"data": f"{len(note10)} published Note10 operators at input "
-                          f"{'/'.join(map(str, NOTE10_RESOLUTIONS))}",
-                  "held_out_mape_percent": {"resolution": report["resolution"]["pooled"],
-                                            "block_shape": report["block_shape"]["pooled"]}})
+        describe={
+            "data": f"{len(note10)} published Note10 operators at input "
+            f"{'/'.join(map(str, NOTE10_RESOLUTIONS))}",
+            "held_out_mape_percent": {
+                "resolution": report["resolution"]["pooled"],
+                "block_shape": report["block_shape"]["pooled"],
+            },
+        },
+    )
     entries, counts = build_entries(model, note10, pixel1, relative_std)
     metadata = {
         "target": "armv8",
@@ -362,25 +481,29 @@ def main(argv: Sequence[str] | None = None) -> int:
         "threads_note": "not recorded with the published tables",
         "precision": "float32",
         "precision_note": "assumed: the published networks are float models; the tables do "
-                          "not record precision",
+        "not record precision",
         "input_size": list(DEPLOY_INPUT),
         "space": "mobile",
         "spaces": list(SPACES),
         "date": datetime.date.today().isoformat(),
         "method": "per-operator cost model (evaluators/latency/cost_model.py) fitted by non-negative "
-                  "least squares on relative error to the Note10 tables published with "
-                  "Once-for-All; an entry is 'measured' only when that exact operator was "
-                  "published for this device, otherwise 'model' with std = held-out relative "
-                  f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
-        "sources": [DEVICES[NOTE10]["source"],
-                    DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)"],
+        "least squares on relative error to the Note10 tables published with "
+        "Once-for-All; an entry is 'measured' only when that exact operator was "
+        "published for this device, otherwise 'model' with std = held-out relative "
+        f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
+        "sources": [
+            DEVICES[NOTE10]["source"],
+            DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)",
+        ],
         "cv_mape": report,
         "entry_counts": counts,
-        "versions": {"python": platform.python_version(), "numpy": np.__version__,
-                     "scipy": scipy.__version__},
+        "versions": {
+            "python": platform.python_version(),
+            "numpy": np.__version__,
+            "scipy": scipy.__version__,
+        },
     }
-    table = {"format": 1, "metadata": metadata, "entries": entries,
-             "cost_model": model.to_dict()}
+    table = {"format": 1, "metadata": metadata, "entries": entries, "cost_model": model.to_dict()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     text = _dump(table)
     args.out.write_text(text + "\n")

@@ -25,7 +25,12 @@ from pathlib import Path
 
 import numpy as np
 
-from nas.evaluators.datasets.idx import FASHION_MNIST_CLASSES, FASHION_MNIST_DIR, find_idx_files, read_idx
+from nas.evaluators.datasets.idx import (
+    FASHION_MNIST_CLASSES,
+    FASHION_MNIST_DIR,
+    find_idx_files,
+    read_idx,
+)
 
 REPO = Path(__file__).resolve().parent.parent
 DEFAULT_OUT = REPO / "evaluators" / "data" / "fashion-mnist-mini.npz"
@@ -36,7 +41,10 @@ def debian_version() -> str:
     """The installed package version, or "unknown" when the files came from elsewhere."""
     try:
         out = subprocess.run(
-            ["dpkg-query", "-W", "-f=${Version}", DEBIAN_PACKAGE], capture_output=True, text=True, check=True
+            ["dpkg-query", "-W", "-f=${Version}", DEBIAN_PACKAGE],
+            capture_output=True,
+            text=True,
+            check=True,
         )
         return out.stdout.strip() or "unknown"
     except (OSError, subprocess.CalledProcessError):
@@ -46,14 +54,17 @@ def debian_version() -> str:
 def pick(labels: np.ndarray, per_class: int, rng: np.random.Generator) -> np.ndarray:
     """Sorted indices of `per_class` images of each class, so the subset keeps the original order."""
     chosen = [
-        rng.choice(np.flatnonzero(labels == c), per_class, replace=False) for c in range(len(FASHION_MNIST_CLASSES))
+        rng.choice(np.flatnonzero(labels == c), per_class, replace=False)
+        for c in range(len(FASHION_MNIST_CLASSES))
     ]
     return np.sort(np.concatenate(chosen))
 
 
 def build(source: Path, train_per_class: int, test_per_class: int, seed: int) -> bytes:
     files = find_idx_files(source)
-    arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in files.items()}
+    arrays = {
+        key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in files.items()
+    }
     rng = np.random.default_rng(seed)
     train_idx = pick(arrays["train_labels"], train_per_class, rng)
     test_idx = pick(arrays["test_labels"], test_per_class, rng)
@@ -105,19 +116,25 @@ def write_npz(arrays: dict[str, np.ndarray]) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
-    parser.add_argument("--source", type=Path, default=FASHION_MNIST_DIR, help="folder with the four idx .gz files")
+    parser.add_argument(
+        "--source", type=Path, default=FASHION_MNIST_DIR, help="folder with the four idx .gz files"
+    )
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--train-per-class", type=int, default=1000)
     parser.add_argument("--test-per-class", type=int, default=200)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--check", action="store_true", help="rebuild in memory and compare with --out")
+    parser.add_argument(
+        "--check", action="store_true", help="rebuild in memory and compare with --out"
+    )
     args = parser.parse_args(argv)
 
     data = build(args.source, args.train_per_class, args.test_per_class, args.seed)
     digest = hashlib.sha256(data).hexdigest()
     if args.check:
         same = args.out.is_file() and args.out.read_bytes() == data
-        print(f"{args.out}: {'identical to' if same else 'DIFFERS from'} a rebuild (sha256 {digest})")
+        print(
+            f"{args.out}: {'identical to' if same else 'DIFFERS from'} a rebuild (sha256 {digest})"
+        )
         return 0 if same else 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(data)

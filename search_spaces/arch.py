@@ -78,7 +78,8 @@ class Block:
 
     def __post_init__(self) -> None:
         _check(
-            isinstance(self.expansion, (int, float)) and math.isfinite(self.expansion)
+            isinstance(self.expansion, (int, float))
+            and math.isfinite(self.expansion)
             and self.expansion > 0,
             f"block expansion must be a positive number, got {self.expansion!r}",
         )
@@ -92,7 +93,8 @@ class Block:
             f"block out_channels must be a positive integer, got {self.out_channels!r}",
         )
         _check(
-            isinstance(self.groups, int) and self.groups >= 1
+            isinstance(self.groups, int)
+            and self.groups >= 1
             and self.groups & (self.groups - 1) == 0,
             f"block groups must be a power of two (1, 2, 4, ...), got {self.groups!r}",
         )
@@ -124,8 +126,13 @@ class Block:
         return self.stride == 1 and in_channels == self.out_channels
 
     def to_string(self) -> str:
-        parts = ["mb", f"e{_format_number(self.expansion)}", f"k{self.kernel}", f"s{self.stride}",
-                 f"c{self.out_channels}"]
+        parts = [
+            "mb",
+            f"e{_format_number(self.expansion)}",
+            f"k{self.kernel}",
+            f"s{self.stride}",
+            f"c{self.out_channels}",
+        ]
         if self.groups != 1:
             parts.append(f"g{self.groups}")
         if self.se_ratio:
@@ -144,13 +151,19 @@ class Stem:
     act: str = "relu"
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.channels, int) and self.channels > 0,
-               f"stem channels must be a positive integer, got {self.channels!r}")
-        _check(isinstance(self.kernel, int) and 1 <= self.kernel <= MAX_KERNEL,
-               f"stem kernel must be an integer from 1 to {MAX_KERNEL}, got {self.kernel!r}")
+        _check(
+            isinstance(self.channels, int) and self.channels > 0,
+            f"stem channels must be a positive integer, got {self.channels!r}",
+        )
+        _check(
+            isinstance(self.kernel, int) and 1 <= self.kernel <= MAX_KERNEL,
+            f"stem kernel must be an integer from 1 to {MAX_KERNEL}, got {self.kernel!r}",
+        )
         _check(self.stride in (1, 2), f"stem stride must be 1 or 2, got {self.stride!r}")
-        _check(self.act in ACTIVATIONS,
-               f"stem act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}")
+        _check(
+            self.act in ACTIVATIONS,
+            f"stem act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}",
+        )
 
     def to_string(self) -> str:
         return f"stem_c{self.channels}_k{self.kernel}_s{self.stride}_{ACTIVATIONS[self.act]}"
@@ -171,14 +184,22 @@ class Head:
     dropout: float = 0.2
 
     def __post_init__(self) -> None:
-        _check(isinstance(self.conv_channels, int) and self.conv_channels >= 0,
-               f"head conv_channels must be a non-negative integer, got {self.conv_channels!r}")
-        _check(isinstance(self.fc_channels, int) and self.fc_channels >= 0,
-               f"head fc_channels must be a non-negative integer, got {self.fc_channels!r}")
-        _check(self.act in ACTIVATIONS,
-               f"head act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}")
-        _check(isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
-               f"head dropout must be in [0, 1), got {self.dropout!r}")
+        _check(
+            isinstance(self.conv_channels, int) and self.conv_channels >= 0,
+            f"head conv_channels must be a non-negative integer, got {self.conv_channels!r}",
+        )
+        _check(
+            isinstance(self.fc_channels, int) and self.fc_channels >= 0,
+            f"head fc_channels must be a non-negative integer, got {self.fc_channels!r}",
+        )
+        _check(
+            self.act in ACTIVATIONS,
+            f"head act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}",
+        )
+        _check(
+            isinstance(self.dropout, (int, float)) and 0 <= self.dropout < 1,
+            f"head dropout must be in [0, 1), got {self.dropout!r}",
+        )
         object.__setattr__(self, "dropout", float(self.dropout))
 
     def to_string(self) -> str:
@@ -200,18 +221,24 @@ class Arch:
     def __post_init__(self) -> None:
         stages = tuple(tuple(stage) for stage in self.stages)
         object.__setattr__(self, "stages", stages)
-        _check(len(stages) > 0 and all(len(stage) > 0 for stage in stages),
-               "an architecture needs at least one stage and every stage at least one block")
+        _check(
+            len(stages) > 0 and all(len(stage) > 0 for stage in stages),
+            "an architecture needs at least one stage and every stage at least one block",
+        )
         in_channels = self.stem.channels
         for stage_index, stage in enumerate(stages):
             for block_index, block in enumerate(stage):
                 where = f"stage {stage_index} block {block_index} ({block.to_string()})"
-                for name, channels in (("input", in_channels),
-                                       ("expanded", block.mid_channels(in_channels)),
-                                       ("output", block.out_channels)):
-                    _check(channels % block.groups == 0,
-                           f"{where}: {name} channels {channels} are not divisible by "
-                           f"groups={block.groups}")
+                for name, channels in (
+                    ("input", in_channels),
+                    ("expanded", block.mid_channels(in_channels)),
+                    ("output", block.out_channels),
+                ):
+                    _check(
+                        channels % block.groups == 0,
+                        f"{where}: {name} channels {channels} are not divisible by "
+                        f"groups={block.groups}",
+                    )
                 in_channels = block.out_channels
 
     @property
@@ -291,6 +318,7 @@ class Arch:
 
 # ---- token parsing ------------------------------------------------------------------------
 
+
 def _split_token(token: str, prefix: str) -> list[str]:
     pieces = token.strip().split("_")
     if pieces[0] != prefix:
@@ -318,7 +346,7 @@ def _take_fields(token: str, pieces: list[str], allowed: dict[str, type]) -> tup
         if key in fields:
             raise InputError(f"arch token {token!r}: field {key!r} given twice")
         try:
-            fields[key] = allowed[key](piece[len(key):])
+            fields[key] = allowed[key](piece[len(key) :])
         except ValueError:
             raise InputError(
                 f"arch token {token!r}: {piece!r} is not '{key}' followed by a "
@@ -336,13 +364,22 @@ def _require(token: str, fields: dict, names: str) -> None:
 
 
 def _parse_block(token: str) -> Block:
-    fields, act = _take_fields(token, _split_token(token, "mb"),
-                               {"e": float, "k": int, "s": int, "c": int, "g": int, "se": float})
+    fields, act = _take_fields(
+        token,
+        _split_token(token, "mb"),
+        {"e": float, "k": int, "s": int, "c": int, "g": int, "se": float},
+    )
     _require(token, fields, "e k s c")
     try:
-        return Block(expansion=fields["e"], kernel=fields["k"], stride=fields["s"],
-                     out_channels=fields["c"], groups=fields.get("g", 1),
-                     se_ratio=fields.get("se", 0.0), act=act)
+        return Block(
+            expansion=fields["e"],
+            kernel=fields["k"],
+            stride=fields["s"],
+            out_channels=fields["c"],
+            groups=fields.get("g", 1),
+            se_ratio=fields.get("se", 0.0),
+            act=act,
+        )
     except InputError as error:
         raise InputError(f"arch token {token!r}: {error}") from None
 
@@ -360,7 +397,11 @@ def _parse_head(token: str) -> Head:
     fields, act = _take_fields(token, _split_token(token, "head"), {"c": int, "f": int, "d": float})
     _require(token, fields, "c")
     try:
-        return Head(conv_channels=fields["c"], fc_channels=fields.get("f", 0), act=act,
-                    dropout=fields.get("d", 0.2))
+        return Head(
+            conv_channels=fields["c"],
+            fc_channels=fields.get("f", 0),
+            act=act,
+            dropout=fields.get("d", 0.2),
+        )
     except InputError as error:
         raise InputError(f"arch token {token!r}: {error}") from None

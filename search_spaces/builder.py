@@ -68,8 +68,15 @@ def _conv_bn(conv: ops.Conv) -> list[nn.Module]:
 
 
 def _conv2d(conv: ops.Conv) -> nn.Conv2d:
-    return nn.Conv2d(conv.in_c, conv.out_c, conv.kernel, conv.stride, conv.padding,
-                     groups=conv.groups, bias=conv.bias)
+    return nn.Conv2d(
+        conv.in_c,
+        conv.out_c,
+        conv.kernel,
+        conv.stride,
+        conv.padding,
+        groups=conv.groups,
+        bias=conv.bias,
+    )
 
 
 class ChannelShuffle(nn.Module):
@@ -152,8 +159,10 @@ class Network(nn.Module):
         self.features = nn.Sequential(*(build_op(sig) for sig in sigs[:pooled]))
         self.pool = build_op(sigs[pooled])
         self.classifier = nn.Sequential(
-            *(build_op(sig, dropout=arch.head.dropout if sig.kind == "classifier" else 0.0)
-              for sig in sigs[pooled + 1:])
+            *(
+                build_op(sig, dropout=arch.head.dropout if sig.kind == "classifier" else 0.0)
+                for sig in sigs[pooled + 1 :]
+            )
         )
         _init_weights(self)
 
@@ -176,14 +185,16 @@ def _init_weights(model: nn.Module) -> None:
             nn.init.zeros_(module.bias)
 
 
-def build_model(arch: Arch, input_shape: InputShape = (3, 224, 224),
-                num_classes: int = 1000) -> Network:
+def build_model(
+    arch: Arch, input_shape: InputShape = (3, 224, 224), num_classes: int = 1000
+) -> Network:
     """Build `arch` for inputs of `input_shape` (channels, height, width) and `num_classes`."""
     return Network(arch, input_shape, num_classes)
 
 
-def count_params(arch: Arch, input_shape: InputShape = (3, 224, 224),
-                 num_classes: int = 1000) -> int:
+def count_params(
+    arch: Arch, input_shape: InputShape = (3, 224, 224), num_classes: int = 1000
+) -> int:
     """Trainable parameters, computed from the genotype alone (no model is built).
 
     Cheap enough for the search to reject a candidate over a parameter budget before building

@@ -133,8 +133,7 @@ class SqueezeExcite:
     @property
     def reduce(self) -> Conv:
         """The 1x1 convolution on the pooled vector down to the squeeze width."""
-        return Conv("pointwise", self.channels, self.squeeze, 1, 1, bn=False, act="relu",
-                    bias=True)
+        return Conv("pointwise", self.channels, self.squeeze, 1, 1, bn=False, act="relu", bias=True)
 
     @property
     def expand(self) -> Conv:
@@ -187,8 +186,7 @@ Layer = Conv | ZeroPad | ChannelShuffle | SqueezeExcite | GlobalPool | Linear | 
 
 
 @lru_cache(maxsize=65536)
-def op_layers(sig: OpSignature, mid: int | None = None,
-              dropout: float = 0.0) -> tuple[Layer, ...]:
+def op_layers(sig: OpSignature, mid: int | None = None, dropout: float = 0.0) -> tuple[Layer, ...]:
     """The layers of one operator, in execution order.
 
     `mid` overrides the expanded width of an ``mbconv`` (other kinds have none): the cost model
@@ -198,8 +196,11 @@ def op_layers(sig: OpSignature, mid: int | None = None,
     operators over and over and the layers are immutable.
     """
     if sig.kind == "stem":
-        return _same(Conv("full", sig.in_c, sig.out_c, sig.in_h, sig.in_w, sig.kernel,
-                          sig.stride, act=sig.act))
+        return _same(
+            Conv(
+                "full", sig.in_c, sig.out_c, sig.in_h, sig.in_w, sig.kernel, sig.stride, act=sig.act
+            )
+        )
     if sig.kind == "mbconv":
         return _mbconv(sig, sig.mid_c if mid is None else mid)
     if sig.kind == "head":
@@ -222,17 +223,29 @@ def _mbconv(sig: OpSignature, mid: int) -> tuple[Layer, ...]:
     block = sig.block
     layers: list[Layer] = []
     if block.expansion != 1.0:
-        layers += _same(Conv("pointwise", sig.in_c, mid, sig.in_h, sig.in_w,
-                             groups=block.groups, act=block.act))
+        layers += _same(
+            Conv("pointwise", sig.in_c, mid, sig.in_h, sig.in_w, groups=block.groups, act=block.act)
+        )
     if block.groups > 1:
         layers.append(ChannelShuffle(block.groups, mid, sig.in_h, sig.in_w))
-    layers += _same(Conv("depthwise", mid, mid, sig.in_h, sig.in_w, block.kernel, block.stride,
-                         groups=mid, act=block.act))
+    layers += _same(
+        Conv(
+            "depthwise",
+            mid,
+            mid,
+            sig.in_h,
+            sig.in_w,
+            block.kernel,
+            block.stride,
+            groups=mid,
+            act=block.act,
+        )
+    )
     if block.se_ratio:
-        layers.append(SqueezeExcite(mid, make_divisible(mid * block.se_ratio), sig.out_h,
-                                    sig.out_w))
-    layers += _same(Conv("pointwise", mid, sig.out_c, sig.out_h, sig.out_w,
-                         groups=block.groups))
+        layers.append(
+            SqueezeExcite(mid, make_divisible(mid * block.se_ratio), sig.out_h, sig.out_w)
+        )
+    layers += _same(Conv("pointwise", mid, sig.out_c, sig.out_h, sig.out_w, groups=block.groups))
     if block.has_shortcut(sig.in_c):
         layers.append(ShortcutAdd(sig.out_c, sig.out_h, sig.out_w))
     return tuple(layers)

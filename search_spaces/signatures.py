@@ -10,14 +10,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from nas.search_spaces.arch import (ACTIVATIONS, Arch, Block, Head, _format_number,
-                                    make_divisible)
+from nas.search_spaces.arch import ACTIVATIONS, Arch, Block, Head, _format_number, make_divisible
 
 InputShape = tuple[int, int, int]
 """(channels, height, width) of the network input."""
 
 DEPLOY_INPUT: InputShape = (3, 224, 224)
 DEPLOY_CLASSES = 1000
+
 
 @dataclass(frozen=True)
 class OpSignature:
@@ -53,9 +53,15 @@ class OpSignature:
         """The `Block` an ``mbconv`` signature stands for."""
         if self.kind != "mbconv":
             raise ValueError(f"a {self.kind} signature is not a block")
-        return Block(expansion=self.expansion, kernel=self.kernel, stride=self.stride,
-                     out_channels=self.out_c, groups=self.groups, se_ratio=self.se_ratio,
-                     act=self.act)
+        return Block(
+            expansion=self.expansion,
+            kernel=self.kernel,
+            stride=self.stride,
+            out_channels=self.out_c,
+            groups=self.groups,
+            se_ratio=self.se_ratio,
+            act=self.act,
+        )
 
     @property
     def mid_c(self) -> int:
@@ -87,19 +93,42 @@ def arch_signatures(
     """Every operator of `arch` at `input_shape`, in execution order."""
     channels, height, width = input_shape
     stem = arch.stem
-    ops = [OpSignature("stem", height, width, channels, stem.channels, stride=stem.stride,
-                       kernel=stem.kernel, act=stem.act)]
+    ops = [
+        OpSignature(
+            "stem",
+            height,
+            width,
+            channels,
+            stem.channels,
+            stride=stem.stride,
+            kernel=stem.kernel,
+            act=stem.act,
+        )
+    ]
     height, width, channels = ops[-1].out_h, ops[-1].out_w, stem.channels
     for block in arch.blocks:
-        ops.append(OpSignature("mbconv", height, width, channels, block.out_channels,
-                               stride=block.stride, expansion=block.expansion, kernel=block.kernel,
-                               groups=block.groups, se_ratio=block.se_ratio, act=block.act))
+        ops.append(
+            OpSignature(
+                "mbconv",
+                height,
+                width,
+                channels,
+                block.out_channels,
+                stride=block.stride,
+                expansion=block.expansion,
+                kernel=block.kernel,
+                groups=block.groups,
+                se_ratio=block.se_ratio,
+                act=block.act,
+            )
+        )
         height, width, channels = ops[-1].out_h, ops[-1].out_w, block.out_channels
     return ops + head_signatures(arch.head, height, width, channels, num_classes)
 
 
-def head_signatures(head: Head, height: int, width: int, channels: int,
-                    num_classes: int) -> list[OpSignature]:
+def head_signatures(
+    head: Head, height: int, width: int, channels: int, num_classes: int
+) -> list[OpSignature]:
     """The operators after the last block, which receives `channels` at `height` x `width`."""
     ops = []
     if head.conv_channels:

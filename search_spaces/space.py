@@ -22,8 +22,13 @@ import yaml
 
 from nas.errors import InputError
 from nas.search_spaces.arch import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, Arch, Block, Head, Stem
-from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
-                                          head_signatures)
+from nas.search_spaces.signatures import (
+    DEPLOY_CLASSES,
+    DEPLOY_INPUT,
+    InputShape,
+    OpSignature,
+    head_signatures,
+)
 
 DEFAULT_SPACE = "mobile"
 BLOCK_CHOICES = ("expansion", "kernel", "groups", "se_ratio", "act")
@@ -91,10 +96,13 @@ class SearchSpace:
             width = pick(f"s{s}.width", stage.widths)
             blocks = []
             for b in range(depth):
-                chosen = {name: pick(f"s{s}.b{b}.{name}", getattr(stage.choices, name))
-                          for name in BLOCK_CHOICES}
-                blocks.append(Block(stride=stage.stride if b == 0 else 1, out_channels=width,
-                                    **chosen))
+                chosen = {
+                    name: pick(f"s{s}.b{b}.{name}", getattr(stage.choices, name))
+                    for name in BLOCK_CHOICES
+                }
+                blocks.append(
+                    Block(stride=stage.stride if b == 0 else 1, out_channels=width, **chosen)
+                )
             stages.append(tuple(blocks))
         return Arch(stem=self.stem, stages=tuple(stages), head=self.head)
 
@@ -134,30 +142,40 @@ class SearchSpace:
         for stage in self.stages:
             per_block = stage.choices.count()
             low, high = stage.depth
-            total *= len(stage.widths) * sum(per_block ** d for d in range(low, high + 1))
+            total *= len(stage.widths) * sum(per_block**d for d in range(low, high + 1))
         return total
 
-    def signatures(self, input_shape: InputShape = DEPLOY_INPUT,
-                   num_classes: int = DEPLOY_CLASSES) -> list[OpSignature]:
+    def signatures(
+        self, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
+    ) -> list[OpSignature]:
         """Every distinct operator any architecture of the space can contain, sorted by key.
 
         Strides are fixed per stage, so each stage sees one resolution; its first block can
         receive any width of the previous stage, its repeated blocks only its own width.
         """
         channels, height, width = input_shape
-        stem = OpSignature("stem", height, width, channels, self.stem.channels,
-                           stride=self.stem.stride, kernel=self.stem.kernel, act=self.stem.act)
+        stem = OpSignature(
+            "stem",
+            height,
+            width,
+            channels,
+            self.stem.channels,
+            stride=self.stem.stride,
+            kernel=self.stem.kernel,
+            act=self.stem.act,
+        )
         found = {stem.key: stem}
         height, width, in_widths = stem.out_h, stem.out_w, (self.stem.channels,)
         for stage in self.stages:
-            for in_c, out_c, combo in itertools.product(in_widths, stage.widths,
-                                                        stage.choices.combinations()):
-                first = OpSignature("mbconv", height, width, in_c, out_c, stride=stage.stride,
-                                    **combo)
+            for in_c, out_c, combo in itertools.product(
+                in_widths, stage.widths, stage.choices.combinations()
+            ):
+                first = OpSignature(
+                    "mbconv", height, width, in_c, out_c, stride=stage.stride, **combo
+                )
                 found[first.key] = first
                 if stage.depth[1] > 1:
-                    repeat = OpSignature("mbconv", first.out_h, first.out_w, out_c, out_c,
-                                         **combo)
+                    repeat = OpSignature("mbconv", first.out_h, first.out_w, out_c, out_c, **combo)
                     found[repeat.key] = repeat
             height, width = -(-height // stage.stride), -(-width // stage.stride)
             in_widths = stage.widths
@@ -182,12 +200,20 @@ class SearchSpace:
         for stage in self.stages:
             c = stage.choices
             width = pick(stage.widths)
-            combo = dict(expansion=pick(c.expansion), kernel=pick(c.kernel),
-                         groups=(max if cheap else min)(c.groups),
-                         se_ratio=pick(c.se_ratio), act=c.act[0])
+            combo = dict(
+                expansion=pick(c.expansion),
+                kernel=pick(c.kernel),
+                groups=(max if cheap else min)(c.groups),
+                se_ratio=pick(c.se_ratio),
+                act=c.act[0],
+            )
             depth = stage.depth[0] if cheap else stage.depth[1]
-            stages.append(tuple(Block(stride=stage.stride if b == 0 else 1, out_channels=width,
-                                      **combo) for b in range(depth)))
+            stages.append(
+                tuple(
+                    Block(stride=stage.stride if b == 0 else 1, out_channels=width, **combo)
+                    for b in range(depth)
+                )
+            )
         return Arch(stem=self.stem, stages=tuple(stages), head=self.head)
 
     # ---- description ----------------------------------------------------------------------
@@ -202,8 +228,12 @@ class SearchSpace:
             "stem": asdict(self.stem),
             "head": asdict(self.head),
             "stages": [
-                {"depth": list(stage.depth), "width": list(stage.widths), "stride": stage.stride,
-                 **{name: list(getattr(stage.choices, name)) for name in BLOCK_CHOICES}}
+                {
+                    "depth": list(stage.depth),
+                    "width": list(stage.widths),
+                    "stride": stage.stride,
+                    **{name: list(getattr(stage.choices, name)) for name in BLOCK_CHOICES},
+                }
                 for stage in self.stages
             ],
         }
@@ -211,11 +241,15 @@ class SearchSpace:
 
 # ---- loading ------------------------------------------------------------------------------
 
+
 def builtin_spaces() -> dict[str, Path]:
     """Name -> YAML file of every space shipped with the package."""
     folder = resources.files("nas.search_spaces") / "spaces"
-    return {Path(str(entry)).stem: Path(str(entry)) for entry in folder.iterdir()
-            if str(entry).endswith(".yaml")}
+    return {
+        Path(str(entry)).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if str(entry).endswith(".yaml")
+    }
 
 
 def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
@@ -227,8 +261,10 @@ def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
     else:
         path = Path(text)
         if not path.is_file():
-            raise InputError(f"unknown search space {text!r}: give a built-in name "
-                             f"({', '.join(sorted(spaces))}) or the path of a YAML file")
+            raise InputError(
+                f"unknown search space {text!r}: give a built-in name "
+                f"({', '.join(sorted(spaces))}) or the path of a YAML file"
+            )
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
@@ -243,23 +279,30 @@ def _one_line(error: Exception) -> str:
 def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpace:
     """Validate and build a space; every error names the file and the offending field."""
     reader = _Reader(source)
-    data = reader.mapping(data, "", {"name", "description", "stem", "head", "stages",
-                                     "block_choices"})
+    data = reader.mapping(
+        data, "", {"name", "description", "stem", "head", "stages", "block_choices"}
+    )
     defaults = reader.mapping(data.get("block_choices", {}), "block_choices", set(BLOCK_CHOICES))
-    stem = reader.build(Stem, reader.mapping(data.get("stem"), "stem",
-                                             {f.name for f in fields(Stem)}), "stem")
-    head = reader.build(Head, reader.mapping(data.get("head"), "head",
-                                             {f.name for f in fields(Head)}), "head")
+    stem = reader.build(
+        Stem, reader.mapping(data.get("stem"), "stem", {f.name for f in fields(Stem)}), "stem"
+    )
+    head = reader.build(
+        Head, reader.mapping(data.get("head"), "head", {f.name for f in fields(Head)}), "head"
+    )
     raw_stages = data.get("stages")
     if not isinstance(raw_stages, list) or not raw_stages:
         reader.fail("stages", "must be a non-empty list of stages")
-    stages = tuple(reader.stage(raw, f"stages[{i}]", defaults)
-                   for i, raw in enumerate(raw_stages))
+    stages = tuple(reader.stage(raw, f"stages[{i}]", defaults) for i, raw in enumerate(raw_stages))
     name = data.get("name") or Path(source).stem
     if not isinstance(name, str):
         reader.fail("name", "must be a string")
-    space = SearchSpace(name=name, description=str(data.get("description", "")).strip(),
-                        stem=stem, head=head, stages=stages)
+    space = SearchSpace(
+        name=name,
+        description=str(data.get("description", "")).strip(),
+        stem=stem,
+        head=head,
+        stages=stages,
+    )
     reader.check_groups(space)
     return space
 
@@ -278,8 +321,11 @@ class _Reader:
             self.fail(where, "must be a mapping")
         unknown = set(value) - allowed
         if unknown:
-            self.fail(where, f"has unknown field(s) {', '.join(sorted(map(str, unknown)))} "
-                             f"(allowed: {', '.join(sorted(allowed))})")
+            self.fail(
+                where,
+                f"has unknown field(s) {', '.join(sorted(map(str, unknown)))} "
+                f"(allowed: {', '.join(sorted(allowed))})",
+            )
         return value
 
     def build(self, cls: type, values: dict, where: str) -> Any:
@@ -311,9 +357,12 @@ class _Reader:
                 self.fail(where, f"lacks field '{required}'")
         depth = raw["depth"]
         depth = (depth, depth) if isinstance(depth, int) else depth
-        if (not isinstance(depth, list | tuple) or len(depth) != 2
-                or not all(isinstance(d, int) and not isinstance(d, bool) for d in depth)
-                or not 1 <= depth[0] <= depth[1]):
+        if (
+            not isinstance(depth, list | tuple)
+            or len(depth) != 2
+            or not all(isinstance(d, int) and not isinstance(d, bool) for d in depth)
+            or not 1 <= depth[0] <= depth[1]
+        ):
             self.fail(f"{where}.depth", f"must be an integer >= 1 or [min, max], got {depth!r}")
         widths = self.options(raw["width"], f"{where}.width", int, lambda w: w > 0)
         if raw["stride"] not in (1, 2):
@@ -329,11 +378,13 @@ class _Reader:
         for name, (kind, check) in checks.items():
             value = raw.get(name, defaults.get(name))
             if value is None:
-                self.fail(where, f"has no '{name}' options (set it on the stage or in "
-                                 f"block_choices)")
+                self.fail(
+                    where, f"has no '{name}' options (set it on the stage or in block_choices)"
+                )
             chosen[name] = self.options(value, f"{where}.{name}", kind, check)
-        return StageSpace(depth=tuple(depth), widths=widths, stride=raw["stride"],
-                          choices=BlockChoices(**chosen))
+        return StageSpace(
+            depth=tuple(depth), widths=widths, stride=raw["stride"], choices=BlockChoices(**chosen)
+        )
 
     def check_groups(self, space: SearchSpace) -> None:
         """Grouped 1x1 convs need every width a block can see divisible by its groups."""
@@ -341,10 +392,13 @@ class _Reader:
         for i, stage in enumerate(space.stages):
             for groups in stage.choices.groups:
                 for width in (*in_widths, *stage.widths):
-                    expanded = [Block(e, 3, 1, width).mid_channels(width)
-                                for e in stage.choices.expansion]
+                    expanded = [
+                        Block(e, 3, 1, width).mid_channels(width) for e in stage.choices.expansion
+                    ]
                     for channels in (width, *expanded):
                         if channels % groups:
-                            self.fail(f"stages[{i}].groups", f"option {groups} does not divide "
-                                                             f"{channels} channels")
+                            self.fail(
+                                f"stages[{i}].groups",
+                                f"option {groups} does not divide {channels} channels",
+                            )
             in_widths = stage.widths

@@ -15,14 +15,23 @@ from nas.search_spaces.arch import Arch, Block, Head, Stem, make_divisible
 def mobilenet_v2(width: float = 1.0) -> Arch:
     """MobileNetV2 (Sandler et al. 2018), torchvision's `mobilenet_v2(width_mult=width)`."""
     settings = [  # expansion, channels, repeats, stride
-        (1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2),
-        (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1),
+        (1, 16, 1, 1),
+        (6, 24, 2, 2),
+        (6, 32, 3, 2),
+        (6, 64, 4, 2),
+        (6, 96, 3, 1),
+        (6, 160, 3, 2),
+        (6, 320, 1, 1),
     ]
     stages = []
     for expansion, channels, repeats, stride in settings:
         out = make_divisible(channels * width)
-        stages.append(tuple(Block(expansion, 3, stride if i == 0 else 1, out, act="relu6")
-                            for i in range(repeats)))
+        stages.append(
+            tuple(
+                Block(expansion, 3, stride if i == 0 else 1, out, act="relu6")
+                for i in range(repeats)
+            )
+        )
     return Arch(
         stem=Stem(make_divisible(32 * width), 3, 2, "relu6"),
         stages=tuple(stages),
@@ -34,22 +43,38 @@ def mobilenet_v2(width: float = 1.0) -> Arch:
 _V3_LARGE = [
     [(16, 3, 16, 16, False, "relu", 1)],
     [(16, 3, 64, 24, False, "relu", 2), (24, 3, 72, 24, False, "relu", 1)],
-    [(24, 5, 72, 40, True, "relu", 2), (40, 5, 120, 40, True, "relu", 1),
-     (40, 5, 120, 40, True, "relu", 1)],
-    [(40, 3, 240, 80, False, "hswish", 2), (80, 3, 200, 80, False, "hswish", 1),
-     (80, 3, 184, 80, False, "hswish", 1), (80, 3, 184, 80, False, "hswish", 1)],
+    [
+        (24, 5, 72, 40, True, "relu", 2),
+        (40, 5, 120, 40, True, "relu", 1),
+        (40, 5, 120, 40, True, "relu", 1),
+    ],
+    [
+        (40, 3, 240, 80, False, "hswish", 2),
+        (80, 3, 200, 80, False, "hswish", 1),
+        (80, 3, 184, 80, False, "hswish", 1),
+        (80, 3, 184, 80, False, "hswish", 1),
+    ],
     [(80, 3, 480, 112, True, "hswish", 1), (112, 3, 672, 112, True, "hswish", 1)],
-    [(112, 5, 672, 160, True, "hswish", 2), (160, 5, 960, 160, True, "hswish", 1),
-     (160, 5, 960, 160, True, "hswish", 1)],
+    [
+        (112, 5, 672, 160, True, "hswish", 2),
+        (160, 5, 960, 160, True, "hswish", 1),
+        (160, 5, 960, 160, True, "hswish", 1),
+    ],
 ]
 _V3_SMALL = [
     [(16, 3, 16, 16, True, "relu", 2)],
     [(16, 3, 72, 24, False, "relu", 2), (24, 3, 88, 24, False, "relu", 1)],
-    [(24, 5, 96, 40, True, "hswish", 2), (40, 5, 240, 40, True, "hswish", 1),
-     (40, 5, 240, 40, True, "hswish", 1)],
+    [
+        (24, 5, 96, 40, True, "hswish", 2),
+        (40, 5, 240, 40, True, "hswish", 1),
+        (40, 5, 240, 40, True, "hswish", 1),
+    ],
     [(40, 5, 120, 48, True, "hswish", 1), (48, 5, 144, 48, True, "hswish", 1)],
-    [(48, 5, 288, 96, True, "hswish", 2), (96, 5, 576, 96, True, "hswish", 1),
-     (96, 5, 576, 96, True, "hswish", 1)],
+    [
+        (48, 5, 288, 96, True, "hswish", 2),
+        (96, 5, 576, 96, True, "hswish", 1),
+        (96, 5, 576, 96, True, "hswish", 1),
+    ],
 ]
 
 
@@ -70,11 +95,19 @@ def _mobilenet_v3(rows: list[list[tuple]], last_conv_factor: int, fc: int, width
 
     stages = []
     for stage_rows in rows:
-        stages.append(tuple(
-            Block(_expansion_for(adjust(cin), adjust(mid)), kernel, stride, adjust(cout),
-                  se_ratio=0.25 if se else 0.0, act=act)
-            for cin, kernel, mid, cout, se, act, stride in stage_rows
-        ))
+        stages.append(
+            tuple(
+                Block(
+                    _expansion_for(adjust(cin), adjust(mid)),
+                    kernel,
+                    stride,
+                    adjust(cout),
+                    se_ratio=0.25 if se else 0.0,
+                    act=act,
+                )
+                for cin, kernel, mid, cout, se, act, stride in stage_rows
+            )
+        )
     last_c = adjust(rows[-1][-1][3])
     return Arch(
         stem=Stem(adjust(16), 3, 2, "hswish"),
@@ -101,14 +134,26 @@ def mnasnet(alpha: float = 1.0) -> Arch:
     """
     depths = [make_divisible(d * alpha) for d in (32, 16, 24, 40, 80, 96, 192, 320)]
     settings = [  # kernel, stride, expansion, repeats
-        (3, 2, 3, 3), (5, 2, 3, 3), (5, 2, 6, 3), (3, 1, 6, 2), (5, 2, 6, 4), (3, 1, 6, 1),
+        (3, 2, 3, 3),
+        (5, 2, 3, 3),
+        (5, 2, 6, 3),
+        (3, 1, 6, 2),
+        (5, 2, 6, 4),
+        (3, 1, 6, 1),
     ]
     stages = [(Block(1, 3, 1, depths[1], act="relu"),)]
     for (kernel, stride, expansion, repeats), out in zip(settings, depths[2:]):
-        stages.append(tuple(Block(expansion, kernel, stride if i == 0 else 1, out, act="relu")
-                            for i in range(repeats)))
-    return Arch(stem=Stem(depths[0], 3, 2, "relu"), stages=tuple(stages),
-                head=Head(1280, act="relu", dropout=0.2))
+        stages.append(
+            tuple(
+                Block(expansion, kernel, stride if i == 0 else 1, out, act="relu")
+                for i in range(repeats)
+            )
+        )
+    return Arch(
+        stem=Stem(depths[0], 3, 2, "relu"),
+        stages=tuple(stages),
+        head=Head(1280, act="relu", dropout=0.2),
+    )
 
 
 ZOO: dict[str, Callable[[], Arch]] = {

@@ -4,19 +4,9 @@ This package depends on nothing else in ``nas`` except :mod:`nas.errors`, so the
 search driver, reports and exports can all open the same storage the same way.
 """
 
-from nas.storage.artifacts import artifact_store_for
-from nas.storage.artifacts import download
-from nas.storage.artifacts import upload
-from nas.storage.rdb import DEFAULT_TIMEOUT_S
-from nas.storage.rdb import list_studies
-from nas.storage.rdb import load_study
-from nas.storage.rdb import open_storage
-from nas.storage.rdb import StudyInfo
-from nas.storage.urls import DEFAULT_STORAGE_URL
-from nas.storage.urls import mask_password
-from nas.storage.urls import normalize_storage_url
-from nas.storage.urls import sqlite_path
-
+from nas.storage.artifacts import artifact_store_for, download, upload
+from nas.storage.rdb import DEFAULT_TIMEOUT_S, StudyInfo, list_studies, load_study, open_storage
+from nas.storage.urls import DEFAULT_STORAGE_URL, mask_password, normalize_storage_url, sqlite_path
 
 __all__ = [
     "DEFAULT_STORAGE_URL",

@@ -11,18 +11,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from optuna.artifacts import download_artifact
-from optuna.artifacts import FileSystemArtifactStore
-from optuna.artifacts import upload_artifact
+from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
 from optuna.storages import BaseStorage
 from optuna.study import Study
-from optuna.trial import FrozenTrial
-from optuna.trial import Trial
+from optuna.trial import FrozenTrial, Trial
 
 from nas.errors import InputError
 from nas.storage.urls import sqlite_path
-
 
 ARTIFACT_DIRNAME = "artifacts"
 

@@ -14,28 +14,23 @@ resumed, and is read by the dashboard while it writes, so:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from contextlib import closing
-from dataclasses import dataclass
-from dataclasses import field
 import logging
 import math
-from pathlib import Path
 import re
 import sqlite3
+from collections.abc import Mapping
+from contextlib import closing
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import optuna
-from optuna.storages import RDBStorage
 import sqlalchemy.exc
+from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
 from nas.errors import InputError
-from nas.storage.urls import DEFAULT_STORAGE_URL
-from nas.storage.urls import mask_password
-from nas.storage.urls import normalize_storage_url
-from nas.storage.urls import sqlite_path
-
+from nas.storage.urls import DEFAULT_STORAGE_URL, mask_password, normalize_storage_url, sqlite_path
 
 _logger = logging.getLogger(__name__)
 

@@ -8,15 +8,13 @@ about what it prints (a URL's password must never reach a log line, an error or 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import re
+from pathlib import Path
 
-from sqlalchemy.engine import make_url
-from sqlalchemy.engine import URL
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
 from nas.errors import InputError
-
 
 DEFAULT_STORAGE_URL = "sqlite:///nas.db"
 

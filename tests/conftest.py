@@ -6,7 +6,6 @@ import os
 
 import pytest
 
-
 POSTGRES_URL = os.environ.get(
     "NAS_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )

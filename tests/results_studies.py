@@ -42,8 +42,9 @@ class MadeStudy:
     numbers: dict[str, int | list[int]] = field(default_factory=dict)
 
 
-def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...] = (),
-                      n_sampled: int = 5) -> MadeStudy:
+def make_search_study(
+    db: Path, name: str = "demo", weights_for: tuple[str, ...] = (), n_sampled: int = 5
+) -> MadeStudy:
     """A pareto-mode study at 150 MFLOPs on armv8 over the tiny space, in SQLite at `db`.
 
     Trials, in order: mobilenet_v3_small (zoo, trained), mnasnet0_5 (trained, recognised by its
@@ -54,20 +55,38 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     url = f"sqlite:///{db}"
     storage = open_storage(url)  # WAL, as the driver opens it
-    study = optuna.create_study(study_name=name, storage=storage,
-                                directions=["maximize", "minimize"],
-                                sampler=optuna.samplers.RandomSampler(seed=1))
+    study = optuna.create_study(
+        study_name=name,
+        storage=storage,
+        directions=["maximize", "minimize"],
+        sampler=optuna.samplers.RandomSampler(seed=1),
+    )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(["accuracy", "latency_ms"])
-    config = {"storage": url, "target": "armv8", "budget_mflops": BUDGET_MFLOPS,
-              "budget_params": None, "budget_ms": None, "space": "tiny", "dataset":
-              "fashion-mnist-mini", "input_size": 224, "objective": "pareto", "sampler": "random",
-              "seed": 0, "trials": n_sampled + 2}
+    config = {
+        "storage": url,
+        "target": "armv8",
+        "budget_mflops": BUDGET_MFLOPS,
+        "budget_params": None,
+        "budget_ms": None,
+        "space": "tiny",
+        "dataset": "fashion-mnist-mini",
+        "input_size": 224,
+        "objective": "pareto",
+        "sampler": "random",
+        "seed": 0,
+        "trials": n_sampled + 2,
+    }
     study.set_user_attr("config", config)
-    study.set_user_attr("dataset", {"name": "fashion-mnist-mini",
-                                    "input_shape": list(PROXY_INPUT),
-                                    "num_classes": PROXY_CLASSES})
+    study.set_user_attr(
+        "dataset",
+        {
+            "name": "fashion-mnist-mini",
+            "input_shape": list(PROXY_INPUT),
+            "num_classes": PROXY_CLASSES,
+        },
+    )
     study.set_user_attr("recipe", Recipe().to_dict())
     table = load_table("armv8")
     rng = random.Random(0)
@@ -81,10 +100,15 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
         ms = table.predict(arch).total_ms
         trial.set_user_attr("arch", arch.to_string())
         trial.set_user_attr("arch_json", arch.to_dict())
-        for key, value in {"mflops": cost.mflops, "params": cost.params, "latency_ms": ms,
-                           "target": "armv8", "cost_input": [3, 224, 224],
-                           "proxy_input": list(PROXY_INPUT),
-                           "violations": [cost.mflops - BUDGET_MFLOPS, 0.0, 0.0]}.items():
+        for key, value in {
+            "mflops": cost.mflops,
+            "params": cost.params,
+            "latency_ms": ms,
+            "target": "armv8",
+            "cost_input": [3, 224, 224],
+            "proxy_input": list(PROXY_INPUT),
+            "violations": [cost.mflops - BUDGET_MFLOPS, 0.0, 0.0],
+        }.items():
             trial.set_user_attr(key, value)
         return cost.mflops, ms
 
@@ -97,16 +121,26 @@ def make_search_study(db: Path, name: str = "demo", weights_for: tuple[str, ...]
             trial.set_user_attr("zoo", zoo)
         mflops, ms = priced(trial, arch)
         accuracy = round(0.62 + 0.05 * math.log(mflops) + rng.uniform(-0.02, 0.02), 4)
-        curve = [{"epoch": e, "val_accuracy": round(accuracy * e / 3, 4), "seconds": 4.0}
-                 for e in (1, 2, 3)]
+        curve = [
+            {"epoch": e, "val_accuracy": round(accuracy * e / 3, 4), "seconds": 4.0}
+            for e in (1, 2, 3)
+        ]
         correct = round(accuracy * VAL_COUNT)
         accuracy = correct / VAL_COUNT
         interval = [round(bound, 6) for bound in wilson_interval(correct, VAL_COUNT)]
-        for key, value in {"accuracy": accuracy, "val_count": VAL_COUNT, "val_correct": correct,
-                           "accuracy_interval": interval, "curve": curve,
-                           "recipe": Recipe().to_dict(),
-                           "seed": 0, "train_seconds": 12.0, "images_per_second": 900.0,
-                           "worker_host": "test-host", "outcome": "trained"}.items():
+        for key, value in {
+            "accuracy": accuracy,
+            "val_count": VAL_COUNT,
+            "val_correct": correct,
+            "accuracy_interval": interval,
+            "curve": curve,
+            "recipe": Recipe().to_dict(),
+            "seed": 0,
+            "train_seconds": 12.0,
+            "images_per_second": 900.0,
+            "worker_host": "test-host",
+            "outcome": "trained",
+        }.items():
             trial.set_user_attr(key, value)
         if store is not None and kind in weights_for:
             model = trained_model(arch, seed=trial.number)

@@ -72,8 +72,9 @@ def test_fvcore_count_equals_signature_count(arch: Arch) -> None:
 @pytest.mark.parametrize("stride", [1, 2])
 @pytest.mark.parametrize("size", [7, 8, 13])
 def test_every_kernel_keeps_same_output_size(kernel: int, stride: int, size: int) -> None:
-    arch = Arch.from_string(f"stem_c8_k3_s1_re:mb_e2_k{kernel}_s{stride}_c16_g2_se0.25_hs:"
-                            "head_c0_re_d0")
+    arch = Arch.from_string(
+        f"stem_c8_k3_s1_re:mb_e2_k{kernel}_s{stride}_c16_g2_se0.25_hs:head_c0_re_d0"
+    )
     features = build_model(arch, (3, size, size), 10).features
     assert features(torch.randn(1, 3, size, size)).shape[-1] == -(-size // stride)
 
@@ -98,17 +99,20 @@ def test_make_divisible_matches_reference_rounding() -> None:
     assert make_divisible(4) == 8
 
 
-@pytest.mark.parametrize("text, bad", [
-    ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_rx:head_c960_hs", "'mb_e4_k3_s2_c24_rx'"),
-    ("stem_c16_k3_s2_hs:mb_e4_k9_s2_c24_re:head_c960_hs", "'mb_e4_k9_s2_c24_re'"),
-    ("stem_c16_k3_s2_hs:mb_e4_k3_s2_re:head_c960_hs", "lacks field(s) c"),
-    ("stem_c16_k3_s2_hs:xx_e4_k3_s2_c24_re:head_c960_hs", "'xx_e4_k3_s2_c24_re'"),
-    ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_g3_re:head_c960_hs", "power of two"),
-    ("stem_c16_k3_s2_hs:mb_eX_k3_s2_c24_re:head_c960_hs", "'eX'"),
-    ("stem_c16_k3_s2:mb_e4_k3_s2_c24_re:head_c960_hs", "lacks an activation"),
-    ("stem_c16_k3_s2_hs:head_c960_hs", "needs a stem, at least one stage"),
-    ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c20_g8_re:head_c960_hs", "not divisible by groups=8"),
-])
+@pytest.mark.parametrize(
+    "text, bad",
+    [
+        ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_rx:head_c960_hs", "'mb_e4_k3_s2_c24_rx'"),
+        ("stem_c16_k3_s2_hs:mb_e4_k9_s2_c24_re:head_c960_hs", "'mb_e4_k9_s2_c24_re'"),
+        ("stem_c16_k3_s2_hs:mb_e4_k3_s2_re:head_c960_hs", "lacks field(s) c"),
+        ("stem_c16_k3_s2_hs:xx_e4_k3_s2_c24_re:head_c960_hs", "'xx_e4_k3_s2_c24_re'"),
+        ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_g3_re:head_c960_hs", "power of two"),
+        ("stem_c16_k3_s2_hs:mb_eX_k3_s2_c24_re:head_c960_hs", "'eX'"),
+        ("stem_c16_k3_s2:mb_e4_k3_s2_c24_re:head_c960_hs", "lacks an activation"),
+        ("stem_c16_k3_s2_hs:head_c960_hs", "needs a stem, at least one stage"),
+        ("stem_c16_k3_s2_hs:mb_e4_k3_s2_c20_g8_re:head_c960_hs", "not divisible by groups=8"),
+    ],
+)
 def test_malformed_arch_strings_name_the_bad_token(text: str, bad: str) -> None:
     with pytest.raises(InputError, match=None) as raised:
         Arch.from_string(text)

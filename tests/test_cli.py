@@ -49,15 +49,18 @@ def test_space_show_json(capsys) -> None:
     assert shown["mflops_min"] < shown["mflops_max"]
 
 
-@pytest.mark.parametrize("args, message", [
-    (["arch", "show", "stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_rx:head_c960_hs"], "'rx'"),
-    (["arch", "show", "not_a_net"], "neither a zoo name"),
-    (["arch", "show", "missing.json"], "does not exist"),
-    (["arch", "show", "mnasnet0_5", "--input-size", "-3"], "--input-size"),
-    (["space", "show", "nowhere.yaml"], "unknown search space"),
-    (["zoo", "--bogus"], "No such option"),
-    (["frobnicate"], "No such command"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["arch", "show", "stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_rx:head_c960_hs"], "'rx'"),
+        (["arch", "show", "not_a_net"], "neither a zoo name"),
+        (["arch", "show", "missing.json"], "does not exist"),
+        (["arch", "show", "mnasnet0_5", "--input-size", "-3"], "--input-size"),
+        (["space", "show", "nowhere.yaml"], "unknown search space"),
+        (["zoo", "--bogus"], "No such option"),
+        (["frobnicate"], "No such command"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(args, message, capsys) -> None:
     code, out, err = run(args, capsys)
     assert code == 2
@@ -68,6 +71,7 @@ def test_bad_input_is_one_line_and_exit_2(args, message, capsys) -> None:
 def test_console_script_exit_codes() -> None:
     ok = subprocess.run([sys.executable, "-m", "nas.cli", "--help"], capture_output=True, text=True)
     assert ok.returncode == 0 and "multiply-adds" in ok.stdout
-    bad = subprocess.run([sys.executable, "-m", "nas.cli", "arch", "show", "x"],
-                         capture_output=True, text=True)
+    bad = subprocess.run(
+        [sys.executable, "-m", "nas.cli", "arch", "show", "x"], capture_output=True, text=True
+    )
     assert bad.returncode == 2 and bad.stderr.startswith("nas: error:")

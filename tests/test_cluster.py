@@ -54,9 +54,22 @@ pytestmark = pytest.mark.slow
 NODE_IP = "127.0.0.2"
 FIRST, TOTAL = 2, 5
 """Candidates trained with both nodes up, and in all once the study is continued."""
-SEARCH_ARGS = ["--space", "tiny", "--budget-mflops", "60", "--limit-train", "400",
-               "--epochs", "1", "--batch-size", "64", "--no-warm-start", "--no-early-stopping",
-               "--max-retries", "2"]
+SEARCH_ARGS = [
+    "--space",
+    "tiny",
+    "--budget-mflops",
+    "60",
+    "--limit-train",
+    "400",
+    "--epochs",
+    "1",
+    "--batch-size",
+    "64",
+    "--no-warm-start",
+    "--no-early-stopping",
+    "--max-retries",
+    "2",
+]
 # How the driver records a candidate lost with its node (the Ray error's class name).
 RAY_NODE_LOSS = ("NodeDiedError", "WorkerCrashedError", "ObjectLostError", "OwnerDiedError")
 STARTUP_S = 90.0
@@ -179,28 +192,62 @@ class Cluster:
         temp_dir = Path(tempfile.mkdtemp(prefix="nas-ray-"))  # short: Ray's socket paths
         ports = free_ports(9 + 24)
         command = [
-            sys.executable, "-m", "ray.scripts.scripts", "start", "--block",
-            "--node-ip-address", NODE_IP, "--num-cpus", str(cpus),
-            "--resources", json.dumps(resources), "--temp-dir", str(temp_dir),
-            "--node-manager-port", str(ports[0]), "--object-manager-port", str(ports[1]),
-            "--dashboard-agent-listen-port", str(ports[2]),
-            "--dashboard-agent-grpc-port", str(ports[3]),
-            "--runtime-env-agent-port", str(ports[4]), "--metrics-export-port", str(ports[5]),
-            "--worker-port-list", ",".join(map(str, ports[9:])), "--disable-usage-stats",
+            sys.executable,
+            "-m",
+            "ray.scripts.scripts",
+            "start",
+            "--block",
+            "--node-ip-address",
+            NODE_IP,
+            "--num-cpus",
+            str(cpus),
+            "--resources",
+            json.dumps(resources),
+            "--temp-dir",
+            str(temp_dir),
+            "--node-manager-port",
+            str(ports[0]),
+            "--object-manager-port",
+            str(ports[1]),
+            "--dashboard-agent-listen-port",
+            str(ports[2]),
+            "--dashboard-agent-grpc-port",
+            str(ports[3]),
+            "--runtime-env-agent-port",
+            str(ports[4]),
+            "--metrics-export-port",
+            str(ports[5]),
+            "--worker-port-list",
+            ",".join(map(str, ports[9:])),
+            "--disable-usage-stats",
         ]
         if head:
-            command += ["--head", "--port", str(ports[6]), "--ray-client-server-port",
-                        str(ports[7]), "--include-dashboard", "false", "--dashboard-port",
-                        str(ports[8])]
+            command += [
+                "--head",
+                "--port",
+                str(ports[6]),
+                "--ray-client-server-port",
+                str(ports[7]),
+                "--include-dashboard",
+                "false",
+                "--dashboard-port",
+                str(ports[8]),
+            ]
         else:
             command += ["--address", self.address]
         log = temp_dir / "ray-start.log"
         mark = f"node{len(self.nodes)}"
         with log.open("wb") as out:
-            process = subprocess.Popen(command, env=self.env_for(mark), stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-        node = RayNode(process, f"{self.mark}/{mark}", temp_dir, log,
-                       gcs_port=ports[6] if head else None)
+            process = subprocess.Popen(
+                command,
+                env=self.env_for(mark),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        node = RayNode(
+            process, f"{self.mark}/{mark}", temp_dir, log, gcs_port=ports[6] if head else None
+        )
         self.nodes.append(node)
         if head:
             self._wait_for_port(node)
@@ -220,15 +267,24 @@ class Cluster:
     def list_nodes(self, expected: int) -> list[dict]:
         listed = subprocess.run(
             [sys.executable, "-c", LIST_NODES, self.address, str(expected), str(STARTUP_S)],
-            check=False, env=self.env_for("driver"), capture_output=True, text=True,
-            timeout=STARTUP_S + 60)
+            check=False,
+            env=self.env_for("driver"),
+            capture_output=True,
+            text=True,
+            timeout=STARTUP_S + 60,
+        )
         assert listed.returncode == 0, listed.stderr[-3000:]
         return json.loads(listed.stdout.strip().splitlines()[-1])
 
     def start_driver(self, command: list[str], log: Path) -> subprocess.Popen:
         with log.open("wb") as out:
-            driver = subprocess.Popen(command, env=self.env_for("driver"), stdout=out,
-                                      stderr=subprocess.STDOUT, start_new_session=True)
+            driver = subprocess.Popen(
+                command,
+                env=self.env_for("driver"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
         self.drivers.append(driver)
         return driver
 
@@ -258,8 +314,12 @@ def cluster() -> Iterator[Cluster]:
     one another, and still lets the head finish alone what the second node leaves.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
-    env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=secrets.token_hex(24),
-               RAY_USAGE_STATS_ENABLED="0", PYTHONUNBUFFERED="1")
+    env.update(
+        RAY_AUTH_MODE="token",
+        RAY_AUTH_TOKEN=secrets.token_hex(24),
+        RAY_USAGE_STATS_ENABLED="0",
+        PYTHONUNBUFFERED="1",
+    )
     cluster = Cluster(env)
     try:
         head = cluster.start_node(head=True, cpus=1, resources={})
@@ -304,16 +364,32 @@ def training_on(node: RayNode) -> bool:
 
 # Fixture order matters: the cluster (and the driver it holds) stops before the study goes.
 @pytest.mark.timeout(300)
-def test_search_on_two_nodes_survives_losing_one(postgres_url: str, study_name: str,
-                                                 cluster: Cluster, tmp_path: Path) -> None:
+def test_search_on_two_nodes_survives_losing_one(
+    postgres_url: str, study_name: str, cluster: Cluster, tmp_path: Path
+) -> None:
     head, second = cluster.nodes
     storage = optuna.storages.RDBStorage(postgres_url)
 
     def start_search(log: Path, *flags: str) -> subprocess.Popen:
         return cluster.start_driver(
-            [sys.executable, "-m", "nas.cli", "search", "--ray-address", cluster.address,
-             "--storage", postgres_url, "--study", study_name, "--out", str(tmp_path / "out"),
-             *SEARCH_ARGS, *flags], log)
+            [
+                sys.executable,
+                "-m",
+                "nas.cli",
+                "search",
+                "--ray-address",
+                cluster.address,
+                "--storage",
+                postgres_url,
+                "--study",
+                study_name,
+                "--out",
+                str(tmp_path / "out"),
+                *SEARCH_ARGS,
+                *flags,
+            ],
+            log,
+        )
 
     def finish(driver: subprocess.Popen, log: Path, deadline: float) -> list[FrozenTrial]:
         try:
@@ -327,8 +403,7 @@ def test_search_on_two_nodes_survives_losing_one(postgres_url: str, study_name: 
     # the head has one CPU, so one of the first two goes to the second node, and the search
     # cannot end before it is done.
     log = tmp_path / "search-1.log"
-    trials = finish(start_search(log, "--trials", str(FIRST)), log,
-                    time.monotonic() + SEARCH_S)
+    trials = finish(start_search(log, "--trials", str(FIRST)), log, time.monotonic() + SEARCH_S)
     trained = [t for t in trials if t.user_attrs.get(OUTCOME_ATTR) == "trained"]
     assert len(trained) == FIRST
     assert {t.user_attrs["worker_node"] for t in trained} == {head.node_id, second.node_id}
@@ -339,10 +414,8 @@ def test_search_on_two_nodes_survives_losing_one(postgres_url: str, study_name: 
     driver = start_search(log, "--trials", str(TOTAL), "--resume")
     deadline = time.monotonic() + SEARCH_S
     while not training_on(second):
-        assert driver.poll() is None, f"the search ended before the node was killed:\n" \
-                                      f"{tail(log)}"
-        assert time.monotonic() < deadline, f"no candidate started on the second node:\n" \
-                                            f"{tail(log)}"
+        assert driver.poll() is None, f"the search ended before the node was killed:\n{tail(log)}"
+        assert time.monotonic() < deadline, f"no candidate started on the second node:\n{tail(log)}"
         time.sleep(0.2)
     cluster.kill_node(second)
     killed_at = time.time()

@@ -21,11 +21,11 @@ from pathlib import Path
 
 import optuna
 import pytest
+from results_studies import MadeStudy, make_search_study
 
 from nas.artifacts import attach_pareto_artifacts
 from nas.cli import main
 from nas.outputs import pareto_rows
-from results_studies import MadeStudy, make_search_study
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -51,10 +51,18 @@ def browser() -> Iterator[object]:
     profile = tempfile.mkdtemp(prefix="nas-chromium-")
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                 "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", f"--user-data-dir={profile}",
-                 "--window-size=1600,1100"):
+    for flag in (
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        f"--user-data-dir={profile}",
+        "--window-size=1600,1100",
+    ):
         options.add_argument(flag)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
     try:
@@ -80,15 +88,28 @@ def dashboard(made: MadeStudy, tmp_path_factory) -> Iterator[str]:
     logs = tmp_path_factory.mktemp("dashboard-logs")
     with open(logs / "out", "w") as out, open(logs / "err", "w") as err:
         server = subprocess.Popen(
-            [sys.executable, "-m", "nas.cli", "dashboard", "--storage", made.url, "--port",
-             str(port)], stdout=out, stderr=err)
+            [
+                sys.executable,
+                "-m",
+                "nas.cli",
+                "dashboard",
+                "--storage",
+                made.url,
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=err,
+        )
     try:
         base = f"http://127.0.0.1:{port}"
         deadline = time.monotonic() + STARTUP_S
         while True:
             if server.poll() is not None:
-                pytest.fail(f"nas dashboard exited with {server.returncode}: "
-                            f"{(logs / 'err').read_text()[-2000:]}")
+                pytest.fail(
+                    f"nas dashboard exited with {server.returncode}: "
+                    f"{(logs / 'err').read_text()[-2000:]}"
+                )
             try:
                 with urllib.request.urlopen(f"{base}/api/studies", timeout=5) as response:
                     if response.status == 200:
@@ -108,17 +129,25 @@ def dashboard(made: MadeStudy, tmp_path_factory) -> Iterator[str]:
             server.wait()
 
 
-def test_dashboard_shows_trials_user_attributes_and_artifacts(made: MadeStudy, dashboard: str,
-                                                              browser) -> None:
+def test_dashboard_shows_trials_user_attributes_and_artifacts(
+    made: MadeStudy, dashboard: str, browser
+) -> None:
     study = optuna.load_study(study_name=made.name, storage=made.url)
     study_id = study._study_id
 
     # The study page: every trial counted, the front, and the attached Pareto files.
     front = pareto_rows(study)
     browser.get(f"{dashboard}/dashboard/studies/{study_id}")
-    text = _wait_for_text(browser, [made.name, "Best Trials", "Study Artifacts",
-                                    f"trial-{front[0]['number']}.onnx",
-                                    f"trial-{front[0]['number']}.arch.json"])
+    text = _wait_for_text(
+        browser,
+        [
+            made.name,
+            "Best Trials",
+            "Study Artifacts",
+            f"trial-{front[0]['number']}.onnx",
+            f"trial-{front[0]['number']}.arch.json",
+        ],
+    )
     for row in front:
         assert f"Trial {row['number']}" in text
     for _ in range(2):  # a taller window reflows the page; measure again once
@@ -132,10 +161,17 @@ def test_dashboard_shows_trials_user_attributes_and_artifacts(made: MadeStudy, d
     trial = study.trials[made.numbers["zoo"]]
     attrs = trial.user_attrs
     browser.get(f"{dashboard}/dashboard/studies/{study_id}/trials?numbers={trial.number}")
-    text = _wait_for_text(browser, [f"Trial {trial.number} (trial_id=", "User Attributes",
-                                    f"arch {attrs['arch']}", f"mflops {attrs['mflops']}",
-                                    f"latency_ms {attrs['latency_ms']}",
-                                    f"zoo {attrs['zoo']}"])
+    text = _wait_for_text(
+        browser,
+        [
+            f"Trial {trial.number} (trial_id=",
+            "User Attributes",
+            f"arch {attrs['arch']}",
+            f"mflops {attrs['mflops']}",
+            f"latency_ms {attrs['latency_ms']}",
+            f"zoo {attrs['zoo']}",
+        ],
+    )
     assert all(f"Trial {number}" in text for number in range(len(study.trials)))
     shots.append(_screenshot(browser, "dashboard-trial.png"))
     # The attributes box scrolls: a second picture with latency_ms and mflops at its top

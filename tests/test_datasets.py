@@ -37,14 +37,18 @@ from nas.evaluators.datasets.cifar import restricted_loads
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
-    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(
+        f">{array.ndim}I", *array.shape
+    )
     return header + array.astype(np.uint8).tobytes()
 
 
 def indexed_images(n: int, hw: int = 8, channels: int = 1, offset: int = 0) -> np.ndarray:
     """Images whose first pixel holds their own index, so a split can be traced back to the source."""
     x = np.zeros((n, channels, hw, hw), dtype=np.uint8)
-    x[:, :, 1:, :] = np.random.default_rng(n).integers(0, 256, (n, channels, hw - 1, hw), dtype=np.uint8)
+    x[:, :, 1:, :] = np.random.default_rng(n).integers(
+        0, 256, (n, channels, hw - 1, hw), dtype=np.uint8
+    )
     x[:, :, 0, 0] = ((np.arange(n) + offset) % 256)[:, None]
     x[:, :, 0, 1] = ((np.arange(n) + offset) // 256)[:, None]
     return x
@@ -90,10 +94,26 @@ def write_cifar10(folder: Path, per_batch: int = 10, protocol: int = 2) -> Path:
             b"filenames": [f"img_{j}.png".encode() for j in range(per_batch)],
         }
         (folder / f"data_batch_{i}").write_bytes(pickle.dumps(batch, protocol=protocol))
-    test = {b"batch_label": b"testing batch 1 of 1", b"labels": list(range(10)), b"data": cifar_rows(10, 200)}
+    test = {
+        b"batch_label": b"testing batch 1 of 1",
+        b"labels": list(range(10)),
+        b"data": cifar_rows(10, 200),
+    }
     (folder / "test_batch").write_bytes(pickle.dumps(test, protocol=protocol))
     names = [
-        n.encode() for n in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+        n.encode()
+        for n in (
+            "airplane",
+            "automobile",
+            "bird",
+            "cat",
+            "deer",
+            "dog",
+            "frog",
+            "horse",
+            "ship",
+            "truck",
+        )
     ]
     meta = {b"label_names": names, b"num_cases_per_batch": per_batch, b"num_vis": 3072}
     (folder / "batches.meta").write_bytes(pickle.dumps(meta, protocol=protocol))
@@ -132,7 +152,9 @@ def py2_pickle(obj: object) -> bytes:
 
     def enc(o: object) -> bytes:
         if isinstance(o, bytes):
-            return (b"U" + bytes([len(o)]) if len(o) < 256 else b"T" + struct.pack("<i", len(o))) + o
+            return (
+                b"U" + bytes([len(o)]) if len(o) < 256 else b"T" + struct.pack("<i", len(o))
+            ) + o
         if isinstance(o, bool) or o is None:
             return {None: b"N", False: b"\x89", True: b"\x88"}[o]
         if isinstance(o, int):
@@ -145,9 +167,22 @@ def py2_pickle(obj: object) -> bytes:
             return b"}(" + b"".join(enc(k) + enc(v) for k, v in o.items()) + b"u"
         if isinstance(o, np.ndarray):
             assert o.dtype == np.uint8
-            dtype = b"cnumpy\ndtype\n" + enc((b"u1", 0, 1)) + b"R" + enc((3, b"|", None, None, None, -1, -1, 0)) + b"b"
-            array = b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n" + enc((0,)) + enc(b"b") + b"tR"
-            state = b"(" + enc(1) + enc(tuple(o.shape)) + dtype + enc(False) + enc(o.tobytes()) + b"t"
+            dtype = (
+                b"cnumpy\ndtype\n"
+                + enc((b"u1", 0, 1))
+                + b"R"
+                + enc((3, b"|", None, None, None, -1, -1, 0))
+                + b"b"
+            )
+            array = (
+                b"cnumpy.core.multiarray\n_reconstruct\n(cnumpy\nndarray\n"
+                + enc((0,))
+                + enc(b"b")
+                + b"tR"
+            )
+            state = (
+                b"(" + enc(1) + enc(tuple(o.shape)) + dtype + enc(False) + enc(o.tobytes()) + b"t"
+            )
             return array + state + b"b"
         raise TypeError(type(o))
 
@@ -181,7 +216,11 @@ def test_fashion_mnist_from_idx_gz(tmp_path: Path) -> None:
     assert ds.train_images.shape == (80, 1, 8, 8) and ds.val_images.shape == (20, 1, 8, 8)
     assert ds.test_images.shape == (30, 1, 8, 8)
     assert ds.train_images.dtype == torch.uint8 and ds.train_labels.dtype == torch.int64
-    assert ds.num_classes == 10 and ds.class_names[0] == "T-shirt/top" and ds.class_names[9] == "Ankle boot"
+    assert (
+        ds.num_classes == 10
+        and ds.class_names[0] == "T-shirt/top"
+        and ds.class_names[9] == "Ankle boot"
+    )
     assert (ds.channels, ds.resolution, ds.input_shape) == (1, (8, 8), (1, 8, 8))
     # train and val partition the official training set; the label of each image is its own
     assert image_ids(ds.train_images) | image_ids(ds.val_images) == set(range(100))
@@ -193,7 +232,9 @@ def test_fashion_mnist_from_idx_gz(tmp_path: Path) -> None:
 
 
 def test_fashion_mnist_accepts_unpacked_idx_files(tmp_path: Path) -> None:
-    ds = load_dataset("fashion_mnist", write_fashion_idx(tmp_path / "fm", gz=False), val_fraction=0.2)
+    ds = load_dataset(
+        "fashion_mnist", write_fashion_idx(tmp_path / "fm", gz=False), val_fraction=0.2
+    )
     assert len(ds.train_labels) + len(ds.val_labels) == 100
 
 
@@ -216,7 +257,9 @@ def test_cut_gzip_stream_is_an_input_error(tmp_path: Path) -> None:
 def test_wrong_magic_number_is_an_input_error(tmp_path: Path) -> None:
     folder = write_fashion_idx(tmp_path / "fm")
     labels = folder / "train-labels-idx1-ubyte.gz"
-    (folder / "train-images-idx3-ubyte.gz").write_bytes(labels.read_bytes())  # a 1-d file where 3-d belongs
+    (folder / "train-images-idx3-ubyte.gz").write_bytes(
+        labels.read_bytes()
+    )  # a 1-d file where 3-d belongs
     with pytest.raises(InputError, match="magic number 0x00000801, expected 0x00000803"):
         load_dataset("fashion-mnist", folder)
 
@@ -224,7 +267,9 @@ def test_wrong_magic_number_is_an_input_error(tmp_path: Path) -> None:
 def test_missing_idx_file_is_named(tmp_path: Path) -> None:
     folder = write_fashion_idx(tmp_path / "fm")
     (folder / "t10k-labels-idx1-ubyte.gz").unlink()
-    with pytest.raises(InputError, match="lacks t10k-labels-idx1-ubyte.gz.*apt-get install dataset-fashion-mnist"):
+    with pytest.raises(
+        InputError, match="lacks t10k-labels-idx1-ubyte.gz.*apt-get install dataset-fashion-mnist"
+    ):
         load_dataset("fashion-mnist", folder)
 
 
@@ -233,10 +278,14 @@ def test_missing_idx_file_is_named(tmp_path: Path) -> None:
 
 def test_shipped_fashion_mnist_mini() -> None:
     ds = load_dataset("fashion-mnist-mini")
-    assert ds.name == "fashion-mnist-mini" and ds.input_shape == (1, 28, 28) and ds.num_classes == 10
+    assert (
+        ds.name == "fashion-mnist-mini" and ds.input_shape == (1, 28, 28) and ds.num_classes == 10
+    )
     assert ds.train_images.dtype == torch.uint8 and ds.test_labels.dtype == torch.int64
     assert (len(ds.train_labels), len(ds.val_labels), len(ds.test_labels)) == (9000, 1000, 2000)
-    counts = torch.bincount(ds.train_labels, minlength=10) + torch.bincount(ds.val_labels, minlength=10)
+    counts = torch.bincount(ds.train_labels, minlength=10) + torch.bincount(
+        ds.val_labels, minlength=10
+    )
     assert counts.tolist() == [1000] * 10
     assert torch.bincount(ds.val_labels, minlength=10).tolist() == [100] * 10
     assert torch.bincount(ds.test_labels, minlength=10).tolist() == [200] * 10
@@ -300,12 +349,18 @@ def test_cifar10_in_the_official_python2_byte_layout(tmp_path: Path) -> None:
     folder = write_cifar10(tmp_path / "c")
     data = cifar_rows(10, 150)
     (folder / "data_batch_3").write_bytes(
-        py2_pickle({b"batch_label": b"training batch 3 of 5", b"labels": list(range(10)), b"data": data})
+        py2_pickle(
+            {b"batch_label": b"training batch 3 of 5", b"labels": list(range(10)), b"data": data}
+        )
     )
-    assert restricted_loads((folder / "data_batch_3").read_bytes())[b"data"].tolist() == data.tolist()  # type: ignore[index]
+    assert (
+        restricted_loads((folder / "data_batch_3").read_bytes())[b"data"].tolist() == data.tolist()
+    )  # type: ignore[index]
     ds = load_dataset("cifar10", folder, val_fraction=0.2)
     red = torch.cat([ds.train_images[:, 0, 0, 0], ds.val_images[:, 0, 0, 0]]).tolist()
-    assert set(range(150, 160)) <= set(red) and not set(range(20, 30)) & set(red)  # batch 3 replaced
+    assert set(range(150, 160)) <= set(red) and not set(range(20, 30)) & set(
+        red
+    )  # batch 3 replaced
 
 
 def test_cifar100_fine_labels_from_tar_gz(tmp_path: Path) -> None:
@@ -315,7 +370,9 @@ def test_cifar100_fine_labels_from_tar_gz(tmp_path: Path) -> None:
     assert ds.num_classes == 100 and ds.class_names[5] == "fine5"
     assert (len(ds.train_labels), len(ds.val_labels), len(ds.test_labels)) == (200, 100, 100)
     assert torch.bincount(ds.val_labels, minlength=100).tolist() == [1] * 100
-    assert torch.equal(load_dataset("cifar100", source, val_count=100).train_images, ds.train_images)
+    assert torch.equal(
+        load_dataset("cifar100", source, val_count=100).train_images, ds.train_images
+    )
 
 
 def test_cifar_pickle_cannot_run_code(tmp_path: Path) -> None:
@@ -326,8 +383,12 @@ def test_cifar_pickle_cannot_run_code(tmp_path: Path) -> None:
         def __reduce__(self):  # noqa: ANN204
             return (open, (str(marker), "w"))
 
-    (folder / "test_batch").write_bytes(pickle.dumps({b"data": Exploit(), b"labels": []}, protocol=2))
-    with pytest.raises(InputError, match="test_batch is not a CIFAR python batch: it refers to io.open"):
+    (folder / "test_batch").write_bytes(
+        pickle.dumps({b"data": Exploit(), b"labels": []}, protocol=2)
+    )
+    with pytest.raises(
+        InputError, match="test_batch is not a CIFAR python batch: it refers to io.open"
+    ):
         load_dataset("cifar10", folder, val_fraction=0.2)
     assert not marker.exists()
 
@@ -335,14 +396,20 @@ def test_cifar_pickle_cannot_run_code(tmp_path: Path) -> None:
 def test_cifar_errors(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="needs data_dir"):
         load_dataset("cifar10")
-    with pytest.raises(InputError, match="neither cifar-10-python.tar.gz nor the files data_batch_1"):
+    with pytest.raises(
+        InputError, match="neither cifar-10-python.tar.gz nor the files data_batch_1"
+    ):
         load_dataset("cifar10", tmp_path)
     (tmp_path / "bad.tar.gz").write_bytes(b"\x1f\x8b\x08\x00garbage")
     with pytest.raises(InputError, match="as a tar archive"):
         load_dataset("cifar10", tmp_path / "bad.tar.gz")
     folder = write_cifar10(tmp_path / "c")
-    (folder / "data_batch_2").write_bytes(pickle.dumps({b"data": np.zeros((3, 10), np.uint8), b"labels": [0, 1, 2]}))
-    with pytest.raises(InputError, match=r"data_batch_2: 'data' must be a uint8 array of shape \(N, 3072\)"):
+    (folder / "data_batch_2").write_bytes(
+        pickle.dumps({b"data": np.zeros((3, 10), np.uint8), b"labels": [0, 1, 2]})
+    )
+    with pytest.raises(
+        InputError, match=r"data_batch_2: 'data' must be a uint8 array of shape \(N, 3072\)"
+    ):
         load_dataset("cifar10", folder)
 
 
@@ -366,7 +433,9 @@ def test_image_folder_loads_and_caches(tmp_path: Path, monkeypatch: pytest.Monke
 
     monkeypatch.setattr(imagefolder, "decode_images", no_decoding)
     again = load_dataset("imagefolder", root, val_count=3, cache_dir=cache)
-    assert torch.equal(again.train_images, ds.train_images) and torch.equal(again.test_images, ds.test_images)
+    assert torch.equal(again.train_images, ds.train_images) and torch.equal(
+        again.test_images, ds.test_images
+    )
     assert cache_file.stat().st_mtime_ns == stamp
 
     # touching one image changes the key, so the folder is decoded afresh
@@ -390,10 +459,14 @@ def test_image_folder_mixed_sizes_need_a_resolution(tmp_path: Path) -> None:
         load_dataset("imagefolder", root, val_count=3, cache_dir=tmp_path / "cache")
     ds = load_dataset("imagefolder", root, val_count=3, resolution=8, cache_dir=tmp_path / "cache")
     assert ds.input_shape == (3, 8, 8) and len(ds.test_labels) == 7
-    assert torch.all(ds.test_images[-1, 0] == 255) and torch.all(ds.test_images[-1, 1:] == 0)  # the red one, cropped
+    assert torch.all(ds.test_images[-1, 0] == 255) and torch.all(
+        ds.test_images[-1, 1:] == 0
+    )  # the red one, cropped
 
 
-def test_image_folder_decodes_the_same_in_worker_processes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_image_folder_decodes_the_same_in_worker_processes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = write_image_folder(tmp_path / "imgs", per_class=100)
     classes = imagefolder.list_classes(root / "train")
     paths = imagefolder.scan_split(root / "train", classes, require_all=True).paths
@@ -418,7 +491,9 @@ def test_image_folder_errors(tmp_path: Path) -> None:
         load_dataset("imagefolder", root, cache_dir=tmp_path / "cache")
 
 
-def test_default_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_default_cache_dir_follows_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.setenv("NAS_CACHE_DIR", str(tmp_path))
     assert default_cache_dir() == tmp_path / "datasets"
     monkeypatch.delenv("NAS_CACHE_DIR")
@@ -446,7 +521,9 @@ def test_limit_train_keeps_the_validation_set(tmp_path: Path) -> None:
     small = load_dataset("fashion-mnist", folder, limit_train=50, resolution=4)
     assert torch.equal(full.val_labels, small.val_labels) and len(small.val_labels) == 100
     assert torch.bincount(small.train_labels, minlength=10).tolist() == [5] * 10
-    assert image_ids(full.train_images) >= image_ids(load_dataset("fashion-mnist", folder, limit_train=50).train_images)
+    assert image_ids(full.train_images) >= image_ids(
+        load_dataset("fashion-mnist", folder, limit_train=50).train_images
+    )
     assert small.input_shape == (1, 4, 4) and "train limited to 50" in small.provenance
 
 
@@ -458,7 +535,9 @@ def test_zero_validation_is_allowed_for_final_training(tmp_path: Path) -> None:
 def test_too_small_for_a_validation_split(tmp_path: Path) -> None:
     folder = write_fashion_idx(tmp_path / "fm", n_train=20)
     with pytest.raises(InputError, match="gives class .* none; use a larger size"):
-        load_dataset("fashion-mnist", folder, val_fraction=0.1)  # 2 validation images for 10 classes
+        load_dataset(
+            "fashion-mnist", folder, val_fraction=0.1
+        )  # 2 validation images for 10 classes
     with pytest.raises(InputError, match="takes all 2 images of class 0"):
         load_dataset("fashion-mnist", folder, val_fraction=0.95)
     with pytest.raises(InputError, match="val_count=20 leaves no training images"):
@@ -470,7 +549,9 @@ def test_too_small_for_a_validation_split(tmp_path: Path) -> None:
 
 
 def test_unknown_name_and_missing_dir() -> None:
-    with pytest.raises(InputError, match="unknown dataset 'imagenet'; choose one of: " + ", ".join(DATASET_NAMES)):
+    with pytest.raises(
+        InputError, match="unknown dataset 'imagenet'; choose one of: " + ", ".join(DATASET_NAMES)
+    ):
         load_dataset("imagenet")
     with pytest.raises(InputError, match="does not exist"):
         load_dataset("cifar10", "/nonexistent/cifar")
@@ -480,7 +561,12 @@ def test_unknown_name_and_missing_dir() -> None:
 
 def test_dataset_checks_hand_built_fields() -> None:
     raw = RawData(
-        indexed_images(20, 6, 3), np.arange(20) % 2, indexed_images(4, 6, 3), np.arange(4) % 2, ("a", "b"), "made here"
+        indexed_images(20, 6, 3),
+        np.arange(20) % 2,
+        indexed_images(4, 6, 3),
+        np.arange(4) % 2,
+        ("a", "b"),
+        "made here",
     )
     ds = Dataset.from_arrays("toy", raw, val_count=2)
     assert (
@@ -520,7 +606,9 @@ def test_augment_batch_crops_windows_and_flips_whole_rows() -> None:
     same = (flips == x).flatten(1).all(1)
     mirrored = (flips == x.flip(3)).flatten(1).all(1)
     assert torch.all(same | mirrored) and same.any() and mirrored.any()
-    crops = augment_batch(x, torch.Generator().manual_seed(0), pad=1, flip=False)  # pad defaults to H // 8 = 1
+    crops = augment_batch(
+        x, torch.Generator().manual_seed(0), pad=1, flip=False
+    )  # pad defaults to H // 8 = 1
     padded = torch.nn.functional.pad(x, (1, 1, 1, 1))
     for i in range(len(x)):
         windows = [padded[i, :, dy : dy + 8, dx : dx + 8] for dy in range(3) for dx in range(3)]

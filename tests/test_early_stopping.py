@@ -8,8 +8,13 @@ import pytest
 
 from nas.early_stopping import MedianCurveStopper
 
-FINISHED = [[0.50, 0.60, 0.70], [0.40, 0.55, 0.65], [0.45, 0.50, 0.68],
-            [0.52, 0.62, 0.72], [0.30, 0.58, 0.66]]  # medians 0.45, 0.58, 0.68
+FINISHED = [
+    [0.50, 0.60, 0.70],
+    [0.40, 0.55, 0.65],
+    [0.45, 0.50, 0.68],
+    [0.52, 0.62, 0.72],
+    [0.30, 0.58, 0.66],
+]  # medians 0.45, 0.58, 0.68
 
 
 def test_below_the_median_after_warm_up_stops():

@@ -11,9 +11,9 @@ import pytest
 from nas.cli import main
 from nas.errors import InputError
 from nas.evaluators.latency import build as lut_build
-from nas.evaluators.latency.table import LatencyTable, feature_map_bytes, load_table
 from nas.evaluators.latency.build import BuildOptions, build_table
 from nas.evaluators.latency.networks import sample_archs
+from nas.evaluators.latency.table import LatencyTable, feature_map_bytes, load_table
 from nas.evaluators.latency.timing import get_backend
 from nas.evaluators.latency.validate import check_operator_speed, validate_table, write_report
 from nas.search_spaces.arch import Arch
@@ -41,22 +41,39 @@ def small_space(tmp_path: Path) -> Path:
 
 
 def _fast(space: Path, out: Path, **overrides) -> BuildOptions:
-    settings = {"target": "testbox", "space": str(space), "input_size": INPUT, "out": out,
-                "repeats": 3, "warmup": 1, "min_seconds": 0.0, "save_every": 2, "calibrate": 2}
+    settings = {
+        "target": "testbox",
+        "space": str(space),
+        "input_size": INPUT,
+        "out": out,
+        "repeats": 3,
+        "warmup": 1,
+        "min_seconds": 0.0,
+        "save_every": 2,
+        "calibrate": 2,
+    }
     settings.update(overrides)
     return BuildOptions(**settings)
 
 
 def _synthetic_table(arch, overhead: float = 0.0) -> LatencyTable:
     sigs = arch_signatures(arch)
-    entries = {sig.key: {"ms": float(i + 1), "std": 0.1, "source": "measured"}
-               for i, sig in enumerate(sigs)}
-    metadata = {"target": "synthetic", "input_size": 224, "method": "made up for a test",
-                "per_op_overhead_ms": overhead, "space": "mobile"}
+    entries = {
+        sig.key: {"ms": float(i + 1), "std": 0.1, "source": "measured"}
+        for i, sig in enumerate(sigs)
+    }
+    metadata = {
+        "target": "synthetic",
+        "input_size": 224,
+        "method": "made up for a test",
+        "per_op_overhead_ms": overhead,
+        "space": "mobile",
+    }
     return LatencyTable(metadata, entries)
 
 
 # ---- format and lookup -------------------------------------------------------------------
+
 
 def test_round_trip_keeps_metadata_entries_and_cost_model(tmp_path: Path) -> None:
     arch = load_space("mobile").cheapest()
@@ -68,8 +85,11 @@ def test_round_trip_keeps_metadata_entries_and_cost_model(tmp_path: Path) -> Non
     assert loaded.metadata == table.metadata
     assert loaded.cost_model == table.cost_model
     assert set(loaded.entries) == set(table.entries)
-    assert loaded.entries["pool:7x7x960>960"] == {"ms": 0.01235, "std": 0.0001235,
-                                                  "source": "model"}
+    assert loaded.entries["pool:7x7x960>960"] == {
+        "ms": 0.01235,
+        "std": 0.0001235,
+        "source": "model",
+    }
     assert loaded.to_json() == table.to_json()
     assert json.loads(path.read_text())["format"] == 1
     assert path.stat().st_mode & 0o044 == 0o044  # readable by others, like any package file
@@ -101,8 +121,9 @@ def test_feature_map_bytes_follow_the_block_structure() -> None:
     # expansion reads x writes mid; depthwise reads and writes mid; projection reads mid writes
     # x; the shortcut reads two tensors and writes one.
     assert feature_map_bytes(plain) == 4 * (x + mid + 2 * mid + mid + x + 3 * x)
-    gated = OpSignature("mbconv", 28, 28, 40, 40, expansion=3, kernel=3, act="relu",
-                        se_ratio=0.25, groups=2)
+    gated = OpSignature(
+        "mbconv", 28, 28, 40, 40, expansion=3, kernel=3, act="relu", se_ratio=0.25, groups=2
+    )
     assert feature_map_bytes(gated) - feature_map_bytes(plain) == 4 * (3 * mid + 2 * mid)
     assert feature_map_bytes(OpSignature("pool", 7, 7, 960, 960)) == 4 * (49 * 960 + 960)
 
@@ -112,10 +133,14 @@ def test_a_repeated_lookup_gives_the_first_answer() -> None:
     # long either takes is measured by benchmarks/pricing.py, not bounded here.
     space = load_space("mobile")
     fresh = sample_archs(space, 30, seed=7)
-    table = LatencyTable({"target": "t", "input_size": 224, "method": "m",
-                          "cold_ms_per_mb": 0.02},
-                         {sig.key: {"ms": 1.0, "std": 0.0, "source": "measured"}
-                          for arch in fresh for sig in arch_signatures(arch)})
+    table = LatencyTable(
+        {"target": "t", "input_size": 224, "method": "m", "cold_ms_per_mb": 0.02},
+        {
+            sig.key: {"ms": 1.0, "std": 0.0, "source": "measured"}
+            for arch in fresh
+            for sig in arch_signatures(arch)
+        },
+    )
     first = [table.predict(arch) for arch in fresh]
     for arch, estimate in zip(fresh, first):
         assert table.predict(arch) == estimate
@@ -158,20 +183,37 @@ def test_other_input_size_is_refused() -> None:
     assert listed.predict(arch).total_ms > 0
 
 
-@pytest.mark.parametrize("text, message", [
-    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "meth', "corrupt or truncated"),
-    ("", "corrupt or truncated"),
-    ('[1, 2]', "must be a JSON object"),
-    ('{"format": 9, "metadata": {}, "entries": {}}', "has format 9"),
-    ('{"format": 1, "metadata": {"target": "t", "method": "m"}, "entries": {}}',
-     "lacks 'input_size'"),
-    ('{"format": 1, "metadata": {"target": "t", "input_size": "big", "method": "m"}, '
-     + '"entries": {}}', "'input_size' must be"),
-    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
-     + '"entries": {"stem:x": {"ms": "fast", "std": 0, "source": "measured"}}}', "entry 'stem:x'"),
-    ('{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
-     + '"entries": {"stem:x": {"ms": 1, "std": 0, "source": "guessed"}}}', "entry 'stem:x'"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            '{"format": 1, "metadata": {"target": "t", "input_size": 224, "meth',
+            "corrupt or truncated",
+        ),
+        ("", "corrupt or truncated"),
+        ("[1, 2]", "must be a JSON object"),
+        ('{"format": 9, "metadata": {}, "entries": {}}', "has format 9"),
+        (
+            '{"format": 1, "metadata": {"target": "t", "method": "m"}, "entries": {}}',
+            "lacks 'input_size'",
+        ),
+        (
+            '{"format": 1, "metadata": {"target": "t", "input_size": "big", "method": "m"}, '
+            + '"entries": {}}',
+            "'input_size' must be",
+        ),
+        (
+            '{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
+            + '"entries": {"stem:x": {"ms": "fast", "std": 0, "source": "measured"}}}',
+            "entry 'stem:x'",
+        ),
+        (
+            '{"format": 1, "metadata": {"target": "t", "input_size": 224, "method": "m"}, '
+            + '"entries": {"stem:x": {"ms": 1, "std": 0, "source": "guessed"}}}',
+            "entry 'stem:x'",
+        ),
+    ],
+)
 def test_bad_table_files_are_input_errors(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "bad.json"
     path.write_text(text)
@@ -187,7 +229,9 @@ def test_load_table_finds_user_tables_first_then_shipped(tmp_path: Path, monkeyp
     mine.metadata["target"] = "x86_64"
     mine.save(tmp_path / "x86_64.json")
     assert load_table("x86_64").path == tmp_path / "x86_64.json"
-    with pytest.raises(InputError, match="unknown latency target 'pi5'.*nas lut build --target pi5"):
+    with pytest.raises(
+        InputError, match="unknown latency target 'pi5'.*nas lut build --target pi5"
+    ):
         load_table("pi5")
     with pytest.raises(InputError, match="does not exist"):
         load_table(str(tmp_path / "absent.json"))
@@ -207,8 +251,10 @@ def test_shipped_x86_64_table_covers_the_default_space() -> None:
 
 # ---- a real build: resume, then validate --------------------------------------------------
 
-def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path, tmp_path: Path,
-                                                                monkeypatch) -> None:
+
+def test_interrupted_build_resumes_and_skips_what_it_measured(
+    small_space: Path, tmp_path: Path, monkeypatch
+) -> None:
     out = tmp_path / "box.json"
     first: list[str] = []
 
@@ -217,16 +263,18 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
         if len(first) == 5:
             raise KeyboardInterrupt
 
-    report = build_table(_fast(small_space, out), show_progress=False,
-                         on_measured=stop_after_five)
+    report = build_table(_fast(small_space, out), show_progress=False, on_measured=stop_after_five)
     assert report.interrupted and report.measured == 5
     saved = LatencyTable.load(out)
     assert sorted(saved.entries) == sorted(first)
 
     timed: list[str] = []
     real_measure = lut_build.measure_op
-    monkeypatch.setattr(lut_build, "measure_op",
-                        lambda sig, *a, **k: timed.append(sig.key) or real_measure(sig, *a, **k))
+    monkeypatch.setattr(
+        lut_build,
+        "measure_op",
+        lambda sig, *a, **k: timed.append(sig.key) or real_measure(sig, *a, **k),
+    )
     report = build_table(_fast(small_space, out), show_progress=False)
     total = len(load_space(str(small_space)).signatures((3, INPUT, INPUT)))
     assert not report.interrupted
@@ -248,17 +296,28 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
         build_table(_fast(small_space, out, threads=2), show_progress=False)
 
     # The table it made validates end to end against networks of its space.
-    report = validate_table(table, load_space(str(small_space)), n_archs=3, seed=1,
-                            include_zoo=False, rounds=1, repeats=5, show_progress=False,
-                            speed_check=6)
+    report = validate_table(
+        table,
+        load_space(str(small_space)),
+        n_archs=3,
+        seed=1,
+        include_zoo=False,
+        rounds=1,
+        repeats=5,
+        show_progress=False,
+        speed_check=6,
+    )
     random_rows = [row for row in report.rows if row.group == "random"]
     assert len(random_rows) == 3
     # How close predictions come is a benchmark's question (BENCHMARKS.md); timings of
     # sub-millisecond networks on a shared machine are too noisy to bound in a test.
     for row in random_rows:
         assert row.measured_ms > 0 and row.predicted_ms > 0
-        estimate = table.predict(Arch.from_string(row.arch), (3, INPUT, INPUT),
-                                 int(table.metadata.get("num_classes", 1000)))
+        estimate = table.predict(
+            Arch.from_string(row.arch),
+            (3, INPUT, INPUT),
+            int(table.metadata.get("num_classes", 1000)),
+        )
         assert row.predicted_ms == pytest.approx(estimate.total_ms)
         assert row.sum_ms == pytest.approx(sum(op.ms for op in estimate.ops))
     assert not [row for row in report.rows if row.group == "zoo"]
@@ -273,10 +332,13 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(small_space: Path,
 
     # A table whose entries are a thousandth of what this machine took moments ago reports the
     # change of speed; the margin is wide enough that no load on a shared machine hides it.
-    faster = LatencyTable(dict(table.metadata), {key: {**entry, "ms": entry["ms"] / 1000}
-                                                 for key, entry in table.entries.items()})
-    speed = check_operator_speed(faster, load_space(str(small_space)),
-                                 get_backend("onnxruntime", 1), count=6)
+    faster = LatencyTable(
+        dict(table.metadata),
+        {key: {**entry, "ms": entry["ms"] / 1000} for key, entry in table.entries.items()},
+    )
+    speed = check_operator_speed(
+        faster, load_space(str(small_space)), get_backend("onnxruntime", 1), count=6
+    )
     assert speed.changed and speed.ratio > 100 and speed.n == 6
     assert png_path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -290,13 +352,15 @@ def test_torch_backend_builds_a_table(small_space: Path, tmp_path: Path) -> None
         if len(limited) == 3:
             raise KeyboardInterrupt
 
-    build_table(_fast(small_space, out, backend="torch"), show_progress=False,
-                on_measured=stop_after_three)
+    build_table(
+        _fast(small_space, out, backend="torch"), show_progress=False, on_measured=stop_after_three
+    )
     table = LatencyTable.load(out)
     assert table.metadata["runtime"] == "torch" and len(table.entries) == 3
 
 
 # ---- the command line ---------------------------------------------------------------------
+
 
 def _run(argv: list[str], capsys) -> tuple[int, str, str]:
     with pytest.raises(SystemExit) as info:
@@ -305,8 +369,9 @@ def _run(argv: list[str], capsys) -> tuple[int, str, str]:
     return info.value.code, out, err
 
 
-def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, small_space: Path, capsys,
-                                             monkeypatch) -> None:
+def test_cli_bad_input_exits_2_with_one_line(
+    tmp_path: Path, small_space: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.setenv("NAS_TABLES_DIR", str(tmp_path / "tables"))
     code, _, err = _run(["lut", "show", "nowhere"], capsys)
     assert code == 2 and "unknown latency target 'nowhere'" in err and err.count("\n") == 1
@@ -321,8 +386,19 @@ def test_cli_bad_input_exits_2_with_one_line(tmp_path: Path, small_space: Path, 
     code, _, err = _run(["lut", "validate", "--target", "armv8"], capsys)
     assert code == 2 and "validate it on that device" in err
     monkeypatch.setitem(sys.modules, "onnxruntime", None)  # as on a device without it
-    code, _, err = _run(["lut", "build", "--target", "x", "--space", str(small_space),
-                         "--out", str(tmp_path / "x.json")], capsys)
+    code, _, err = _run(
+        [
+            "lut",
+            "build",
+            "--target",
+            "x",
+            "--space",
+            str(small_space),
+            "--out",
+            str(tmp_path / "x.json"),
+        ],
+        capsys,
+    )
     assert code == 2 and "backend 'onnxruntime' is not installed" in err
     assert not (tmp_path / "x.json").exists()
 
@@ -336,8 +412,9 @@ def test_cli_list_show_and_arch_latency(capsys, monkeypatch, tmp_path: Path) -> 
     code, out, _ = _run(["lut", "show", "x86_64", "--json"], capsys)
     shown = json.loads(out)
     assert code == 0 and shown["n_measured"] == shown["entries"] >= 2959
-    code, out, _ = _run(["arch", "show", "mobilenet_v3_large", "--target", "armv8", "--json"],
-                        capsys)
+    code, out, _ = _run(
+        ["arch", "show", "mobilenet_v3_large", "--target", "armv8", "--json"], capsys
+    )
     result = json.loads(out)
     assert code == 0 and result["latency_ms"] > 0 and result["mflops"] > 0
     assert result["n_measured"] + result["n_modelled"] == len(result["blocks"])

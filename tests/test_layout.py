@@ -2,8 +2,9 @@
 
 The rule (README, "Map of the code"): `nas.search_spaces` depends on nothing else of `nas`;
 `nas.evaluators` on `nas.search_spaces`; `nas.storage` on nothing. The shared base all three
-may import is `nas.errors` (what a user got wrong) and `nas.files` (writing a file in one step). Outside the latency subsystem, code uses only what the
-package `nas.evaluators.latency` itself exports, never its modules.
+may import is `nas.errors` (what a user got wrong) and `nas.files` (writing a file in one
+step). Outside the latency subsystem, code uses only what the package `nas.evaluators.latency`
+itself exports, never its modules.
 """
 
 from __future__ import annotations
@@ -114,7 +115,11 @@ def test_nas_is_only_its_own_folder_inside_a_checkout() -> None:
         "print(json.dumps({'path': list(nas.__path__), 'found': found, 'table': table.__file__}))\n"
     )
     run = subprocess.run(
-        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True,
+        [sys.executable, "-c", probe],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     result = json.loads(run.stdout)

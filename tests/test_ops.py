@@ -19,22 +19,44 @@ from nas.evaluators.latency.cost_model import op_work
 from nas.evaluators.latency.table import feature_map_bytes
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import _layer_params, build_model, build_op, op_params
-from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
-                                   SqueezeExcite, ZeroPad, op_layers)
+from nas.search_spaces.ops import (
+    ChannelShuffle,
+    Conv,
+    GlobalPool,
+    Layer,
+    Linear,
+    ShortcutAdd,
+    SqueezeExcite,
+    ZeroPad,
+    op_layers,
+)
 from nas.search_spaces.signatures import OpSignature
 
-EVERY_OPTION = OpSignature("mbconv", 15, 13, 24, 24, expansion=4, kernel=2, groups=2,
-                           se_ratio=0.25, act="hswish")
+EVERY_OPTION = OpSignature(
+    "mbconv", 15, 13, 24, 24, expansion=4, kernel=2, groups=2, se_ratio=0.25, act="hswish"
+)
 VARIETY = [
     OpSignature("stem", 32, 32, 3, 16, stride=2, kernel=3, act="hswish"),
     OpSignature("stem", 31, 29, 1, 8, stride=2, kernel=4, act="relu"),
     OpSignature("stem", 28, 28, 1, 8, stride=1, kernel=1, act="relu6"),
     EVERY_OPTION,
-    OpSignature("mbconv", 15, 13, 32, 48, stride=2, expansion=3, kernel=2, groups=4,
-                se_ratio=0.25, act="relu"),
+    OpSignature(
+        "mbconv",
+        15,
+        13,
+        32,
+        48,
+        stride=2,
+        expansion=3,
+        kernel=2,
+        groups=4,
+        se_ratio=0.25,
+        act="relu",
+    ),
     OpSignature("mbconv", 16, 16, 16, 24, stride=2, expansion=1, kernel=3, act="relu6"),
-    OpSignature("mbconv", 9, 9, 24, 24, expansion=1, kernel=5, groups=2, se_ratio=0.25,
-                act="swish"),
+    OpSignature(
+        "mbconv", 9, 9, 24, 24, expansion=1, kernel=5, groups=2, se_ratio=0.25, act="swish"
+    ),
     OpSignature("mbconv", 9, 7, 40, 40, expansion=6, kernel=7, se_ratio=0.5, act="swish"),
     OpSignature("head", 7, 5, 48, 96, act="hswish"),
     OpSignature("pool", 7, 5, 96, 96),
@@ -44,6 +66,7 @@ VARIETY = [
 
 
 # ---- the description itself --------------------------------------------------------------
+
 
 def test_a_block_with_every_option_lists_every_layer_in_execution_order() -> None:
     assert op_layers(EVERY_OPTION) == (
@@ -76,8 +99,10 @@ def test_an_overridden_middle_width_runs_through_every_layer_and_the_squeeze() -
 
 
 def test_stem_head_and_the_vector_operators() -> None:
-    assert op_layers(VARIETY[1]) == (ZeroPad(4, 31, 29, 1),
-                                     Conv("full", 1, 8, 31, 29, kernel=4, stride=2, act="relu"))
+    assert op_layers(VARIETY[1]) == (
+        ZeroPad(4, 31, 29, 1),
+        Conv("full", 1, 8, 31, 29, kernel=4, stride=2, act="relu"),
+    )
     assert op_layers(VARIETY[8]) == (Conv("pointwise", 48, 96, 7, 5, act="hswish"),)
     assert op_layers(VARIETY[9]) == (GlobalPool(96, 7, 5),)
     # Dropout belongs to the classifier alone, as the network trains it.
@@ -86,8 +111,9 @@ def test_stem_head_and_the_vector_operators() -> None:
 
 
 @pytest.mark.parametrize("kernel, before, after", [(2, 0, 1), (4, 1, 2), (6, 2, 3)])
-def test_even_kernels_pad_the_extra_row_and_column_at_the_bottom_right(kernel: int, before: int,
-                                                                       after: int) -> None:
+def test_even_kernels_pad_the_extra_row_and_column_at_the_bottom_right(
+    kernel: int, before: int, after: int
+) -> None:
     pad = ZeroPad(kernel, 9, 8, 3)
     assert (pad.before, pad.after) == (before, after)
     assert pad.outputs == (9 + kernel - 1) * (8 + kernel - 1) * 3
@@ -108,6 +134,7 @@ def test_unknown_kinds_are_refused_by_the_description_and_the_cost_model() -> No
 
 
 # ---- the built module, layer by layer ------------------------------------------------------
+
 
 def _units(layers: tuple[Layer, ...]) -> list[tuple[Layer, ...]]:
     """Layers grouped as the builder nests them: a zero pad with the conv it pads."""
@@ -159,10 +186,21 @@ def test_every_layer_has_the_shapes_of_its_built_module(sig: OpSignature) -> Non
         if isinstance(layer, Conv):
             conv = part[len(unit) - 1]
             assert isinstance(conv, nn.Conv2d)
-            assert (conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride,
-                    conv.groups, conv.padding) == (
-                layer.in_c, layer.out_c, (layer.kernel,) * 2, (layer.stride,) * 2,
-                layer.groups, (layer.padding,) * 2)
+            assert (
+                conv.in_channels,
+                conv.out_channels,
+                conv.kernel_size,
+                conv.stride,
+                conv.groups,
+                conv.padding,
+            ) == (
+                layer.in_c,
+                layer.out_c,
+                (layer.kernel,) * 2,
+                (layer.stride,) * 2,
+                layer.groups,
+                (layer.padding,) * 2,
+            )
             assert isinstance(part[len(unit)], nn.BatchNorm2d) == layer.bn
             assert tuple(shape_in) == (layer.in_c, layer.in_h, layer.in_w)
             assert tuple(shape_out) == (layer.out_c, layer.out_h, layer.out_w)
@@ -181,8 +219,9 @@ def test_every_layer_has_the_shapes_of_its_built_module(sig: OpSignature) -> Non
             assert tuple(shape_in) == (layer.in_c,) and tuple(shape_out) == (layer.out_c,)
             dropout = [m.p for m in part if isinstance(m, nn.Dropout)]
             assert dropout == ([layer.dropout] if layer.dropout else [])
-    assert (getattr(module, "use_shortcut", False)
-            == any(isinstance(layer, ShortcutAdd) for layer in layers))
+    assert getattr(module, "use_shortcut", False) == any(
+        isinstance(layer, ShortcutAdd) for layer in layers
+    )
 
 
 @pytest.mark.parametrize("sig", VARIETY, ids=str)
@@ -209,7 +248,8 @@ def test_feature_map_bytes_are_the_tensors_each_layer_reads_and_writes(sig: OpSi
             values += layer.in_c + layer.out_c
         else:  # a shuffle copies (read, write); SE pools, then gates (read, read, write)
             values += {ChannelShuffle: 2, SqueezeExcite: 3, ShortcutAdd: 3}[type(layer)] * (
-                layer.elements)
+                layer.elements
+            )
     assert feature_map_bytes(sig) == 4 * values
 
 
@@ -220,20 +260,27 @@ def test_cost_model_work_is_the_sum_of_its_layers(sig: OpSignature) -> None:
     copies = sum(isinstance(layer, (ZeroPad, ChannelShuffle)) for layer in layers)
     assert work["operator"] == 1 + copies
     convs = [layer for layer in layers if isinstance(layer, Conv)]
-    conv_macs = sum(work.get(name, 0.0) for name in ("full_conv_macs", "pointwise_macs",
-                                                     "depthwise_s1_macs", "depthwise_s2_macs"))
+    conv_macs = sum(
+        work.get(name, 0.0)
+        for name in ("full_conv_macs", "pointwise_macs", "depthwise_s1_macs", "depthwise_s2_macs")
+    )
     assert conv_macs == sum(_layer_macs(conv) for conv in convs)
     assert conv_macs + work.get("linear_weight_bytes", 0.0) / 4 == op_macs(sig)
-    moved = sum(layer.inputs + layer.outputs for layer in layers
-                if isinstance(layer, (Conv, ZeroPad)))
+    moved = sum(
+        layer.inputs + layer.outputs for layer in layers if isinstance(layer, (Conv, ZeroPad))
+    )
     moved += sum(2 * layer.elements for layer in layers if isinstance(layer, ChannelShuffle))
     assert work.get("activation_bytes", 0.0) == 4 * moved
     gated = sum(layer.elements for layer in layers if isinstance(layer, SqueezeExcite))
     assert work.get("se_elements", 0.0) == gated
-    costly = [layer for layer in layers if isinstance(layer, (Conv, Linear))
-              and layer.act in ("hswish", "swish")]
+    costly = [
+        layer
+        for layer in layers
+        if isinstance(layer, (Conv, Linear)) and layer.act in ("hswish", "swish")
+    ]
     assert work.get("hswish_elements", 0.0) == sum(
-        layer.outputs if isinstance(layer, Conv) else layer.out_c for layer in costly)
+        layer.outputs if isinstance(layer, Conv) else layer.out_c for layer in costly
+    )
 
 
 def test_cost_model_prices_the_overridden_middle_width() -> None:
@@ -245,18 +292,32 @@ def test_cost_model_prices_the_overridden_middle_width() -> None:
 
 # ---- saved weights keep loading -----------------------------------------------------------
 
+
 def test_parameter_names_are_those_earlier_versions_saved() -> None:
     arch = Arch.from_string("stem_c16_k4_s2_hs:mb_e4_k2_s1_c16_g2_se0.25_hs:head_c32_f64_hs_d0.2")
     names = [name for name, _ in build_model(arch, (3, 32, 32), 10).named_parameters()]
     assert names == [
-        "features.0.1.weight", "features.0.2.weight", "features.0.2.bias",
-        "features.1.layers.0.0.weight", "features.1.layers.0.1.weight",
-        "features.1.layers.0.1.bias", "features.1.layers.2.1.weight",
-        "features.1.layers.2.2.weight", "features.1.layers.2.2.bias",
-        "features.1.layers.3.reduce.weight", "features.1.layers.3.reduce.bias",
-        "features.1.layers.3.expand.weight", "features.1.layers.3.expand.bias",
-        "features.1.layers.4.0.weight", "features.1.layers.4.1.weight",
-        "features.1.layers.4.1.bias", "features.2.0.weight", "features.2.1.weight",
-        "features.2.1.bias", "classifier.0.0.weight", "classifier.0.0.bias",
-        "classifier.1.1.weight", "classifier.1.1.bias",
+        "features.0.1.weight",
+        "features.0.2.weight",
+        "features.0.2.bias",
+        "features.1.layers.0.0.weight",
+        "features.1.layers.0.1.weight",
+        "features.1.layers.0.1.bias",
+        "features.1.layers.2.1.weight",
+        "features.1.layers.2.2.weight",
+        "features.1.layers.2.2.bias",
+        "features.1.layers.3.reduce.weight",
+        "features.1.layers.3.reduce.bias",
+        "features.1.layers.3.expand.weight",
+        "features.1.layers.3.expand.bias",
+        "features.1.layers.4.0.weight",
+        "features.1.layers.4.1.weight",
+        "features.1.layers.4.1.bias",
+        "features.2.0.weight",
+        "features.2.1.weight",
+        "features.2.1.bias",
+        "classifier.0.0.weight",
+        "classifier.0.0.bias",
+        "classifier.1.1.weight",
+        "classifier.1.1.bias",
     ]

@@ -39,15 +39,24 @@ def test_an_installed_copy_searches_from_inside_its_checkout(tmp_path: Path) -> 
 
     Ray puts the driver's working directory first on its workers' sys.path, so inside a clone
     the workers import `nas` from the tree, which reaches its subpackages through the links in
-    nas/ (copied as links here, as git checks them out). The editable install the tests run under hides that; this installs a plain copy into an
-    environment that sees the test environment's packages but not its editable hook.
+    nas/ (copied as links here, as git checks them out). The editable install the tests run
+    under hides that; this installs a plain copy into an environment that sees the test
+    environment's packages but not its editable hook.
     """
     checkout = tmp_path / "checkout"
-    for name in ("nas", *tomllib.loads((ROOT / "pyproject.toml").read_text())
-                 ["tool"]["setuptools"]["package-dir"].values()):
+    for name in (
+        "nas",
+        *tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"][
+            "package-dir"
+        ].values(),
+    ):
         if not (checkout / name).exists():
-            shutil.copytree(ROOT / name, checkout / name, symlinks=True,
-                            ignore=shutil.ignore_patterns("__pycache__"))
+            shutil.copytree(
+                ROOT / name,
+                checkout / name,
+                symlinks=True,
+                ignore=shutil.ignore_patterns("__pycache__"),
+            )
     for name in ("pyproject.toml", "README.md"):
         shutil.copy(ROOT / name, checkout / name)
     env_dir = tmp_path / "env"
@@ -56,23 +65,70 @@ def test_an_installed_copy_searches_from_inside_its_checkout(tmp_path: Path) -> 
     # A path listed in a .pth file is added without running the .pth files inside it, so the
     # editable install's import hook stays out.
     (site / "test-environment.pth").write_text(
-        "\n".join(path for path in sys.path if path.endswith("site-packages")) + "\n")
-    subprocess.run([sys.executable, "-m", "pip", "--python", str(env_dir / "bin" / "python"),
-                    "install", "-q", "--no-deps", "--no-build-isolation", str(checkout)],
-                   check=True, capture_output=True)
-    located = subprocess.run([str(env_dir / "bin" / "python"), "-c",
-                              "import nas.evaluators; print(nas.evaluators.__file__)"],
-                             cwd=tmp_path, check=True, capture_output=True, text=True)
+        "\n".join(path for path in sys.path if path.endswith("site-packages")) + "\n"
+    )
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "--python",
+            str(env_dir / "bin" / "python"),
+            "install",
+            "-q",
+            "--no-deps",
+            "--no-build-isolation",
+            str(checkout),
+        ],
+        check=True,
+        capture_output=True,
+    )
+    located = subprocess.run(
+        [
+            str(env_dir / "bin" / "python"),
+            "-c",
+            "import nas.evaluators; print(nas.evaluators.__file__)",
+        ],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     assert Path(located.stdout.strip()).is_relative_to(site)
 
     db = tmp_path / "nas.db"
     run = subprocess.run(
-        [str(env_dir / "bin" / "nas"), "search", "--space", "tiny", "--target", "armv8",
-         "--budget-mflops", "60", "--limit-train", "400", "--epochs", "1", "--batch-size", "64",
-         "--workers", "2", "--trials", "2", "--no-warm-start", "--storage", f"sqlite:///{db}",
-         "--out", str(tmp_path / "out")],
-        cwd=checkout, capture_output=True, text=True, timeout=600,
-        env={**os.environ, "PYTHONPATH": ""})
+        [
+            str(env_dir / "bin" / "nas"),
+            "search",
+            "--space",
+            "tiny",
+            "--target",
+            "armv8",
+            "--budget-mflops",
+            "60",
+            "--limit-train",
+            "400",
+            "--epochs",
+            "1",
+            "--batch-size",
+            "64",
+            "--workers",
+            "2",
+            "--trials",
+            "2",
+            "--no-warm-start",
+            "--storage",
+            f"sqlite:///{db}",
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        cwd=checkout,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONPATH": ""},
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     storage = f"sqlite:///{db}"
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0], storage=storage)
@@ -80,5 +136,6 @@ def test_an_installed_copy_searches_from_inside_its_checkout(tmp_path: Path) -> 
     assert len(trained) == 2 and not [t for t in study.trials if t.state == TrialState.FAIL]
     # The front closes the output, each arch string on one unbroken line.
     front = json.loads((tmp_path / "out" / "pareto.json").read_text())["pareto"]
-    assert front and all(f"trial {row['number']}: {row['arch']}\n" in run.stdout
-                         for row in front), run.stdout
+    assert front and all(
+        f"trial {row['number']}: {row['arch']}\n" in run.stdout for row in front
+    ), run.stdout

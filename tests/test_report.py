@@ -8,12 +8,12 @@ from pathlib import Path
 import optuna
 import pytest
 from PIL import Image
+from results_studies import MadeStudy, make_search_study
 
 from nas.cli import main
 from nas.outputs import accuracy_text, pareto_rows, versus_text
 from nas.reporting import collect
 from nas.search_spaces.zoo import ZOO
-from results_studies import MadeStudy, make_search_study
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +28,9 @@ def run(args: list[str], capsys) -> tuple[int, str, str]:
     return exited.value.code, out, err
 
 
-def test_report_writes_markdown_pngs_and_html(made: MadeStudy, tmp_path: Path, capsys,
-                                              monkeypatch) -> None:
+def test_report_writes_markdown_pngs_and_html(
+    made: MadeStudy, tmp_path: Path, capsys, monkeypatch
+) -> None:
     monkeypatch.chdir(tmp_path)  # the storage's only study, into results/<study>/ by default
     code, stdout, err = run(["report", "--storage", made.url], capsys)
     assert code == 0, err
@@ -40,14 +41,20 @@ def test_report_writes_markdown_pngs_and_html(made: MadeStudy, tmp_path: Path, c
 
     markdown = (out / "report.md").read_text()
     for row in front:
-        assert (f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
-                f"{row['latency_ms']:.2f} |") in markdown
+        assert (
+            f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
+            f"{row['latency_ms']:.2f} |"
+        ) in markdown
         assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
         assert f"{row['accuracy']:.1%} [{row['accuracy_low'] * 100:.1f}" in markdown
         assert f"`{row['arch']}`" in markdown
     links = re.findall(r"\]\(([^)]+)\)", markdown)
-    assert {"report.html", "accuracy_vs_latency.png", "accuracy_vs_mflops.png",
-            "history.png"} <= set(links)
+    assert {
+        "report.html",
+        "accuracy_vs_latency.png",
+        "accuracy_vs_mflops.png",
+        "history.png",
+    } <= set(links)
     assert all((out / link).is_file() for link in links)
 
     for name in ("accuracy_vs_latency", "accuracy_vs_mflops", "history"):
@@ -75,19 +82,21 @@ def test_report_marks_zoo_networks_from_trials_or_on_the_cost_axes(made: MadeStu
     # Trained: one by its zoo attribute, one recognised by its arch string alone.
     assert marks["mobilenet_v3_small"].trial == made.numbers["zoo"]
     assert marks["mnasnet0_5"].trial == made.numbers["zoo_by_arch"]
-    assert marks["mnasnet0_5"].accuracy == study.trials[made.numbers["zoo_by_arch"]].user_attrs[
-        "accuracy"]
+    assert (
+        marks["mnasnet0_5"].accuracy
+        == study.trials[made.numbers["zoo_by_arch"]].user_attrs["accuracy"]
+    )
     # Not trained (mobilenet_v2 was priced over budget): cost only, from the armv8 table.
     assert marks["mobilenet_v2"].trial is None and marks["mobilenet_v2"].accuracy is None
     assert marks["mobilenet_v2"].latency_ms == pytest.approx(
-        study.trials[made.numbers["infeasible"]].user_attrs["latency_ms"], rel=1e-6)
+        study.trials[made.numbers["infeasible"]].user_attrs["latency_ms"], rel=1e-6
+    )
     assert data.front == sorted(data.front, key=lambda row: row["latency_ms"])
     assert [row["number"] for row in data.front] == [row["number"] for row in pareto_rows(study)]
     assert data.zoo_name(study.trials[1].user_attrs | {"number": 1}) == "mnasnet0_5"
 
 
-def test_report_bad_input_is_one_line_and_exit_2(made: MadeStudy, tmp_path: Path,
-                                                  capsys) -> None:
+def test_report_bad_input_is_one_line_and_exit_2(made: MadeStudy, tmp_path: Path, capsys) -> None:
     def error(args: list[str]) -> str:
         code, _, err = run(args, capsys)
         assert code == 2 and err.count("\n") == 1 and err.startswith("nas: error: "), err
@@ -95,8 +104,7 @@ def test_report_bad_input_is_one_line_and_exit_2(made: MadeStudy, tmp_path: Path
 
     assert "no study database at" in error(["report", "--storage", str(tmp_path / "none.db")])
     assert not (tmp_path / "none.db").exists()  # reading never creates a database
-    assert "available studies: demo" in error(["report", "--storage", made.url, "--study",
-                                                "nope"])
+    assert "available studies: demo" in error(["report", "--storage", made.url, "--study", "nope"])
     two = f"sqlite:///{tmp_path / 'two.db'}"
     for name in ("a", "b"):
         optuna.create_study(study_name=name, storage=two)

@@ -24,15 +24,30 @@ from nas.trials import OUTCOME_ATTR
 pytestmark = pytest.mark.slow
 
 BUDGET = 60.0  # MFLOPs at 224: cuts through the middle of the `tiny` space (19 to 138)
-FAST = dict(space="tiny", target="armv8", budget_mflops=BUDGET, limit_train=400, epochs=1,
-            batch_size=64, workers=2, warm_start=False, early_stopping=False, confirm_seeds=0)
+FAST = dict(
+    space="tiny",
+    target="armv8",
+    budget_mflops=BUDGET,
+    limit_train=400,
+    epochs=1,
+    batch_size=64,
+    workers=2,
+    warm_start=False,
+    early_stopping=False,
+    confirm_seeds=0,
+)
 
 
 @pytest.fixture(scope="module")
 def local_ray():
     """One local Ray with two CPUs for the module; the driver joins it instead of starting one."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level="ERROR",
-             log_to_driver=False)
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
     yield
     ray.shutdown()
 
@@ -53,15 +68,27 @@ def check_search(study: optuna.Study, trials: int, epochs: int = 1) -> None:
         assert trial.user_attrs["mflops"] <= BUDGET
         assert trial.values == [trial.user_attrs["accuracy"], trial.user_attrs["latency_ms"]]
         assert 0.0 <= trial.values[0] <= 1.0 and trial.values[1] > 0
-        for key in ("arch", "arch_json", "params", "latency_n_modelled", "recipe", "curve",
-                    "train_seconds", "images_per_second", "worker_host", "nas_version",
-                    "proxy_input", "cost_input"):
+        for key in (
+            "arch",
+            "arch_json",
+            "params",
+            "latency_n_modelled",
+            "recipe",
+            "curve",
+            "train_seconds",
+            "images_per_second",
+            "worker_host",
+            "nas_version",
+            "proxy_input",
+            "cost_input",
+        ):
             assert trial.user_attrs.get(key) is not None, key
         low, high = trial.user_attrs["accuracy_interval"]
         assert low <= trial.user_attrs["accuracy"] <= high
         assert trial.user_attrs["val_count"] > 0
         assert trial.user_attrs["val_correct"] == round(
-            trial.user_attrs["accuracy"] * trial.user_attrs["val_count"])
+            trial.user_attrs["accuracy"] * trial.user_attrs["val_count"]
+        )
         assert trial.user_attrs["proxy_input"] == [1, 28, 28]
         assert trial.user_attrs["cost_input"] == [3, 224, 224]
         assert len(trial.user_attrs["curve"]) == epochs
@@ -73,16 +100,19 @@ def check_search(study: optuna.Study, trials: int, epochs: int = 1) -> None:
 
 
 def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
-    config = SearchConfig(**FAST, trials=3, storage=f"sqlite:///{tmp_path / 'nas.db'}",
-                          out=str(tmp_path / "out"))
+    config = SearchConfig(
+        **FAST, trials=3, storage=f"sqlite:///{tmp_path / 'nas.db'}", out=str(tmp_path / "out")
+    )
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
     check_search(study, 3)
     assert result.n_trained == 3 and result.pareto
     document = json.loads((tmp_path / "out" / "pareto.json").read_text())
     assert document["pareto"] == result.pareto
-    assert all(row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"]
-               and "vs_cheaper" in row for row in result.pareto)
+    assert all(
+        row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"] and "vs_cheaper" in row
+        for row in result.pareto
+    )
     assert "accuracy_low" in (tmp_path / "out" / "trials.csv").read_text().splitlines()[0]
     assert document["config"]["budget_mflops"] == BUDGET
     assert (tmp_path / "out" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
@@ -91,8 +121,9 @@ def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
 
 def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> None:
     name = f"test-search-{uuid.uuid4().hex[:8]}"
-    config = SearchConfig(**FAST, trials=2, storage=postgres_url, study=name,
-                          out=str(tmp_path / "out"))
+    config = SearchConfig(
+        **FAST, trials=2, storage=postgres_url, study=name, out=str(tmp_path / "out")
+    )
     try:
         search(config)
         study = optuna.load_study(study_name=name, storage=config.storage)
@@ -103,21 +134,33 @@ def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> N
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
-        local_ray, backend: str, postgres_url: str, tmp_path: Path) -> None:
+    local_ray, backend: str, postgres_url: str, tmp_path: Path
+) -> None:
     from nas.outputs import pareto_rows
     from nas.study import confirm_runs
 
     name = f"test-confirm-{uuid.uuid4().hex[:8]}"
     storage = f"sqlite:///{tmp_path / 'nas.db'}" if backend == "sqlite" else postgres_url
-    settings = {**FAST, "warm_start": True, "budget_mflops": 150.0, "space": "mobile",
-                "trials": 1, "storage": storage, "study": name, "out": str(tmp_path / "out")}
+    settings = {
+        **FAST,
+        "warm_start": True,
+        "budget_mflops": 150.0,
+        "space": "mobile",
+        "trials": 1,
+        "storage": storage,
+        "study": name,
+        "out": str(tmp_path / "out"),
+    }
     try:
         first = search(SearchConfig(**{**settings, "confirm_seeds": 1}))
         study = optuna.load_study(study_name=name, storage=storage)
         n_trials = len(study.trials)
         runs = confirm_runs(study)
-        baselines = {t.number for t in study.trials if t.user_attrs.get("baseline")
-                     and t.state == TrialState.COMPLETE}
+        baselines = {
+            t.number
+            for t in study.trials
+            if t.user_attrs.get("baseline") and t.state == TrialState.COMPLETE
+        }
         confirmed = {row["number"] for row in first.pareto} | baselines
         assert set(runs) == confirmed
         assert all([run["seed"] for run in runs[n]] == [1] for n in confirmed)
@@ -133,19 +176,20 @@ def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
         assert all(t.user_attrs["confirms"] in confirmed for t in companion.trials)
         for row in pareto_rows(study):
             assert row["seeds"] == 3 and len(row["seed_accuracies"]) == 3
-            assert row["accuracy_mean"] == pytest.approx(sum(row["seed_accuracies"]) / 3,
-                                                         abs=1e-6)
+            assert row["accuracy_mean"] == pytest.approx(sum(row["seed_accuracies"]) / 3, abs=1e-6)
         assert second.pareto and all(row["seeds"] == 3 for row in second.pareto)
         assert [r for r in second.pareto if r["vs_cheaper"]] == [
-            r for r in second.pareto[1:]]  # every member but the cheapest is judged
+            r for r in second.pareto[1:]
+        ]  # every member but the cheapest is judged
     finally:
         if backend == "postgresql":
             for study_name in (name, f"{name}.confirm"):
                 optuna.delete_study(study_name=study_name, storage=storage)
 
 
-def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path,
-                                                     monkeypatch) -> None:
+def test_worker_crash_fails_the_trial_and_retries_it(
+    local_ray, tmp_path: Path, monkeypatch
+) -> None:
     from nas import search as driver
 
     def exit_at_once():  # defined here, so Ray ships it by value to workers without tests/
@@ -157,13 +201,17 @@ def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path,
 
     def crash_first_attempt_of_trial_0(self, trainer, job, data_ref):
         if job.trial.number == 0 and job.attempt == 1:
-            return ray.remote(exit_at_once).options(
-                num_cpus=1, max_retries=0, num_returns="streaming").remote()
+            return (
+                ray.remote(exit_at_once)
+                .options(num_cpus=1, max_retries=0, num_returns="streaming")
+                .remote()
+            )
         return submit(self, trainer, job, data_ref)
 
     monkeypatch.setattr(driver._Driver, "_submit", crash_first_attempt_of_trial_0)
-    config = SearchConfig(**FAST, trials=2, storage=f"sqlite:///{tmp_path / 'nas.db'}",
-                          out=str(tmp_path / "out"))
+    config = SearchConfig(
+        **FAST, trials=2, storage=f"sqlite:///{tmp_path / 'nas.db'}", out=str(tmp_path / "out")
+    )
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
     crashed = study.trials[0]
@@ -177,22 +225,48 @@ def test_worker_crash_fails_the_trial_and_retries_it(local_ray, tmp_path: Path,
 
 
 def test_a_cause_that_fails_every_trial_ends_the_search_with_one_line(
-        local_ray, tmp_path: Path, capsys) -> None:
+    local_ray, tmp_path: Path, capsys
+) -> None:
     # A wall-time limit no candidate can meet fails every trial, as a worker that cannot import
     # the package would; the search gives up instead of asking for new trials forever.
     db = tmp_path / "nas.db"
     with pytest.raises(SystemExit) as exit_info:
-        main(["search", "--space", "tiny", "--target", "armv8", "--budget-mflops", str(BUDGET),
-              "--limit-train", "400", "--epochs", "1", "--batch-size", "64", "--workers", "2",
-              "--no-warm-start", "--no-early-stopping", "--trials", "3",
-              "--trial-timeout-s", "0.001", "--storage", f"sqlite:///{db}",
-              "--out", str(tmp_path / "out")])
+        main(
+            [
+                "search",
+                "--space",
+                "tiny",
+                "--target",
+                "armv8",
+                "--budget-mflops",
+                str(BUDGET),
+                "--limit-train",
+                "400",
+                "--epochs",
+                "1",
+                "--batch-size",
+                "64",
+                "--workers",
+                "2",
+                "--no-warm-start",
+                "--no-early-stopping",
+                "--trials",
+                "3",
+                "--trial-timeout-s",
+                "0.001",
+                "--storage",
+                f"sqlite:///{db}",
+                "--out",
+                str(tmp_path / "out"),
+            ]
+        )
     assert exit_info.value.code == 1
     lines = capsys.readouterr().err.strip().splitlines()
     assert lines[-1].startswith("nas: search failed: 10 trials in a row failed (the last: ")
     assert "wall-time limit" in lines[-1] and "--resume" in lines[-1]
-    study = optuna.load_study(study_name=optuna.get_all_study_names(f"sqlite:///{db}")[0],
-                              storage=f"sqlite:///{db}")
+    study = optuna.load_study(
+        study_name=optuna.get_all_study_names(f"sqlite:///{db}")[0], storage=f"sqlite:///{db}"
+    )
     grouped = trials_by_outcome(study)
     assert len(grouped["failed"]) == 10 and "trained" not in grouped
     assert all("wall-time limit" in t.user_attrs["error"] for t in grouped["failed"])
@@ -208,9 +282,10 @@ def test_a_failed_task_is_named_by_its_cause() -> None:
     # pid first, the reason at the end of the cause's traceback.
     cause = RuntimeError(
         "The remote function failed to import on the worker.\n\nTraceback (most recent call "
-        "last):\n  File \"/src/nas/worker.py\", line 20, in <module>\n    from "
+        'last):\n  File "/src/nas/worker.py", line 20, in <module>\n    from '
         "nas.evaluators.datasets import Dataset\nModuleNotFoundError: No module named "
-        "'nas.evaluators'\n")
+        "'nas.evaluators'\n"
+    )
     error = RayTaskError("train_candidate", "Traceback ...", cause, pid=7, ip="10.0.0.1")
     assert _error_line(error) == "ModuleNotFoundError: No module named 'nas.evaluators'"
     plain = RayTaskError("train_candidate", "Traceback ...", KeyError("x"), pid=7, ip="10.0.0.1")
@@ -219,22 +294,31 @@ def test_a_failed_task_is_named_by_its_cause() -> None:
 
 
 def test_warm_start_queues_zoo_networks_under_budget(local_ray, tmp_path: Path) -> None:
-    config = SearchConfig(**{**FAST, "warm_start": True, "budget_mflops": 150.0,
-                             "space": "mobile"}, trials=2,
-                          storage=f"sqlite:///{tmp_path / 'nas.db'}", out=str(tmp_path / "out"))
+    config = SearchConfig(
+        **{**FAST, "warm_start": True, "budget_mflops": 150.0, "space": "mobile"},
+        trials=2,
+        storage=f"sqlite:///{tmp_path / 'nas.db'}",
+        out=str(tmp_path / "out"),
+    )
     result = search(config)
     study = optuna.load_study(study_name=result.study_name, storage=config.storage)
     baselines = [t for t in study.trials if t.user_attrs.get("baseline")]
     # Every zoo network under the budget is trained first, as a baseline beside the search.
     assert [t.user_attrs["baseline"] for t in baselines][:2] == [
-        "mobilenet_v2_0.5", "mobilenet_v3_large_0.75"]
-    assert all(t.state == TrialState.COMPLETE and t.user_attrs["mflops"] <= 150
-               for t in baselines)
+        "mobilenet_v2_0.5",
+        "mobilenet_v3_large_0.75",
+    ]
+    assert all(t.state == TrialState.COMPLETE and t.user_attrs["mflops"] <= 150 for t in baselines)
     assert {t.user_attrs["baseline"] for t in baselines} == {
-        "mobilenet_v2_0.5", "mobilenet_v3_large_0.75", "mobilenet_v3_small", "mnasnet0_5"}
+        "mobilenet_v2_0.5",
+        "mobilenet_v3_large_0.75",
+        "mobilenet_v3_small",
+        "mnasnet0_5",
+    }
     # Baselines do not count toward --trials: two searched candidates are trained besides them.
-    searched = [t for t in trials_by_outcome(study).get("trained", [])
-                if not t.user_attrs.get("baseline")]
+    searched = [
+        t for t in trials_by_outcome(study).get("trained", []) if not t.user_attrs.get("baseline")
+    ]
     assert len(searched) == 2 and result.n_trained == 2 and result.n_baselines == 4
 
 
@@ -252,12 +336,35 @@ def _trained_count(db: Path) -> int:
 
 def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> None:
     db = tmp_path / "nas.db"
-    args = [sys.executable, "-m", "nas.cli", "search", "--space", "tiny", "--budget-mflops",
-            str(BUDGET), "--limit-train", "400", "--epochs", "2", "--batch-size", "64",
-            "--workers", "2", "--no-warm-start", "--no-early-stopping", "--trials", "4",
-            "--storage", f"sqlite:///{db}", "--out", str(tmp_path / "out")]
-    process = subprocess.Popen(args, start_new_session=True, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+    args = [
+        sys.executable,
+        "-m",
+        "nas.cli",
+        "search",
+        "--space",
+        "tiny",
+        "--budget-mflops",
+        str(BUDGET),
+        "--limit-train",
+        "400",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "64",
+        "--workers",
+        "2",
+        "--no-warm-start",
+        "--no-early-stopping",
+        "--trials",
+        "4",
+        "--storage",
+        f"sqlite:///{db}",
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    process = subprocess.Popen(
+        args, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     deadline = time.monotonic() + 240
     while _trained_count(db) < 1 and time.monotonic() < deadline and process.poll() is None:
         time.sleep(0.5)
@@ -270,8 +377,9 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
     resumed = subprocess.run(args + ["--resume"], capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
     storage = optuna.storages.RDBStorage(f"sqlite:///{db}")
-    study = optuna.load_study(study_name=optuna.get_all_study_summaries(storage)[0].study_name,
-                              storage=storage)
+    study = optuna.load_study(
+        study_name=optuna.get_all_study_summaries(storage)[0].study_name, storage=storage
+    )
     check_search(study, 4, epochs=2)
     interrupted = [t for t in study.trials if t.user_attrs.get(OUTCOME_ATTR) == "interrupted"]
     assert interrupted, "the killed driver left trials running; resume must have re-run them"
@@ -284,17 +392,20 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
     assert len(archs) == len(set(archs))
 
 
-@pytest.mark.parametrize("extra, message", [
-    (["--budget-mflops", "-5"], "--budget-mflops must be positive"),
-    (["--budget-mflops", "5"], "below the cheapest architecture"),
-    (["--target", "pentium"], "unknown latency target 'pentium'"),
-    (["--sampler", "cmaes"], "Invalid value for '--sampler'"),
-    (["--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/nas"], "127.0.0.1:1"),
-    (["--storage", "mysql://x/y"], "storage"),
-    (["--resume", "--study", "never-made"], "no study 'never-made'"),
-    (["--dataset", "mnist-ish"], "mnist-ish"),
-    (["--objective", "reward"], "--target-ms"),
-])
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--budget-mflops", "-5"], "--budget-mflops must be positive"),
+        (["--budget-mflops", "5"], "below the cheapest architecture"),
+        (["--target", "pentium"], "unknown latency target 'pentium'"),
+        (["--sampler", "cmaes"], "Invalid value for '--sampler'"),
+        (["--storage", "postgresql+psycopg://u:secret@127.0.0.1:1/nas"], "127.0.0.1:1"),
+        (["--storage", "mysql://x/y"], "storage"),
+        (["--resume", "--study", "never-made"], "no study 'never-made'"),
+        (["--dataset", "mnist-ish"], "mnist-ish"),
+        (["--objective", "reward"], "--target-ms"),
+    ],
+)
 def test_bad_input_is_one_line_exit_2(extra, message, tmp_path: Path, capsys) -> None:
     args = ["search", "--space", "tiny", *extra]
     if "--storage" not in extra:
@@ -330,12 +441,15 @@ def test_flags_win_over_config_file(tmp_path: Path) -> None:
     assert (config.budget_mflops, config.trials, config.sampler) == (150.0, 3, "random")
 
 
-@pytest.mark.parametrize("text, message", [
-    ("epochs: 2.5\n", "setting epochs must be a whole number"),
-    ("trials: yes\n", "setting trials must be a number"),
-    ("lr: fast\n", "setting lr: 'fast' is not a valid float"),
-    ("sampler: cmaes\n", "setting sampler: 'cmaes' is not one of"),
-])
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("epochs: 2.5\n", "setting epochs must be a whole number"),
+        ("trials: yes\n", "setting trials must be a number"),
+        ("lr: fast\n", "setting lr: 'fast' is not a valid float"),
+        ("sampler: cmaes\n", "setting sampler: 'cmaes' is not one of"),
+    ],
+)
 def test_a_config_file_value_is_typed_as_its_flag(text: str, message: str, tmp_path: Path) -> None:
     from nas.config import build_config, read_config_file
     from nas.errors import InputError
@@ -377,7 +491,10 @@ def test_a_local_ray_that_does_not_start_is_retried_then_one_line(monkeypatch) -
 
     attempts.clear()
     failures_left[0] = 99
-    with pytest.raises(SearchFailed, match=r"local Ray did not start after 3 attempts \(.*timed "
-                                           r"out.*overloaded") as info:
+    with pytest.raises(
+        SearchFailed,
+        match=r"local Ray did not start after 3 attempts \(.*timed "
+        r"out.*overloaded",
+    ) as info:
         driver.start_local_ray(attempts=3, wait_s=0)
     assert len(attempts) == 3 and "\n" not in str(info.value)

@@ -22,18 +22,24 @@ def edited(change) -> dict:
     return data
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda d: d["stages"][2].update(width=[32, "wide"]), r"stages\[2\]\.width\[1\]"),
-    (lambda d: d["stages"][1].update(kernel=[3, 9]), r"stages\[1\]\.kernel\[1\]"),
-    (lambda d: d["stages"][1].update(depth=[3, 1]), r"stages\[1\]\.depth"),
-    (lambda d: d["stages"][1].pop("stride"), r"stages\[1\] lacks field 'stride'"),
-    (lambda d: d["stages"][1].update(colour="red"), r"stages\[1\] has unknown field\(s\) colour"),
-    (lambda d: d["block_choices"].update(act=["relu", "gelu"]), r"stages\[1\]\.act\[1\]"),
-    (lambda d: d["stages"][3].update(groups=[1, 16]), r"stages\[3\]\.groups.*option 16"),
-    (lambda d: d["stem"].update(stride=3), r"stem is invalid: stem stride must be 1 or 2"),
-    (lambda d: d.update(stages=[]), r"stages must be a non-empty list"),
-    (lambda d: d["head"].update(width=3), r"head has unknown field"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda d: d["stages"][2].update(width=[32, "wide"]), r"stages\[2\]\.width\[1\]"),
+        (lambda d: d["stages"][1].update(kernel=[3, 9]), r"stages\[1\]\.kernel\[1\]"),
+        (lambda d: d["stages"][1].update(depth=[3, 1]), r"stages\[1\]\.depth"),
+        (lambda d: d["stages"][1].pop("stride"), r"stages\[1\] lacks field 'stride'"),
+        (
+            lambda d: d["stages"][1].update(colour="red"),
+            r"stages\[1\] has unknown field\(s\) colour",
+        ),
+        (lambda d: d["block_choices"].update(act=["relu", "gelu"]), r"stages\[1\]\.act\[1\]"),
+        (lambda d: d["stages"][3].update(groups=[1, 16]), r"stages\[3\]\.groups.*option 16"),
+        (lambda d: d["stem"].update(stride=3), r"stem is invalid: stem stride must be 1 or 2"),
+        (lambda d: d.update(stages=[]), r"stages must be a non-empty list"),
+        (lambda d: d["head"].update(width=3), r"head has unknown field"),
+    ],
+)
 def test_yaml_errors_name_the_field(change, message: str) -> None:
     with pytest.raises(InputError, match=message):
         space_from_dict(edited(change), source="bad.yaml")
@@ -57,10 +63,10 @@ def test_custom_space_from_file_round_trips(tmp_path: Path) -> None:
 
 def test_size_counts_every_architecture() -> None:
     tiny = load_space("tiny")
-    per_block = 2 ** 5
+    per_block = 2**5
     expected = 1
     for widths in (2, 1, 2, 1):
-        expected *= widths * (per_block + per_block ** 2)
+        expected *= widths * (per_block + per_block**2)
     assert tiny.size() == expected
 
 

@@ -2,31 +2,32 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 import multiprocessing
-from pathlib import Path
 import pickle
 import time
-from typing import Any
 import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
 
 import optuna
-from optuna.trial import TrialState
 import pytest
 import sqlalchemy
+from optuna.trial import TrialState
 
 from nas.errors import InputError
-from nas.storage import artifact_store_for
-from nas.storage import DEFAULT_STORAGE_URL
-from nas.storage import download
-from nas.storage import list_studies
-from nas.storage import load_study
-from nas.storage import mask_password
-from nas.storage import normalize_storage_url
-from nas.storage import open_storage
-from nas.storage import sqlite_path
-from nas.storage import upload
-
+from nas.storage import (
+    DEFAULT_STORAGE_URL,
+    artifact_store_for,
+    download,
+    list_studies,
+    load_study,
+    mask_password,
+    normalize_storage_url,
+    open_storage,
+    sqlite_path,
+    upload,
+)
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 

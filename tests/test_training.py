@@ -17,17 +17,19 @@ from nas.evaluators.checkpoint import load_checkpoint
 from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, TrialResult
-from nas.evaluators.training import (build_proxy_model, evaluate, iter_training, learning_rate,
-                                     train)
+from nas.evaluators.training import build_proxy_model, evaluate, iter_training, learning_rate, train
 from nas.search_spaces.arch import Arch
 
-TINY = Arch.from_string("stem_c8_k3_s2_re:mb_e1_k3_s1_c8_re:mb_e3_k3_s2_c16_hs,"
-                        "mb_e3_k5_s1_c16_se0.25_hs:head_c32_re_d0.1")
+TINY = Arch.from_string(
+    "stem_c8_k3_s2_re:mb_e1_k3_s1_c8_re:mb_e3_k3_s2_c16_hs,"
+    "mb_e3_k5_s1_c16_se0.25_hs:head_c32_re_d0.1"
+)
 FAST = Recipe(epochs=1, batch_size=32, threads=1, eval_batch_size=64)
 
 
-def synthetic(n_train: int = 128, n_val: int = 64, classes: int = 4, size: int = 12,
-              seed: int = 0) -> Dataset:
+def synthetic(
+    n_train: int = 128, n_val: int = 64, classes: int = 4, size: int = 12, seed: int = 0
+) -> Dataset:
     """A learnable toy problem: each class is a bright square in its own corner."""
     g = torch.Generator().manual_seed(seed)
 
@@ -37,15 +39,27 @@ def synthetic(n_train: int = 128, n_val: int = 64, classes: int = 4, size: int =
         half = size // 2
         for c in range(classes):
             r, q = divmod(c, 2)
-            images[labels == c, :, r * half:(r + 1) * half, q * half:(q + 1) * half] += 180
+            images[labels == c, :, r * half : (r + 1) * half, q * half : (q + 1) * half] += 180
         return images, labels
 
     (tx, ty), (vx, vy), (sx, sy) = split(n_train), split(n_val), split(n_val)
-    return Dataset(name="synthetic", train_images=tx, train_labels=ty, val_images=vx,
-                   val_labels=vy, test_images=sx, test_labels=sy, num_classes=classes,
-                   channels=1, resolution=(size, size),
-                   class_names=tuple(f"c{i}" for i in range(classes)), mean=(0.3,), std=(0.3,),
-                   hflip_ok=False, provenance="synthetic")  # a flip swaps corners
+    return Dataset(
+        name="synthetic",
+        train_images=tx,
+        train_labels=ty,
+        val_images=vx,
+        val_labels=vy,
+        test_images=sx,
+        test_labels=sy,
+        num_classes=classes,
+        channels=1,
+        resolution=(size, size),
+        class_names=tuple(f"c{i}" for i in range(classes)),
+        mean=(0.3,),
+        std=(0.3,),
+        hflip_ok=False,
+        provenance="synthetic",
+    )  # a flip swaps corners
 
 
 @pytest.fixture(scope="module")
@@ -60,15 +74,27 @@ def mini() -> Dataset:
 
 # ---- recipe -----------------------------------------------------------------------------------
 
+
 def test_recipe_round_trips_through_json():
     recipe = Recipe(epochs=3, lr=0.05, schedule="cosine", max_seconds=None)
     assert Recipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
 
 
-@pytest.mark.parametrize("changes", [{"epochs": 0}, {"batch_size": 1}, {"lr": -1.0},
-                                     {"lr": float("nan")}, {"schedule": "step"},
-                                     {"momentum": 1.0}, {"threads": 0}, {"max_seconds": 0},
-                                     {"augment": "yes"}, {"bn_momentum": 0.0}])
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"epochs": 0},
+        {"batch_size": 1},
+        {"lr": -1.0},
+        {"lr": float("nan")},
+        {"schedule": "step"},
+        {"momentum": 1.0},
+        {"threads": 0},
+        {"max_seconds": 0},
+        {"augment": "yes"},
+        {"bn_momentum": 0.0},
+    ],
+)
 def test_recipe_rejects_bad_values_with_input_error(changes):
     with pytest.raises(InputError, match="recipe: "):
         Recipe(**changes)
@@ -96,8 +122,8 @@ def test_schedules_warm_up_peak_and_anneal_to_almost_zero(schedule):
     lrs = [learning_rate(recipe, step, 10) for step in range(40)]
     peak = max(range(40), key=lrs.__getitem__)
     assert 9 <= peak <= 10 and lrs[peak] == pytest.approx(0.4, rel=0.05)
-    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1:peak + 1]))
-    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1:]))
+    assert all(a <= b for a, b in zip(lrs[:peak], lrs[1 : peak + 1]))
+    assert all(a >= b for a, b in zip(lrs[peak:], lrs[peak + 1 :]))
     assert lrs[-1] < 0.01 * 0.4
 
 
@@ -127,16 +153,20 @@ def test_batch_augmentation_matches_per_image_crop_and_flip(pad, flip):
     generator = torch.Generator().manual_seed(3)  # the same draws, in the same order
     dy = torch.randint(0, 2 * pad + 1, (16, 1), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (16, 1), generator=generator)
-    flipped = (torch.rand(16, 1, generator=generator) < 0.5 if flip
-               else torch.zeros(16, 1, dtype=torch.bool))
+    flipped = (
+        torch.rand(16, 1, generator=generator) < 0.5
+        if flip
+        else torch.zeros(16, 1, dtype=torch.bool)
+    )
     padded = torch.nn.functional.pad(images, (pad, pad, pad, pad))
     for i in range(16):
         columns = torch.arange(9, -1, -1) if flipped[i, 0] else torch.arange(10)
-        rows = padded[i, :, dy[i, 0]:dy[i, 0] + 10, :]
+        rows = padded[i, :, dy[i, 0] : dy[i, 0] + 10, :]
         assert torch.equal(ours[i], rows[..., dx[i, 0] + columns])
 
 
 # ---- training ---------------------------------------------------------------------------------
+
 
 def test_one_epoch_on_the_shipped_subset(mini):
     result = train(TINY, mini, FAST)
@@ -146,8 +176,10 @@ def test_one_epoch_on_the_shipped_subset(mini):
     assert math.isfinite(result.curve[0].val_loss) and math.isfinite(result.curve[0].train_loss)
     assert result.images_per_second > 0 and result.train_seconds > 0
     assert result.input_shape == (1, 28, 28) and result.threads == 1 and result.host
-    assert result.recipe == FAST.to_dict() and result.arch == FAST.proxy_arch(
-        TINY, mini.input_shape).to_string()
+    assert (
+        result.recipe == FAST.to_dict()
+        and result.arch == FAST.proxy_arch(TINY, mini.input_shape).to_string()
+    )
     text = json.dumps(result.to_dict())
     assert TrialResult.from_dict(json.loads(text)) == result
 
@@ -178,8 +210,9 @@ def test_caller_rng_and_threads_are_left_alone(toy):
 
 
 def test_huge_learning_rate_fails_with_a_reason(toy):
-    result = train(TINY, toy, Recipe(epochs=2, batch_size=16, lr=1e6, threads=1,
-                                     label_smoothing=0.0))
+    result = train(
+        TINY, toy, Recipe(epochs=2, batch_size=16, lr=1e6, threads=1, label_smoothing=0.0)
+    )
     assert result.status == "failed" and result.accuracy is None
     assert "lower the learning rate" in result.error
     assert "nan" in result.error or "inf" in result.error
@@ -217,16 +250,25 @@ def test_an_error_in_the_model_becomes_a_failed_result(toy, monkeypatch):
 
 
 def test_empty_validation_split_fails_with_a_reason(toy):
-    empty = Dataset(**{**{f: getattr(toy, f) for f in toy.__dataclass_fields__},
-                       "val_images": toy.val_images[:0], "val_labels": toy.val_labels[:0]})
+    empty = Dataset(
+        **{
+            **{f: getattr(toy, f) for f in toy.__dataclass_fields__},
+            "val_images": toy.val_images[:0],
+            "val_labels": toy.val_labels[:0],
+        }
+    )
     result = train(TINY, empty, FAST)
     assert result.status == "failed" and "validation split is empty" in result.error
 
 
 def test_on_epoch_true_stops_the_run(toy):
     seen: list[EpochRecord] = []
-    result = train(TINY, toy, FAST.replace(epochs=3),
-                   on_epoch=lambda record: seen.append(record) or record.epoch == 2)
+    result = train(
+        TINY,
+        toy,
+        FAST.replace(epochs=3),
+        on_epoch=lambda record: seen.append(record) or record.epoch == 2,
+    )
     assert result.status == "stopped" and len(result.curve) == 2 == len(seen)
     assert result.accuracy == seen[-1].val_accuracy
 
@@ -252,16 +294,35 @@ def test_trained_model_is_returned_through_the_model_argument(toy):
 
 # ---- nas train ---------------------------------------------------------------------------------
 
+
 def test_nas_train_writes_a_loadable_checkpoint(tmp_path):
     out = tmp_path / "run"
     arch_file = tmp_path / "tiny.json"
     arch_file.write_text(TINY.to_json())
-    outcome = CliRunner().invoke(app, ["train", str(arch_file), "--epochs", "1",
-                                       "--limit-train", "300", "--batch-size", "50",
-                                       "--threads", "1", "--out", str(out)])
+    outcome = CliRunner().invoke(
+        app,
+        [
+            "train",
+            str(arch_file),
+            "--epochs",
+            "1",
+            "--limit-train",
+            "300",
+            "--batch-size",
+            "50",
+            "--threads",
+            "1",
+            "--out",
+            str(out),
+        ],
+    )
     assert outcome.exit_code == 0, outcome.output
-    assert {p.name for p in out.iterdir()} == {"model.safetensors", "arch.json", "recipe.json",
-                                               "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {
+        "model.safetensors",
+        "arch.json",
+        "recipe.json",
+        "metrics.json",
+    }
     model, metrics = load_checkpoint(out)
     assert metrics["status"] == "ok" and metrics["train_images"] == 300
     assert 0.0 <= metrics["test_accuracy"] <= 1.0 and metrics["test_images"] == 2000
@@ -272,16 +333,23 @@ def test_nas_train_writes_a_loadable_checkpoint(tmp_path):
     assert accuracy == pytest.approx(metrics["test_accuracy"], abs=1e-6)
 
 
-@pytest.mark.parametrize("argv, message", [
-    (["train", "mobilenet_v3_small", "--dataset", "mnist"], "unknown dataset 'mnist'"),
-    (["train", "mobilenet_v3_small", "--dataset", "cifar10", "--data-dir", "/nonexistent/x"],
-     "does not exist"),
-    (["train", "mobilenet_v3_small", "--dataset", "imagefolder", "--data-dir", "{tmp}"],
-     "nas: error: "),
-    (["train", "mobilenet_v3_small", "--limit-train", "5"], "nas: error: "),
-    (["train", "not_a_net"], "neither a zoo name"),
-    (["train", "mobilenet_v3_small", "--epochs", "0"], "--epochs"),
-])
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["train", "mobilenet_v3_small", "--dataset", "mnist"], "unknown dataset 'mnist'"),
+        (
+            ["train", "mobilenet_v3_small", "--dataset", "cifar10", "--data-dir", "/nonexistent/x"],
+            "does not exist",
+        ),
+        (
+            ["train", "mobilenet_v3_small", "--dataset", "imagefolder", "--data-dir", "{tmp}"],
+            "nas: error: ",
+        ),
+        (["train", "mobilenet_v3_small", "--limit-train", "5"], "nas: error: "),
+        (["train", "not_a_net"], "neither a zoo name"),
+        (["train", "mobilenet_v3_small", "--epochs", "0"], "--epochs"),
+    ],
+)
 def test_nas_train_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, capsys):
     argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
     with pytest.raises(SystemExit) as exit_info:

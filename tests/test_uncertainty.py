@@ -5,8 +5,13 @@ from __future__ import annotations
 import pytest
 from scipy import stats
 
-from nas.evaluators.uncertainty import (compare_proportions, compare_seeds, correct_of,
-                                        format_accuracy, wilson_interval)
+from nas.evaluators.uncertainty import (
+    compare_proportions,
+    compare_seeds,
+    correct_of,
+    format_accuracy,
+    wilson_interval,
+)
 from nas.outputs import mark_ties
 
 
@@ -48,8 +53,9 @@ def test_front_members_are_marked_against_the_next_cheaper_one() -> None:
     def row(number: int, accuracy: float, ms: float, count: int | None = 1000) -> dict:
         return {"number": number, "accuracy": accuracy, "latency_ms": ms, "val_count": count}
 
-    marked = mark_ties([row(0, 0.70, 5.0), row(1, 0.71, 6.0), row(2, 0.85, 7.0),
-                        row(3, 0.86, 8.0, count=None)])
+    marked = mark_ties(
+        [row(0, 0.70, 5.0), row(1, 0.71, 6.0), row(2, 0.85, 7.0), row(3, 0.86, 8.0, count=None)]
+    )
     assert [r["vs_cheaper"] for r in marked] == [None, "tie", "better", None]
     assert marked[1]["p_vs_cheaper"] > 0.05 > marked[2]["p_vs_cheaper"]
 

@@ -35,6 +35,8 @@ def test_every_zoo_network_round_trips_and_shrinks_with_width(name: str) -> None
 
 
 def test_width_multipliers_order_costs() -> None:
-    costs = [count_cost(ZOO[n]()).mflops
-             for n in ("mobilenet_v2_0.5", "mobilenet_v2_0.75", "mobilenet_v2")]
+    costs = [
+        count_cost(ZOO[n]()).mflops
+        for n in ("mobilenet_v2_0.5", "mobilenet_v2_0.75", "mobilenet_v2")
+    ]
     assert costs == sorted(costs)

@@ -88,9 +88,17 @@ def load_dataset(
     if data_dir is not None and str(data_dir) != "":
         path = Path(data_dir).expanduser()
         if not path.exists():
-            raise InputError(f"data_dir {path} does not exist; pass the folder (or archive) holding the {key} files")
+            raise InputError(
+                f"data_dir {path} does not exist; pass the folder (or archive) holding the {key} files"
+            )
     size = as_hw(resolution) if resolution is not None else None
     raw = _LOADERS[key](path, size, Path(cache_dir).expanduser() if cache_dir is not None else None)
     return Dataset.from_arrays(
-        key, raw, val_fraction=val_fraction, val_count=val_count, seed=seed, resolution=size, limit_train=limit_train
+        key,
+        raw,
+        val_fraction=val_fraction,
+        val_count=val_count,
+        seed=seed,
+        resolution=size,
+        limit_train=limit_train,
     )

@@ -64,7 +64,9 @@ class Dataset:
         for split in ("train", "val", "test"):
             images, labels = self.split(split)
             if images.dtype != torch.uint8 or images.dim() != 4 or tuple(images.shape[1:]) != shape:
-                raise ValueError(f"{split}_images must be uint8 of shape (N, {', '.join(map(str, shape))})")
+                raise ValueError(
+                    f"{split}_images must be uint8 of shape (N, {', '.join(map(str, shape))})"
+                )
             if labels.dtype != torch.int64 or labels.shape != (images.shape[0],):
                 raise ValueError(f"{split}_labels must be int64 of shape ({images.shape[0]},)")
         if len(self.class_names) != self.num_classes:
@@ -125,7 +127,9 @@ def _build(
 
     n_val = _val_size(len(train_y), val_fraction, val_count)
     # Independent streams: changing limit_train never changes which images are validation.
-    val_idx = stratified_sample(train_y, n_val, num_classes, np.random.default_rng([seed, 0]), name, "validation")
+    val_idx = stratified_sample(
+        train_y, n_val, num_classes, np.random.default_rng([seed, 0]), name, "validation"
+    )
     keep = np.ones(len(train_y), dtype=bool)
     keep[val_idx] = False
     train_idx = np.flatnonzero(keep)
@@ -142,15 +146,25 @@ def _build(
             raise InputError(f"limit_train must be a positive number of images, got {limit_train}")
         if limit_train < len(train_idx):
             pick = stratified_sample(
-                train_y[train_idx], limit_train, num_classes, np.random.default_rng([seed, 1]), name, "limited training"
+                train_y[train_idx],
+                limit_train,
+                num_classes,
+                np.random.default_rng([seed, 1]),
+                name,
+                "limited training",
             )
             train_idx = train_idx[pick]
             notes.append(f"train limited to {limit_train}")
 
-    splits = [(train_x[train_idx], train_y[train_idx]), (train_x[val_idx], train_y[val_idx]), (test_x, test_y)]
+    splits = [
+        (train_x[train_idx], train_y[train_idx]),
+        (train_x[val_idx], train_y[val_idx]),
+        (test_x, test_y),
+    ]
     # np.require copies only read-only or strided arrays (e.g. from np.frombuffer): torch needs writable memory.
     tensors = [
-        (torch.from_numpy(np.require(x, requirements="CW")), torch.from_numpy(y.astype(np.int64))) for x, y in splits
+        (torch.from_numpy(np.require(x, requirements="CW")), torch.from_numpy(y.astype(np.int64)))
+        for x, y in splits
     ]
     if resolution is not None:
         size = as_hw(resolution)
@@ -182,10 +196,14 @@ def _check_split(
     name: str, split: str, images: np.ndarray, labels: np.ndarray, num_classes: int
 ) -> tuple[np.ndarray, np.ndarray]:
     if images.dtype != np.uint8 or images.ndim != 4:
-        raise InputError(f"{name}: {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}")
+        raise InputError(
+            f"{name}: {split} images must be uint8 (N, C, H, W), got {images.dtype} {images.shape}"
+        )
     labels = np.asarray(labels)
     if labels.shape != (images.shape[0],) or not np.issubdtype(labels.dtype, np.integer):
-        raise InputError(f"{name}: {split} has {images.shape[0]} images but labels of shape {labels.shape}")
+        raise InputError(
+            f"{name}: {split} has {images.shape[0]} images but labels of shape {labels.shape}"
+        )
     if len(labels) == 0:
         raise InputError(f"{name}: the {split} split is empty")
     if labels.min() < 0 or labels.max() >= num_classes:
@@ -197,10 +215,16 @@ def _check_split(
 
 def _val_size(n: int, val_fraction: float, val_count: int | None) -> int:
     if val_count is not None:
-        if isinstance(val_count, bool) or not isinstance(val_count, (int, np.integer)) or val_count < 0:
+        if (
+            isinstance(val_count, bool)
+            or not isinstance(val_count, (int, np.integer))
+            or val_count < 0
+        ):
             raise InputError(f"val_count must be a non-negative integer, got {val_count!r}")
         if val_count >= n:
-            raise InputError(f"val_count={val_count} leaves no training images out of {n}; choose a smaller count")
+            raise InputError(
+                f"val_count={val_count} leaves no training images out of {n}; choose a smaller count"
+            )
         return int(val_count)
     if not 0.0 <= val_fraction < 1.0:
         raise InputError(f"val_fraction must be in [0, 1), got {val_fraction}")
@@ -275,5 +299,7 @@ def resize_uint8(images: torch.Tensor, size: tuple[int, int], chunk: int = 4096)
 def as_hw(resolution: Resolution) -> tuple[int, int]:
     hw = (resolution, resolution) if isinstance(resolution, int) else tuple(resolution)
     if len(hw) != 2 or not all(isinstance(v, int) and v >= 4 for v in hw):
-        raise InputError(f"resolution must be an integer >= 4 or (height, width), got {resolution!r}")
+        raise InputError(
+            f"resolution must be an integer >= 4 or (height, width), got {resolution!r}"
+        )
     return hw  # type: ignore[return-value]

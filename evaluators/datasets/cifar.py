@@ -102,7 +102,9 @@ class RestrictedUnpickler(pickle.Unpickler):
         try:
             return self._allowed[(module, name)]
         except KeyError:
-            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a CIFAR batch never contains") from None
+            raise pickle.UnpicklingError(
+                f"it refers to {module}.{name}, which a CIFAR batch never contains"
+            ) from None
 
 
 def restricted_loads(data: bytes) -> object:
@@ -140,7 +142,9 @@ def _tar_reader(path: Path, needed: tuple[str, ...]) -> Callable[[str], bytes]:
         raise InputError(f"cannot read {path} as a tar archive ({exc}); download it again") from exc
     missing = [name for name in needed if name not in contents]
     if missing:
-        raise InputError(f"{path} lacks {', '.join(missing)}; is it the CIFAR python version archive?")
+        raise InputError(
+            f"{path} lacks {', '.join(missing)}; is it the CIFAR python version archive?"
+        )
     return contents.__getitem__
 
 
@@ -152,13 +156,22 @@ def _read_batch(read: Callable[[str], bytes], name: str, where: str) -> dict[str
     except Exception as exc:  # a malformed pickle can fail in many ways; all mean "bad file"
         raise InputError(f"{where}/{name} is not a CIFAR python batch: {exc}") from exc
     if not isinstance(obj, dict):
-        raise InputError(f"{where}/{name} is not a CIFAR python batch: it holds a {type(obj).__name__}, not a dict")
+        raise InputError(
+            f"{where}/{name} is not a CIFAR python batch: it holds a {type(obj).__name__}, not a dict"
+        )
     return {k.decode("latin1") if isinstance(k, bytes) else str(k): v for k, v in obj.items()}
 
 
-def _images_and_labels(batch: dict[str, object], layout: CifarLayout, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _images_and_labels(
+    batch: dict[str, object], layout: CifarLayout, where: str
+) -> tuple[np.ndarray, np.ndarray]:
     data, labels = batch.get("data"), batch.get(layout.label_key)
-    if not isinstance(data, np.ndarray) or data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3 * 32 * 32:
+    if (
+        not isinstance(data, np.ndarray)
+        or data.dtype != np.uint8
+        or data.ndim != 2
+        or data.shape[1] != 3 * 32 * 32
+    ):
         raise InputError(
             f"{where}: 'data' must be a uint8 array of shape (N, 3072), got {getattr(data, 'shape', type(data))}"
         )
@@ -167,7 +180,9 @@ def _images_and_labels(batch: dict[str, object], layout: CifarLayout, where: str
     except (TypeError, ValueError) as exc:
         raise InputError(f"{where}: '{layout.label_key}' must be a list of integers") from exc
     if labels.shape != (len(data),):
-        raise InputError(f"{where}: {len(data)} images but '{layout.label_key}' has shape {labels.shape}")
+        raise InputError(
+            f"{where}: {len(data)} images but '{layout.label_key}' has shape {labels.shape}"
+        )
     if len(labels) and (labels.min() < 0 or labels.max() >= layout.num_classes):
         raise InputError(f"{where}: labels must lie in 0..{layout.num_classes - 1}")
     return data.reshape(-1, 3, 32, 32), labels  # rows are 1024 red, 1024 green, 1024 blue
@@ -181,11 +196,18 @@ def load_cifar(name: str, data_dir: Path | None) -> RawData:
             f"{name} needs data_dir: a folder with {layout.folder}/ or {layout.archive}, or the archive itself"
         )
     read, where = _open_source(data_dir, layout)
-    train = [_images_and_labels(_read_batch(read, b, where), layout, f"{where}/{b}") for b in layout.train]
-    test_x, test_y = _images_and_labels(_read_batch(read, layout.test, where), layout, f"{where}/{layout.test}")
+    train = [
+        _images_and_labels(_read_batch(read, b, where), layout, f"{where}/{b}")
+        for b in layout.train
+    ]
+    test_x, test_y = _images_and_labels(
+        _read_batch(read, layout.test, where), layout, f"{where}/{layout.test}"
+    )
     names = _read_batch(read, layout.meta, where).get(layout.names_key)
     if not isinstance(names, list) or len(names) != layout.num_classes:
-        raise InputError(f"{where}/{layout.meta}: '{layout.names_key}' must list {layout.num_classes} class names")
+        raise InputError(
+            f"{where}/{layout.meta}: '{layout.names_key}' must list {layout.num_classes} class names"
+        )
     return RawData(
         train_images=np.concatenate([x for x, _ in train]),
         train_labels=np.concatenate([y for _, y in train]),

@@ -37,7 +37,9 @@ _UBYTE = 0x08
 def parse_idx(data: bytes, ndim: int, source: str) -> np.ndarray:
     """The uint8 array in an idx byte string, or InputError saying which check failed."""
     if len(data) < 4 + 4 * ndim:
-        raise InputError(f"{source} is too short to be an idx file ({len(data)} bytes); download it again")
+        raise InputError(
+            f"{source} is too short to be an idx file ({len(data)} bytes); download it again"
+        )
     if data[0] != 0 or data[1] != 0 or data[2] != _UBYTE or data[3] != ndim:
         raise InputError(
             f"{source} has magic number 0x{data[:4].hex()}, expected 0x000008{ndim:02x} "
@@ -59,7 +61,9 @@ def read_idx(path: Path, ndim: int) -> np.ndarray:
         raw = path.read_bytes()
         data = gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw
     except (OSError, EOFError, zlib.error) as exc:
-        raise InputError(f"cannot read {path}: {exc}; the file is truncated or corrupt, download it again") from exc
+        raise InputError(
+            f"cannot read {path}: {exc}; the file is truncated or corrupt, download it again"
+        ) from exc
     return parse_idx(data, ndim, str(path))
 
 
@@ -90,7 +94,9 @@ def load_fashion_mnist(data_dir: Path | None) -> RawData:
             "or install them with apt-get install dataset-fashion-mnist"
         )
     files = find_idx_files(data_dir)
-    arrays = {key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in files.items()}
+    arrays = {
+        key: read_idx(path, 3 if key.endswith("images") else 1) for key, path in files.items()
+    }
     for split in ("train", "test"):
         images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
         if len(images) != len(labels):

@@ -26,7 +26,9 @@ from nas.files import replacing
 
 from .base import RawData
 
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"})
+IMAGE_EXTENSIONS = frozenset(
+    {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+)
 EVAL_FOLDERS = ("test", "val")
 CACHE_VERSION = "1"
 _GRAY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "F"})
@@ -51,9 +53,13 @@ class Split(NamedTuple):
 
 def list_classes(folder: Path) -> tuple[str, ...]:
     """Class folder names, sorted: a class's label is its position, as in torchvision's ImageFolder."""
-    classes = tuple(sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith(".")))
+    classes = tuple(
+        sorted(e.name for e in os.scandir(folder) if e.is_dir() and not e.name.startswith("."))
+    )
     if not classes:
-        raise InputError(f"{folder} has no class folders; expected {folder}/<class name>/<image files>")
+        raise InputError(
+            f"{folder} has no class folders; expected {folder}/<class name>/<image files>"
+        )
     return classes
 
 
@@ -103,7 +109,10 @@ def cache_key(root: Path, splits: dict[str, Split], size: tuple[int, int] | None
     h = hashlib.sha256(f"imagefolder v{CACHE_VERSION} {root} {size}\n".encode())
     skip = len(str(root)) + 1
     for name, split in splits.items():
-        lines = (f"{name}\0{p[skip:]}\0{s}\0{m}\n" for p, (s, m) in zip(split.paths, split.stamps, strict=True))
+        lines = (
+            f"{name}\0{p[skip:]}\0{s}\0{m}\n"
+            for p, (s, m) in zip(split.paths, split.stamps, strict=True)
+        )
         h.update("".join(lines).encode())
     return h.hexdigest()[:24]
 
@@ -118,13 +127,17 @@ def _decode_chunk(
     of another size is a problem to report, not something to fix silently.
     """
     h, w = size
-    out = np.zeros((len(paths), h, w, 3), dtype=np.uint8)  # Pillow's layout; transposed once at the end
+    out = np.zeros(
+        (len(paths), h, w, 3), dtype=np.uint8
+    )  # Pillow's layout; transposed once at the end
     gray, broken, odd = True, [], []
     for i, path in enumerate(paths):
         try:
             with Image.open(path) as im:
                 if not resize and im.size != (w, h):
-                    odd.append(f"{path} is {im.size[0]}x{im.size[1]}, not {w}x{h} like the first training image")
+                    odd.append(
+                        f"{path} is {im.size[0]}x{im.size[1]}, not {w}x{h} like the first training image"
+                    )
                     continue
                 gray = gray and im.mode in _GRAY_MODES
                 if resize:
@@ -147,7 +160,11 @@ def decode_images(
     over the GIL decode small JPEGs slower than one thread does.
     """
     if workers is None:
-        cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+        cpus = (
+            len(os.sched_getaffinity(0))
+            if hasattr(os, "sched_getaffinity")
+            else os.cpu_count() or 1
+        )
         workers = min(cpus, 8)
     if workers <= 1 or len(paths) < _POOL_MIN_IMAGES:
         results = [_decode_chunk(paths, size, resize)]
@@ -157,8 +174,13 @@ def decode_images(
         # fork on Linux: the workers need no fresh interpreter, and spawn would re-import torch in each.
         context = multiprocessing.get_context("fork") if sys.platform == "linux" else None
         with ProcessPoolExecutor(workers, mp_context=context) as pool:
-            results = list(pool.map(_decode_chunk, chunks, [size] * len(chunks), [resize] * len(chunks)))
-    for index, fix in ((2, "remove or replace the broken files"), (3, "pass a proxy resolution such as resolution=32")):
+            results = list(
+                pool.map(_decode_chunk, chunks, [size] * len(chunks), [resize] * len(chunks))
+            )
+    for index, fix in (
+        (2, "remove or replace the broken files"),
+        (3, "pass a proxy resolution such as resolution=32"),
+    ):
         problems = [p for r in results for p in r[index]]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
@@ -174,7 +196,9 @@ def _native_size(path: str) -> tuple[int, int]:
         raise InputError(f"cannot decode {path}: {exc}; remove or replace it") from exc
 
 
-def load_image_folder(data_dir: Path | None, size: tuple[int, int] | None, cache_dir: Path | None = None) -> RawData:
+def load_image_folder(
+    data_dir: Path | None, size: tuple[int, int] | None, cache_dir: Path | None = None
+) -> RawData:
     """Images in data_dir/train/<class>/ and data_dir/test/<class>/ (or val/), as RGB or grayscale."""
     if data_dir is None:
         raise InputError(
@@ -182,10 +206,14 @@ def load_image_folder(data_dir: Path | None, size: tuple[int, int] | None, cache
         )
     root = data_dir.resolve()
     if not (root / "train").is_dir():
-        raise InputError(f"{root} has no train/ folder; expected train/<class>/ and test/<class>/ (or val/)")
+        raise InputError(
+            f"{root} has no train/ folder; expected train/<class>/ and test/<class>/ (or val/)"
+        )
     eval_name = next((n for n in EVAL_FOLDERS if (root / n).is_dir()), None)
     if eval_name is None:
-        raise InputError(f"{root} has train/ but neither test/ nor val/; add one with the same class folders")
+        raise InputError(
+            f"{root} has train/ but neither test/ nor val/; add one with the same class folders"
+        )
     classes = list_classes(root / "train")
     train = scan_split(root / "train", classes, require_all=True)
     test = scan_split(root / eval_name, classes, require_all=False)
@@ -226,7 +254,8 @@ def _read_cache(path: Path, count: int) -> np.ndarray | None:
         return None
     if images.dtype != np.uint8 or images.ndim != 4 or len(images) != count:
         warnings.warn(
-            f"ignoring dataset cache {path}: it holds {images.shape} {images.dtype}, not {count} images", stacklevel=3
+            f"ignoring dataset cache {path}: it holds {images.shape} {images.dtype}, not {count} images",
+            stacklevel=3,
         )
         return None
     return images
@@ -239,5 +268,8 @@ def _write_cache(path: Path, images: np.ndarray) -> bool:
             np.save(f, images, allow_pickle=False)
         return True
     except OSError as exc:
-        warnings.warn(f"could not write dataset cache {path} ({exc}); the next load will decode again", stacklevel=3)
+        warnings.warn(
+            f"could not write dataset cache {path} ({exc}); the next load will decode again",
+            stacklevel=3,
+        )
         return False

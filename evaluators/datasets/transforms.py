@@ -97,7 +97,9 @@ def batches(
     if augment and generator is None:
         raise ValueError("augment=True needs a generator, so that augmentation is reproducible")
     images, labels = dataset.split(split)
-    for x, y in iterate_batches(images, labels, batch_size, generator=generator, drop_last=drop_last):
+    for x, y in iterate_batches(
+        images, labels, batch_size, generator=generator, drop_last=drop_last
+    ):
         x = to_float(x, dataset.mean, dataset.std)
         if augment:
             x = augment_batch(x, generator, flip=dataset.hflip_ok)  # type: ignore[arg-type]

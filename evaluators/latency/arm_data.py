@@ -31,13 +31,13 @@ DEVICES: dict[str, dict[str, str]] = {
         "device": "Samsung Galaxy Note10",
         "cpu": "ARMv8.2-A phone CPU (chip variant not named by the publication)",
         "source": "Once-for-All (Cai et al., ICLR 2020), per-operator latency tables for its "
-                  "MobileNetV3-style space at input 160/176/192/208",
+        "MobileNetV3-style space at input 160/176/192/208",
     },
     PIXEL1: {
         "device": "Google Pixel 1",
         "cpu": "Qualcomm Snapdragon 821 (ARMv8-A)",
         "source": "ProxylessNAS (Cai et al., ICLR 2019), per-operator latency table "
-                  "mobile_trim.yaml for MobileNetV2-style blocks at input 224",
+        "mobile_trim.yaml for MobileNetV2-style blocks at input 224",
     },
 }
 """What each publication says about its device; nothing here is inferred."""
@@ -111,8 +111,9 @@ def parse_key(key: str, device: str) -> tuple[tuple[OpSignature, ...], int | Non
     head_act = "hswish" if device == NOTE10 else "relu6"
     if op == "Conv":
         stride = -(-in_h // out[0])
-        return (OpSignature("stem", in_h, in_w, in_c, out[2], stride=stride, kernel=3,
-                            act=head_act),), None
+        return (
+            OpSignature("stem", in_h, in_w, in_c, out[2], stride=stride, kernel=3, act=head_act),
+        ), None
     if op == "Conv_1":
         return (OpSignature("head", in_h, in_w, in_c, out[2], act=head_act),), None
     if op == "Conv_2":
@@ -130,8 +131,15 @@ def parse_key(key: str, device: str) -> tuple[tuple[OpSignature, ...], int | Non
     raise InputError(f"unknown operator {op!r} in published latency key {key!r}")
 
 
-def _block(in_h: int, in_w: int, in_c: int, out: tuple[int, ...], options: dict[str, int],
-           device: str, key: str) -> tuple[tuple[OpSignature, ...], int]:
+def _block(
+    in_h: int,
+    in_w: int,
+    in_c: int,
+    out: tuple[int, ...],
+    options: dict[str, int],
+    device: str,
+    key: str,
+) -> tuple[tuple[OpSignature, ...], int]:
     stride, kernel = options["stride"], options["kernel"]
     if device == NOTE10:
         mid = options["expand"]
@@ -142,15 +150,29 @@ def _block(in_h: int, in_w: int, in_c: int, out: tuple[int, ...], options: dict[
         expansion = float(options["expand"])
         mid = in_c if expansion == 1 else make_divisible(in_c * expansion)
         se_ratio, act = 0.0, "relu6"
-    sig = OpSignature("mbconv", in_h, in_w, in_c, out[2], stride=stride, expansion=expansion,
-                      kernel=kernel, se_ratio=se_ratio, act=act)
+    sig = OpSignature(
+        "mbconv",
+        in_h,
+        in_w,
+        in_c,
+        out[2],
+        stride=stride,
+        expansion=expansion,
+        kernel=kernel,
+        se_ratio=se_ratio,
+        act=act,
+    )
     if (sig.out_h, sig.out_w) != out[:2]:
-        raise InputError(f"published key {key!r}: output size {out[:2]} does not follow from "
-                         f"input {in_h}x{in_w} at stride {stride}")
+        raise InputError(
+            f"published key {key!r}: output size {out[:2]} does not follow from "
+            f"input {in_h}x{in_w} at stride {stride}"
+        )
     shortcut = sig.block.has_shortcut(in_c)
     if "idskip" in options and bool(options["idskip"]) != shortcut:
-        raise InputError(f"published key {key!r}: idskip={options['idskip']} contradicts "
-                         f"stride {stride} and channels {in_c}->{out[2]}")
+        raise InputError(
+            f"published key {key!r}: idskip={options['idskip']} contradicts "
+            f"stride {stride} and channels {in_c}->{out[2]}"
+        )
     return (sig,), mid
 
 
@@ -170,13 +192,24 @@ def _samples(path: Path, device: str, resolution: int) -> list[Sample]:
         sigs, mid = parse_key(key, device)
         # ProxylessNAS publishes a variance, Once-for-All a standard deviation.
         std = timing["std"] if "std" in timing else float(timing["var"]) ** 0.5
-        samples.append(Sample(device, resolution, key, sigs, float(timing["mean"]), float(std),
-                              int(timing["count"]), mid))
+        samples.append(
+            Sample(
+                device,
+                resolution,
+                key,
+                sigs,
+                float(timing["mean"]),
+                float(std),
+                int(timing["count"]),
+                mid,
+            )
+        )
     return samples
 
 
-def load_note10(data_dir: Path | None = None,
-                resolutions: tuple[int, ...] = NOTE10_RESOLUTIONS) -> list[Sample]:
+def load_note10(
+    data_dir: Path | None = None, resolutions: tuple[int, ...] = NOTE10_RESOLUTIONS
+) -> list[Sample]:
     """Every Once-for-All Note10 measurement at the given network input resolutions."""
     root = (data_dir or default_data_dir()) / NOTE10
     samples = []

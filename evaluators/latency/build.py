@@ -22,22 +22,33 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeElapsedColumn, TimeRemainingColumn)
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from nas.errors import InputError
-from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.evaluators.latency.calibrate import calibrate
-from nas.evaluators.latency.timing import (Backend, clock_name, get_backend, machine_info, measure,
-                                       op_input_shape)
+from nas.evaluators.latency.table import LatencyTable, default_table_path
+from nas.evaluators.latency.timing import (
+    Backend,
+    clock_name,
+    get_backend,
+    machine_info,
+    measure,
+    op_input_shape,
+)
 from nas.search_spaces.builder import build_op
 from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
 from nas.search_spaces.space import DEFAULT_SPACE, load_space
 
 # Metadata that must match for a rerun to add entries to an existing table: mixing threads,
 # runtimes, input sizes or machines in one table would make its sums meaningless.
-_MUST_MATCH = ("runtime", "threads", "input_size", "num_classes", "precision", "cpu_model",
-               "clock")
+_MUST_MATCH = ("runtime", "threads", "input_size", "num_classes", "precision", "cpu_model", "clock")
 
 
 @dataclass(frozen=True)
@@ -73,8 +84,11 @@ class BuildReport:
     table: LatencyTable | None = field(default=None, repr=False)
 
 
-def build_table(options: BuildOptions, show_progress: bool = True,
-                on_measured: Callable[[OpSignature], None] | None = None) -> BuildReport:
+def build_table(
+    options: BuildOptions,
+    show_progress: bool = True,
+    on_measured: Callable[[OpSignature], None] | None = None,
+) -> BuildReport:
     """Measure the space's signatures that `options.path` lacks; returns what was done.
 
     `on_measured` is called after each new entry (tests interrupt a build through it).
@@ -89,8 +103,9 @@ def build_table(options: BuildOptions, show_progress: bool = True,
     # Measure in a shuffled order: load from other processes drifts over a build, and in key
     # order it would inflate one resolution's operators together, a bias no sum averages out.
     random.Random(0).shuffle(todo)
-    report = BuildReport(path=options.path, total=len(sigs), skipped=len(sigs) - len(todo),
-                         table=table)
+    report = BuildReport(
+        path=options.path, total=len(sigs), skipped=len(sigs) - len(todo), table=table
+    )
     if todo and "per_op_overhead_ms" not in table.metadata:
         table.metadata["per_op_overhead_ms"] = round(call_overhead_ms(backend, options), 5)
     started = time.perf_counter()
@@ -105,8 +120,11 @@ def build_table(options: BuildOptions, show_progress: bool = True,
     console = Console(stderr=True)
     try:
         with _progress(console, show_progress and bool(todo)) as progress:
-            task = progress.add_task(f"{options.target}: {space.name} at {options.input_size}",
-                                     total=len(sigs), completed=report.skipped)
+            task = progress.add_task(
+                f"{options.target}: {space.name} at {options.input_size}",
+                total=len(sigs),
+                completed=report.skipped,
+            )
             for index, sig in enumerate(todo, 1):
                 timing = measure_op(sig, backend, options)
                 table.set_entry(sig.key, timing.ms, timing.std, "measured")
@@ -123,8 +141,9 @@ def build_table(options: BuildOptions, show_progress: bool = True,
                 attach_cost_model(table, sigs)
                 save()
             if options.calibrate and "cold_ms_per_mb" not in table.metadata:
-                report.calibration = calibrate(table, space, backend, networks=options.calibrate,
-                                               show_progress=show_progress)
+                report.calibration = calibrate(
+                    table, space, backend, networks=options.calibrate, show_progress=show_progress
+                )
     except KeyboardInterrupt:
         report.interrupted = True
     finally:
@@ -140,20 +159,32 @@ def attach_cost_model(table: LatencyTable, sigs: list[OpSignature], folds: int =
     an odd expansion ratio), marked ``model`` in every estimate. Its error is measured the only
     honest way, on entries it was not fitted to (k-fold by signature), and recorded next to it.
     """
-    from nas.evaluators.latency.cost_model import (DEFAULT_CACHE_BYTES, cross_validate, fit_cost_model,
-                                           pooled_mape)
+    from nas.evaluators.latency.cost_model import (
+        DEFAULT_CACHE_BYTES,
+        cross_validate,
+        fit_cost_model,
+        pooled_mape,
+    )
 
-    samples = [(sig, table.entries[sig.key]["ms"]) for sig in sigs
-               if table.entries.get(sig.key, {}).get("source") == "measured"]
+    samples = [
+        (sig, table.entries[sig.key]["ms"])
+        for sig in sigs
+        if table.entries.get(sig.key, {}).get("source") == "measured"
+    ]
     if len(samples) < 4 * folds:  # too few to hold any out
         return
     cache = int(table.metadata.get("l2_cache_bytes") or DEFAULT_CACHE_BYTES)
     groups = [index % folds for index in range(len(samples))]
     held_out = pooled_mape(cross_validate(samples, groups, cache_bytes=cache))
-    model = fit_cost_model(samples, device=str(table.metadata.get("device", table.target)),
-                           cache_bytes=cache,
-                           describe={f"held_out_mape_percent_{folds}_fold": round(held_out, 2),
-                                     "fitted_to": f"the {len(samples)} measured entries"})
+    model = fit_cost_model(
+        samples,
+        device=str(table.metadata.get("device", table.target)),
+        cache_bytes=cache,
+        describe={
+            f"held_out_mape_percent_{folds}_fold": round(held_out, 2),
+            "fitted_to": f"the {len(samples)} measured entries",
+        },
+    )
     table.cost_model = model.to_dict()
 
 
@@ -161,8 +192,13 @@ def measure_op(sig: OpSignature, backend: Backend, options: BuildOptions):
     """Build, export and time one signature's module."""
     shape = op_input_shape(sig)
     run = backend.prepare(build_op(sig).eval(), shape)
-    return measure(run, options.threads, repeats=options.repeats, warmup=options.warmup,
-                   min_seconds=options.min_seconds)
+    return measure(
+        run,
+        options.threads,
+        repeats=options.repeats,
+        warmup=options.warmup,
+        min_seconds=options.min_seconds,
+    )
 
 
 def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
@@ -172,8 +208,13 @@ def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
     `LatencyTable.predict` subtracts it for all but one.
     """
     run = backend.prepare(torch.nn.ReLU(), (1, 1))
-    return measure(run, options.threads, repeats=max(options.repeats, 200), warmup=50,
-                   min_seconds=options.min_seconds).ms
+    return measure(
+        run,
+        options.threads,
+        repeats=max(options.repeats, 200),
+        warmup=50,
+        min_seconds=options.min_seconds,
+    ).ms
 
 
 def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> LatencyTable:
@@ -202,7 +243,8 @@ def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> Lat
         if table.metadata.get(name) != metadata[name]:
             raise InputError(
                 f"{path} was built with {name}={table.metadata.get(name)!r}, this build has "
-                f"{name}={metadata[name]!r}: give another --out or delete the file to start over")
+                f"{name}={metadata[name]!r}: give another --out or delete the file to start over"
+            )
     for name, value in metadata.items():  # fields a newer nas records that the file lacks
         table.metadata.setdefault(name, value)
     spaces = str(table.metadata.get("space", "")).split(",")
@@ -213,21 +255,33 @@ def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> Lat
 
 
 def _method(options: BuildOptions) -> str:
-    runner = ("exported to ONNX (opset 17, batch norm folded) and run in onnxruntime with all "
-              "graph optimisations" if options.backend == "onnxruntime" else
-              "run eagerly in torch (inference mode)")
-    clock = ("thread CPU time" if options.threads == 1 else "wall time")
-    return (f"nas lut build: each operator built alone with random weights at batch 1, {runner}, "
-            f"{options.threads} intra-op thread(s); fastest of at least {options.repeats} runs "
-            f"and {options.min_seconds:g} s after {options.warmup} warm-up runs, {clock}, "
-            f"runs the scheduler interrupted left out")
+    runner = (
+        "exported to ONNX (opset 17, batch norm folded) and run in onnxruntime with all "
+        "graph optimisations"
+        if options.backend == "onnxruntime"
+        else "run eagerly in torch (inference mode)"
+    )
+    clock = "thread CPU time" if options.threads == 1 else "wall time"
+    return (
+        f"nas lut build: each operator built alone with random weights at batch 1, {runner}, "
+        f"{options.threads} intra-op thread(s); fastest of at least {options.repeats} runs "
+        f"and {options.min_seconds:g} s after {options.warmup} warm-up runs, {clock}, "
+        f"runs the scheduler interrupted left out"
+    )
 
 
 def _progress(console: Console, enabled: bool) -> Progress:
-    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
-                    console=console, disable=not enabled or not console.is_terminal,
-                    transient=False)
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("eta"),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled or not console.is_terminal,
+        transient=False,
+    )
 
 
 def _log_line(done: int, todo: int, started: float) -> str:

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 
 from nas.evaluators.latency.cost_model import mape
-from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
+from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
 from nas.evaluators.latency.timing import Backend
 from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import SearchSpace
@@ -29,28 +29,47 @@ CALIBRATION_SEED = 1000
 """Validation samples with seed 0 by default; calibration networks come from another stream."""
 
 
-def calibrate(table: LatencyTable, space: SearchSpace, backend: Backend, networks: int = 30,
-              seed: int = CALIBRATION_SEED, rounds: int = NETWORK_ROUNDS,
-              show_progress: bool = True) -> dict[str, Any]:
+def calibrate(
+    table: LatencyTable,
+    space: SearchSpace,
+    backend: Backend,
+    networks: int = 30,
+    seed: int = CALIBRATION_SEED,
+    rounds: int = NETWORK_ROUNDS,
+    show_progress: bool = True,
+) -> dict[str, Any]:
     """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it."""
     started = time.perf_counter()
     shape = (3, *table.input_hw)
     num_classes = int(table.metadata.get("num_classes", 1000))
     archs = sample_archs(space, networks, seed)
-    timings = time_networks(archs, backend, shape, num_classes, rounds=rounds,
-                            description=f"calibrate {table.target}", show_progress=show_progress)
+    timings = time_networks(
+        archs,
+        backend,
+        shape,
+        num_classes,
+        rounds=rounds,
+        description=f"calibrate {table.target}",
+        show_progress=show_progress,
+    )
     measured = np.array([timing.ms for timing in timings])
     table.metadata["cold_ms_per_mb"] = 0.0
     summed = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
-    megabytes = np.array([sum(feature_map_bytes(sig)
-                              for sig in arch_signatures(arch, shape, num_classes)) / 1e6
-                          for arch in archs])
+    megabytes = np.array(
+        [
+            sum(feature_map_bytes(sig) for sig in arch_signatures(arch, shape, num_classes)) / 1e6
+            for arch in archs
+        ]
+    )
     # Minimise sum(((summed + c * megabytes - measured) / measured) ** 2) over c >= 0.
     weights = megabytes / measured
-    cold = max(0.0, float(np.sum(weights * (1 - summed / measured)) / np.sum(weights ** 2)))
+    cold = max(0.0, float(np.sum(weights * (1 - summed / measured)) / np.sum(weights**2)))
     fitted = summed + cold * megabytes
     summary = {
-        "networks": len(archs), "seed": seed, "space": space.name, "rounds": rounds,
+        "networks": len(archs),
+        "seed": seed,
+        "space": space.name,
+        "rounds": rounds,
         "fitted": "cold_ms_per_mb, by least squares on relative error",
         "mape_without_pct": round(mape(summed, measured), 2),
         "mape_fitted_pct": round(mape(fitted, measured), 2),

@@ -27,8 +27,17 @@ import numpy as np
 from scipy.optimize import nnls
 
 from nas.errors import InputError
-from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
-                                   SqueezeExcite, ZeroPad, op_layers)
+from nas.search_spaces.ops import (
+    ChannelShuffle,
+    Conv,
+    GlobalPool,
+    Layer,
+    Linear,
+    ShortcutAdd,
+    SqueezeExcite,
+    ZeroPad,
+    op_layers,
+)
 from nas.search_spaces.signatures import OpSignature
 
 FORMAT = 1
@@ -72,53 +81,127 @@ def _microseconds(ms_per_unit: float) -> float:
 
 
 TERMS: tuple[Term, ...] = (
-    Term("operator", "operator", "fixed cost of invoking one operator (dispatch, setup)",
-         "us per operator", _microseconds),
-    Term("full_conv_macs", "MAC", "multiply-adds of full k x k convolutions (the stem)",
-         "GMAC/s", _rate),
-    Term("pointwise_macs", "MAC", "multiply-adds of 1x1 convolutions, grouped or not "
-         "(block expansion and projection, head)", "GMAC/s", _rate),
-    Term("depthwise_s1_macs", "MAC", "multiply-adds (kernel taps) of stride-1 depthwise "
-         "convolutions", "GMAC/s", _rate),
-    Term("depthwise_s2_macs", "MAC", "multiply-adds (kernel taps) of stride-2 depthwise "
-         "convolutions", "GMAC/s", _rate),
-    Term("depthwise_spill_macs", "MAC", "extra cost of depthwise taps whose input feature map "
-         "is larger than the cache size (cache_bytes), added to the in-cache rate",
-         "ps per MAC added", _picoseconds),
-    Term("depthwise_outputs", "element", "kernel-independent cost per depthwise output element "
-         "(store, bias, activation clamp); makes depthwise efficiency grow with the kernel",
-         "ns per element", _nanoseconds),
-    Term("activation_bytes", "byte", "feature-map bytes read and written by convolutions, "
-         "padding and channel shuffles", "GB/s", _rate),
-    Term("conv_weight_bytes", "byte", "weight bytes of convolutions (read and packed once "
-         "per call)", "GB/s", _rate),
-    Term("linear_weight_bytes", "byte", "weight bytes of matrix-vector products (fc, "
-         "classifier, SE reduce/expand): memory-bound, one multiply-add per 4 bytes",
-         "GB/s", _rate),
-    Term("hswish_elements", "element", "elements passed through an h-swish (or swish) "
-         "activation", "ns per element", _nanoseconds),
-    Term("se_elements", "element", "elements of the tensor a squeeze-and-excitation module "
-         "pools and then gates (two passes over it)", "ns per element", _nanoseconds),
-    Term("add_elements", "element", "elements of an identity-shortcut addition",
-         "ns per element", _nanoseconds),
-    Term("pool_elements", "element", "elements read by global average pooling",
-         "ns per element", _nanoseconds),
+    Term(
+        "operator",
+        "operator",
+        "fixed cost of invoking one operator (dispatch, setup)",
+        "us per operator",
+        _microseconds,
+    ),
+    Term(
+        "full_conv_macs",
+        "MAC",
+        "multiply-adds of full k x k convolutions (the stem)",
+        "GMAC/s",
+        _rate,
+    ),
+    Term(
+        "pointwise_macs",
+        "MAC",
+        "multiply-adds of 1x1 convolutions, grouped or not (block expansion and projection, head)",
+        "GMAC/s",
+        _rate,
+    ),
+    Term(
+        "depthwise_s1_macs",
+        "MAC",
+        "multiply-adds (kernel taps) of stride-1 depthwise convolutions",
+        "GMAC/s",
+        _rate,
+    ),
+    Term(
+        "depthwise_s2_macs",
+        "MAC",
+        "multiply-adds (kernel taps) of stride-2 depthwise convolutions",
+        "GMAC/s",
+        _rate,
+    ),
+    Term(
+        "depthwise_spill_macs",
+        "MAC",
+        "extra cost of depthwise taps whose input feature map "
+        "is larger than the cache size (cache_bytes), added to the in-cache rate",
+        "ps per MAC added",
+        _picoseconds,
+    ),
+    Term(
+        "depthwise_outputs",
+        "element",
+        "kernel-independent cost per depthwise output element "
+        "(store, bias, activation clamp); makes depthwise efficiency grow with the kernel",
+        "ns per element",
+        _nanoseconds,
+    ),
+    Term(
+        "activation_bytes",
+        "byte",
+        "feature-map bytes read and written by convolutions, padding and channel shuffles",
+        "GB/s",
+        _rate,
+    ),
+    Term(
+        "conv_weight_bytes",
+        "byte",
+        "weight bytes of convolutions (read and packed once per call)",
+        "GB/s",
+        _rate,
+    ),
+    Term(
+        "linear_weight_bytes",
+        "byte",
+        "weight bytes of matrix-vector products (fc, "
+        "classifier, SE reduce/expand): memory-bound, one multiply-add per 4 bytes",
+        "GB/s",
+        _rate,
+    ),
+    Term(
+        "hswish_elements",
+        "element",
+        "elements passed through an h-swish (or swish) activation",
+        "ns per element",
+        _nanoseconds,
+    ),
+    Term(
+        "se_elements",
+        "element",
+        "elements of the tensor a squeeze-and-excitation module "
+        "pools and then gates (two passes over it)",
+        "ns per element",
+        _nanoseconds,
+    ),
+    Term(
+        "add_elements",
+        "element",
+        "elements of an identity-shortcut addition",
+        "ns per element",
+        _nanoseconds,
+    ),
+    Term(
+        "pool_elements",
+        "element",
+        "elements read by global average pooling",
+        "ns per element",
+        _nanoseconds,
+    ),
 )
 TERM_NAMES = tuple(term.name for term in TERMS)
 _TERM_INDEX = {name: i for i, name in enumerate(TERM_NAMES)}
 
-FORM = ("ms = operator + full_conv_macs*MACs(stem) + pointwise_macs*MACs(1x1, /groups) + "
-        "depthwise_s{1,2}_macs*MACs(depthwise) + depthwise_spill_macs*MACs(depthwise whose "
-        "input exceeds cache_bytes) + depthwise_outputs*outputs(depthwise) + "
-        "activation_bytes*bytes(feature maps in+out of every conv, pad, shuffle) + "
-        "conv_weight_bytes*bytes(conv weights) + linear_weight_bytes*bytes(fc/classifier/SE "
-        "weights) + hswish_elements*elements(h-swish outputs) + se_elements*elements(SE-gated "
-        "tensor) + add_elements*elements(shortcut) + pool_elements*elements(pooled input); "
-        "each coefficient is ms per unit, non-negative")
+FORM = (
+    "ms = operator + full_conv_macs*MACs(stem) + pointwise_macs*MACs(1x1, /groups) + "
+    "depthwise_s{1,2}_macs*MACs(depthwise) + depthwise_spill_macs*MACs(depthwise whose "
+    "input exceeds cache_bytes) + depthwise_outputs*outputs(depthwise) + "
+    "activation_bytes*bytes(feature maps in+out of every conv, pad, shuffle) + "
+    "conv_weight_bytes*bytes(conv weights) + linear_weight_bytes*bytes(fc/classifier/SE "
+    "weights) + hswish_elements*elements(h-swish outputs) + se_elements*elements(SE-gated "
+    "tensor) + add_elements*elements(shortcut) + pool_elements*elements(pooled input); "
+    "each coefficient is ms per unit, non-negative"
+)
 
 
-def op_work(sig: OpSignature, mid: int | None = None,
-            cache_bytes: float = DEFAULT_CACHE_BYTES) -> dict[str, float]:
+def op_work(
+    sig: OpSignature, mid: int | None = None, cache_bytes: float = DEFAULT_CACHE_BYTES
+) -> dict[str, float]:
     """The work of one operator, per term (MACs, bytes, elements; no time yet).
 
     `mid` overrides the expanded width of an ``mbconv``, for published blocks whose middle width
@@ -150,8 +233,9 @@ def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> Non
         work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.elements
     elif isinstance(layer, SqueezeExcite):
         work["se_elements"] += layer.elements
-        work["linear_weight_bytes"] += BYTES_PER_VALUE * (_weights(layer.reduce)
-                                                          + _weights(layer.expand))
+        work["linear_weight_bytes"] += BYTES_PER_VALUE * (
+            _weights(layer.reduce) + _weights(layer.expand)
+        )
     elif isinstance(layer, Linear):
         work["linear_weight_bytes"] += BYTES_PER_VALUE * layer.in_c * layer.out_c
         _activation(work, layer.act, layer.out_c)
@@ -164,7 +248,7 @@ def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> Non
 
 
 def _conv(work: dict[str, float], conv: Conv, cache_bytes: float) -> None:
-    macs = conv.outputs * conv.in_c * conv.kernel ** 2 / conv.groups
+    macs = conv.outputs * conv.in_c * conv.kernel**2 / conv.groups
     if conv.kind == "full":
         work["full_conv_macs"] += macs
     elif conv.kind == "pointwise":
@@ -180,7 +264,7 @@ def _conv(work: dict[str, float], conv: Conv, cache_bytes: float) -> None:
 
 
 def _weights(conv: Conv) -> float:
-    return conv.in_c * conv.out_c * conv.kernel ** 2 / conv.groups
+    return conv.in_c * conv.out_c * conv.kernel**2 / conv.groups
 
 
 def _activation(work: dict[str, float], act: str, elements: float) -> None:
@@ -221,12 +305,16 @@ class OpCostModel:
         unknown = set(self.coefficients) - set(TERM_NAMES)
         missing = set(TERM_NAMES) - set(self.coefficients)
         if unknown or missing:
-            raise InputError(f"cost model coefficients do not match its terms (unknown: "
-                             f"{sorted(unknown)}, missing: {sorted(missing)})")
+            raise InputError(
+                f"cost model coefficients do not match its terms (unknown: "
+                f"{sorted(unknown)}, missing: {sorted(missing)})"
+            )
         for name, value in self.coefficients.items():
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise InputError(f"cost model coefficient {name} must be a finite non-negative "
-                                 f"number, got {value!r}")
+                raise InputError(
+                    f"cost model coefficient {name} must be a finite non-negative "
+                    f"number, got {value!r}"
+                )
         self._vector = np.array([float(self.coefficients[name]) for name in TERM_NAMES])
 
     def predict_ms(self, sig: Op, mid: int | None = None) -> float:
@@ -235,16 +323,22 @@ class OpCostModel:
 
     def breakdown(self, sig: OpSignature) -> dict[str, float]:
         """Milliseconds per term for one operator: where the predicted time goes."""
-        return {name: amount * self.coefficients[name]
-                for name, amount in op_work(sig, cache_bytes=self.cache_bytes).items() if amount}
+        return {
+            name: amount * self.coefficients[name]
+            for name, amount in op_work(sig, cache_bytes=self.cache_bytes).items()
+            if amount
+        }
 
     def readable(self) -> dict[str, str]:
         """Each coefficient in the unit a person thinks in (GMAC/s, GB/s, ns per element)."""
         shown = {}
         for term in TERMS:
             value = term.readable(self.coefficients[term.name])
-            shown[term.name] = ("unused (fitted 0)" if math.isinf(value) or value == 0
-                                else f"{value:.3g} {term.readable_unit}")
+            shown[term.name] = (
+                "unused (fitted 0)"
+                if math.isinf(value) or value == 0
+                else f"{value:.3g} {term.readable_unit}"
+            )
         return shown
 
     def depthwise_efficiency(self, kernel: int, stride: int, spilled: bool = False) -> float:
@@ -252,9 +346,9 @@ class OpCostModel:
         per_tap = self.coefficients[f"depthwise_s{stride}_macs"]
         if spilled:
             per_tap += self.coefficients["depthwise_spill_macs"]
-        taps = per_tap * kernel ** 2
+        taps = per_tap * kernel**2
         ms = taps + self.coefficients["depthwise_outputs"]
-        return _rate(ms / kernel ** 2)
+        return _rate(ms / kernel**2)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able: the coefficients, what each means, the device and the fit summary."""
@@ -263,14 +357,24 @@ class OpCostModel:
             "form": FORM,
             # Full precision: a model read back from JSON must predict exactly the same times.
             "coefficients": {name: float(self.coefficients[name]) for name in TERM_NAMES},
-            "terms": {term.name: {"unit": term.unit, "meaning": term.meaning,
-                                  "ms_per_unit": float(f"{self.coefficients[term.name]:.6g}"),
-                                  "readable": self.readable()[term.name]}
-                      for term in TERMS},
+            "terms": {
+                term.name: {
+                    "unit": term.unit,
+                    "meaning": term.meaning,
+                    "ms_per_unit": float(f"{self.coefficients[term.name]:.6g}"),
+                    "readable": self.readable()[term.name],
+                }
+                for term in TERMS
+            },
             "cache_bytes": self.cache_bytes,
-            "depthwise_gmacs": {f"k{k}_s{s}{'_spilled' if spilled else ''}":
-                                round(self.depthwise_efficiency(k, s, spilled), 3)
-                                for spilled in (False, True) for s in (1, 2) for k in (3, 5, 7)},
+            "depthwise_gmacs": {
+                f"k{k}_s{s}{'_spilled' if spilled else ''}": round(
+                    self.depthwise_efficiency(k, s, spilled), 3
+                )
+                for spilled in (False, True)
+                for s in (1, 2)
+                for k in (3, 5, 7)
+            },
             "device": self.device,
             "fit": self.fit,
         }
@@ -281,14 +385,20 @@ class OpCostModel:
         if not isinstance(data, dict) or not isinstance(data.get("coefficients"), dict):
             raise InputError("cost model must be a mapping with a 'coefficients' mapping")
         if data.get("format", FORMAT) != FORMAT:
-            raise InputError(f"cost model format {data.get('format')!r} is not supported "
-                             f"(expected {FORMAT})")
+            raise InputError(
+                f"cost model format {data.get('format')!r} is not supported (expected {FORMAT})"
+            )
         cache_bytes = data.get("cache_bytes", DEFAULT_CACHE_BYTES)
         if not (isinstance(cache_bytes, (int, float)) and cache_bytes > 0):
-            raise InputError(f"cost model cache_bytes must be a positive number, got "
-                             f"{cache_bytes!r}")
-        return cls(coefficients=dict(data["coefficients"]), cache_bytes=cache_bytes,
-                   device=dict(data.get("device", {})), fit=dict(data.get("fit", {})))
+            raise InputError(
+                f"cost model cache_bytes must be a positive number, got {cache_bytes!r}"
+            )
+        return cls(
+            coefficients=dict(data["coefficients"]),
+            cache_bytes=cache_bytes,
+            device=dict(data.get("device", {})),
+            fit=dict(data.get("fit", {})),
+        )
 
 
 def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
@@ -297,10 +407,13 @@ def mape(predicted: Iterable[float], measured: Iterable[float]) -> float:
     return float(np.mean(np.abs(predicted - measured) / measured) * 100)
 
 
-def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] | str | None = None,
-                   mids: Sequence[int | None] | None = None,
-                   describe: dict[str, Any] | None = None,
-                   cache_bytes: float = DEFAULT_CACHE_BYTES) -> OpCostModel:
+def fit_cost_model(
+    samples: Sequence[tuple[Op, float]],
+    device: dict[str, Any] | str | None = None,
+    mids: Sequence[int | None] | None = None,
+    describe: dict[str, Any] | None = None,
+    cache_bytes: float = DEFAULT_CACHE_BYTES,
+) -> OpCostModel:
     """Fit non-negative rates to measured (operator, milliseconds) pairs by relative error.
 
     Each row is divided by its measurement, so the fit minimises the sum of squared relative
@@ -324,8 +437,12 @@ def fit_cost_model(samples: Sequence[tuple[Op, float]], device: dict[str, Any] |
         device = {"name": device}
     model = OpCostModel(coefficients, cache_bytes=cache_bytes, device=dict(device or {}))
     train = mape((model.predict_ms(op, mid) for (op, _), mid in zip(samples, mids)), measured)
-    model.fit = {"samples": len(samples), "method": "non-negative least squares on relative "
-                 "error", "training_mape_percent": round(train, 2), **(describe or {})}
+    model.fit = {
+        "samples": len(samples),
+        "method": "non-negative least squares on relative error",
+        "training_mape_percent": round(train, 2),
+        **(describe or {}),
+    }
     return model
 
 
@@ -343,10 +460,13 @@ class HeldOut:
         return mape(self.predicted, self.measured)
 
 
-def cross_validate(samples: Sequence[tuple[Op, float]], groups: Sequence[Any],
-                   labels: Sequence[str] | None = None,
-                   mids: Sequence[int | None] | None = None,
-                   cache_bytes: float = DEFAULT_CACHE_BYTES) -> list[HeldOut]:
+def cross_validate(
+    samples: Sequence[tuple[Op, float]],
+    groups: Sequence[Any],
+    labels: Sequence[str] | None = None,
+    mids: Sequence[int | None] | None = None,
+    cache_bytes: float = DEFAULT_CACHE_BYTES,
+) -> list[HeldOut]:
     """Leave each group out in turn: fit on the rest, predict the group.
 
     The only honest error of a fitted model is on data it did not see; grouping decides what
@@ -358,8 +478,9 @@ def cross_validate(samples: Sequence[tuple[Op, float]], groups: Sequence[Any],
     for group in sorted(set(groups), key=str):
         held = [i for i, g in enumerate(groups) if g == group]
         kept = [i for i, g in enumerate(groups) if g != group]
-        model = fit_cost_model([samples[i] for i in kept], mids=[mids[i] for i in kept],
-                               cache_bytes=cache_bytes)
+        model = fit_cost_model(
+            [samples[i] for i in kept], mids=[mids[i] for i in kept], cache_bytes=cache_bytes
+        )
         predicted = np.array([model.predict_ms(samples[i][0], mids[i]) for i in held])
         measured = np.array([float(samples[i][1]) for i in held])
         folds.append(HeldOut(group, predicted, measured, tuple(labels[i] for i in held)))
@@ -377,5 +498,6 @@ def mape_by_label(folds: Sequence[HeldOut]) -> dict[str, float]:
 
 def pooled_mape(folds: Sequence[HeldOut]) -> float:
     """Held-out MAPE over every sample of every fold."""
-    return mape(np.concatenate([f.predicted for f in folds]),
-                np.concatenate([f.measured for f in folds]))
+    return mape(
+        np.concatenate([f.predicted for f in folds]), np.concatenate([f.measured for f in folds])
+    )

@@ -64,16 +64,28 @@ class NetworkTiming:
     """Largest minus smallest round median: how much the machine's load moved it."""
 
 
-def time_networks(archs: list[Arch], backend: Backend, shape: InputShape, num_classes: int,
-                  rounds: int = NETWORK_ROUNDS, repeats: int = 20, max_seconds: float = 3.0,
-                  description: str = "networks", show_progress: bool = True
-                  ) -> list[NetworkTiming]:
+def time_networks(
+    archs: list[Arch],
+    backend: Backend,
+    shape: InputShape,
+    num_classes: int,
+    rounds: int = NETWORK_ROUNDS,
+    repeats: int = 20,
+    max_seconds: float = 3.0,
+    description: str = "networks",
+    show_progress: bool = True,
+) -> list[NetworkTiming]:
     """End-to-end latency of each architecture at batch one, with `backend`'s threads."""
     console = Console(stderr=True)
     runs = []
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TimeRemainingColumn(), console=console,
-                  disable=not show_progress or not console.is_terminal) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show_progress or not console.is_terminal,
+    ) as progress:
         task = progress.add_task(description, total=len(archs) * (rounds + 1))
         for arch in archs:  # export every network first: it is the slow part
             model = build_model(arch, shape, num_classes).eval()
@@ -82,9 +94,21 @@ def time_networks(archs: list[Arch], backend: Backend, shape: InputShape, num_cl
         per_round: list[list[Timing]] = [[] for _ in archs]
         for _ in range(rounds):
             for index, run in enumerate(runs):
-                per_round[index].append(measure(run, backend.threads, repeats=repeats, warmup=3,
-                                                min_seconds=0.0, max_seconds=max_seconds))
+                per_round[index].append(
+                    measure(
+                        run,
+                        backend.threads,
+                        repeats=repeats,
+                        warmup=3,
+                        min_seconds=0.0,
+                        max_seconds=max_seconds,
+                    )
+                )
                 progress.advance(task)
-    return [NetworkTiming(ms=min(t.ms for t in timings),
-                          spread_ms=max(t.median_ms for t in timings)
-                          - min(t.median_ms for t in timings)) for timings in per_round]
+    return [
+        NetworkTiming(
+            ms=min(t.ms for t in timings),
+            spread_ms=max(t.median_ms for t in timings) - min(t.median_ms for t in timings),
+        )
+        for timings in per_round
+    ]

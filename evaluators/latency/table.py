@@ -40,10 +40,24 @@ from typing import Any
 from nas.errors import InputError
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.ops import (ChannelShuffle, Conv, GlobalPool, Layer, Linear, ShortcutAdd,
-                                   SqueezeExcite, ZeroPad, op_layers)
-from nas.search_spaces.signatures import (DEPLOY_CLASSES, DEPLOY_INPUT, InputShape, OpSignature,
-                                          arch_signatures)
+from nas.search_spaces.ops import (
+    ChannelShuffle,
+    Conv,
+    GlobalPool,
+    Layer,
+    Linear,
+    ShortcutAdd,
+    SqueezeExcite,
+    ZeroPad,
+    op_layers,
+)
+from nas.search_spaces.signatures import (
+    DEPLOY_CLASSES,
+    DEPLOY_INPUT,
+    InputShape,
+    OpSignature,
+    arch_signatures,
+)
 
 FORMAT_VERSION = 1
 SOURCES = ("measured", "model")
@@ -70,11 +84,16 @@ class LatencyEstimate:
     target: str
 
     def to_dict(self, with_ops: bool = True) -> dict[str, Any]:
-        result: dict[str, Any] = {"latency_ms": round(self.total_ms, 4), "target": self.target,
-                                  "n_measured": self.n_measured, "n_modelled": self.n_modelled}
+        result: dict[str, Any] = {
+            "latency_ms": round(self.total_ms, 4),
+            "target": self.target,
+            "n_measured": self.n_measured,
+            "n_modelled": self.n_modelled,
+        }
         if with_ops:
-            result["ops"] = [{"key": op.key, "ms": round(op.ms, 4), "source": op.source}
-                             for op in self.ops]
+            result["ops"] = [
+                {"key": op.key, "ms": round(op.ms, 4), "source": op.source} for op in self.ops
+            ]
         return result
 
 
@@ -94,8 +113,9 @@ def _network(arch: Arch, input_shape: InputShape, num_classes: int) -> _Network:
 
 
 def _describe(sigs: tuple[OpSignature, ...]) -> _Network:
-    return _Network(sigs, tuple(_key(sig) for sig in sigs),
-                    sum(feature_map_bytes(sig) for sig in sigs))
+    return _Network(
+        sigs, tuple(_key(sig) for sig in sigs), sum(feature_map_bytes(sig) for sig in sigs)
+    )
 
 
 @lru_cache(maxsize=65536)
@@ -135,8 +155,13 @@ def _feature_map_values(layer: Layer) -> int:
 class LatencyTable:
     """A target's per-operator latencies plus how they were obtained."""
 
-    def __init__(self, metadata: dict[str, Any], entries: dict[str, dict[str, Any]] | None = None,
-                 cost_model: dict[str, Any] | None = None, path: Path | None = None) -> None:
+    def __init__(
+        self,
+        metadata: dict[str, Any],
+        entries: dict[str, dict[str, Any]] | None = None,
+        cost_model: dict[str, Any] | None = None,
+        path: Path | None = None,
+    ) -> None:
         self.metadata = dict(metadata)
         self.entries: dict[str, dict[str, Any]] = dict(entries or {})
         self.cost_model = cost_model
@@ -173,8 +198,9 @@ class LatencyTable:
 
     # ---- pricing ----------------------------------------------------------------------------
 
-    def predict(self, arch: Arch, input_shape: InputShape = DEPLOY_INPUT,
-                num_classes: int = DEPLOY_CLASSES) -> LatencyEstimate:
+    def predict(
+        self, arch: Arch, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
+    ) -> LatencyEstimate:
         """Latency of `arch` on this target at `input_shape` (channels, height, width)."""
         _, height, width = input_shape
         if (height, width) != self.input_hw:
@@ -182,7 +208,8 @@ class LatencyTable:
             raise InputError(
                 f"{self.describe()} was built for {built} inputs, not {height}x{width}: use "
                 f"--input-size {self.input_size} or build a table with "
-                f"'nas lut build --target {self.target} --input-size {height}'")
+                f"'nas lut build --target {self.target} --input-size {height}'"
+            )
         return self._price(_network(arch, tuple(input_shape), num_classes))
 
     def price(self, sigs: tuple[OpSignature, ...] | list[OpSignature]) -> LatencyEstimate:
@@ -206,8 +233,13 @@ class LatencyTable:
             total += ms
         total -= (len(ops) - 1) * self.per_op_overhead_ms
         total += self.cold_ms_per_mb * network.feature_map_bytes / 1e6
-        return LatencyEstimate(total_ms=total, ops=tuple(ops), n_measured=len(ops) - modelled,
-                               n_modelled=modelled, target=self.target)
+        return LatencyEstimate(
+            total_ms=total,
+            ops=tuple(ops),
+            n_measured=len(ops) - modelled,
+            n_modelled=modelled,
+            target=self.target,
+        )
 
     def _model_ms(self, sig: OpSignature) -> float:
         if self.cost_model is None:
@@ -215,7 +247,8 @@ class LatencyTable:
             raise InputError(
                 f"{self.describe()} has no entry for operator {sig.key} and no cost model to "
                 f"price it: run 'nas lut build --target {self.target} --space {space}' with the "
-                f"space this architecture comes from")
+                f"space this architecture comes from"
+            )
         if self._model is None:
             from nas.evaluators.latency.cost_model import OpCostModel
 
@@ -235,9 +268,14 @@ class LatencyTable:
         data: dict[str, Any] = {
             "format": FORMAT_VERSION,
             "metadata": self.metadata,
-            "entries": {key: {"ms": _round(entry["ms"]), "std": _round(entry["std"]),
-                              "source": entry["source"]}
-                        for key, entry in sorted(self.entries.items())},
+            "entries": {
+                key: {
+                    "ms": _round(entry["ms"]),
+                    "std": _round(entry["std"]),
+                    "source": entry["source"],
+                }
+                for key, entry in sorted(self.entries.items())
+            },
         }
         if self.cost_model is not None:
             data["cost_model"] = self.cost_model
@@ -246,14 +284,20 @@ class LatencyTable:
     def to_json(self) -> str:
         """Compact but diffable: one line per entry, metadata indented."""
         data = self.to_dict()
-        lines = ["{", f'"format": {FORMAT_VERSION},',
-                 f'"metadata": {json.dumps(data["metadata"], indent=1, sort_keys=True)},']
+        lines = [
+            "{",
+            f'"format": {FORMAT_VERSION},',
+            f'"metadata": {json.dumps(data["metadata"], indent=1, sort_keys=True)},',
+        ]
         if "cost_model" in data:
             lines.append(f'"cost_model": {json.dumps(data["cost_model"], sort_keys=True)},')
-        entries = [f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
-                   for key, value in data["entries"].items()]
-        lines.append('"entries": {' + (("\n" + ",\n".join(entries) + "\n") if entries else "")
-                     + "}")
+        entries = [
+            f"{json.dumps(key)}: {json.dumps(value, separators=(',', ':'))}"
+            for key, value in data["entries"].items()
+        ]
+        lines.append(
+            '"entries": {' + (("\n" + ",\n".join(entries) + "\n") if entries else "") + "}"
+        )
         lines.append("}")
         return "\n".join(lines) + "\n"
 
@@ -263,15 +307,18 @@ class LatencyTable:
         return self.path
 
     @classmethod
-    def from_dict(cls, data: Any, where: str = "latency table",
-                  path: Path | None = None) -> LatencyTable:
+    def from_dict(
+        cls, data: Any, where: str = "latency table", path: Path | None = None
+    ) -> LatencyTable:
         """Validate the layout; every problem is an `InputError` naming the field."""
         hint = "rebuild it with 'nas lut build' or restore the file"
         if not isinstance(data, dict):
             raise InputError(f"{where} must be a JSON object: {hint}")
         if data.get("format") != FORMAT_VERSION:
-            raise InputError(f"{where} has format {data.get('format')!r}, this nas reads format "
-                             f"{FORMAT_VERSION}: {hint}")
+            raise InputError(
+                f"{where} has format {data.get('format')!r}, this nas reads format "
+                f"{FORMAT_VERSION}: {hint}"
+            )
         metadata, entries = data.get("metadata"), data.get("entries")
         if not isinstance(metadata, dict):
             raise InputError(f"{where}: 'metadata' must be an object: {hint}")
@@ -279,15 +326,23 @@ class LatencyTable:
             if name not in metadata:
                 raise InputError(f"{where}: metadata lacks '{name}': {hint}")
         if not _is_input_size(metadata["input_size"]):
-            raise InputError(f"{where}: metadata 'input_size' must be a positive integer or "
-                             f"[channels, height, width]: {hint}")
+            raise InputError(
+                f"{where}: metadata 'input_size' must be a positive integer or "
+                f"[channels, height, width]: {hint}"
+            )
         if not isinstance(entries, dict):
             raise InputError(f"{where}: 'entries' must be an object: {hint}")
         for key, entry in entries.items():
-            if (not isinstance(entry, dict) or not _is_number(entry.get("ms"))
-                    or not _is_number(entry.get("std")) or entry.get("source") not in SOURCES):
-                raise InputError(f"{where}: entry {key!r} must be {{ms: number, std: number, "
-                                 f"source: measured|model}}: {hint}")
+            if (
+                not isinstance(entry, dict)
+                or not _is_number(entry.get("ms"))
+                or not _is_number(entry.get("std"))
+                or entry.get("source") not in SOURCES
+            ):
+                raise InputError(
+                    f"{where}: entry {key!r} must be {{ms: number, std: number, "
+                    f"source: measured|model}}: {hint}"
+                )
         cost_model = data.get("cost_model")
         if cost_model is not None and not isinstance(cost_model, dict):
             raise InputError(f"{where}: 'cost_model' must be an object: {hint}")
@@ -301,14 +356,18 @@ class LatencyTable:
         except OSError as error:
             raise InputError(f"cannot read latency table {path}: {error.strerror}") from None
         except UnicodeDecodeError:
-            raise InputError(f"latency table {path} is not a text file: rebuild it with "
-                             f"'nas lut build' or restore the file") from None
+            raise InputError(
+                f"latency table {path} is not a text file: rebuild it with "
+                f"'nas lut build' or restore the file"
+            ) from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
-            raise InputError(f"latency table {path} is corrupt or truncated (invalid JSON at line "
-                             f"{error.lineno} column {error.colno}): rebuild it with "
-                             f"'nas lut build' (a rerun resumes) or restore the file") from None
+            raise InputError(
+                f"latency table {path} is corrupt or truncated (invalid JSON at line "
+                f"{error.lineno} column {error.colno}): rebuild it with "
+                f"'nas lut build' (a rerun resumes) or restore the file"
+            ) from None
         return cls.from_dict(data, where=f"latency table {path}", path=path)
 
 
@@ -329,6 +388,7 @@ def _round(value: float) -> float:
 
 # ---- where tables live --------------------------------------------------------------------
 
+
 def user_tables_dir() -> Path:
     """Tables built by the user: ``$NAS_TABLES_DIR``, else the XDG data directory."""
     if os.environ.get("NAS_TABLES_DIR"):
@@ -342,8 +402,11 @@ def shipped_tables() -> dict[str, Path]:
     folder = resources.files("nas.evaluators.latency") / "tables"
     if not folder.is_dir():
         return {}
-    return {Path(str(entry)).stem: Path(str(entry)) for entry in folder.iterdir()
-            if str(entry).endswith(".json")}
+    return {
+        Path(str(entry)).stem: Path(str(entry))
+        for entry in folder.iterdir()
+        if str(entry).endswith(".json")
+    }
 
 
 def user_tables() -> dict[str, Path]:
@@ -372,9 +435,13 @@ def load_table(target_or_path: str | Path) -> LatencyTable:
     path = Path(text).expanduser()
     if path.suffix == ".json" or os.sep in text:
         if not path.is_file():
-            raise InputError(f"latency table file {text} does not exist: build it with "
-                             f"'nas lut build --target NAME --out {text}'")
+            raise InputError(
+                f"latency table file {text} does not exist: build it with "
+                f"'nas lut build --target NAME --out {text}'"
+            )
         return LatencyTable.load(path)
     known = ", ".join(sorted(tables)) or "none"
-    raise InputError(f"unknown latency target {text!r} (known: {known}): build a table for "
-                     f"your device with 'nas lut build --target {text}' or give a table file")
+    raise InputError(
+        f"unknown latency target {text!r} (known: {known}): build a table for "
+        f"your device with 'nas lut build --target {text}' or give a table file"
+    )

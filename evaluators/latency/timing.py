@@ -64,8 +64,14 @@ def clock_name(threads: int) -> str:
     return "thread_cpu" if threads == 1 else "wall"
 
 
-def measure(run: Callable[[], object], threads: int, repeats: int = 50, warmup: int = 10,
-            min_seconds: float = 0.2, max_seconds: float = 10.0) -> Timing:
+def measure(
+    run: Callable[[], object],
+    threads: int,
+    repeats: int = 50,
+    warmup: int = 10,
+    min_seconds: float = 0.2,
+    max_seconds: float = 10.0,
+) -> Timing:
     """Time `run` after `warmup` calls until `repeats` undisturbed runs and `min_seconds` of work.
 
     A run during which the scheduler switched the thread out is left out of the figures: while
@@ -98,11 +104,17 @@ def measure(run: Callable[[], object], threads: int, repeats: int = 50, warmup: 
     kept = clean if len(clean) >= max(3, repeats // 5) else every
     ms = np.asarray(kept, dtype=np.float64) / 1e6
     q1, q3 = np.percentile(ms, [25, 75])
-    return Timing(ms=float(ms.min()), std=float((q3 - q1) / 1.349), runs=len(every),
-                  undisturbed=len(clean), median_ms=float(statistics.median(ms)))
+    return Timing(
+        ms=float(ms.min()),
+        std=float((q3 - q1) / 1.349),
+        runs=len(every),
+        undisturbed=len(clean),
+        median_ms=float(statistics.median(ms)),
+    )
 
 
 # ---- backends -----------------------------------------------------------------------------
+
 
 class Backend:
     """Turns a torch module and an example input into a zero-argument callable that runs it."""
@@ -147,8 +159,9 @@ class OnnxRuntimeBackend(Backend):
 
     def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
         model = onnx_bytes(module, shape)
-        session = self._ort.InferenceSession(model, self.session_options(),
-                                             providers=["CPUExecutionProvider"])
+        session = self._ort.InferenceSession(
+            model, self.session_options(), providers=["CPUExecutionProvider"]
+        )
         feed = {session.get_inputs()[0].name: np.random.rand(*shape).astype(np.float32)}
         return lambda: session.run(None, feed)
 
@@ -180,14 +193,17 @@ def get_backend(name: str, threads: int) -> Backend:
         try:
             return OnnxRuntimeBackend(threads)
         except ImportError:
-            raise InputError("backend 'onnxruntime' is not installed: pip install onnxruntime, "
-                             "or use --backend torch") from None
+            raise InputError(
+                "backend 'onnxruntime' is not installed: pip install onnxruntime, "
+                "or use --backend torch"
+            ) from None
     if name == "torch":
         return TorchBackend(threads)
     raise InputError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
 
 
 # ---- the machine --------------------------------------------------------------------------
+
 
 def cpu_model() -> str:
     """CPU name from /proc/cpuinfo (x86 "model name"; ARM boards say "Hardware" or "Model")."""
@@ -215,7 +231,7 @@ def l2_cache_bytes() -> int | None:
             size = (index / "size").read_text().strip().upper()
         except OSError:
             continue
-        units = {"K": 1024, "M": 1024 ** 2}
+        units = {"K": 1024, "M": 1024**2}
         return int(size[:-1]) * units[size[-1]] if size[-1] in units else int(size)
     return None
 

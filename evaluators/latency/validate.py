@@ -28,10 +28,16 @@ import torch
 from scipy.stats import kendalltau
 
 from nas.errors import InputError
-from nas.evaluators.latency.table import LatencyTable
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
-from nas.evaluators.latency.timing import (BACKENDS, Backend, get_backend, machine_info, measure,
-                                       op_input_shape)
+from nas.evaluators.latency.table import LatencyTable
+from nas.evaluators.latency.timing import (
+    BACKENDS,
+    Backend,
+    get_backend,
+    machine_info,
+    measure,
+    op_input_shape,
+)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_op
 from nas.search_spaces.space import SearchSpace
@@ -61,8 +67,10 @@ class SpeedCheck:
         return abs(self.ratio - 1.0) > SPEED_TOLERANCE
 
     def describe(self) -> str:
-        return (f"{self.n} of the table's operators timed again here run at {self.ratio:.2f}x "
-                f"their recorded time (10-90%: {self.low:.2f}-{self.high:.2f})")
+        return (
+            f"{self.n} of the table's operators timed again here run at {self.ratio:.2f}x "
+            f"their recorded time (10-90%: {self.low:.2f}-{self.high:.2f})"
+        )
 
 
 @dataclass
@@ -99,11 +107,18 @@ class Metrics:
         if not rows:
             return None
         errors = np.abs([row.error_pct for row in rows])
-        tau = (kendalltau([r.predicted_ms for r in rows], [r.measured_ms for r in rows]).statistic
-               if len(rows) > 1 else float("nan"))
-        return cls(n=len(rows), mape_pct=float(errors.mean()),
-                   within_pct=float((errors <= WITHIN).mean() * 100), kendall_tau=float(tau),
-                   max_abs_error_pct=float(errors.max()))
+        tau = (
+            kendalltau([r.predicted_ms for r in rows], [r.measured_ms for r in rows]).statistic
+            if len(rows) > 1
+            else float("nan")
+        )
+        return cls(
+            n=len(rows),
+            mape_pct=float(errors.mean()),
+            within_pct=float((errors <= WITHIN).mean() * 100),
+            kendall_tau=float(tau),
+            max_abs_error_pct=float(errors.max()),
+        )
 
 
 @dataclass
@@ -119,17 +134,24 @@ class ValidationReport:
 
     def plain_sum_metrics(self, group: str) -> Metrics | None:
         """The same figures for the entries' plain sum, to show what the context terms buy."""
-        return Metrics.of([replace(row, predicted_ms=row.sum_ms) for row in self.rows
-                           if row.group == group])
+        return Metrics.of(
+            [replace(row, predicted_ms=row.sum_ms) for row in self.rows if row.group == group]
+        )
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "target": self.target, "table": self.table_path, **self.settings,
+            "target": self.target,
+            "table": self.table_path,
+            **self.settings,
             "operator_speed": asdict(self.speed) if self.speed else None,
-            "metrics": {group: (asdict(m) if (m := self.metrics(group)) else None)
-                        for group in ("random", "zoo")},
-            "plain_sum_metrics": {group: (asdict(m) if (m := self.plain_sum_metrics(group))
-                                          else None) for group in ("random", "zoo")},
+            "metrics": {
+                group: (asdict(m) if (m := self.metrics(group)) else None)
+                for group in ("random", "zoo")
+            },
+            "plain_sum_metrics": {
+                group: (asdict(m) if (m := self.plain_sum_metrics(group)) else None)
+                for group in ("random", "zoo")
+            },
             "rows": [{**asdict(row), "error_pct": row.error_pct} for row in self.rows],
         }
 
@@ -140,13 +162,16 @@ def check_same_machine(table: LatencyTable) -> None:
     here = machine_info()["cpu_model"]
     if meta.get("runtime") not in BACKENDS or meta.get("cpu_model") != here:
         made = meta.get("cpu_model") or meta.get("device") or "another device"
-        raise InputError(f"{table.describe()} was made for {made}, not this machine ({here}): "
-                         f"validate it on that device, or build a table here with "
-                         f"'nas lut build --target NAME'")
+        raise InputError(
+            f"{table.describe()} was made for {made}, not this machine ({here}): "
+            f"validate it on that device, or build a table here with "
+            f"'nas lut build --target NAME'"
+        )
 
 
-def check_operator_speed(table: LatencyTable, space: SearchSpace, backend: Backend,
-                         count: int = 24, seed: int = 0) -> SpeedCheck | None:
+def check_operator_speed(
+    table: LatencyTable, space: SearchSpace, backend: Backend, count: int = 24, seed: int = 0
+) -> SpeedCheck | None:
     """Time `count` of the table's measured operators again, with the build's settings.
 
     Operators are drawn from the space's signatures that the table measured (not modelled), with
@@ -155,8 +180,11 @@ def check_operator_speed(table: LatencyTable, space: SearchSpace, backend: Backe
     """
     shape = (3, *table.input_hw)
     num_classes = int(table.metadata.get("num_classes", 1000))
-    measured = [sig for sig in space.signatures(shape, num_classes)
-                if table.entries.get(sig.key, {}).get("source") == "measured"]
+    measured = [
+        sig
+        for sig in space.signatures(shape, num_classes)
+        if table.entries.get(sig.key, {}).get("source") == "measured"
+    ]
     if not measured:
         return None
     chosen = random.Random(seed).sample(measured, min(count, len(measured)))
@@ -165,14 +193,23 @@ def check_operator_speed(table: LatencyTable, space: SearchSpace, backend: Backe
         run = backend.prepare(build_op(sig).eval(), op_input_shape(sig))
         ratios.append(measure(run, backend.threads).ms / table.entries[sig.key]["ms"])
     low, high = np.percentile(ratios, [10, 90])
-    return SpeedCheck(ratio=float(statistics.median(ratios)), low=float(low), high=float(high),
-                      n=len(ratios))
+    return SpeedCheck(
+        ratio=float(statistics.median(ratios)), low=float(low), high=float(high), n=len(ratios)
+    )
 
 
-def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, seed: int = 0,
-                   include_zoo: bool = True, rounds: int = NETWORK_ROUNDS, repeats: int = 20,
-                   max_seconds: float = 3.0, show_progress: bool = True,
-                   speed_check: int = 24) -> ValidationReport:
+def validate_table(
+    table: LatencyTable,
+    space: SearchSpace,
+    n_archs: int = 50,
+    seed: int = 0,
+    include_zoo: bool = True,
+    rounds: int = NETWORK_ROUNDS,
+    repeats: int = 20,
+    max_seconds: float = 3.0,
+    show_progress: bool = True,
+    speed_check: int = 24,
+) -> ValidationReport:
     """Measure sampled and zoo networks end to end and pair each with the table's prediction.
 
     `speed_check` operators of the table are timed again first (0: skip).
@@ -183,41 +220,73 @@ def validate_table(table: LatencyTable, space: SearchSpace, n_archs: int = 50, s
     backend = get_backend(str(meta["runtime"]), threads)
     shape = (3, *table.input_hw)
     num_classes = int(meta.get("num_classes", 1000))
-    candidates = [(f"random_{i:03d}", "random", arch)
-                  for i, arch in enumerate(sample_archs(space, n_archs, seed))]
+    candidates = [
+        (f"random_{i:03d}", "random", arch)
+        for i, arch in enumerate(sample_archs(space, n_archs, seed))
+    ]
     if include_zoo:
         candidates += [(name, "zoo", factory()) for name, factory in ZOO.items()]
     rows = []
     for name, group, arch in candidates:
         try:
             estimate = table.predict(arch, shape, num_classes)
-            row = Row(name, group, arch.to_string(), estimate.total_ms,
-                      n_modelled=estimate.n_modelled,
-                      sum_ms=sum(op.ms for op in estimate.ops))
+            row = Row(
+                name,
+                group,
+                arch.to_string(),
+                estimate.total_ms,
+                n_modelled=estimate.n_modelled,
+                sum_ms=sum(op.ms for op in estimate.ops),
+            )
         except InputError as error:
             row = Row(name, group, arch.to_string(), None, note=str(error))
         rows.append(row)
     torch.manual_seed(seed)
     started = time.perf_counter()
-    speed = (check_operator_speed(table, space, backend, count=speed_check, seed=seed)
-             if speed_check else None)
+    speed = (
+        check_operator_speed(table, space, backend, count=speed_check, seed=seed)
+        if speed_check
+        else None
+    )
     timed = [row for row in rows if row.predicted_ms is not None]
-    timings = time_networks([Arch.from_string(row.arch) for row in timed], backend, shape,
-                            num_classes, rounds=rounds, repeats=repeats, max_seconds=max_seconds,
-                            description=f"validate {table.target}", show_progress=show_progress)
+    timings = time_networks(
+        [Arch.from_string(row.arch) for row in timed],
+        backend,
+        shape,
+        num_classes,
+        rounds=rounds,
+        repeats=repeats,
+        max_seconds=max_seconds,
+        description=f"validate {table.target}",
+        show_progress=show_progress,
+    )
     for row, timing in zip(timed, timings):
         row.measured_ms = timing.ms
         row.spread_ms = timing.spread_ms
     return ValidationReport(
-        target=table.target, table_path=str(table.path), rows=rows, speed=speed,
-        settings={"space": space.name, "seed": seed, "n_archs": n_archs, "rounds": rounds,
-                  "repeats": repeats, "runtime": meta["runtime"],
-                  "runtime_version": backend.version, "threads": threads,
-                  "clock": meta.get("clock"), "input": list(shape), "num_classes": num_classes,
-                  "machine": machine_info(), "date": date.today().isoformat(),
-                  "seconds": round(time.perf_counter() - started, 1),
-                  "per_op_overhead_ms": table.per_op_overhead_ms,
-                  "cold_ms_per_mb": table.cold_ms_per_mb})
+        target=table.target,
+        table_path=str(table.path),
+        rows=rows,
+        speed=speed,
+        settings={
+            "space": space.name,
+            "seed": seed,
+            "n_archs": n_archs,
+            "rounds": rounds,
+            "repeats": repeats,
+            "runtime": meta["runtime"],
+            "runtime_version": backend.version,
+            "threads": threads,
+            "clock": meta.get("clock"),
+            "input": list(shape),
+            "num_classes": num_classes,
+            "machine": machine_info(),
+            "date": date.today().isoformat(),
+            "seconds": round(time.perf_counter() - started, 1),
+            "per_op_overhead_ms": table.per_op_overhead_ms,
+            "cold_ms_per_mb": table.cold_ms_per_mb,
+        },
+    )
 
 
 def write_report(report: ValidationReport, out_dir: Path) -> tuple[Path, Path]:
@@ -241,22 +310,37 @@ def write_report(report: ValidationReport, out_dir: Path) -> tuple[Path, Path]:
         predicted = [r.predicted_ms for r in rows]
         values += measured + predicted
         metrics = report.metrics(group)
-        axis.scatter(measured, predicted, marker=marker, s=18, color=colour,
-                     label=f"{group} (n={metrics.n}, MAPE {metrics.mape_pct:.1f}%, "
-                           f"tau {metrics.kendall_tau:.2f})")
+        axis.scatter(
+            measured,
+            predicted,
+            marker=marker,
+            s=18,
+            color=colour,
+            label=f"{group} (n={metrics.n}, MAPE {metrics.mape_pct:.1f}%, "
+            f"tau {metrics.kendall_tau:.2f})",
+        )
     if values:
         low, high = min(values) * 0.9, max(values) * 1.1
         line = np.array([low, high])
         axis.plot(line, line, color="black", linewidth=1, label="y = x")
-        axis.fill_between(line, line * (1 - WITHIN / 100), line * (1 + WITHIN / 100),
-                          color="grey", alpha=0.15, label=f"±{WITHIN:g}%")
+        axis.fill_between(
+            line,
+            line * (1 - WITHIN / 100),
+            line * (1 + WITHIN / 100),
+            color="grey",
+            alpha=0.15,
+            label=f"±{WITHIN:g}%",
+        )
         axis.set_xlim(low, high)
         axis.set_ylim(low, high)
     axis.set_xlabel("measured end to end (ms)")
     axis.set_ylabel("predicted by the table (ms)")
-    axis.set_title(f"{report.target}: {report.settings.get('runtime')}, "
-                   f"{report.settings.get('threads')} thread(s), "
-                   f"{'x'.join(map(str, report.settings.get('input', [])))}", fontsize=10)
+    axis.set_title(
+        f"{report.target}: {report.settings.get('runtime')}, "
+        f"{report.settings.get('threads')} thread(s), "
+        f"{'x'.join(map(str, report.settings.get('input', [])))}",
+        fontsize=10,
+    )
     axis.legend(fontsize=8, loc="upper left")
     axis.grid(alpha=0.3)
     figure.tight_layout()

@@ -27,5 +27,10 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
 
 
 def input_size_option(function):
-    return click.option("--input-size", type=click.IntRange(min=8), default=224, show_default=True,
-                        help="Side of the square deployment input the cost is priced at.")(function)
+    return click.option(
+        "--input-size",
+        type=click.IntRange(min=8),
+        default=224,
+        show_default=True,
+        help="Side of the square deployment input the cost is priced at.",
+    )(function)

@@ -20,11 +20,14 @@ def command() -> None:
 @click.argument("arch")
 @input_size_option
 @click.option("--num-classes", type=click.IntRange(min=1), default=1000, show_default=True)
-@click.option("--target", default=None, metavar="NAME|FILE",
-              help="Also price latency with this target's lookup table (see `nas lut list`).")
+@click.option(
+    "--target",
+    default=None,
+    metavar="NAME|FILE",
+    help="Also price latency with this target's lookup table (see `nas lut list`).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
-def show(arch: str, input_size: int, num_classes: int, target: str | None,
-         as_json: bool) -> None:
+def show(arch: str, input_size: int, num_classes: int, target: str | None, as_json: bool) -> None:
     """Show MFLOPs (millions of multiply-adds), parameters and operators of ARCH.
 
     ARCH is an arch string, a zoo name (see `nas zoo`) or a JSON file.
@@ -37,9 +40,16 @@ def show(arch: str, input_size: int, num_classes: int, target: str | None,
     result = {
         "arch": resolved.to_string(),
         "mflops": round(cost.mflops, 3),
-        **({"latency_ms": round(estimate.total_ms, 3), "target": estimate.target,
-            "n_measured": estimate.n_measured, "n_modelled": estimate.n_modelled}
-           if estimate else {}),
+        **(
+            {
+                "latency_ms": round(estimate.total_ms, 3),
+                "target": estimate.target,
+                "n_measured": estimate.n_measured,
+                "n_modelled": estimate.n_modelled,
+            }
+            if estimate
+            else {}
+        ),
         "params": cost.params,
         "input": list(shape),
         "num_classes": num_classes,
@@ -52,14 +62,24 @@ def show(arch: str, input_size: int, num_classes: int, target: str | None,
         echo_json(result)
         return
     console.print(f"[bold]{result['arch']}[/bold]")
-    console.print(f"{cost.mflops:.1f} MFLOPs, {cost.params:,} parameters at "
-                  f"3x{input_size}x{input_size}, {num_classes} classes")
+    console.print(
+        f"{cost.mflops:.1f} MFLOPs, {cost.params:,} parameters at "
+        f"3x{input_size}x{input_size}, {num_classes} classes"
+    )
     if estimate:
-        console.print(f"{estimate.total_ms:.2f} ms on {estimate.target} ({estimate.n_measured} "
-                      f"operators measured, {estimate.n_modelled} modelled)")
-        print_table("Operators", ["op", "MFLOPs", "ms", "source"],
-                    [[b["op"], f"{b['mflops']:.2f}", f"{b['latency_ms']:.3f}", b["source"]]
-                     for b in result["blocks"]])
+        console.print(
+            f"{estimate.total_ms:.2f} ms on {estimate.target} ({estimate.n_measured} "
+            f"operators measured, {estimate.n_modelled} modelled)"
+        )
+        print_table(
+            "Operators",
+            ["op", "MFLOPs", "ms", "source"],
+            [
+                [b["op"], f"{b['mflops']:.2f}", f"{b['latency_ms']:.3f}", b["source"]]
+                for b in result["blocks"]
+            ],
+        )
         return
-    print_table("Operators", ["op", "MFLOPs"],
-                [[b["op"], f"{b['mflops']:.2f}"] for b in result["blocks"]])
+    print_table(
+        "Operators", ["op", "MFLOPs"], [[b["op"], f"{b['mflops']:.2f}"] for b in result["blocks"]]
+    )

@@ -13,14 +13,25 @@ from nas.storage import DEFAULT_STORAGE_URL, mask_password
 
 
 @click.command("dashboard")
-@click.option("--storage", default=DEFAULT_STORAGE_URL, show_default=True,
-              help="SQLAlchemy URL of the study database.")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to listen on; 0.0.0.0 opens it to the network (no login!).")
+@click.option(
+    "--storage",
+    default=DEFAULT_STORAGE_URL,
+    show_default=True,
+    help="SQLAlchemy URL of the study database.",
+)
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to listen on; 0.0.0.0 opens it to the network (no login!).",
+)
 @click.option("--port", type=click.IntRange(1, 65535), default=8080, show_default=True)
-@click.option("--artifact-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Artifact store [default: 'artifacts' beside a SQLite file, ./artifacts "
-                   "otherwise].")
+@click.option(
+    "--artifact-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact store [default: 'artifacts' beside a SQLite file, ./artifacts otherwise].",
+)
 def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> None:
     """Browse every trial (arch, MFLOPs, latency, curves, exported models) in optuna-dashboard.
 
@@ -35,24 +46,34 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     rdb = open_existing_storage(storage)
     store = artifact_store_for(storage, artifact_dir)
     shown = f"[{host}]" if ":" in host else host
-    click.echo(f"optuna-dashboard for {mask_password(storage)} (artifacts in "
-               f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ ; "
-               f"Ctrl-C stops it")
+    click.echo(
+        f"optuna-dashboard for {mask_password(storage)} (artifacts in "
+        f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ ; "
+        f"Ctrl-C stops it"
+    )
     if host not in ("127.0.0.1", "localhost", "::1"):
-        click.echo(f"warning: listening on {host}: anyone who can reach this machine can read "
-                   f"and change the studies", err=True)
+        click.echo(
+            f"warning: listening on {host}: anyone who can reach this machine can read "
+            f"and change the studies",
+            err=True,
+        )
     try:
         run_server(rdb, host=host, port=port, artifact_store=store)
     except socket.gaierror as error:
-        raise InputError(f"cannot listen on {host}: {error.strerror}; pass --host with an "
-                         f"address of this machine") from None
+        raise InputError(
+            f"cannot listen on {host}: {error.strerror}; pass --host with an "
+            f"address of this machine"
+        ) from None
     except OSError as error:
         if error.errno == errno.EADDRINUSE:
-            raise InputError(f"port {port} on {host} is already in use: pass --port with a "
-                             f"free one") from None
+            raise InputError(
+                f"port {port} on {host} is already in use: pass --port with a free one"
+            ) from None
         if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-            raise InputError(f"cannot listen on {host}: {error.strerror}; pass --host with an "
-                             f"address of this machine") from None
+            raise InputError(
+                f"cannot listen on {host}: {error.strerror}; pass --host with an "
+                f"address of this machine"
+            ) from None
         raise
     except KeyboardInterrupt:
         pass

@@ -18,31 +18,68 @@ from nas.trials import TrialAttrs
 
 @click.command("export")
 @click.option("--study", default=None, help="Study name [default: the storage's only study].")
-@click.option("--storage", default=DEFAULT_STORAGE_URL, show_default=True,
-              help="SQLAlchemy URL of the study database.")
-@click.option("--trial", "number", type=click.IntRange(min=0), default=None,
-              help="Trial number to export.")
-@click.option("--best", is_flag=True,
-              help="Export the most accurate trial on the Pareto front (see --max-ms).")
-@click.option("--max-ms", type=click.FloatRange(min=0, min_open=True), default=None,
-              help="With --best: only trials at most this many ms on the study's target.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), required=True,
-              help="onnx (checked in onnxruntime), torchscript (traced), state-dict "
-                   "(safetensors) or json (the arch and its record, for `nas train`).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="File to write.")
-@click.option("--input-size", type=click.IntRange(min=8), default=None,
-              help="Side of the square input [default: the deployment input the trial was "
-                   "priced at, 224].")
-@click.option("--num-classes", type=click.IntRange(min=1), default=None,
-              help="Classifier outputs [default: 1000, or the proxy dataset's with trained "
-                   "weights].")
-@click.option("--artifact-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Artifact store holding trained weights [default: 'artifacts' beside a "
-                   "SQLite file, ./artifacts otherwise].")
-def command(study: str | None, storage: str, number: int | None, best: bool,
-            max_ms: float | None, fmt: str, out: Path, input_size: int | None,
-            num_classes: int | None, artifact_dir: Path | None) -> None:
+@click.option(
+    "--storage",
+    default=DEFAULT_STORAGE_URL,
+    show_default=True,
+    help="SQLAlchemy URL of the study database.",
+)
+@click.option(
+    "--trial", "number", type=click.IntRange(min=0), default=None, help="Trial number to export."
+)
+@click.option(
+    "--best",
+    is_flag=True,
+    help="Export the most accurate trial on the Pareto front (see --max-ms).",
+)
+@click.option(
+    "--max-ms",
+    type=click.FloatRange(min=0, min_open=True),
+    default=None,
+    help="With --best: only trials at most this many ms on the study's target.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    required=True,
+    help="onnx (checked in onnxruntime), torchscript (traced), state-dict "
+    "(safetensors) or json (the arch and its record, for `nas train`).",
+)
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
+)
+@click.option(
+    "--input-size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Side of the square input [default: the deployment input the trial was priced at, 224].",
+)
+@click.option(
+    "--num-classes",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Classifier outputs [default: 1000, or the proxy dataset's with trained weights].",
+)
+@click.option(
+    "--artifact-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Artifact store holding trained weights [default: 'artifacts' beside a "
+    "SQLite file, ./artifacts otherwise].",
+)
+def command(
+    study: str | None,
+    storage: str,
+    number: int | None,
+    best: bool,
+    max_ms: float | None,
+    fmt: str,
+    out: Path,
+    input_size: int | None,
+    num_classes: int | None,
+    artifact_dir: Path | None,
+) -> None:
     """Build one trial's model at the deployment input and write it to --out.
 
     When the search saved trained weights for the trial (weights.safetensors), the model has
@@ -59,10 +96,12 @@ def command(study: str | None, storage: str, number: int | None, best: bool,
         found = pick_study(rdb, study)
         trial = best_trial(found, max_ms) if best else pick_trial(found, number)
         weights = trial_weights(found, trial, storage, artifact_dir)
-        spec = spec_for_trial(trial, dict(found.user_attrs.get("dataset") or {}), input_size,
-                              num_classes, weights)
-        document = trial_document(found.study_name, found.user_attrs, trial,
-                                  trained=weights is not None)
+        spec = spec_for_trial(
+            trial, dict(found.user_attrs.get("dataset") or {}), input_size, num_classes, weights
+        )
+        document = trial_document(
+            found.study_name, found.user_attrs, trial, trained=weights is not None
+        )
     finally:
         rdb.engine.dispose()
     try:
@@ -71,26 +110,34 @@ def command(study: str | None, storage: str, number: int | None, best: bool,
         click.echo(f"nas: export failed: {error}", err=True)
         sys.exit(1)
     attrs = TrialAttrs.of(trial)
-    console.print(f"trial {trial.number} of {found.study_name}: "
-                  + (f"val acc {attrs.accuracy:.2%}, " if attrs.accuracy is not None else "")
-                  + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or '?'}, "
-                  f"{_or_nan(attrs.mflops):.1f} MFLOPs")
+    console.print(
+        f"trial {trial.number} of {found.study_name}: "
+        + (f"val acc {attrs.accuracy:.2%}, " if attrs.accuracy is not None else "")
+        + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or '?'}, "
+        f"{_or_nan(attrs.mflops):.1f} MFLOPs"
+    )
     if fmt == "json":
-        console.print(f"wrote {out} (arch and record; trained weights "
-                      f"{'exist' if weights is not None else 'do not exist'} for this trial)")
+        console.print(
+            f"wrote {out} (arch and record; trained weights "
+            f"{'exist' if weights is not None else 'do not exist'} for this trial)"
+        )
         return
     console.print(f"wrote {out} ({fmt}, {spec.describe()})")
     if check is not None:
         console.print(check.describe())
     if weights is not None:
         dataset = found.user_attrs.get("dataset") or {}
-        console.print(f"the weights are the proxy training's on {dataset.get('name', '?')}: "
-                      f"the model takes {spec.input_shape[0]}-channel input and predicts its "
-                      f"{spec.num_classes} classes")
+        console.print(
+            f"the weights are the proxy training's on {dataset.get('name', '?')}: "
+            f"the model takes {spec.input_shape[0]}-channel input and predicts its "
+            f"{spec.num_classes} classes"
+        )
     else:
-        console.print("note: the search saved no trained weights for this trial, so the model "
-                      "is untrained (random initialisation): train it with `nas train` before "
-                      "deploying it")
+        console.print(
+            "note: the search saved no trained weights for this trial, so the model "
+            "is untrained (random initialisation): train it with `nas train` before "
+            "deploying it"
+        )
 
 
 def _or_nan(value: float | None) -> float:

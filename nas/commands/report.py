@@ -11,12 +11,19 @@ from nas.storage import DEFAULT_STORAGE_URL
 
 
 @click.command("report")
-@click.option("--study", default=None,
-              help="Study name [default: the storage's only study].")
-@click.option("--storage", default=DEFAULT_STORAGE_URL, show_default=True,
-              help="SQLAlchemy URL of the study database.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Folder for report.md, report.html and the PNGs [default: results/<study>].")
+@click.option("--study", default=None, help="Study name [default: the storage's only study].")
+@click.option(
+    "--storage",
+    default=DEFAULT_STORAGE_URL,
+    show_default=True,
+    help="SQLAlchemy URL of the study database.",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Folder for report.md, report.html and the PNGs [default: results/<study>].",
+)
 def command(study: str | None, storage: str, out: Path | None) -> None:
     """Report a search: its feasible Pareto front of validation accuracy against latency on
     the study's target, plots (accuracy vs latency and vs MFLOPs, with the zoo networks
@@ -34,15 +41,39 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     finally:
         rdb.engine.dispose()
     data = report.data
-    rows = [[row["number"], accuracy_text(row), seeds_text(row), versus_text(row),
-             f"{row['latency_ms']:.2f}",
-             f"{row['mflops']:.1f}", f"{row['params']:,}", data.zoo_name(row) or "", row["arch"]]
-            for row in data.front]
-    print_table(f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
-                f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",
-                ["trial", "val acc [95% CI]", "over seeds", "vs cheaper", "latency ms", "MFLOPs", "params", "zoo",
-                 "arch"], rows)
+    rows = [
+        [
+            row["number"],
+            accuracy_text(row),
+            seeds_text(row),
+            versus_text(row),
+            f"{row['latency_ms']:.2f}",
+            f"{row['mflops']:.1f}",
+            f"{row['params']:,}",
+            data.zoo_name(row) or "",
+            row["arch"],
+        ]
+        for row in data.front
+    ]
+    print_table(
+        f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
+        f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",
+        [
+            "trial",
+            "val acc [95% CI]",
+            "over seeds",
+            "vs cheaper",
+            "latency ms",
+            "MFLOPs",
+            "params",
+            "zoo",
+            "arch",
+        ],
+        rows,
+    )
     for note in data.notes:
         console.print(f"note: {note}")
-    console.print(f"report: {report.markdown} (interactive: {report.html}; plots: "
-                  f"{', '.join(path.name for path in report.figures.values())})")
+    console.print(
+        f"report: {report.markdown} (interactive: {report.html}; plots: "
+        f"{', '.join(path.name for path in report.figures.values())})"
+    )

@@ -10,8 +10,7 @@ from typing import Any
 import click
 
 from nas.commands._output import console, print_table
-from nas.config import DEFAULT_SAMPLER, SETTING_TYPES, SearchConfig, build_config, \
-    read_config_file
+from nas.config import DEFAULT_SAMPLER, SETTING_TYPES, SearchConfig, build_config, read_config_file
 from nas.errors import SearchFailed
 
 _DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
@@ -32,54 +31,77 @@ def _opt(*names: str, help: str, **kwargs: Any):
 
 
 @click.command("search")
-@_opt("--budget-mflops",
-      help="Budget in MFLOPs (millions of multiply-adds) at the deployment input.")
+@_opt(
+    "--budget-mflops", help="Budget in MFLOPs (millions of multiply-adds) at the deployment input."
+)
 @_opt("--budget-params", help="Budget in parameters.")
 @_opt("--budget-ms", help="Budget in milliseconds on the target.")
 @_opt("--target", help="Latency target: a table name (see `nas lut list`) or a table file.")
 @_opt("--space", help="Search space: a built-in name (see `nas space list`) or a YAML file.")
-@_opt("--dataset", help="fashion-mnist-mini (embedded), fashion-mnist, cifar10, cifar100, "
-                        "imagefolder.")
+@_opt(
+    "--dataset",
+    help="fashion-mnist-mini (embedded), fashion-mnist, cifar10, cifar100, imagefolder.",
+)
 @_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
 @_opt("--limit-train", help="Train on at most this many images (stratified subset).")
-@_opt("--trials", help="How many searched candidates to train (over-budget ones and the "
-                       "zoo baselines do not count).")
+@_opt(
+    "--trials",
+    help="How many searched candidates to train (over-budget ones and the "
+    "zoo baselines do not count).",
+)
 @_opt("--epochs", help="Proxy training epochs per candidate [default: the recipe's].")
 @_opt("--batch-size", help="Proxy training batch size [default: the recipe's].")
 @_opt("--lr", help="Peak learning rate [default: the recipe's].")
-@_opt("--early-stopping/--no-early-stopping",
-      help="Stop candidates whose learning curve falls below the median of finished ones "
-           "at least as fast. [default: on]")
+@_opt(
+    "--early-stopping/--no-early-stopping",
+    help="Stop candidates whose learning curve falls below the median of finished ones "
+    "at least as fast. [default: on]",
+)
 @_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
 @_opt("--gpus-per-trial", help="GPUs per candidate (Ray resource).")
 @_opt("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of a local Ray.")
-@_opt("--storage", help="SQLAlchemy URL of the study database (sqlite:///..., "
-                        "postgresql+psycopg://...).")
-@_opt("--artifact-dir", help="Where trained weights and exported models are stored "
-                           "[default: artifacts/ beside a SQLite database, ./artifacts otherwise].")
+@_opt(
+    "--storage",
+    help="SQLAlchemy URL of the study database (sqlite:///..., postgresql+psycopg://...).",
+)
+@_opt(
+    "--artifact-dir",
+    help="Where trained weights and exported models are stored "
+    "[default: artifacts/ beside a SQLite database, ./artifacts otherwise].",
+)
 @_opt("--study", help="Study name [default: derived from space, target, budget and dataset].")
 @_opt("--resume", is_flag=True, help="Continue the study, re-running trials left unfinished.")
 @_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
-@_opt("--sampler",
-      help=f"Optuna sampler [default: {DEFAULT_SAMPLER}].")
-@_opt("--objective",
-      help="pareto: accuracy up, latency down; reward: MnasNet's acc * (ms/target_ms)^w.")
+@_opt("--sampler", help=f"Optuna sampler [default: {DEFAULT_SAMPLER}].")
+@_opt(
+    "--objective",
+    help="pareto: accuracy up, latency down; reward: MnasNet's acc * (ms/target_ms)^w.",
+)
 @_opt("--target-ms", help="Latency the reward objective aims at.")
 @_opt("--reward-exponent", help="w in the MnasNet reward.")
 @_opt("--seed", help="Seed of the sampler, the data split and training.")
 @_opt("--out", help="Output folder [default: results/<study>].")
-@_opt("--warm-start/--no-warm-start",
-      help="Train the zoo networks that fit the budget first, as baselines beside the "
-           "--trials searched candidates. [default: on]")
+@_opt(
+    "--warm-start/--no-warm-start",
+    help="Train the zoo networks that fit the budget first, as baselines beside the "
+    "--trials searched candidates. [default: on]",
+)
 @_opt("--max-retries", help="Retries of a candidate whose worker died.")
 @_opt("--input-size", help="Side of the deployment input the cost is priced at.")
 @_opt("--trial-timeout-s", help="Wall-time limit of one candidate's training.")
-@_opt("--confirm-seeds", help="After the search, train each front member and zoo baseline this "
-                              "many more times with other seeds, and take the front on seed "
-                              "means [default: 1 on fashion-mnist-mini, 2 otherwise; 0: off].")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False),
-              help="YAML file of settings (keys are these flags); flags win.")
+@_opt(
+    "--confirm-seeds",
+    help="After the search, train each front member and zoo baseline this "
+    "many more times with other seeds, and take the front on seed "
+    "means [default: 1 on fashion-mnist-mini, 2 otherwise; 0: off].",
+)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(dir_okay=False),
+    help="YAML file of settings (keys are these flags); flags win.",
+)
 def command(config_file: str | None, **flags: Any) -> None:
     """Search the space for the Pareto front of accuracy against latency on the target.
 
@@ -126,22 +148,44 @@ def resume_command(config: SearchConfig) -> str:
 def _print_result(result) -> None:
     from nas.outputs import accuracy_text, seeds_text, versus_text
 
-    rows = [[row["number"], accuracy_text(row), seeds_text(row), versus_text(row),
-             f"{row['latency_ms']:.2f}",
-             f"{row['mflops']:.1f}", f"{row['params']:,}",
-             row.get("baseline") or row.get("zoo") or ""]
-            for row in result.pareto]
-    print_table(f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
-                f"interval, vs cheaper: beyond the noise or a tie)",
-                ["trial", "val acc [95% CI]", "over seeds", "vs cheaper", "latency ms", "MFLOPs",
-                 "params", "baseline"], rows)
+    rows = [
+        [
+            row["number"],
+            accuracy_text(row),
+            seeds_text(row),
+            versus_text(row),
+            f"{row['latency_ms']:.2f}",
+            f"{row['mflops']:.1f}",
+            f"{row['params']:,}",
+            row.get("baseline") or row.get("zoo") or "",
+        ]
+        for row in result.pareto
+    ]
+    print_table(
+        f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
+        f"interval, vs cheaper: beyond the noise or a tie)",
+        [
+            "trial",
+            "val acc [95% CI]",
+            "over seeds",
+            "vs cheaper",
+            "latency ms",
+            "MFLOPs",
+            "params",
+            "baseline",
+        ],
+        rows,
+    )
     # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
     # into `nas arch show` or `nas export`, rather than a table column folded to pieces.
     for row in result.pareto:
-        console.print(f"trial {row['number']}: {row['arch']}", soft_wrap=True, highlight=False,
-                      markup=False)
+        console.print(
+            f"trial {row['number']}: {row['arch']}", soft_wrap=True, highlight=False, markup=False
+        )
     baselines = f" (+ {result.n_baselines} zoo baselines)" if result.n_baselines else ""
-    console.print(f"{result.n_trained} searched candidates trained{baselines}, "
-                  f"{result.n_infeasible} over budget (not trained), "
-                  f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
-                  f"results in {result.out_dir}/ (pareto.json, trials.csv)")
+    console.print(
+        f"{result.n_trained} searched candidates trained{baselines}, "
+        f"{result.n_infeasible} over budget (not trained), "
+        f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
+        f"results in {result.out_dir}/ (pareto.json, trials.csv)"
+    )

@@ -47,12 +47,25 @@ def show(space: str, input_size: int, as_json: bool) -> None:
         echo_json(summary)
         return
     console.print(f"[bold]{loaded.name}[/bold]: {loaded.description}")
-    console.print(f"{loaded.size():.3e} architectures, {summary['signatures']} distinct operators, "
-                  f"{summary['mflops_min']:.1f} to {summary['mflops_max']:.1f} MFLOPs at "
-                  f"3x{input_size}x{input_size}")
+    console.print(
+        f"{loaded.size():.3e} architectures, {summary['signatures']} distinct operators, "
+        f"{summary['mflops_min']:.1f} to {summary['mflops_max']:.1f} MFLOPs at "
+        f"3x{input_size}x{input_size}"
+    )
     console.print(f"stem {loaded.stem.to_string()}   head {loaded.head.to_string()}")
-    rows = [[i, f"{s.depth[0]}-{s.depth[1]}", s.stride, "/".join(map(str, s.widths)),
-             *("/".join(f"{v:g}" if isinstance(v, float) else str(v)
-                        for v in getattr(s.choices, name)) for name in BLOCK_CHOICES)]
-            for i, s in enumerate(loaded.stages)]
+    rows = [
+        [
+            i,
+            f"{s.depth[0]}-{s.depth[1]}",
+            s.stride,
+            "/".join(map(str, s.widths)),
+            *(
+                "/".join(
+                    f"{v:g}" if isinstance(v, float) else str(v) for v in getattr(s.choices, name)
+                )
+                for name in BLOCK_CHOICES
+            ),
+        ]
+        for i, s in enumerate(loaded.stages)
+    ]
     print_table("Stages", ["stage", "depth", "stride", "width", *BLOCK_CHOICES], rows)

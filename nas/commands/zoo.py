@@ -18,11 +18,20 @@ def command(input_size: int, as_json: bool) -> None:
     for name, factory in ZOO.items():
         arch = factory()
         cost = count_cost(arch, (3, input_size, input_size))
-        rows.append({"name": name, "arch": arch.to_string(), "mflops": round(cost.mflops, 3),
-                     "params": cost.params, "input": [3, input_size, input_size]})
+        rows.append(
+            {
+                "name": name,
+                "arch": arch.to_string(),
+                "mflops": round(cost.mflops, 3),
+                "params": cost.params,
+                "input": [3, input_size, input_size],
+            }
+        )
     if as_json:
         echo_json(rows)
         return
-    print_table(f"Zoo at 3x{input_size}x{input_size}, 1000 classes (MFLOPs = M multiply-adds)",
-                ["name", "MFLOPs", "params", "arch"],
-                [[r["name"], f"{r['mflops']:.1f}", f"{r['params']:,}", r["arch"]] for r in rows])
+    print_table(
+        f"Zoo at 3x{input_size}x{input_size}, 1000 classes (MFLOPs = M multiply-adds)",
+        ["name", "MFLOPs", "params", "arch"],
+        [[r["name"], f"{r['mflops']:.1f}", f"{r['params']:,}", r["arch"]] for r in rows],
+    )

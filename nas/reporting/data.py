@@ -66,8 +66,11 @@ class ReportData:
 
     def zoo_name(self, row: dict[str, Any]) -> str | None:
         """The zoo network a trained row is, if any (matched by trial, so by arch too)."""
-        return (row.get("baseline") or row.get("zoo")
-                or next((m.name for m in self.zoo if m.trial == row["number"]), None))
+        return (
+            row.get("baseline")
+            or row.get("zoo")
+            or next((m.name for m in self.zoo if m.trial == row["number"]), None)
+        )
 
 
 def collect(study: optuna.Study, storage_url: str) -> ReportData:
@@ -75,20 +78,30 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
     rows = trained_rows(study)
     counts = count_outcomes(study)
     if not rows:
-        summary = ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or \
-            "no trials"
-        raise InputError(f"study {study.study_name!r} has no trained trials yet ({summary}); "
-                         f"run or resume `nas search` first")
+        summary = (
+            ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no trials"
+        )
+        raise InputError(
+            f"study {study.study_name!r} has no trained trials yet ({summary}); "
+            f"run or resume `nas search` first"
+        )
     config = dict(study.user_attrs.get("config") or {})
     target = str(config.get("target") or _first_target(study))
     notes: list[str] = []
     zoo = _zoo_marks(study, rows, config, target, notes)
     return ReportData(
-        study_name=study.study_name, storage=mask_password(storage_url), config=config,
-        dataset=dict(study.user_attrs.get("dataset") or {}), target=target, counts=counts,
-        trained=rows, front=mark_ties(pareto_front(rows)), mflops_front=_mflops_front(rows),
+        study_name=study.study_name,
+        storage=mask_password(storage_url),
+        config=config,
+        dataset=dict(study.user_attrs.get("dataset") or {}),
+        target=target,
+        counts=counts,
+        trained=rows,
+        front=mark_ties(pareto_front(rows)),
+        mflops_front=_mflops_front(rows),
         zoo=zoo,
-        notes=notes)
+        notes=notes,
+    )
 
 
 def _mflops_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -96,8 +109,13 @@ def _mflops_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return pareto_front(rows, cost=itemgetter("mflops"))
 
 
-def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str, Any],
-               target: str, notes: list[str]) -> list[ZooMark]:
+def _zoo_marks(
+    study: optuna.Study,
+    rows: list[dict[str, Any]],
+    config: dict[str, Any],
+    target: str,
+    notes: list[str],
+) -> list[ZooMark]:
     """Zoo networks the study trained (from their trials), and the others at their cost.
 
     A zoo network enqueued by parameters carries no `zoo` attribute, so trials are matched by
@@ -117,11 +135,22 @@ def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str
     for name, factory in ZOO.items():
         if name in trained:
             row = trained[name]
-            interval = ((row["accuracy_low"], row["accuracy_high"])
-                        if row.get("accuracy_low") is not None else None)
-            marks.append(ZooMark(name, row["arch"], row["mflops"], row["latency_ms"],
-                                 trial=row["number"], accuracy=row["accuracy"],
-                                 accuracy_interval=interval))
+            interval = (
+                (row["accuracy_low"], row["accuracy_high"])
+                if row.get("accuracy_low") is not None
+                else None
+            )
+            marks.append(
+                ZooMark(
+                    name,
+                    row["arch"],
+                    row["mflops"],
+                    row["latency_ms"],
+                    trial=row["number"],
+                    accuracy=row["accuracy"],
+                    accuracy_interval=interval,
+                )
+            )
             continue
         arch = factory()
         latency = None
@@ -130,8 +159,9 @@ def _zoo_marks(study: optuna.Study, rows: list[dict[str, Any]], config: dict[str
                 latency = table.predict(arch, (3, size, size)).total_ms
             except InputError:
                 pass  # the table lacks this network's operators and has no cost model
-        marks.append(ZooMark(name, arch.to_string(), estimate_cost(arch, (3, size, size)).mflops,
-                             latency))
+        marks.append(
+            ZooMark(name, arch.to_string(), estimate_cost(arch, (3, size, size)).mflops, latency)
+        )
     return marks
 
 

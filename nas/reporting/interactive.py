@@ -15,6 +15,7 @@ import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
 import optuna
 import plotly.graph_objects as go
 from optuna.trial import TrialState, create_trial
@@ -23,8 +24,20 @@ from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting.data import ReportData, ZooMark
 from nas.trials import TrialAttrs
 
-HOVER_ATTRS = ("arch", "zoo", "accuracy", "accuracy_interval", "val_count", "latency_ms", "mflops", "params", "target",
-               "train_seconds", "worker_host", "outcome")
+HOVER_ATTRS = (
+    "arch",
+    "zoo",
+    "accuracy",
+    "accuracy_interval",
+    "val_count",
+    "latency_ms",
+    "mflops",
+    "params",
+    "target",
+    "train_seconds",
+    "worker_host",
+    "outcome",
+)
 _ZOO = "#1f6fb4"
 _BUDGET = "#c0392b"
 
@@ -32,37 +45,58 @@ _BUDGET = "#c0392b"
 def write_html(data: ReportData, study: optuna.Study, path: Path) -> Path:
     """Write the Pareto plots (latency and MFLOPs), the history and the front table to `path`."""
     sections = [
-        ("pareto-latency", f"Accuracy against latency on {data.target}",
-         _pareto(data, study, "latency_ms", f"latency on {data.target} (ms)", data.budget_ms)),
-        ("pareto-mflops", "Accuracy against MFLOPs (millions of multiply-adds)",
-         _pareto(data, study, "mflops", "MFLOPs", data.budget_mflops)),
+        (
+            "pareto-latency",
+            f"Accuracy against latency on {data.target}",
+            _pareto(data, study, "latency_ms", f"latency on {data.target} (ms)", data.budget_ms),
+        ),
+        (
+            "pareto-mflops",
+            "Accuracy against MFLOPs (millions of multiply-adds)",
+            _pareto(data, study, "mflops", "MFLOPs", data.budget_mflops),
+        ),
         ("history", "Optimisation history", _history(data, study)),
     ]
-    parts = [f"<h1>{html.escape(data.study_name)}</h1>",
-             f"<p>storage {html.escape(data.storage)}; target {html.escape(data.target)}; "
-             f"cost at 3x{data.input_size}x{data.input_size}; accuracy on the validation split "
-             f"of {html.escape(str(data.dataset.get('name', 'the proxy data')))}.</p>",
-             _front_table(data)]
+    parts = [
+        f"<h1>{html.escape(data.study_name)}</h1>",
+        f"<p>storage {html.escape(data.storage)}; target {html.escape(data.target)}; "
+        f"cost at 3x{data.input_size}x{data.input_size}; accuracy on the validation split "
+        f"of {html.escape(str(data.dataset.get('name', 'the proxy data')))}.</p>",
+        _front_table(data),
+    ]
     for i, (anchor, title, figure) in enumerate(sections):
-        body = figure.to_html(full_html=False, include_plotlyjs=(i == 0),
-                              div_id=anchor, config={"displaylogo": False})
+        body = figure.to_html(
+            full_html=False, include_plotlyjs=(i == 0), div_id=anchor, config={"displaylogo": False}
+        )
         parts.append(f"<h2>{html.escape(title)}</h2>\n{body}")
     path.write_text(_PAGE.format(title=html.escape(data.study_name), body="\n".join(parts)))
     return path
 
 
-def _pareto(data: ReportData, study: optuna.Study, cost: str, cost_name: str,
-            budget: float | None) -> go.Figure:
+def _pareto(
+    data: ReportData, study: optuna.Study, cost: str, cost_name: str, budget: float | None
+) -> go.Figure:
     shadow = _shadow_study(study, data, cost)
     figure = optuna.visualization.plot_pareto_front(
-        shadow, targets=lambda trial: (trial.values[1], trial.values[0]),
-        target_names=[cost_name, "validation accuracy"])
+        shadow,
+        targets=lambda trial: (trial.values[1], trial.values[0]),
+        target_names=[cost_name, "validation accuracy"],
+    )
     _add_zoo(figure, data.zoo, cost)
     if budget:
-        figure.add_vline(x=budget, line_dash="dash", line_color=_BUDGET,
-                         annotation_text=f"budget {budget:g}", annotation_position="top left")
-    figure.update_layout(title=None, height=600, margin=dict(t=30),
-                         legend=dict(orientation="h", yanchor="top", y=-0.15, x=0))
+        figure.add_vline(
+            x=budget,
+            line_dash="dash",
+            line_color=_BUDGET,
+            annotation_text=f"budget {budget:g}",
+            annotation_position="top left",
+        )
+    figure.update_layout(
+        title=None,
+        height=600,
+        margin=dict(t=30),
+        legend=dict(orientation="h", yanchor="top", y=-0.15, x=0),
+    )
     figure.update_yaxes(tickformat=".1%")
     return figure
 
@@ -70,7 +104,8 @@ def _pareto(data: ReportData, study: optuna.Study, cost: str, cost_name: str,
 def _history(data: ReportData, study: optuna.Study) -> go.Figure:
     shadow = _shadow_study(study, data, None)
     figure = optuna.visualization.plot_optimization_history(
-        shadow, target_name="validation accuracy")
+        shadow, target_name="validation accuracy"
+    )
     figure.update_layout(title=None, height=480, margin=dict(t=30))
     figure.update_yaxes(tickformat=".1%")
     return figure
@@ -89,8 +124,9 @@ def _shadow_study(study: optuna.Study, data: ReportData, cost: str | None) -> op
             shadow.add_trial(create_trial(state=TrialState.FAIL))
             continue
         record = TrialAttrs.of(trial)
-        attrs = {key: getattr(record, key) for key in HOVER_ATTRS
-                 if getattr(record, key) is not None}
+        attrs = {
+            key: getattr(record, key) for key in HOVER_ATTRS if getattr(record, key) is not None
+        }
         values = [row["accuracy"]] + ([] if cost is None else [row[cost]])
         shadow.add_trial(create_trial(values=values, user_attrs=attrs))
     return shadow
@@ -98,35 +134,63 @@ def _shadow_study(study: optuna.Study, data: ReportData, cost: str | None) -> op
 
 def _add_zoo(figure: go.Figure, marks: list[ZooMark], cost: str) -> None:
     """Trained zoo networks as stars; the others as dotted lines on the cost axis alone."""
+
     def at(mark: ZooMark) -> float | None:
         return mark.latency_ms if cost == "latency_ms" else mark.mflops
 
     trained = [m for m in marks if m.accuracy is not None]
     if trained:
-        figure.add_trace(go.Scatter(
-            x=[at(m) for m in trained], y=[m.accuracy for m in trained], mode="markers+text",
-            name="zoo (trained here)", text=[m.name for m in trained], textposition="top right",
-            marker=dict(symbol="star-open", size=17, color=_ZOO, line=dict(width=2)),
-            hovertext=[f"{m.name} (trial {m.trial})<br>{m.arch}" for m in trained],
-            hoverinfo="text"))
+        figure.add_trace(
+            go.Scatter(
+                x=[at(m) for m in trained],
+                y=[m.accuracy for m in trained],
+                mode="markers+text",
+                name="zoo (trained here)",
+                text=[m.name for m in trained],
+                textposition="top right",
+                marker=dict(symbol="star-open", size=17, color=_ZOO, line=dict(width=2)),
+                hovertext=[f"{m.name} (trial {m.trial})<br>{m.arch}" for m in trained],
+                hoverinfo="text",
+            )
+        )
     for mark in marks:
         x = at(mark)
         if mark.accuracy is None and x is not None:
-            figure.add_vline(x=x, line_dash="dot", line_color=_ZOO, opacity=0.5,
-                             annotation_text=f"{mark.name} (not trained)",
-                             annotation_textangle=-90, annotation_position="bottom right",
-                             annotation_font_size=9, annotation_font_color=_ZOO)
+            figure.add_vline(
+                x=x,
+                line_dash="dot",
+                line_color=_ZOO,
+                opacity=0.5,
+                annotation_text=f"{mark.name} (not trained)",
+                annotation_textangle=-90,
+                annotation_position="bottom right",
+                annotation_font_size=9,
+                annotation_font_color=_ZOO,
+            )
 
 
 def _front_table(data: ReportData) -> str:
-    head = "".join(f"<th>{name}</th>" for name in
-                   ("trial", "accuracy [95% CI]", "over seeds", "vs cheaper", "latency ms",
-                    "MFLOPs", "params", "zoo", "arch"))
+    head = "".join(
+        f"<th>{name}</th>"
+        for name in (
+            "trial",
+            "accuracy [95% CI]",
+            "over seeds",
+            "vs cheaper",
+            "latency ms",
+            "MFLOPs",
+            "params",
+            "zoo",
+            "arch",
+        )
+    )
     rows = "".join(
         f"<tr><td>{row['number']}</td><td>{accuracy_text(row)}</td><td>{seeds_text(row)}</td>"
         f"<td>{versus_text(row)}</td><td>{row['latency_ms']:.2f}</td><td>{row['mflops']:.1f}</td>"
         f"<td>{row['params']:,}</td><td>{html.escape(data.zoo_name(row) or '')}</td>"
-        f"<td><code>{html.escape(row['arch'])}</code></td></tr>" for row in data.front)
+        f"<td><code>{html.escape(row['arch'])}</code></td></tr>"
+        for row in data.front
+    )
     return f"<h2>Pareto front (feasible, trained)</h2><table><tr>{head}</tr>{rows}</table>"
 
 

@@ -10,16 +10,24 @@ from nas.reporting.data import ReportData
 
 def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path: Path) -> Path:
     """Write the summary at `path`, linking the figures and the HTML by relative path."""
+
     def link(target: Path) -> str:
         return target.relative_to(path.parent).as_posix()
 
     config, dataset = data.config, data.dataset
-    budgets = [f"{config[key]:g} {unit}" for key, unit in
-               (("budget_mflops", "MFLOPs"), ("budget_params", "parameters"),
-                ("budget_ms", "ms")) if config.get(key)]
+    budgets = [
+        f"{config[key]:g} {unit}"
+        for key, unit in (
+            ("budget_mflops", "MFLOPs"),
+            ("budget_params", "parameters"),
+            ("budget_ms", "ms"),
+        )
+        if config.get(key)
+    ]
     shape = "x".join(map(str, dataset.get("input_shape", []))) or "?"
-    counts = ", ".join(f"{n} {outcome.words}"
-                       for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1]))
+    counts = ", ".join(
+        f"{n} {outcome.words}" for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1])
+    )
     lines = [
         f"# Search report: {data.study_name}",
         "",
@@ -45,21 +53,35 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
         "|---:|---:|---:|---|---:|---:|---:|---|---|",
     ]
     for row in data.front:
-        lines.append(f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | "
-                     f"{versus_text(row)} | "
-                     f"{row['latency_ms']:.2f} | {row['mflops']:.1f} | {row['params']:,} | "
-                     f"{data.zoo_name(row) or ''} | `{row['arch']}` |")
-    lines += ["", "Export one: `nas export --study " + data.study_name +
-              " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).", "",
-              "## Plots", "",
-              f"Interactive (hover for each trial's arch and attributes): [{link(html)}]"
-              f"({link(html)})", ""]
-    captions = {"accuracy_vs_latency": f"Accuracy against latency on {data.target}",
-                "accuracy_vs_mflops": "Accuracy against MFLOPs",
-                "history": "Optimisation history"}
+        lines.append(
+            f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | "
+            f"{versus_text(row)} | "
+            f"{row['latency_ms']:.2f} | {row['mflops']:.1f} | {row['params']:,} | "
+            f"{data.zoo_name(row) or ''} | `{row['arch']}` |"
+        )
+    lines += [
+        "",
+        "Export one: `nas export --study "
+        + data.study_name
+        + " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).",
+        "",
+        "## Plots",
+        "",
+        f"Interactive (hover for each trial's arch and attributes): [{link(html)}]({link(html)})",
+        "",
+    ]
+    captions = {
+        "accuracy_vs_latency": f"Accuracy against latency on {data.target}",
+        "accuracy_vs_mflops": "Accuracy against MFLOPs",
+        "history": "Optimisation history",
+    }
     for name, figure in figures.items():
-        lines += [f"### {captions.get(name, name)}", "", f"![{captions.get(name, name)}]"
-                  f"({link(figure)})", ""]
+        lines += [
+            f"### {captions.get(name, name)}",
+            "",
+            f"![{captions.get(name, name)}]({link(figure)})",
+            "",
+        ]
     lines += _zoo_section(data)
     if data.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in data.notes)]
@@ -68,14 +90,21 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
 
 
 def _zoo_section(data: ReportData) -> list[str]:
-    lines = ["## Zoo networks", "",
-             "Trained in this study: marked from their trials (stars). Not trained (over budget "
-             "or no warm start): marked on the cost axes only (dotted lines), since the study "
-             "never measured their accuracy.", "",
-             "| network | trial | accuracy | latency ms | MFLOPs |", "|---|---:|---:|---:|---:|"]
+    lines = [
+        "## Zoo networks",
+        "",
+        "Trained in this study: marked from their trials (stars). Not trained (over budget "
+        "or no warm start): marked on the cost axes only (dotted lines), since the study "
+        "never measured their accuracy.",
+        "",
+        "| network | trial | accuracy | latency ms | MFLOPs |",
+        "|---|---:|---:|---:|---:|",
+    ]
     for mark in sorted(data.zoo, key=lambda m: m.mflops):
         accuracy = f"{mark.accuracy:.2%}" if mark.accuracy is not None else "not trained"
         latency = f"{mark.latency_ms:.2f}" if mark.latency_ms is not None else "?"
-        lines.append(f"| {mark.name} | {mark.trial if mark.trial is not None else ''} | "
-                     f"{accuracy} | {latency} | {mark.mflops:.1f} |")
+        lines.append(
+            f"| {mark.name} | {mark.trial if mark.trial is not None else ''} | "
+            f"{accuracy} | {latency} | {mark.mflops:.1f} |"
+        )
     return lines + [""]
