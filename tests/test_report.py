@@ -11,7 +11,7 @@ from PIL import Image
 from results_studies import MadeStudy, make_search_study
 
 from nas.cli import main
-from nas.outputs import accuracy_text, pareto_rows, versus_text
+from nas.outputs import accuracy_text, pareto_rows, seeds_text, versus_text
 from nas.reporting import collect
 from nas.search_spaces.zoo import ZOO
 
@@ -42,7 +42,7 @@ def test_report_writes_markdown_pngs_and_html(
     markdown = (out / "report.md").read_text()
     for row in front:
         assert (
-            f"| {row['number']} | {accuracy_text(row)} | {versus_text(row)} | "
+            f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | {versus_text(row)} | "
             f"{row['latency_ms']:.2f} |"
         ) in markdown
         assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
