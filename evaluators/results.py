@@ -14,18 +14,22 @@ from typing import Any
 from nas.evaluators.uncertainty import correct_of, wilson_interval
 
 
-class Status(str, Enum):
-    """How a training run ended; the values are what results and checkpoints store."""
-
-    OK = "ok"
-    STOPPED = "stopped"
-    FAILED = "failed"
+class StoredValue(str, Enum):
+    """An enum whose members print, format and serialise as the strings files store."""
 
     def __str__(self) -> str:
         return self.value
 
     def __format__(self, spec: str) -> str:
         return format(self.value, spec)
+
+
+class Status(StoredValue):
+    """How a training run ended; the values are what results and checkpoints store."""
+
+    OK = "ok"
+    STOPPED = "stopped"
+    FAILED = "failed"
 
 
 @dataclass(frozen=True)

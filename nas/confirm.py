@@ -32,8 +32,8 @@ from nas.evaluators.results import Status, TrialResult
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_front, single_seed_rows
 from nas.study import companion, confirm_runs
-from nas.trials import Outcome, TrialAttrs, write_attrs
-from nas.worker import WorkerMessage
+from nas.trials import Outcome, TrialAttrs, result_attrs, write_attrs
+from nas.worker import WorkerMessage, error_line
 
 
 @dataclass(frozen=True)
@@ -98,6 +98,7 @@ def run_confirm(
         while pending or running:
             while pending and len(running) < slots():
                 run = pending.popleft()
+                run_recipe = recipe.replace(seed=run.seed).to_dict()
                 trial = confirm_study.ask()
                 write_attrs(
                     trial,
@@ -105,11 +106,9 @@ def run_confirm(
                     confirms=run.confirms,
                     seed=run.seed,
                     baseline=run.baseline,
-                    recipe=recipe.replace(seed=run.seed).to_dict(),
+                    recipe=run_recipe,
                 )
-                generator = trainer.remote(
-                    run.arch, data_ref, recipe.replace(seed=run.seed).to_dict()
-                )
+                generator = trainer.remote(run.arch, data_ref, run_recipe)
                 running[generator] = (run, trial, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             for generator in ready:
@@ -135,7 +134,7 @@ def _next_result(generator: Any) -> TrialResult | None:
             status=Status.FAILED, accuracy=None, error="the worker ended without a result"
         )
     except ray.exceptions.RayError as error:
-        return TrialResult(status=Status.FAILED, accuracy=None, error=_one_line(error))
+        return TrialResult(status=Status.FAILED, accuracy=None, error=error_line(error))
     return message.result
 
 
@@ -147,19 +146,11 @@ def _record(
     started: float,
     monitor: SearchMonitor,
 ) -> int:
-    interval = result.accuracy_interval
     write_attrs(
         trial,
-        outcome=Outcome.of_status(result.status),
-        accuracy=result.accuracy,
-        val_count=result.val_count,
-        val_correct=result.val_correct if interval else None,
-        accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
-        curve=[epoch.to_dict() for epoch in result.curve],
-        train_seconds=result.train_seconds,
+        **result_attrs(result),
         worker_host=result.host or None,
         wall_seconds=round(time.monotonic() - started, 3),
-        **({"error": result.error} if result.error else {}),
     )
     if not result.ok:
         confirm_study.tell(trial, state=TrialState.FAIL)
@@ -170,8 +161,3 @@ def _record(
         f"confirm of trial {run.confirms} (seed {run.seed}): accuracy {result.accuracy:.4f}"
     )
     return 1
-
-
-def _one_line(error: BaseException) -> str:
-    lines = [line for line in str(getattr(error, "cause", None) or error).splitlines() if line]
-    return f"{type(error).__name__}: {lines[-1] if lines else ''}"

@@ -170,6 +170,32 @@ def versus_text(row: dict[str, Any]) -> str:
     return f"{row['vs_cheaper']} (p {row['p_vs_cheaper']:.2f})"
 
 
+FRONT_HEADERS = (
+    "trial",
+    "val acc [95% CI]",
+    "over seeds",
+    "vs cheaper",
+    "latency ms",
+    "MFLOPs",
+    "params",
+    "baseline",
+)
+
+
+def front_cells(row: dict[str, Any], name: str | None) -> list[str]:
+    """One front member as the cells under `FRONT_HEADERS`; `name` is its zoo name, if any."""
+    return [
+        str(row["number"]),
+        accuracy_text(row),
+        seeds_text(row),
+        versus_text(row),
+        f"{row['latency_ms']:.2f}",
+        f"{row['mflops']:.1f}",
+        f"{row['params']:,}",
+        name or "",
+    ]
+
+
 def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
     return [
         {key: row[key] for key in PARETO_COLUMNS}

@@ -10,7 +10,6 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import os
-import re
 import signal
 import threading
 import time
@@ -50,8 +49,8 @@ from nas.study import (
     requeue_orphans,
     set_budget_constraints,
 )
-from nas.trials import Outcome, TrialAttrs, check_names, write_attrs
-from nas.worker import WorkerMessage, remote_trainer
+from nas.trials import Outcome, TrialAttrs, check_names, result_attrs, write_attrs
+from nas.worker import WorkerMessage, error_line, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
 """Consecutive candidates without one to train (all over budget) before the search gives up."""
@@ -287,7 +286,7 @@ class _Driver:
             )
         except ray.exceptions.RayError as error:
             del running[generator]
-            self._fail(job, _error_line(error), monitor, retry=True)
+            self._fail(job, error_line(error), monitor, retry=True)
             return 0
         job.host = message.host or job.host
         job.node_id = message.node_id or job.node_id
@@ -416,24 +415,15 @@ class _Driver:
     def _record_result(
         self, trial: optuna.Trial, job: _Job, result: TrialResult, outcome: Outcome
     ) -> None:
-        interval = result.accuracy_interval
         write_attrs(
             trial,
-            outcome=outcome,
-            accuracy=result.accuracy,
-            val_count=result.val_count,
-            val_correct=result.val_correct if interval else None,
-            accuracy_interval=[round(bound, 6) for bound in interval] if interval else None,
-            curve=_curve_attr(result.curve),
+            **result_attrs(result, outcome),
             recipe=self.recipe.to_dict(),
             seed=self.recipe.seed,
-            train_seconds=result.train_seconds,
-            images_per_second=result.images_per_second,
             worker_host=job.host,
             worker_node=job.node_id,
             wall_seconds=round(time.monotonic() - job.dispatched, 3),
             attempt=job.attempt,
-            **({"error": result.error} if result.error else {}),
         )
 
     def _reuse(self, trial: optuna.Trial, previous_number: int) -> None:
@@ -564,7 +554,7 @@ def _connect_ray(config: SearchConfig) -> bool:
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise InputError(
                 f"cannot join the Ray cluster at {config.ray_address}: "
-                f"{_error_line(error)} (is it running? a cluster with token "
+                f"{error_line(error)} (is it running? a cluster with token "
                 f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
                 f"in this environment)"
             ) from None
@@ -595,7 +585,7 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
             if attempt == attempts:
                 raise SearchFailed(
                     f"local Ray did not start after {attempts} attempts "
-                    f"({_error_line(error)}); is the machine overloaded?"
+                    f"({error_line(error)}); is the machine overloaded?"
                 ) from None
             time.sleep(wait_s * attempt)
 
@@ -617,24 +607,3 @@ def _job_note(job: _Job) -> str:
     if job.attempt > 1:
         notes.append(f"attempt {job.attempt}, retry of trial {queued.retry_of}")
     return ", ".join(notes)
-
-
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt)\w*): (.+)$")
-
-
-def _error_line(error: BaseException) -> str:
-    """One line that says why a task failed.
-
-    A RayTaskError's own text starts with the task's name and pid; what went wrong is the last
-    exception line of its cause's traceback (an import error, a killed worker, ...).
-    """
-    cause = getattr(error, "cause", None) or error
-    text = _ANSI.sub("", str(cause))
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    for line in reversed(lines):
-        match = _EXCEPTION_LINE.match(line)
-        if match:
-            return f"{match.group(1)}: {match.group(2)}"
-    kind = type(cause).__name__
-    return f"{kind}: {lines[0]}" if lines else kind

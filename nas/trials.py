@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any
 
 import optuna
 from optuna.trial import FrozenTrial
 
-from nas.evaluators.results import Status
+from nas.evaluators.results import Status, StoredValue, TrialResult
 
 OUTCOME_ATTR = "outcome"
 """The user attribute that holds a trial's `Outcome`."""
 
 
-class Outcome(str, Enum):
+class Outcome(StoredValue):
     """What became of a trial, beyond its Optuna state. The values are what studies store."""
 
     TRAINED = "trained"
@@ -33,12 +32,6 @@ class Outcome(str, Enum):
     FAILED = "failed"
     INTERRUPTED = "interrupted"
     DUPLICATE = "duplicate"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
     @property
     def counts(self) -> bool:
@@ -163,6 +156,28 @@ def check_names(values: dict[str, Any]) -> dict[str, Any]:
     if unknown:
         raise TypeError(f"not trial attributes: {', '.join(sorted(unknown))}")
     return values
+
+
+def result_attrs(result: TrialResult, outcome: Outcome | None = None) -> dict[str, Any]:
+    """What a training run measured, as the attributes its trial records.
+
+    The outcome follows the run's status unless the caller knows better (a run stopped early
+    by the driver, a failure the driver retries).
+    """
+    interval = result.accuracy_interval
+    return check_names(
+        {
+            "outcome": outcome or Outcome.of_status(result.status),
+            "accuracy": result.accuracy,
+            "val_count": result.val_count,
+            "val_correct": result.val_correct if interval else None,
+            "accuracy_interval": [round(bound, 6) for bound in interval] if interval else None,
+            "curve": [epoch.to_dict() for epoch in result.curve],
+            "train_seconds": result.train_seconds,
+            "images_per_second": result.images_per_second,
+            **({"error": result.error} if result.error else {}),
+        }
+    )
 
 
 def write_attrs(trial: optuna.Trial, **values: Any) -> None:

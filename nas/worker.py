@@ -12,6 +12,7 @@ Records cross Ray as plain dicts (no classes of this package are unpickled on th
 from __future__ import annotations
 
 import os
+import re
 import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,3 +86,24 @@ def remote_trainer(cpus: int, gpus: float) -> Any:
     return ray.remote(train_candidate).options(
         num_cpus=cpus, num_gpus=gpus, max_retries=0, retry_exceptions=False, num_returns="streaming"
     )
+
+
+_ANSI = re.compile(r"\x1b\[[0-9;]*m")
+_EXCEPTION_LINE = re.compile(r"^(?:[\w.]+\.)?(\w*(?:Error|Exception|Exit|Interrupt)\w*): (.+)$")
+
+
+def error_line(error: BaseException) -> str:
+    """One line that says why a task failed.
+
+    A RayTaskError's own text starts with the task's name and pid; what went wrong is the last
+    exception line of its cause's traceback (an import error, a killed worker, ...).
+    """
+    cause = getattr(error, "cause", None) or error
+    text = _ANSI.sub("", str(cause))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    for line in reversed(lines):
+        match = _EXCEPTION_LINE.match(line)
+        if match:
+            return f"{match.group(1)}: {match.group(2)}"
+    kind = type(cause).__name__
+    return f"{kind}: {lines[0]}" if lines else kind

@@ -276,7 +276,7 @@ def test_a_cause_that_fails_every_trial_ends_the_search_with_one_line(
 def test_a_failed_task_is_named_by_its_cause() -> None:
     from ray.exceptions import RayTaskError
 
-    from nas.search import _error_line
+    from nas.worker import error_line as _error_line
 
     # What Ray raises when the worker cannot import the task's module: the task's name and
     # pid first, the reason at the end of the cause's traceback.

@@ -30,7 +30,7 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     marked, and the optimisation history) as PNG and interactive HTML, and report.md linking
     them. MFLOPs are millions of multiply-adds at the deployment input.
     """
-    from nas.outputs import accuracy_text, seeds_text, versus_text
+    from nas.outputs import FRONT_HEADERS, front_cells
     from nas.reporting import write_report
     from nas.select import open_existing_storage, pick_study
 
@@ -41,34 +41,11 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     finally:
         rdb.engine.dispose()
     data = report.data
-    rows = [
-        [
-            row["number"],
-            accuracy_text(row),
-            seeds_text(row),
-            versus_text(row),
-            f"{row['latency_ms']:.2f}",
-            f"{row['mflops']:.1f}",
-            f"{row['params']:,}",
-            data.zoo_name(row) or "",
-            row["arch"],
-        ]
-        for row in data.front
-    ]
+    rows = [[*front_cells(row, data.zoo_name(row)), row["arch"]] for row in data.front]
     print_table(
         f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
         f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",
-        [
-            "trial",
-            "val acc [95% CI]",
-            "over seeds",
-            "vs cheaper",
-            "latency ms",
-            "MFLOPs",
-            "params",
-            "zoo",
-            "arch",
-        ],
+        [*FRONT_HEADERS, "arch"],
         rows,
     )
     for note in data.notes:

@@ -146,34 +146,13 @@ def resume_command(config: SearchConfig) -> str:
 
 
 def _print_result(result) -> None:
-    from nas.outputs import accuracy_text, seeds_text, versus_text
+    from nas.outputs import FRONT_HEADERS, front_cells
 
-    rows = [
-        [
-            row["number"],
-            accuracy_text(row),
-            seeds_text(row),
-            versus_text(row),
-            f"{row['latency_ms']:.2f}",
-            f"{row['mflops']:.1f}",
-            f"{row['params']:,}",
-            row.get("baseline") or row.get("zoo") or "",
-        ]
-        for row in result.pareto
-    ]
+    rows = [front_cells(row, row.get("baseline") or row.get("zoo")) for row in result.pareto]
     print_table(
         f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
         f"interval, vs cheaper: beyond the noise or a tie)",
-        [
-            "trial",
-            "val acc [95% CI]",
-            "over seeds",
-            "vs cheaper",
-            "latency ms",
-            "MFLOPs",
-            "params",
-            "baseline",
-        ],
+        FRONT_HEADERS,
         rows,
     )
     # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
