@@ -39,12 +39,13 @@ class EpochRecord:
     `seconds` is the epoch's wall time including its validation pass; `images_per_second`
     counts training images over the training steps only, so it measures the loop, not the
     evaluation. `val_count` is how many validation images the accuracy was measured on: what
-    its uncertainty follows from (`nas.evaluators.uncertainty`).
+    its uncertainty follows from (`nas.evaluators.uncertainty`). A run on the whole training
+    split (final training) has no validation split: its accuracy and loss are None.
     """
 
     epoch: int
-    val_accuracy: float
-    val_loss: float
+    val_accuracy: float | None
+    val_loss: float | None
     train_loss: float
     seconds: float
     images_per_second: float
@@ -53,7 +54,7 @@ class EpochRecord:
 
     @property
     def val_correct(self) -> int:
-        return correct_of(self.val_accuracy, self.val_count)
+        return correct_of(self.val_accuracy or 0.0, self.val_count)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -77,7 +78,8 @@ class TrialResult:
     schedules anneal the learning rate to almost zero, so the last epoch is nearly always the
     best; taking the maximum over a noisy curve would add an optimistic bias that grows with the
     number of epochs, and the final value is the one the returned weights actually have.
-    `best_accuracy` is kept alongside for those who want it.
+    `best_accuracy` is kept alongside for those who want it. A final training (no validation
+    split, `nas.finalize`) has no `accuracy`; its `test_accuracy` is scored once, at the end.
     """
 
     status: Status
@@ -96,6 +98,8 @@ class TrialResult:
     test_accuracy: float | None = None
     val_count: int = 0
     """Validation images `accuracy` was measured on (0 when there is no accuracy)."""
+    test_count: int = 0
+    """Test images `test_accuracy` was measured on (0 when the test split was not scored)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "status", Status(self.status))
@@ -114,6 +118,17 @@ class TrialResult:
         if self.accuracy is None or not self.val_count:
             return None
         return wilson_interval(self.val_correct, self.val_count)
+
+    @property
+    def test_correct(self) -> int:
+        return correct_of(self.test_accuracy or 0.0, self.test_count)
+
+    @property
+    def test_interval(self) -> tuple[float, float] | None:
+        """95% Wilson interval of `test_accuracy`; None when the test split was not scored."""
+        if self.test_accuracy is None or not self.test_count:
+            return None
+        return wilson_interval(self.test_correct, self.test_count)
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

@@ -88,13 +88,23 @@ def train(
 
 
 def iter_training(
-    arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None = None
+    arch: Arch,
+    data: Dataset,
+    recipe: Recipe,
+    model: nn.Module | None = None,
+    *,
+    validate: bool = True,
+    score_test: bool = False,
 ) -> Generator[EpochRecord, bool | None, TrialResult]:
     """Train `arch` on `data`, yielding an `EpochRecord` per epoch; return the `TrialResult`.
 
     Pass `model` (from `build_proxy_model`) to keep the trained weights: it is trained in place.
     Global torch state (RNG, thread count) is switched to the run's own only while the run is
     executing, and restored whenever it yields, so a caller can interleave several runs.
+
+    A search validates after every epoch and never reads the test split. A final training
+    (`validate=False, score_test=True`) trains on a dataset loaded without a validation split
+    and scores the test split once, after the last epoch, so nothing chose it by its test score.
     """
     started = time.perf_counter()
     proxy = recipe.proxy_arch(arch, data.input_shape)
@@ -102,7 +112,9 @@ def iter_training(
     curve: list[EpochRecord] = []
     steps_done = [0, 0.0]  # training images, training seconds
 
-    def result(status: Status, error: str | None = None, test: float | None = None) -> TrialResult:
+    def result(
+        status: Status, error: str | None = None, test: tuple[float, int] | None = None
+    ) -> TrialResult:
         final = curve[-1].val_accuracy if curve and status is not Status.FAILED else None
         return TrialResult(
             status=status,
@@ -117,14 +129,17 @@ def iter_training(
             threads=recipe.threads,
             input_shape=data.input_shape,
             arch=proxy.to_string(),
-            best_accuracy=max((r.val_accuracy for r in curve), default=None),
-            test_accuracy=test,
+            best_accuracy=max(
+                (r.val_accuracy for r in curve if r.val_accuracy is not None), default=None
+            ),
+            test_accuracy=test[0] if test else None,
+            test_count=test[1] if test else 0,
             val_count=curve[-1].val_count if final is not None else 0,
         )
 
     try:
         with globals_.active():
-            loop = _Loop(proxy, data, recipe, model, started)
+            loop = _Loop(proxy, data, recipe, model, started, validate, score_test)
     except _Abort as abort:
         return result(Status.FAILED, str(abort))
     except Exception as error:  # a candidate that cannot even be built is a failed trial
@@ -144,7 +159,16 @@ def iter_training(
         stop = yield record
         if stop and epoch < recipe.epochs:
             return result(Status.STOPPED)
-    return result(Status.OK)
+    if not score_test:
+        return result(Status.OK)
+    try:
+        with globals_.active():
+            test = loop.score_test()
+    except _Abort as abort:
+        return result(Status.FAILED, str(abort))
+    except Exception as error:
+        return result(Status.FAILED, f"scoring the test split: {_describe(error)}")
+    return result(Status.OK, test=test)
 
 
 def evaluate(
@@ -181,17 +205,27 @@ class _Loop:
     """Model, optimiser, schedule and data stream of one run; `run_epoch` does the work."""
 
     def __init__(
-        self, arch: Arch, data: Dataset, recipe: Recipe, model: nn.Module | None, started: float
+        self,
+        arch: Arch,
+        data: Dataset,
+        recipe: Recipe,
+        model: nn.Module | None,
+        started: float,
+        validate: bool = True,
+        score_test: bool = False,
     ) -> None:
         n_train, n_val = len(data.train_labels), len(data.val_labels)
         if n_train < 2:
             raise _Abort(f"the training split has {n_train} image(s); at least 2 are needed")
-        if n_val == 0:
+        if validate and n_val == 0:
             raise _Abort(
                 "the validation split is empty; load the dataset with a validation "
                 "fraction or count above zero"
             )
+        if score_test and len(data.test_labels) == 0:
+            raise _Abort("the test split is empty: there is nothing to score the run on")
         self.data, self.recipe, self.started = data, recipe, started
+        self.validate = validate
         self.batch_size = min(recipe.batch_size, n_train)
         self.steps_per_epoch = n_train // self.batch_size
         self.total_steps = self.steps_per_epoch * recipe.epochs
@@ -239,30 +273,43 @@ class _Loop:
         train_seconds = time.perf_counter() - epoch_start
         self.images_seen += images
         self.step_seconds += train_seconds
-        val_accuracy, val_loss = evaluate(
-            model,
-            self.data.val_images,
-            self.data.val_labels,
-            self.data,
-            recipe.eval_batch_size,
-            recipe.channels_last,
-        )
-        if not math.isfinite(val_loss):
-            raise _Abort(
-                f"validation loss became {val_loss} after epoch {epoch} (the weights "
-                f"or batch-norm statistics overflowed); lower the learning rate"
+        val_accuracy = val_loss = None
+        if self.validate:
+            val_accuracy, val_loss = self._score(
+                self.data.val_images, self.data.val_labels, f"validation after epoch {epoch}"
             )
-        self._check_time(f"the validation of epoch {epoch}")
+            self._check_time(f"the validation of epoch {epoch}")
         return EpochRecord(
             epoch=epoch,
-            val_accuracy=round(val_accuracy, 6),
-            val_loss=round(val_loss, 6),
+            val_accuracy=round(val_accuracy, 6) if val_accuracy is not None else None,
+            val_loss=round(val_loss, 6) if val_loss is not None else None,
             train_loss=round(loss_sum / max(images, 1), 6),
             seconds=round(time.perf_counter() - epoch_start, 3),
             images_per_second=round(images / train_seconds, 1) if images else 0.0,
             lr=round(lr, 8),
-            val_count=len(self.data.val_labels),
+            val_count=len(self.data.val_labels) if self.validate else 0,
         )
+
+    def score_test(self) -> tuple[float, int]:
+        """(accuracy, image count) of the trained model on the test split."""
+        accuracy, _ = self._score(self.data.test_images, self.data.test_labels, "the test split")
+        return round(accuracy, 6), len(self.data.test_labels)
+
+    def _score(self, images: torch.Tensor, labels: torch.Tensor, where: str) -> tuple[float, float]:
+        accuracy, loss = evaluate(
+            self.model,
+            images,
+            labels,
+            self.data,
+            self.recipe.eval_batch_size,
+            self.recipe.channels_last,
+        )
+        if not math.isfinite(loss):
+            raise _Abort(
+                f"the loss on {where} became {loss} (the weights or batch-norm statistics "
+                f"overflowed); lower the learning rate"
+            )
+        return accuracy, loss
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.data

@@ -4,7 +4,8 @@ Two kinds of artifact belong to a search:
 
 - ``weights.safetensors`` on a trial: its trained proxy weights. A trial takes artifacts only
   while it runs (Optuna refuses them once it is finished), so they are saved before the trial
-  is told (`save_trial_weights`); `nas export` builds from them when they exist.
+  is told (`save_trial_weights`). A finalized trial's run in ``<study>.final`` carries the
+  final training's weights; `nas export` builds from those first (`locate_weights`).
 - ``trial-N.onnx`` and ``trial-N.arch.json`` on the study: every Pareto trial as a model and as
   a reproducible record (`attach_pareto_artifacts`, called once when a search ends), which
   optuna-dashboard lists on the study page for download.
@@ -15,6 +16,7 @@ from __future__ import annotations
 import os
 import tempfile
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,12 +24,13 @@ import optuna
 import torch
 from optuna.artifacts import ArtifactMeta, FileSystemArtifactStore, get_all_artifact_meta
 from optuna.artifacts.exceptions import ArtifactNotFound
-from optuna.trial import FrozenTrial
+from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.export import ExportFailed, build, export, spec_for_trial, trial_document
 from nas.storage import artifact_store_for, upload
+from nas.study import FINAL_SUFFIX, companion
 from nas.trials import TrialAttrs
 
 WEIGHTS_FILENAME = "weights.safetensors"
@@ -54,9 +57,37 @@ def save_trial_weights(
 
 
 def find_weights(study: optuna.Study, trial: FrozenTrial) -> ArtifactMeta | None:
-    """The trial's trained-weights artifact, if the search saved one."""
+    """The trial's own trained-weights artifact, if one was saved."""
     metas = get_all_artifact_meta(trial, storage=study._storage)
     return next((meta for meta in metas if meta.filename == WEIGHTS_FILENAME), None)
+
+
+@dataclass(frozen=True)
+class FoundWeights:
+    """Trained weights for a search trial: the final training's where it was finalized."""
+
+    meta: ArtifactMeta
+    owner: FrozenTrial
+    """The trial they are attached to: the search trial, or its run in ``<study>.final``."""
+    final: bool
+
+
+def locate_weights(study: optuna.Study, trial: FrozenTrial) -> FoundWeights | None:
+    """The best weights there are for `trial`: its final training's (lowest seed), else the
+    proxy training's, else None."""
+    final = companion(study, suffix=FINAL_SUFFIX)
+    if final is not None:
+        runs = [
+            run
+            for run in final.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+            if TrialAttrs.of(run).finalizes == trial.number
+        ]
+        for run in sorted(runs, key=lambda run: TrialAttrs.of(run).seed or 0):
+            meta = find_weights(final, run)
+            if meta is not None:
+                return FoundWeights(meta, run, final=True)
+    meta = find_weights(study, trial)
+    return FoundWeights(meta, trial, final=False) if meta is not None else None
 
 
 def load_weights(
@@ -83,11 +114,11 @@ def trial_weights(
     storage_url: str,
     base_dir: str | os.PathLike[str] | None = None,
 ) -> dict[str, torch.Tensor] | None:
-    """The trial's trained weights, or None when the search saved none."""
-    meta = find_weights(study, trial)
-    if meta is None:
+    """The trial's trained weights (`locate_weights`), or None when none were saved."""
+    found = locate_weights(study, trial)
+    if found is None:
         return None
-    return load_weights(artifact_store_for(storage_url, base_dir), meta, trial)
+    return load_weights(artifact_store_for(storage_url, base_dir), found.meta, trial)
 
 
 def attach_pareto_artifacts(

@@ -27,6 +27,14 @@ DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
 the README's command under ten minutes on two cores (and gives Welch's test two runs a side);
 a search on real data runs for hours, and two more seeds (three in all) cost little beside it."""
 
+DEFAULT_FINAL_TOP = 3
+"""Searched networks `nas finalize` trains unless told."""
+DEFAULT_FINAL_EPOCHS = 30
+"""Epochs of the final recipe: as `nas train`'s, several times the proxy's."""
+DEFAULT_FINAL_SEEDS = 2
+"""Seeds per finalized network: two give a spread across training seeds, not only the test
+split's binomial noise."""
+
 # Fields that define *which* search a study is; resuming with other values needs --force.
 IDENTITY_FIELDS = (
     "space",
@@ -79,6 +87,10 @@ class SearchConfig:
     trial_timeout_s: float | None = None
     confirm_seeds: int | None = None
     """More training seeds per front member and baseline after the search; None: per dataset."""
+    finalize: int = 0
+    """Searched networks to finalize after the search (`nas.finalize`); 0: none."""
+    final_epochs: int = DEFAULT_FINAL_EPOCHS
+    final_seeds: int = DEFAULT_FINAL_SEEDS
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -100,8 +112,12 @@ class SearchConfig:
             "input_size",
             "trial_timeout_s",
             "limit_train",
+            "final_epochs",
+            "final_seeds",
         ):
             positive(name)
+        if self.finalize < 0:
+            raise InputError(f"--finalize must be >= 0, got {self.finalize}")
         if self.gpus_per_trial < 0:
             raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
         if self.confirm_seeds is not None and self.confirm_seeds < 0:
@@ -198,6 +214,9 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "input_size": click.INT,
     "trial_timeout_s": click.FLOAT,
     "confirm_seeds": click.INT,
+    "finalize": click.INT,
+    "final_epochs": click.INT,
+    "final_seeds": click.INT,
 }
 """The type of every setting. `nas search` declares its flags with these, and a config file's
 values are converted by the same types, so a flag and a YAML key always mean the same."""

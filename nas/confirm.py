@@ -17,23 +17,18 @@ are missing, so an interrupted confirm resumes.
 
 from __future__ import annotations
 
-import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import optuna
-import ray
-from optuna.trial import TrialState
 
+from nas.companion_runs import CompanionRun, fail_left_running, train_runs
 from nas.evaluators.recipe import Recipe
-from nas.evaluators.results import Status, TrialResult
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_front, single_seed_rows
 from nas.study import companion, confirm_runs
-from nas.trials import Outcome, TrialAttrs, result_attrs, write_attrs
-from nas.worker import WorkerMessage, error_line
+from nas.trials import TrialAttrs
 
 
 @dataclass(frozen=True)
@@ -83,81 +78,22 @@ def run_confirm(
     """
     confirm_study = companion(study, create=True)
     assert confirm_study is not None
-    for trial in confirm_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        confirm_study.tell(trial.number, state=TrialState.FAIL)  # left by a driver that died
-    pending = deque(plan(study, seeds))
+    fail_left_running(confirm_study)
+    pending = plan(study, seeds)
     if not pending:
         return 0
     monitor.say(
         f"confirm: {len(pending)} runs ({seeds} more seeds of each front member and "
         f"baseline) into study {confirm_study.study_name!r}"
     )
-    running: dict[Any, tuple[ConfirmRun, optuna.Trial, float]] = {}
-    finished = 0
-    try:
-        while pending or running:
-            while pending and len(running) < slots():
-                run = pending.popleft()
-                run_recipe = recipe.replace(seed=run.seed).to_dict()
-                trial = confirm_study.ask()
-                write_attrs(
-                    trial,
-                    arch=run.arch,
-                    confirms=run.confirms,
-                    seed=run.seed,
-                    baseline=run.baseline,
-                    recipe=run_recipe,
-                )
-                generator = trainer.remote(run.arch, data_ref, run_recipe)
-                running[generator] = (run, trial, time.monotonic())
-            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-            for generator in ready:
-                result = _next_result(generator)
-                if result is None:
-                    continue  # an epoch record: confirm runs are never stopped early
-                run, trial, started = running.pop(generator)
-                finished += _record(confirm_study, trial, run, result, started, monitor)
-    except KeyboardInterrupt:
-        for generator, (_, trial, _) in running.items():
-            ray.cancel(generator)
-            write_attrs(trial, outcome=Outcome.INTERRUPTED)
-            confirm_study.tell(trial, state=TrialState.FAIL)
-        raise
-    return finished
-
-
-def _next_result(generator: Any) -> TrialResult | None:
-    try:
-        message = WorkerMessage.from_dict(ray.get(next(generator)))
-    except StopIteration:
-        return TrialResult(
-            status=Status.FAILED, accuracy=None, error="the worker ended without a result"
+    runs = [
+        CompanionRun(
+            arch=run.arch,
+            seed=run.seed,
+            label=f"confirm of trial {run.confirms}",
+            attrs={"confirms": run.confirms, "baseline": run.baseline},
         )
-    except ray.exceptions.RayError as error:
-        return TrialResult(status=Status.FAILED, accuracy=None, error=error_line(error))
-    return message.result
-
-
-def _record(
-    confirm_study: optuna.Study,
-    trial: optuna.Trial,
-    run: ConfirmRun,
-    result: TrialResult,
-    started: float,
-    monitor: SearchMonitor,
-) -> int:
-    write_attrs(
-        trial,
-        **result_attrs(result),
-        worker_host=result.host or None,
-        wall_seconds=round(time.monotonic() - started, 3),
-    )
-    if not result.ok:
-        confirm_study.tell(trial, state=TrialState.FAIL)
-        monitor.say(f"confirm of trial {run.confirms} (seed {run.seed}) failed: {result.error}")
-        return 0
-    confirm_study.tell(trial, result.accuracy)
-    monitor.say(
-        f"confirm of trial {run.confirms} (seed {run.seed}): accuracy {result.accuracy:.4f}"
-    )
-    return 1
+        for run in pending
+    ]
+    done = train_runs(confirm_study, runs, recipe, trainer, data_ref, slots, monitor.say)
+    return done.finished

@@ -9,6 +9,7 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -32,6 +33,8 @@ from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.export import ExportFailed
+from nas.finalize import FinalizeOptions, FinalizeResult, run_finalize
+from nas.finalize import prepare as prepare_finalize
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
 from nas.pricing import Price, check_budget_is_reachable, price
@@ -78,6 +81,8 @@ class SearchResult:
     wall_seconds: float
     interrupted: bool = False
     n_baselines: int = 0
+    final: FinalizeResult | None = None
+    """What `--finalize` trained, when it was asked for."""
 
 
 @dataclass
@@ -149,12 +154,13 @@ class _Driver:
             f"study {study.study_name!r} in {mask_password(config.storage)}"
             + (f"; re-running trials {orphans} left running" if orphans else "")
         )
-        started_ray = _connect_ray(config)
+        started_ray = connect_ray(config.ray_address)
         previous_sigterm = _stop_on_sigterm()
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
         interrupted = False
+        final = None
         try:
             with monitor:
                 while True:
@@ -196,6 +202,8 @@ class _Driver:
                         self._slots,
                         monitor,
                     )
+                if config.finalize:
+                    final = self._finalize(trainer, monitor)
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)
@@ -206,7 +214,25 @@ class _Driver:
                 ray.shutdown()
         result = self._finish(started, interrupted, monitor)
         self.storage.engine.dispose()
-        return result
+        return dataclasses.replace(result, final=final)
+
+    def _finalize(self, trainer: Any, monitor: SearchMonitor) -> FinalizeResult:
+        """`--finalize K`: the final training of K picks and the zoo, on this search's workers."""
+        config = self.config
+        options = FinalizeOptions(
+            study=self.study.study_name,
+            storage=config.storage,
+            top=config.finalize,
+            epochs=config.final_epochs,
+            seeds=config.final_seeds,
+            cpus_per_trial=config.cpus_per_trial,
+            gpus_per_trial=config.gpus_per_trial,
+            workers=config.workers,
+            data_dir=config.data_dir,
+            artifact_dir=config.artifact_dir,
+        )
+        plan = prepare_finalize(self.study, options)
+        return run_finalize(self.study, plan, options, monitor.say, trainer, self._slots)
 
     def _submit(self, trainer: Any, job: _Job, data_ref: Any) -> Any:
         """Start `job` on a worker; returns the stream of records it sends back."""
@@ -544,16 +570,16 @@ def _stop_on_sigterm() -> Any:
     return signal.signal(signal.SIGTERM, interrupt)
 
 
-def _connect_ray(config: SearchConfig) -> bool:
-    """Join `--ray-address`, or start a private local Ray; True if this call started it."""
+def connect_ray(address: str | None) -> bool:
+    """Join the cluster at `address`, or start a private local Ray; True if this call started it."""
     if ray.is_initialized():
         return False
-    if config.ray_address:
+    if address:
         try:
-            ray.init(address=config.ray_address, logging_level="ERROR", log_to_driver=False)
+            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
         except (ConnectionError, ValueError, RuntimeError) as error:
             raise InputError(
-                f"cannot join the Ray cluster at {config.ray_address}: "
+                f"cannot join the Ray cluster at {address}: "
                 f"{error_line(error)} (is it running? a cluster with token "
                 f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
                 f"in this environment)"

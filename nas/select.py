@@ -14,6 +14,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import InputError
 from nas.outputs import pareto_rows
 from nas.storage import list_studies, load_study, mask_password, open_storage, sqlite_path
+from nas.study import is_companion
 from nas.trials import Outcome, TrialAttrs
 
 
@@ -32,7 +33,7 @@ def pick_study(storage: RDBStorage, name: str | None) -> optuna.Study:
     """The study called `name`, or the storage's only study when no name is given."""
     if name is not None:
         return load_study(storage, name)
-    names = [info.name for info in list_studies(storage)]
+    names = [info.name for info in list_studies(storage) if not is_companion(info.user_attrs)]
     where = mask_password(storage.url)
     if not names:
         raise InputError(f"{where} holds no studies yet: run `nas search` first")

@@ -192,11 +192,25 @@ def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]
 
 CONFIRM_SUFFIX = ".confirm"
 """The companion study of confirm runs is the search's name plus this (`nas.confirm`)."""
+FINAL_SUFFIX = ".final"
+"""The companion study of final trainings is the search's name plus this (`nas.finalize`)."""
+_COMPANIONS = {
+    CONFIRM_SUFFIX: ("confirms_study", "accuracy"),
+    FINAL_SUFFIX: ("finalizes_study", "test_accuracy"),
+}
 
 
-def companion(study: optuna.Study, create: bool = False) -> optuna.Study | None:
-    """The confirm study of `study` in its storage; None if there is none and `create` is off."""
-    name = f"{study.study_name}{CONFIRM_SUFFIX}"
+def is_companion(study_attrs: dict[str, Any]) -> bool:
+    """Whether a study (by its user attributes) holds another study's confirm or final runs."""
+    return any(back_pointer in study_attrs for back_pointer, _ in _COMPANIONS.values())
+
+
+def companion(
+    study: optuna.Study, create: bool = False, suffix: str = CONFIRM_SUFFIX
+) -> optuna.Study | None:
+    """The confirm (or final) study of `study` in its storage; None if there is none yet and
+    `create` is off."""
+    name = f"{study.study_name}{suffix}"
     existing = {s.study_name for s in optuna.get_all_study_summaries(study._storage)}
     if name not in existing and not create:
         return None
@@ -204,10 +218,11 @@ def companion(study: optuna.Study, create: bool = False) -> optuna.Study | None:
         study_name=name, storage=study._storage, direction="maximize", load_if_exists=True
     )
     if name not in existing:
-        found.set_user_attr("confirms_study", study.study_name)
+        back_pointer, metric = _COMPANIONS[suffix]
+        found.set_user_attr(back_pointer, study.study_name)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            found.set_metric_names(["accuracy"])
+            found.set_metric_names([metric])
     return found
 
 

@@ -123,6 +123,14 @@ class TrialAttrs:
     duplicate_of: int | None = None
     # A confirm run (in the companion study): the search trial it trains again, with `seed`.
     confirms: int | None = None
+    # A final run (in the final study): the search trial it trains on the whole training split
+    # (None for a zoo network the search never trained), scored once on the test split.
+    finalizes: int | None = None
+    test_accuracy: float | None = None
+    test_count: int | None = None
+    test_correct: int | None = None
+    test_interval: list[float] | None = None
+    """95% Wilson interval of `test_accuracy` over its `test_count` test images."""
 
     @classmethod
     def of(cls, trial: FrozenTrial | optuna.Trial) -> TrialAttrs:
@@ -164,7 +172,17 @@ def result_attrs(result: TrialResult, outcome: Outcome | None = None) -> dict[st
     The outcome follows the run's status unless the caller knows better (a run stopped early
     by the driver, a failure the driver retries).
     """
-    interval = result.accuracy_interval
+    interval, test_interval = result.accuracy_interval, result.test_interval
+    tested = (
+        {
+            "test_accuracy": result.test_accuracy,
+            "test_count": result.test_count,
+            "test_correct": result.test_correct,
+            "test_interval": [round(bound, 6) for bound in test_interval],
+        }
+        if test_interval
+        else {}
+    )
     return check_names(
         {
             "outcome": outcome or Outcome.of_status(result.status),
@@ -175,6 +193,7 @@ def result_attrs(result: TrialResult, outcome: Outcome | None = None) -> dict[st
             "curve": [epoch.to_dict() for epoch in result.curve],
             "train_seconds": result.train_seconds,
             "images_per_second": result.images_per_second,
+            **tested,
             **({"error": result.error} if result.error else {}),
         }
     )

@@ -53,13 +53,19 @@ class WorkerMessage:
 
 
 def train_candidate(
-    arch_string: str, data: Dataset, recipe: dict[str, Any]
+    arch_string: str, data: Dataset, recipe: dict[str, Any], final: bool = False
 ) -> Iterator[dict[str, Any]]:
-    """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result."""
+    """Train `arch_string` and yield ``{"type": "epoch", ...}`` records, then the result.
+
+    `final`: a final training (`nas.finalize`) on data without a validation split, scored once
+    on the test split at the end.
+    """
     where = {"host": socket.gethostname(), "node_id": _node_id(), "pid": os.getpid()}
     arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
     model = build_proxy_model(arch, data, parsed_recipe)
-    training = iter_training(arch, data, parsed_recipe, model=model)
+    training = iter_training(
+        arch, data, parsed_recipe, model=model, validate=not final, score_test=final
+    )
     while True:
         try:
             record = next(training)

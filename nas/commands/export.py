@@ -7,12 +7,12 @@ from pathlib import Path
 
 import click
 
-from nas.artifacts import trial_weights
+from nas.artifacts import load_weights, locate_weights
 from nas.commands._output import console
 from nas.errors import InputError
 from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
-from nas.storage import DEFAULT_STORAGE_URL
+from nas.storage import DEFAULT_STORAGE_URL, artifact_store_for
 from nas.trials import TrialAttrs
 
 
@@ -95,7 +95,12 @@ def command(
     try:
         found = pick_study(rdb, study)
         trial = best_trial(found, max_ms) if best else pick_trial(found, number)
-        weights = trial_weights(found, trial, storage, artifact_dir)
+        located = locate_weights(found, trial)
+        weights = (
+            load_weights(artifact_store_for(storage, artifact_dir), located.meta, trial)
+            if located
+            else None
+        )
         spec = spec_for_trial(
             trial, dict(found.user_attrs.get("dataset") or {}), input_size, num_classes, weights
         )
@@ -127,8 +132,15 @@ def command(
         console.print(check.describe())
     if weights is not None:
         dataset = found.user_attrs.get("dataset") or {}
+        training = (
+            f"final training's ({TrialAttrs.of(located.owner).recipe['epochs']} epochs on "
+            f"the whole training split, seed {TrialAttrs.of(located.owner).seed}, study "
+            f"{found.study_name}.final trial {located.owner.number})"
+            if located and located.final
+            else "proxy training's"
+        )
         console.print(
-            f"the weights are the proxy training's on {dataset.get('name', '?')}: "
+            f"the weights are the {training} on {dataset.get('name', '?')}: "
             f"the model takes {spec.input_shape[0]}-channel input and predicts its "
             f"{spec.num_classes} classes"
         )

@@ -96,6 +96,14 @@ def _opt(*names: str, help: str, **kwargs: Any):
     "many more times with other seeds, and take the front on seed "
     "means [default: 1 on fashion-mnist-mini, 2 otherwise; 0: off].",
 )
+@_opt(
+    "--finalize",
+    help="After the search (and confirm), train this many searched front members and every "
+    "zoo network under the budget with the final recipe on the whole training split, and "
+    "score the test split once (see `nas finalize`) [default: 0, off].",
+)
+@_opt("--final-epochs", help="Epochs of the final recipe.")
+@_opt("--final-seeds", help="Training seeds per finalized network.")
 @click.option(
     "--config",
     "config_file",
@@ -129,6 +137,13 @@ def command(config_file: str | None, **flags: Any) -> None:
         click.echo(f"stopped; resume with: {resume_command(config)}", err=True)
         sys.exit(130)
     _print_result(result)
+    if result.final is not None:
+        from nas.commands.finalize import print_final_training
+
+        print_final_training(config.storage, result.study_name)
+        if result.final.n_failed:
+            click.echo(f"nas: {result.final.n_failed} final runs failed", err=True)
+            sys.exit(1)
 
 
 def resume_command(config: SearchConfig) -> str:

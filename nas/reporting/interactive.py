@@ -22,6 +22,7 @@ from optuna.trial import TrialState, create_trial
 
 from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting.data import ReportData, ZooMark
+from nas.reporting.final import final_html
 from nas.trials import TrialAttrs
 
 HOVER_ATTRS = (
@@ -63,6 +64,7 @@ def write_html(data: ReportData, study: optuna.Study, path: Path) -> Path:
         f"cost at 3x{data.input_size}x{data.input_size}; accuracy on the validation split "
         f"of {html.escape(str(data.dataset.get('name', 'the proxy data')))}.</p>",
         _front_table(data),
+        final_html(study),
     ]
     for i, (anchor, title, figure) in enumerate(sections):
         body = figure.to_html(

@@ -8,8 +8,14 @@ from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting.data import ReportData
 
 
-def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path: Path) -> Path:
-    """Write the summary at `path`, linking the figures and the HTML by relative path."""
+def write_markdown(
+    data: ReportData, figures: dict[str, Path], html: Path, path: Path, final: str = ""
+) -> Path:
+    """Write the summary at `path`, linking the figures and the HTML by relative path.
+
+    `final` is the "final training" section (`nas.reporting.final`), shown with its figure
+    after the front, since it is the result the front only predicts.
+    """
 
     def link(target: Path) -> str:
         return target.relative_to(path.parent).as_posix()
@@ -65,6 +71,13 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
         + data.study_name
         + " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).",
         "",
+    ]
+    if final:
+        lines += [final, ""]
+        if "final_training" in figures:
+            figure = figures["final_training"]
+            lines += [f"![Final training: test accuracy against latency]({link(figure)})", ""]
+    lines += [
         "## Plots",
         "",
         f"Interactive (hover for each trial's arch and attributes): [{link(html)}]({link(html)})",
@@ -76,6 +89,8 @@ def write_markdown(data: ReportData, figures: dict[str, Path], html: Path, path:
         "history": "Optimisation history",
     }
     for name, figure in figures.items():
+        if name == "final_training":
+            continue
         lines += [
             f"### {captions.get(name, name)}",
             "",

@@ -1,0 +1,353 @@
+"""Finalize: train the search's picks and the zoo as a user would, and score the test split once.
+
+A search ranks candidates by a few epochs on a subset, scored on a validation split taken out of
+the training data. What a user deploys is trained far longer on all of it. `finalize` trains the
+chosen searched networks and, with exactly the same recipe and seeds, every zoo network under
+the study's budget, on the whole training split (no validation split, no subset), then scores
+the test split once per run. Nothing is selected by its test score afterwards: the picks were
+fixed by the search's validation accuracies before any test image was read.
+
+Which searched networks: the front of the searched candidates (baselines left out) on seed means,
+including the confirm runs. `top` of them are taken so that each zoo network, cheapest first, is
+challenged by the most accurate front member at no more latency; places left over go to the most
+accurate remaining members. A pick that covers no zoo network answers no question about it.
+
+The runs live in a companion study, ``<study>.final`` (the reasons are those of
+``<study>.confirm``, `nas.confirm`): test accuracy is its objective, each trial names the search
+trial it finalizes (``finalizes``; None for a zoo network the search never trained) or the zoo
+network (``baseline``), its ``seed`` and recipe, and carries its trained weights. A rerun trains
+only the runs that are missing, so an interrupted finalize resumes; it must use the recipe the
+study was finalized with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+from dataclasses import dataclass
+from operator import itemgetter
+from typing import Any
+
+import optuna
+import ray
+from optuna.trial import TrialState
+from rich.console import Console
+
+from nas.companion_runs import CompanionRun, fail_left_running, train_runs
+from nas.config import (
+    DEFAULT_FINAL_EPOCHS,
+    DEFAULT_FINAL_SEEDS,
+    DEFAULT_FINAL_TOP,
+    FIELD_NAMES,
+    SearchConfig,
+)
+from nas.errors import InputError
+from nas.evaluators.datasets import Dataset, load_dataset
+from nas.evaluators.latency import load_table
+from nas.evaluators.recipe import Recipe
+from nas.outputs import pareto_front, trained_rows
+from nas.pricing import price
+from nas.search_spaces.zoo import ZOO
+from nas.storage import DEFAULT_STORAGE_URL, artifact_store_for, mask_password
+from nas.study import FINAL_SUFFIX, companion
+from nas.trials import TrialAttrs
+from nas.worker import remote_trainer
+
+
+@dataclass(frozen=True)
+class FinalizeOptions:
+    """What `nas finalize` (or `nas search --finalize K`) is asked to do."""
+
+    study: str | None = None
+    storage: str = DEFAULT_STORAGE_URL
+    top: int = DEFAULT_FINAL_TOP
+    epochs: int = DEFAULT_FINAL_EPOCHS
+    seeds: int = DEFAULT_FINAL_SEEDS
+    cpus_per_trial: int = 1
+    gpus_per_trial: float = 0.0
+    workers: int | None = None
+    data_dir: str | None = None
+    """Where the study's dataset is on this machine [default: where the search read it]."""
+    artifact_dir: str | None = None
+    ray_address: str | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("top", "epochs", "seeds", "cpus_per_trial", "workers"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or value < 1):
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {value}")
+        if self.gpus_per_trial < 0:
+            raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+
+
+@dataclass(frozen=True)
+class FinalPick:
+    """A network to finalize: a searched front member or a zoo network under the budget."""
+
+    label: str
+    arch: str
+    latency_ms: float
+    mflops: float
+    finalizes: int | None
+    baseline: str | None
+
+    def attrs(self) -> dict[str, Any]:
+        return {
+            "finalizes": self.finalizes,
+            "baseline": self.baseline,
+            "latency_ms": self.latency_ms,
+            "mflops": self.mflops,
+        }
+
+
+@dataclass(frozen=True)
+class FinalizeResult:
+    study_name: str
+    final_study_name: str
+    picks: list[FinalPick]
+    n_finished: int
+    n_failed: int
+    n_already: int
+    interrupted: bool = False
+
+
+def final_recipe(study: optuna.Study, epochs: int, threads: int) -> Recipe:
+    """The search's proxy recipe, `epochs` long, with no wall-time limit (seed set per run)."""
+    recorded = study.user_attrs.get("recipe")
+    base = Recipe.from_dict(recorded) if recorded else Recipe()
+    return dataclasses.replace(base, epochs=epochs, threads=threads, max_seconds=None, seed=0)
+
+
+def study_config(study: optuna.Study) -> SearchConfig:
+    """The search's configuration, as recorded on the study."""
+    recorded = study.user_attrs.get("config")
+    if not recorded:
+        raise InputError(
+            f"study {study.study_name!r} records no search configuration: it was not made by "
+            f"`nas search`"
+        )
+    return SearchConfig(**{key: value for key, value in recorded.items() if key in FIELD_NAMES})
+
+
+def choose_searched(study: optuna.Study, top: int, zoo_latencies: list[float]) -> list[dict]:
+    """`top` searched front members (rows of `trained_rows`) by `cover_zoo_first`."""
+    searched = [row for row in trained_rows(study) if not row.get("baseline")]
+    return cover_zoo_first(pareto_front(searched), top, zoo_latencies)
+
+
+def cover_zoo_first(
+    front: list[dict[str, Any]], top: int, zoo_latencies: list[float]
+) -> list[dict[str, Any]]:
+    """`top` members of `front`: for each zoo latency, cheapest first, the most accurate
+    member at no more latency not yet taken; then the most accurate of the rest. Fastest first.
+    """
+    chosen: list[dict[str, Any]] = []
+    for latency in sorted(zoo_latencies):
+        fitting = [row for row in front if row["latency_ms"] <= latency and row not in chosen]
+        if fitting and len(chosen) < top:
+            chosen.append(max(fitting, key=itemgetter("accuracy_mean")))
+    rest = sorted(
+        (row for row in front if row not in chosen), key=itemgetter("accuracy_mean"), reverse=True
+    )
+    chosen += rest[: max(top - len(chosen), 0)]
+    return sorted(chosen, key=itemgetter("latency_ms"))
+
+
+def zoo_under_budget(study: optuna.Study, config: SearchConfig) -> list[FinalPick]:
+    """Every zoo network the study's budget admits, priced as the search prices a candidate."""
+    table = load_table(config.target)
+    trained = {
+        attrs.baseline: trial.number
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if (attrs := TrialAttrs.of(trial)).baseline
+    }
+    picks = []
+    for name, factory in ZOO.items():
+        arch = factory()
+        try:
+            cost = price(arch, config, table)
+        except InputError:
+            continue  # the table cannot price this network's operators
+        if cost.feasible:
+            picks.append(
+                FinalPick(
+                    label=name,
+                    arch=arch.to_string(),
+                    latency_ms=cost.latency_ms,
+                    mflops=cost.mflops,
+                    finalizes=trained.get(name),
+                    baseline=name,
+                )
+            )
+    return sorted(picks, key=lambda pick: pick.latency_ms)
+
+
+def plan_picks(study: optuna.Study, top: int) -> list[FinalPick]:
+    """The searched picks then the zoo networks; `InputError` when nothing was trained."""
+    config = study_config(study)
+    zoo = zoo_under_budget(study, config)
+    rows = choose_searched(study, top, [pick.latency_ms for pick in zoo])
+    if not rows:
+        raise InputError(
+            f"study {study.study_name!r} has no searched candidate trained to the end yet: "
+            f"run (or resume) `nas search` first"
+        )
+    searched = [
+        FinalPick(
+            label=f"trial {row['number']}",
+            arch=row["arch"],
+            latency_ms=row["latency_ms"],
+            mflops=row["mflops"],
+            finalizes=row["number"],
+            baseline=None,
+        )
+        for row in rows
+    ]
+    return searched + zoo
+
+
+def final_seeds(config: SearchConfig, seeds: int) -> list[int]:
+    return [config.seed + k for k in range(seeds)]
+
+
+def missing_runs(final_study: optuna.Study | None, picks: list[FinalPick], seeds: list[int]):
+    """The runs not yet finished, seed by seed, so a stopped finalize has one seed of all."""
+    done = set()
+    if final_study is not None:
+        for trial in final_study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            attrs = TrialAttrs.of(trial)
+            done.add((attrs.arch, attrs.seed))
+    return [
+        CompanionRun(arch=pick.arch, seed=seed, label=pick.label, attrs=pick.attrs())
+        for seed in seeds
+        for pick in picks
+        if (pick.arch, seed) not in done
+    ], len(done)
+
+
+def load_final_data(config: SearchConfig, data_dir: str | None) -> Dataset:
+    """The study's dataset with no validation split and no subset: all of its training images."""
+    return load_dataset(config.dataset, data_dir or config.data_dir, val_count=0, seed=config.seed)
+
+
+def check_same_recipe(final_study: optuna.Study, recipe: Recipe, data: Dataset) -> None:
+    """A resumed finalize must train what the study was finalized with, or the runs mix."""
+    identity = {"recipe": recipe.to_dict(), "train_images": len(data.train_labels)}
+    recorded = final_study.user_attrs.get("identity")
+    if recorded is None:
+        final_study.set_user_attr("identity", identity)
+        final_study.set_user_attr("dataset", data.name)
+        return
+    differences = [
+        f"{key} {recorded['recipe'].get(key)!r} -> {value!r}"
+        for key, value in identity["recipe"].items()
+        if recorded["recipe"].get(key) != value
+    ]
+    if recorded.get("train_images") != identity["train_images"]:
+        differences.append(
+            f"training images {recorded.get('train_images')} -> {identity['train_images']}"
+        )
+    if differences:
+        raise InputError(
+            f"study {final_study.study_name!r} was finalized with another recipe "
+            f"({'; '.join(differences)}): rerun with the same settings to resume it, or remove "
+            f"it (optuna delete-study --study-name {final_study.study_name} --storage URL)"
+        )
+
+
+@dataclass(frozen=True)
+class FinalizePlan:
+    """What a finalize will train, worked out (and every input checked) before Ray starts."""
+
+    picks: list[FinalPick]
+    recipe: Recipe
+    data: Dataset
+    seeds: list[int]
+
+
+def prepare(study: optuna.Study, options: FinalizeOptions) -> FinalizePlan:
+    config = study_config(study)
+    picks = plan_picks(study, options.top)
+    recipe = final_recipe(study, options.epochs, options.cpus_per_trial)
+    data = load_final_data(config, options.data_dir)
+    return FinalizePlan(picks, recipe, data, final_seeds(config, options.seeds))
+
+
+def run_finalize(
+    study: optuna.Study,
+    plan: FinalizePlan,
+    options: FinalizeOptions,
+    say: Callable[[str], None],
+    trainer: Any | None = None,
+    slots: Callable[[], int] | None = None,
+) -> FinalizeResult:
+    """Train the runs of `plan` that are missing; Ray must be running.
+
+    The search passes its own trainer and slots; on its own, finalize makes them from `options`.
+    """
+    final_study = companion(study, create=True, suffix=FINAL_SUFFIX)
+    assert final_study is not None
+    check_same_recipe(final_study, plan.recipe, plan.data)
+    fail_left_running(final_study)
+    runs, n_already = missing_runs(final_study, plan.picks, plan.seeds)
+    result = FinalizeResult(study.study_name, final_study.study_name, plan.picks, 0, 0, n_already)
+    if not runs:
+        say(f"finalize: all {n_already} runs of {final_study.study_name!r} are done")
+        return result
+    data = plan.data
+    say(
+        f"finalize: {len(runs)} runs ({len(plan.picks)} networks x {len(plan.seeds)} seeds, "
+        f"{plan.recipe.epochs} epochs on all {len(data.train_labels)} training images, test "
+        f"split of {len(data.test_labels)} scored once) into study {final_study.study_name!r}"
+    )
+    trainer = trainer or remote_trainer(options.cpus_per_trial, options.gpus_per_trial)
+    done = train_runs(
+        final_study,
+        runs,
+        plan.recipe,
+        trainer,
+        ray.put(data),
+        slots or _cluster_slots(options),
+        say,
+        final=True,
+        artifacts=artifact_store_for(options.storage, options.artifact_dir),
+    )
+    return dataclasses.replace(result, n_finished=done.finished, n_failed=done.failed)
+
+
+def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None) -> FinalizeResult:
+    """Open the study, check the request, start (or join) Ray, and train what is missing.
+
+    Ctrl-C keeps the finished runs recorded and returns with `interrupted` set.
+    """
+    from nas.search import connect_ray
+    from nas.select import open_existing_storage, pick_study
+
+    say = say or Console(stderr=True).print
+    storage = open_existing_storage(options.storage)
+    try:
+        study = pick_study(storage, options.study)
+        say(f"study {study.study_name!r} in {mask_password(options.storage)}")
+        plan = prepare(study, options)  # bad input fails before Ray starts
+        started_ray = connect_ray(options.ray_address)
+        try:
+            return run_finalize(study, plan, options, say)
+        except KeyboardInterrupt:
+            say("interrupted: rerun the same command to train the runs that are missing")
+            final_name = f"{study.study_name}{FINAL_SUFFIX}"
+            return FinalizeResult(study.study_name, final_name, plan.picks, 0, 0, 0, True)
+        finally:
+            if started_ray:
+                ray.shutdown()
+    finally:
+        storage.engine.dispose()
+
+
+def _cluster_slots(options: FinalizeOptions) -> Callable[[], int]:
+    def slots() -> int:
+        if options.workers:
+            return options.workers
+        cpus = ray.cluster_resources().get("CPU", 1)
+        return max(1, int(cpus // options.cpus_per_trial))
+
+    return slots
