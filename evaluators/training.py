@@ -365,9 +365,8 @@ def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
 def _sgd(model: nn.Module, recipe: Recipe) -> torch.optim.SGD:
     """SGD with the fused CPU kernel where this torch has one, else the multi-tensor one.
 
-    The per-parameter default is the slow choice on CPU: for a 3M-parameter candidate it
-    measured 34 ms a step against 11 ms (foreach) and 6 ms (fused) on one core, against about
-    130 ms for the whole training step.
+    The per-parameter default is the slow choice on CPU, a sizeable share of a small
+    candidate's training step (docs/training.md has the measurement).
     """
     groups = _param_groups(model, recipe.weight_decay)
     options = dict(lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov)

@@ -9,10 +9,9 @@ validation accuracy at epoch k is below their median at epoch k.
 In a study that also minimises latency, the median of every finished candidate is mostly the
 median of the slower, larger ones, and a fast candidate below it may still be on the front. So
 the driver passes costs: a candidate is compared only with the finished candidates that are at
-least as fast as it (no higher latency), the only ones that could dominate it. Measured on the
-search-quality benchmark (seed 0, 40 trials per sampler, plain median): 19-30 of 40 candidates
-were stopped, cheaper ones more often (median 115-127 MFLOPs against 132-138 for those kept),
-and the fronts never reached the fast end where MobileNetV3-Small sits.
+least as fast as it (no higher latency), the only ones that could dominate it. The plain median
+stops cheap candidates more often and starves the fast end of the front (docs/training.md,
+"Early stopping").
 
 For single-objective studies (``--objective reward``) the driver uses Optuna's own pruner.
 
