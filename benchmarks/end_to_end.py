@@ -182,7 +182,8 @@ def report(args: argparse.Namespace) -> str:
     storage = open_existing_storage(storage_url(source))
     try:
         study = pick_study(storage, STUDY)
-        parts = [_settings_text(args, study), _progress_text(args, study), FIDELITY_COST]
+        parts = [_settings_text(args, study), _progress_text(args, study)]
+        parts += [_coverage_text(study), _space_reach_text(study), FIDELITY_COST]
         body = final_summary_markdown(study, heading_level=3)
         if body:
             parts.append(body)
@@ -261,6 +262,75 @@ def _progress_text(args: argparse.Namespace, study: Any) -> str:
         counted = ", ".join(f"{count} {outcome}" for outcome, count in sorted(outcomes.items()))
         lines.append(f"{name}: {complete}{of} runs complete ({counted}), {hours:.1f} worker-hours")
     return "Progress: " + "; ".join(lines) + "."
+
+
+def _coverage_text(study: Any) -> str:
+    """Which latencies the search's trained candidates reached: a zoo network faster than all
+    of them can have no challenger at no more latency, whatever finalize measures."""
+    searched, zoo = [], {}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+        attrs = trial.user_attrs
+        if attrs.get("baseline"):
+            zoo[attrs["baseline"]] = attrs["latency_ms"]
+        elif attrs.get("outcome") == "trained":
+            searched.append(attrs["latency_ms"])
+    sampled = [t for t in study.get_trials(deepcopy=False) if not t.user_attrs.get("baseline")]
+    over = sum(t.user_attrs.get("outcome") == "infeasible" for t in sampled)
+    if not searched:
+        return "Coverage: no searched candidate trained yet."
+    fastest = min(searched)
+    uncovered = [
+        f"{name} ({ms:.2f} ms)"
+        for name, ms in sorted(zoo.items(), key=lambda item: item[1])
+        if ms < fastest
+    ]
+    return (
+        f"Coverage: the sampler proposed {len(sampled)} candidates, {over} of them over the "
+        f"budget; the {len(searched)} searched candidates trained to the end span "
+        f"{fastest:.2f}-{max(searched):.2f} ms on the target. Zoo networks faster than every "
+        f"one of them, so with no searched challenger at no more latency: "
+        f"{', '.join(uncovered) if uncovered else 'none'}."
+    )
+
+
+SPACE_DRAWS = 400
+
+
+def _space_reach_text(study: Any) -> str:
+    """How often uniform sampling of the space (what NSGA-II's first generation and its
+    mutations do) proposes a network under the budget at the zoo networks' latencies."""
+    import optuna
+
+    from nas.evaluators.latency import load_table
+    from nas.finalize import study_config
+    from nas.pricing import price
+    from nas.search_spaces.space import load_space
+
+    config = study_config(study)
+    space, table = load_space(config.space), load_table(config.target)
+    zoo = sorted(
+        trial.user_attrs["latency_ms"]
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        if trial.user_attrs.get("baseline")
+    )
+    draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
+    feasible = []
+    for _ in range(SPACE_DRAWS):
+        trial = draws.ask()
+        cost = price(space.sample(trial), config, table)
+        if cost.feasible:
+            feasible.append(cost.latency_ms)
+        draws.tell(trial, 0.0)
+    under = ", ".join(
+        f"{sum(ms <= limit for ms in feasible)} at <= {limit:.2f} ms" for limit in zoo
+    )
+    cheapest = price(space.cheapest(), config, table).latency_ms
+    return (
+        f"Reach of the space: of {SPACE_DRAWS} architectures drawn uniformly from `{config.space}` "
+        f"(Optuna's RandomSampler, seed 0), {len(feasible)} are under the budget, and of those "
+        f"{under} (the zoo networks' latencies); the space's cheapest architecture runs in "
+        f"{cheapest:.2f} ms."
+    )
 
 
 def _planned_final_runs(args: argparse.Namespace, study: Any) -> int | None:

@@ -211,18 +211,19 @@ def companion(
     """The confirm (or final) study of `study` in its storage; None if there is none yet and
     `create` is off."""
     name = f"{study.study_name}{suffix}"
-    existing = {s.study_name for s in optuna.get_all_study_summaries(study._storage)}
-    if name not in existing and not create:
+    existing = set(optuna.get_all_study_names(study._storage))
+    if name in existing:
+        return optuna.load_study(study_name=name, storage=study._storage)
+    if not create:
         return None
     found = optuna.create_study(
         study_name=name, storage=study._storage, direction="maximize", load_if_exists=True
     )
-    if name not in existing:
-        back_pointer, metric = _COMPANIONS[suffix]
-        found.set_user_attr(back_pointer, study.study_name)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            found.set_metric_names([metric])
+    back_pointer, metric = _COMPANIONS[suffix]
+    found.set_user_attr(back_pointer, study.study_name)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        found.set_metric_names([metric])
     return found
 
 

@@ -28,6 +28,19 @@ def test_zoo_json_contract(capsys) -> None:
     assert all({"name", "arch", "mflops", "params"} <= set(row) for row in rows)
 
 
+def test_zoo_table_prints_each_arch_string_whole_on_its_own_line() -> None:
+    """In a pipe rich tables are 80 columns wide; an arch cell would fold into a strip."""
+    from nas.search_spaces.zoo import ZOO
+
+    done = subprocess.run(
+        [sys.executable, "-m", "nas.cli", "zoo"], capture_output=True, text=True, check=True
+    )
+    lines = done.stdout.splitlines()
+    for name, factory in ZOO.items():
+        assert f"name {name}: arch {factory().to_string()}" in lines
+    assert max(len(line) for line in lines if not line.startswith("name ")) <= 80
+
+
 def test_arch_show_accepts_string_zoo_name_and_json_file(capsys, tmp_path) -> None:
     code, out, _ = run(["arch", "show", "mnasnet0_5", "--json"], capsys)
     shown = json.loads(out)

@@ -17,13 +17,30 @@ def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, sort_keys=False))
 
 
+LONG_COLUMNS = ("arch",)
+"""Columns whose values (one-line arch strings of 200+ characters) a table cell can only show
+folded into a tall strip of a few characters: they are printed below the table instead."""
+
+
 def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+    """A table, with any long column printed below it, one unwrapped line per row, so it can
+    be read (and copied) at any terminal width, and in a pipe."""
+    long = [i for i, column in enumerate(columns) if column in LONG_COLUMNS and i > 0]
     table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, overflow="fold")
+    for i, column in enumerate(columns):
+        if i not in long:
+            table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(str(cell) for cell in row))
+        table.add_row(*(str(cell) for i, cell in enumerate(row) if i not in long))
     console.print(table)
+    for i in long:
+        for row in rows:
+            console.print(
+                f"{columns[0]} {row[0]}: {columns[i]} {row[i]}",
+                soft_wrap=True,
+                markup=False,
+                highlight=False,
+            )
 
 
 def input_size_option(function):
