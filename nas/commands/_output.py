@@ -36,11 +36,16 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     for i in long:
         for row in rows:
             console.print(
-                f"{columns[0]} {row[0]}: {columns[i]} {row[i]}",
+                f"{_row_label(columns[0], row[0])}: {row[i]}",
                 soft_wrap=True,
                 markup=False,
                 highlight=False,
             )
+
+
+def _row_label(column: str, cell: Any) -> str:
+    """'trial 7' for a number, the cell itself for a name."""
+    return f"{column} {cell}" if str(cell).isdigit() else str(cell)
 
 
 def input_size_option(function):

@@ -163,19 +163,16 @@ def resume_command(config: SearchConfig) -> str:
 def _print_result(result) -> None:
     from nas.outputs import FRONT_HEADERS, front_cells
 
-    rows = [front_cells(row, row.get("baseline") or row.get("zoo")) for row in result.pareto]
+    rows = [
+        [*front_cells(row, row.get("baseline") or row.get("zoo")), row["arch"]]
+        for row in result.pareto
+    ]
     print_table(
         f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
         f"interval, vs cheaper: beyond the noise or a tie)",
-        FRONT_HEADERS,
+        [*FRONT_HEADERS, "arch"],
         rows,
     )
-    # Arch strings run to 200+ characters: one unbroken line each, so they can be copied
-    # into `nas arch show` or `nas export`, rather than a table column folded to pieces.
-    for row in result.pareto:
-        console.print(
-            f"trial {row['number']}: {row['arch']}", soft_wrap=True, highlight=False, markup=False
-        )
     baselines = f" (+ {result.n_baselines} zoo baselines)" if result.n_baselines else ""
     console.print(
         f"{result.n_trained} searched candidates trained{baselines}, "
