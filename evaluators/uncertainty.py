@@ -69,7 +69,12 @@ class Comparison:
 
     def describe(self) -> str:
         verdict = "beyond the noise" if self.distinguishable else "within the noise (a tie)"
-        return f"{self.difference * 100:+.1f} points, {verdict}: {self.test} p = {self.p_value:.3f}"
+        return f"{self.difference * 100:+.1f} points, {verdict}: {self.test} {self.p_text}"
+
+    @property
+    def p_text(self) -> str:
+        """'p = 0.042', or 'p < 0.001' where three decimals would print a misleading zero."""
+        return "p < 0.001" if self.p_value < 0.001 else f"p = {self.p_value:.3f}"
 
 
 def compare_proportions(correct_a: int, count_a: int, correct_b: int, count_b: int) -> Comparison:

@@ -167,7 +167,8 @@ def versus_text(row: dict[str, Any]) -> str:
     """``better`` or ``tie`` (with the p-value) against the next cheaper front member."""
     if row.get("vs_cheaper") is None:
         return ""
-    return f"{row['vs_cheaper']} (p {row['p_vs_cheaper']:.2f})"
+    p = row["p_vs_cheaper"]
+    return f"{row['vs_cheaper']} ({'p < 0.01' if p < 0.01 else f'p {p:.2f}'})"
 
 
 FRONT_HEADERS = (

@@ -112,7 +112,7 @@ class Verdict:
             verdict = "a tie (within the noise)"
         return (
             f"{self.challenger.label}: {difference:+.1f} points, {verdict} "
-            f"({self.comparison.test} p = {self.comparison.p_value:.3f})"
+            f"({self.comparison.test} {self.comparison.p_text})"
         )
 
 
