@@ -33,3 +33,19 @@ def postgres_url() -> str:
             pytest.fail(f"PostgreSQL is required under CI but unreachable: {reason}")
         pytest.skip(f"PostgreSQL unreachable: {reason}")
     return POSTGRES_URL
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    """One local Ray with two CPUs for the module; the driver joins it instead of starting one."""
+    import ray
+
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        logging_level="ERROR",
+        log_to_driver=False,
+    )
+    yield
+    ray.shutdown()

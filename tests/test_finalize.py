@@ -15,9 +15,9 @@ from pathlib import Path
 
 import optuna
 import pytest
-import ray
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
+from tiny_search import TINY_SEARCH
 
 from nas.cli import main
 from nas.config import SearchConfig
@@ -27,35 +27,10 @@ from nas.reporting import write_report
 from nas.reporting.final import FinalRow, final_rows, verdicts
 from nas.search import search
 
-BUDGET = 60.0  # the `tiny` space below it, and one zoo network: mobilenet_v3_small (56.5)
+BUDGET = TINY_SEARCH["budget_mflops"]  # one zoo network under it: mobilenet_v3_small
 TEST_IMAGES = 2000  # fashion-mnist-mini's test split
 TRAIN_IMAGES = 10000  # all of its training images: no validation split taken out
-SEARCH = dict(
-    space="tiny",
-    target="armv8",
-    budget_mflops=BUDGET,
-    limit_train=400,
-    epochs=1,
-    batch_size=64,
-    workers=2,
-    warm_start=False,
-    early_stopping=False,
-    confirm_seeds=0,
-    trials=2,
-)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="ERROR",
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
+SEARCH = dict(TINY_SEARCH, trials=2)
 
 
 def final_trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:

@@ -15,6 +15,7 @@ import optuna
 import pytest
 import ray
 from optuna.trial import TrialState
+from tiny_search import TINY_SEARCH
 
 from nas.cli import main
 from nas.config import SearchConfig
@@ -23,33 +24,8 @@ from nas.trials import OUTCOME_ATTR
 
 pytestmark = pytest.mark.slow
 
-BUDGET = 60.0  # MFLOPs at 224: cuts through the middle of the `tiny` space (19 to 138)
-FAST = dict(
-    space="tiny",
-    target="armv8",
-    budget_mflops=BUDGET,
-    limit_train=400,
-    epochs=1,
-    batch_size=64,
-    workers=2,
-    warm_start=False,
-    early_stopping=False,
-    confirm_seeds=0,
-)
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    """One local Ray with two CPUs for the module; the driver joins it instead of starting one."""
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="ERROR",
-        log_to_driver=False,
-    )
-    yield
-    ray.shutdown()
+FAST = TINY_SEARCH
+BUDGET = FAST["budget_mflops"]
 
 
 def trials_by_outcome(study: optuna.Study) -> dict[str, list]:

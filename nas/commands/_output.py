@@ -48,6 +48,25 @@ def _row_label(column: str, cell: Any) -> str:
     return f"{column} {cell}" if str(cell).isdigit() else str(cell)
 
 
+def study_option(function):
+    """`--study` of the commands that read a finished search."""
+    return click.option(
+        "--study", default=None, help="Study name [default: the storage's only study]."
+    )(function)
+
+
+def storage_option(function):
+    """`--storage` of the commands that read a finished search."""
+    from nas.storage import DEFAULT_STORAGE_URL
+
+    return click.option(
+        "--storage",
+        default=DEFAULT_STORAGE_URL,
+        show_default=True,
+        help="SQLAlchemy URL of the study database.",
+    )(function)
+
+
 def input_size_option(function):
     return click.option(
         "--input-size",

@@ -8,17 +8,13 @@ from pathlib import Path
 
 import click
 
+from nas.commands._output import storage_option
 from nas.errors import InputError
-from nas.storage import DEFAULT_STORAGE_URL, mask_password
+from nas.storage import mask_password
 
 
 @click.command("dashboard")
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the study database.",
-)
+@storage_option
 @click.option(
     "--host",
     default="127.0.0.1",

@@ -8,22 +8,17 @@ from pathlib import Path
 import click
 
 from nas.artifacts import load_weights, locate_weights
-from nas.commands._output import console
+from nas.commands._output import console, storage_option, study_option
 from nas.errors import InputError
 from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
-from nas.storage import DEFAULT_STORAGE_URL, artifact_store_for
+from nas.storage import artifact_store_for
 from nas.trials import TrialAttrs
 
 
 @click.command("export")
-@click.option("--study", default=None, help="Study name [default: the storage's only study].")
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the study database.",
-)
+@study_option
+@storage_option
 @click.option(
     "--trial", "number", type=click.IntRange(min=0), default=None, help="Trial number to export."
 )

@@ -7,19 +7,13 @@ from pathlib import Path
 
 import click
 
-from nas.commands._output import console, print_table
+from nas.commands._output import console, print_table, storage_option, study_option
 from nas.config import DEFAULT_FINAL_EPOCHS, DEFAULT_FINAL_SEEDS, DEFAULT_FINAL_TOP
-from nas.storage import DEFAULT_STORAGE_URL
 
 
 @click.command("finalize")
-@click.option("--study", default=None, help="Study name [default: the storage's only study].")
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the study database.",
-)
+@study_option
+@storage_option
 @click.option(
     "--top",
     type=click.IntRange(min=1),

@@ -6,18 +6,12 @@ from pathlib import Path
 
 import click
 
-from nas.commands._output import console, print_table
-from nas.storage import DEFAULT_STORAGE_URL
+from nas.commands._output import console, print_table, storage_option, study_option
 
 
 @click.command("report")
-@click.option("--study", default=None, help="Study name [default: the storage's only study].")
-@click.option(
-    "--storage",
-    default=DEFAULT_STORAGE_URL,
-    show_default=True,
-    help="SQLAlchemy URL of the study database.",
-)
+@study_option
+@storage_option
 @click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
