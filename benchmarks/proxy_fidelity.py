@@ -129,8 +129,17 @@ def tail_archs(
     return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
+LATER_FIELDS = {"resolution": None, "min_final_map": 0}
+"""Recipe fields added after runs were recorded; left out of the key at their default, so
+those runs keep their keys."""
+
+
 def recipe_key(recipe: Recipe) -> str:
-    text = json.dumps(recipe.to_dict(), sort_keys=True)
+    fields = recipe.to_dict()
+    for name, default in LATER_FIELDS.items():
+        if fields.get(name) == default:
+            fields.pop(name, None)
+    text = json.dumps(fields, sort_keys=True)
     return hashlib.sha256(text.encode()).hexdigest()[:12]
 
 

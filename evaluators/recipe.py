@@ -51,6 +51,16 @@ class Recipe:
             this many pixels (0: never). Without it a network designed for 224x224 reduces a
             28x28 input to 1x1 by its last stage, so its late kernels and SE blocks see a single
             pixel and the proxy cannot tell them apart. See docs/training.md for the measurement.
+        resolution: train at this input side, resizing every split first (None: the
+            dataset's own). With `min_final_map` it sets the proxy's geometry: which map sizes
+            each stage of the deployed network sees while it is trained.
+        min_final_map: the stride plan. Turn the first stride-2 steps (stem first, then
+            stage by stage) into stride 1, as few as needed for the last stage's maps to be at
+            least this many pixels on their shorter side (0: never). A 224x224 skeleton ends
+            at 7x7; at 32x32 it ends at 1x1, where its last kernels and SE blocks see one
+            pixel. The leading steps go, so every later stage sees its deployed map divided
+            by one constant. Supersedes `stem_stride1_below`, which is kept for recorded
+            recipes.
         channels_last: NHWC memory format, which oneDNN runs about twice as fast on CPU.
         bn_momentum: batch-norm running-statistics momentum during proxy training. The
             builder's 0.01 suits ImageNet schedules of 100k+ steps; after the few hundred steps
@@ -75,6 +85,8 @@ class Recipe:
     crop_padding: int | None = None
     flip: bool = True
     stem_stride1_below: int = 0
+    resolution: int | None = None
+    min_final_map: int = 0
     channels_last: bool = True
     bn_momentum: float = 0.1
 
@@ -137,6 +149,14 @@ class Recipe:
             f"stem_stride1_below must be >= 0, got {self.stem_stride1_below!r}",
         )
         check(
+            self.resolution is None or (_is_int(self.resolution) and self.resolution >= 4),
+            f"resolution must be an integer >= 4 or None, got {self.resolution!r}",
+        )
+        check(
+            _is_int(self.min_final_map) and self.min_final_map >= 0,
+            f"min_final_map must be >= 0, got {self.min_final_map!r}",
+        )
+        check(
             _is_number(self.bn_momentum) and 0 < self.bn_momentum <= 1,
             f"bn_momentum must be in (0, 1], got {self.bn_momentum!r}",
         )
@@ -174,12 +194,54 @@ class Recipe:
             )
         return cls(**data)
 
+    def proxy_input(self, input_shape: InputShape) -> InputShape:
+        """The input this recipe trains at, for data of `input_shape` (its resolution applied)."""
+        if self.resolution is None:
+            return input_shape
+        return (input_shape[0], self.resolution, self.resolution)
+
     def proxy_arch(self, arch: Arch, input_shape: InputShape) -> Arch:
-        """`arch` as this recipe trains it at `input_shape` (the stem rule applied)."""
-        _, height, width = input_shape
+        """`arch` as this recipe trains it on data of `input_shape` (its stride plan applied)."""
+        _, height, width = self.proxy_input(input_shape)
         if arch.stem.stride != 1 and min(height, width) < self.stem_stride1_below:
-            return dataclasses.replace(arch, stem=dataclasses.replace(arch.stem, stride=1))
+            arch = dataclasses.replace(arch, stem=dataclasses.replace(arch.stem, stride=1))
+        return free_leading_strides(arch, min(height, width), self.min_final_map)
+
+
+def final_map(arch: Arch, side: int) -> int:
+    """Side of the last stage's maps for an input of `side` pixels (each stride-2 rounds up)."""
+    for stride in _strides(arch):
+        side = math.ceil(side / stride)
+    return side
+
+
+def free_leading_strides(arch: Arch, side: int, min_final_map: int) -> Arch:
+    """`arch` with its first stride-2 steps made stride 1 until its last maps reach `min_final_map`.
+
+    The stem's stride comes first, then each block's in order. Strides that are already 1 are
+    left alone, and a network whose last maps are already large enough comes back unchanged.
+    """
+    if min_final_map <= 0:
         return arch
+    while final_map(arch, side) < min_final_map and any(s > 1 for s in _strides(arch)):
+        arch = _drop_first_stride(arch)
+    return arch
+
+
+def _strides(arch: Arch) -> list[int]:
+    return [arch.stem.stride, *(block.stride for block in arch.blocks)]
+
+
+def _drop_first_stride(arch: Arch) -> Arch:
+    if arch.stem.stride > 1:
+        return dataclasses.replace(arch, stem=dataclasses.replace(arch.stem, stride=1))
+    stages = [list(stage) for stage in arch.stages]
+    for stage in stages:
+        for index, block in enumerate(stage):
+            if block.stride > 1:
+                stage[index] = dataclasses.replace(block, stride=1)
+                return dataclasses.replace(arch, stages=tuple(tuple(s) for s in stages))
+    return arch
 
 
 def _is_int(value: Any) -> bool:

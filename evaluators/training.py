@@ -44,6 +44,7 @@ __all__ = [
     "build_proxy_model",
     "evaluate",
     "iter_training",
+    "proxy_data",
     "train",
 ]
 
@@ -57,13 +58,13 @@ class _Abort(Exception):
 def build_proxy_model(arch: Arch, data: Dataset, recipe: Recipe) -> nn.Module:
     """`arch` built for the dataset's input and classes, initialised from `recipe.seed`.
 
-    The stem rule of the recipe is applied first (`Recipe.proxy_arch`). Initialisation draws
+    The recipe's resolution and stride plan are applied first (`Recipe.proxy_arch`). Initialisation draws
     from its own seeded stream, so the same seed gives the same weights whoever builds the model.
     """
     proxy = recipe.proxy_arch(arch, data.input_shape)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_stream_seed(recipe.seed, 0))
-        model = build_model(proxy, data.input_shape, data.num_classes)
+        model = build_model(proxy, recipe.proxy_input(data.input_shape), data.num_classes)
     if recipe.channels_last:
         model = model.to(memory_format=torch.channels_last)
     return model
@@ -108,6 +109,7 @@ def iter_training(
     """
     started = time.perf_counter()
     proxy = recipe.proxy_arch(arch, data.input_shape)
+    data = proxy_data(data, recipe)
     globals_ = _RunGlobals(recipe)
     curve: list[EpochRecord] = []
     steps_done = [0, 0.0]  # training images, training seconds
@@ -169,6 +171,12 @@ def iter_training(
     except Exception as error:
         return result(Status.FAILED, f"scoring the test split: {_describe(error)}")
     return result(Status.OK, test=test)
+
+
+def proxy_data(data: Dataset, recipe: Recipe) -> Dataset:
+    """`data` at the resolution `recipe` trains at (every split resized; itself if no change)."""
+    _, height, width = recipe.proxy_input(data.input_shape)
+    return data.resized((height, width))
 
 
 def evaluate(

@@ -20,6 +20,9 @@ from nas.storage import DEFAULT_STORAGE_URL, mask_password, normalize_storage_ur
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("pareto", "reward")
+SCHEDULERS = ("median", "asha")
+"""Early-stopping rules: the median of finished curves at least as fast (`nas.early_stopping`),
+or successive halving over both objectives (`nas.successive_halving`)."""
 DEFAULT_SAMPLER = "nsga2"  # chosen on the search-quality benchmark (BENCHMARKS.md)
 
 DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
@@ -66,6 +69,13 @@ class SearchConfig:
     batch_size: int | None = None
     lr: float | None = None
     early_stopping: bool = True
+    scheduler: str = "median"
+    reduction_factor: int = 3
+    """eta of --scheduler asha: one candidate in eta goes on from each rung."""
+    proxy_resolution: int | None = None
+    """Train candidates at this input side (every split resized); None: the data's own."""
+    min_final_map: int = 0
+    """The proxy's stride plan (`Recipe.min_final_map`); 0: train the strides as deployed."""
     workers: int | None = None
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
@@ -116,6 +126,16 @@ class SearchConfig:
             "final_seeds",
         ):
             positive(name)
+        if self.scheduler not in SCHEDULERS:
+            raise InputError(
+                f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
+            )
+        if self.reduction_factor < 2:
+            raise InputError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
+        if self.proxy_resolution is not None and self.proxy_resolution < 4:
+            raise InputError(f"--proxy-resolution must be >= 4, got {self.proxy_resolution}")
+        if self.min_final_map < 0:
+            raise InputError(f"--min-final-map must be >= 0, got {self.min_final_map}")
         if self.finalize < 0:
             raise InputError(f"--finalize must be >= 0, got {self.finalize}")
         if self.gpus_per_trial < 0:
@@ -194,6 +214,10 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "batch_size": click.INT,
     "lr": click.FLOAT,
     "early_stopping": click.BOOL,
+    "scheduler": click.Choice(SCHEDULERS),
+    "reduction_factor": click.INT,
+    "proxy_resolution": click.INT,
+    "min_final_map": click.INT,
     "workers": click.INT,
     "cpus_per_trial": click.INT,
     "gpus_per_trial": click.FLOAT,

@@ -50,8 +50,10 @@ from nas.study import (
     open_study,
     requeue,
     requeue_orphans,
+    rung_points,
     set_budget_constraints,
 )
+from nas.successive_halving import ParetoHalving, RungPoint
 from nas.trials import Outcome, TrialAttrs, check_names, result_attrs, write_attrs
 from nas.worker import WorkerMessage, error_line, remote_trainer
 
@@ -130,11 +132,15 @@ class _Driver:
             config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
         )
         self.recipe = recipe_for(config)
+        self.halving = halving_for(config, self.recipe)
         self.storage = open_storage(config.storage)
         self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
         self.study = open_study(config, self.storage)
         self.stopper = MedianCurveStopper()
         self.curves, self.curve_latencies = finished_curves(self.study)
+        self.at_rung: dict[int, list[RungPoint]] = (
+            rung_points(self.study, self.halving.rungs) if self.halving else {}
+        )
         self.trained_archs = self._trained_archs()
         self.failures_in_row = 0
         self.last_error = ""
@@ -322,7 +328,8 @@ class _Driver:
             if self._should_stop(job):
                 ray.cancel(generator)
                 del running[generator]
-                self._tell_trained(job, job.partial_result(), monitor)
+                outcome = Outcome.NOT_PROMOTED if self.halving else Outcome.STOPPED
+                self._tell_trained(job, job.partial_result(), monitor, outcome=outcome)
                 return int(job.baseline is None)
             return 0
         del running[generator]
@@ -338,11 +345,22 @@ class _Driver:
     # ---- telling Optuna -----------------------------------------------------------------------
 
     def _tell_trained(
-        self, job: _Job, result: TrialResult, monitor: SearchMonitor, weights: bytes | None = None
+        self,
+        job: _Job,
+        result: TrialResult,
+        monitor: SearchMonitor,
+        weights: bytes | None = None,
+        outcome: Outcome | None = None,
     ) -> None:
-        """Record a candidate trained to the end (`Status.OK`) or stopped early."""
+        """Record a candidate trained to the end (`Status.OK`) or stopped early.
+
+        A candidate stopped early is PRUNED, whichever rule stopped it: its accuracy after
+        fewer epochs is on another scale than a finished candidate's, so it must neither join
+        the Pareto front nor teach the sampler (Optuna's samplers learn from COMPLETE trials
+        of a multi-objective study; NSGA-II counts only those towards a generation).
+        """
         trial = job.trial
-        outcome = Outcome.of_status(result.status)
+        outcome = outcome or Outcome.of_status(result.status)
         accuracy = float(result.accuracy)
         self._record_result(trial, job, result, outcome)
         if weights:  # artifacts can only be attached before the trial finishes
@@ -404,11 +422,19 @@ class _Driver:
             return False
         epoch = len(job.curve)
         value = job.curve[-1].val_accuracy
-        if self.config.objective == "reward":
+        if self.config.objective == "reward":  # the study's own pruner (`make_pruner`)
             if epoch >= self.recipe.epochs:  # the same last-epoch rule as the curve stopper's
                 return False
             job.trial.report(value, epoch)
             return job.trial.should_prune()
+        if self.halving is not None:
+            if epoch not in self.halving.rungs:
+                return False
+            earlier = self.at_rung.setdefault(epoch, [])
+            latency = job.price.latency_ms
+            stop = self.halving.should_stop(epoch, value, latency, earlier)
+            earlier.append((value, latency))
+            return stop
         return self.stopper.should_stop(
             epoch,
             value,
@@ -433,7 +459,7 @@ class _Driver:
             latency_n_modelled=cost.latency_n_modelled,
             violations=list(cost.violations),
             cost_input=list(self.config.deploy_input),
-            proxy_input=list(self.data.input_shape),
+            proxy_input=list(self.recipe.proxy_input(self.data.input_shape)),
             nas_version=nas.__version__,
         )
         set_budget_constraints(trial, cost.violations)
@@ -547,12 +573,32 @@ def recipe_for(config: SearchConfig) -> Recipe:
         "batch_size": config.batch_size,
         "lr": config.lr,
         "max_seconds": config.trial_timeout_s,
+        "resolution": config.proxy_resolution,
     }
     return Recipe(
         seed=config.seed,
         threads=config.cpus_per_trial,
+        min_final_map=config.min_final_map,
         **{key: value for key, value in overrides.items() if value is not None},
     )
+
+
+def halving_for(config: SearchConfig, recipe: Recipe) -> ParetoHalving | None:
+    """The successive-halving rule of `--scheduler asha` on a Pareto study; None otherwise.
+
+    Refuses a schedule too short to have a rung before the work starts.
+    """
+    if config.scheduler != "asha":
+        return None
+    halving = ParetoHalving.for_epochs(recipe.epochs, config.reduction_factor)
+    if not halving.rungs:
+        raise InputError(
+            f"--scheduler asha judges candidates at epochs E/eta, E/eta^2, ...: "
+            f"{recipe.epochs} epochs with --reduction-factor {config.reduction_factor} leave "
+            f"no such epoch; train at least {config.reduction_factor} epochs "
+            f"(e.g. --epochs {config.reduction_factor**2})"
+        )
+    return halving if config.objective == "pareto" else None
 
 
 def _stop_on_sigterm() -> Any:

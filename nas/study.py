@@ -77,12 +77,18 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> op
             f"--resume: no study {name!r} in {_where(config)} (studies there: {known})"
         )
     if name in existing:
-        study = optuna.load_study(study_name=name, storage=storage, sampler=sampler)
+        study = optuna.load_study(
+            study_name=name, storage=storage, sampler=sampler, pruner=make_pruner(config)
+        )
         _check_same_search(study, config)
         study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
         return study
     study = optuna.create_study(
-        study_name=name, storage=storage, sampler=sampler, directions=directions(config)
+        study_name=name,
+        storage=storage,
+        sampler=sampler,
+        pruner=make_pruner(config),
+        directions=directions(config),
     )
     study.set_user_attr("config", config.to_dict())
     study.set_user_attr("identity", config.identity())
@@ -188,6 +194,35 @@ def finished_curves(study: optuna.Study) -> tuple[list[list[float]], list[float]
         float(attrs.latency_ms) if attrs.latency_ms is not None else math.inf for attrs in trained
     ]
     return curves, latencies
+
+
+def rung_points(
+    study: optuna.Study, rungs: tuple[int, ...]
+) -> dict[int, list[tuple[float, float]]]:
+    """(accuracy, latency) at each rung epoch of every candidate the study trained that far.
+
+    What successive halving compares a new candidate with, rebuilt from the study on resume:
+    trained, stopped and not-promoted candidates all count at the rungs their curves reached.
+    """
+    points: dict[int, list[tuple[float, float]]] = {rung: [] for rung in rungs}
+    for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED)):
+        attrs = TrialAttrs.of(trial)
+        if not (attrs.outcome and attrs.outcome.counts) or attrs.latency_ms is None:
+            continue
+        curve = attrs.accuracies
+        for rung in rungs:
+            if len(curve) >= rung and curve[rung - 1] is not None:
+                points[rung].append((float(curve[rung - 1]), float(attrs.latency_ms)))
+    return points
+
+
+def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
+    """The pruner of a single-objective study (multi-objective ones use `nas.search`'s rules)."""
+    if config.scheduler == "asha":
+        return optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=1, reduction_factor=config.reduction_factor
+        )
+    return optuna.pruners.MedianPruner()
 
 
 CONFIRM_SUFFIX = ".confirm"

@@ -28,6 +28,8 @@ class Outcome(StoredValue):
 
     TRAINED = "trained"
     STOPPED = "stopped_early"
+    NOT_PROMOTED = "not_promoted"
+    """Stopped at a rung of successive halving (`--scheduler asha`), with that rung's result."""
     INFEASIBLE = "infeasible"
     FAILED = "failed"
     INTERRUPTED = "interrupted"
@@ -36,7 +38,7 @@ class Outcome(StoredValue):
     @property
     def counts(self) -> bool:
         """Whether the trial counts toward --trials: the candidate was trained, fully or not."""
-        return self in (Outcome.TRAINED, Outcome.STOPPED)
+        return self in (Outcome.TRAINED, Outcome.STOPPED, Outcome.NOT_PROMOTED)
 
     @property
     def has_model(self) -> bool:
@@ -67,6 +69,7 @@ class Outcome(StoredValue):
 _WORDS = {
     Outcome.TRAINED: "trained",
     Outcome.STOPPED: "stopped early",
+    Outcome.NOT_PROMOTED: "not promoted past a rung",
     Outcome.DUPLICATE: "duplicates of a trained arch",
     Outcome.INFEASIBLE: "over budget (priced, never trained)",
     Outcome.FAILED: "failed",

@@ -8,6 +8,7 @@ datasets can never disagree on how a validation set was drawn.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
@@ -84,6 +85,30 @@ class Dataset:
         if which not in ("train", "val", "test"):
             raise ValueError(f"unknown split {which!r}; use 'train', 'val' or 'test'")
         return getattr(self, f"{which}_images"), getattr(self, f"{which}_labels")
+
+    def resized(self, size: tuple[int, int]) -> Dataset:
+        """This dataset with every split resized to `size` (itself when it already is).
+
+        A proxy may train at another resolution than the data's own (`Recipe.resolution`), so
+        that a network sees maps closer in size to those it sees at deployment. Statistics are
+        recomputed on the resized training split, as a load at that resolution would.
+        """
+        size = (int(size[0]), int(size[1]))
+        if size == self.resolution:
+            return self
+        splits = {
+            f"{which}_images": resize_uint8(self.split(which)[0], size)
+            for which in ("train", "val", "test")
+        }
+        mean, std = channel_stats(splits["train_images"])
+        return dataclasses.replace(
+            self,
+            **splits,
+            resolution=size,
+            mean=mean,
+            std=std,
+            provenance=f"{self.provenance}; resized to {size[0]}x{size[1]} for training",
+        )
 
     def __repr__(self) -> str:
         c, h, w = self.input_shape

@@ -57,6 +57,23 @@ def _opt(*names: str, help: str, **kwargs: Any):
     help="Stop candidates whose learning curve falls below the median of finished ones "
     "at least as fast. [default: on]",
 )
+@_opt(
+    "--scheduler",
+    help="Early stopping: median (below the median of finished candidates at least as fast) "
+    "or asha (successive halving at epochs E/eta, E/eta^2, ..., keeping the best 1/eta on "
+    "accuracy and latency together).",
+)
+@_opt("--reduction-factor", help="eta of --scheduler asha.")
+@_opt(
+    "--proxy-resolution",
+    help="Train candidates at this input side, resizing the images [default: their own].",
+)
+@_opt(
+    "--min-final-map",
+    help="Stride plan: make the first stride-2 steps stride 1 until the last stage's maps "
+    "are at least this many pixels a side when training (cost stays priced as deployed; "
+    "0: off).",
+)
 @_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
 @_opt("--gpus-per-trial", help="GPUs per candidate (Ray resource).")
