@@ -249,6 +249,30 @@ def test_a_cause_that_fails_every_trial_ends_the_search_with_one_line(
     assert not study.get_trials(states=(TrialState.RUNNING,))
 
 
+def test_asha_keeps_candidates_that_are_not_promoted_and_resumes(local_ray, tmp_path: Path) -> None:
+    settings = {
+        **FAST,
+        "epochs": 3,  # rungs at epoch 1 with eta 3
+        "workers": 1,  # one arrival order, so the same candidates are judged the same way
+        "scheduler": "asha",
+        "early_stopping": True,
+        "storage": f"sqlite:///{tmp_path / 'nas.db'}",
+        "out": str(tmp_path / "out"),
+        "study": "asha",
+    }
+    search(SearchConfig(**settings, trials=4))
+    search(SearchConfig(**settings, trials=8, resume=True))
+    study = optuna.load_study(study_name="asha", storage=settings["storage"])
+    grouped = trials_by_outcome(study)
+    trained, held = grouped.get("trained", []), grouped.get("not_promoted", [])
+    assert len(trained) + len(held) == 8 and trained and held
+    for trial in trained:
+        assert trial.state == TrialState.COMPLETE and len(trial.user_attrs["curve"]) == 3
+    for trial in held:  # stopped at the rung, with that rung's result
+        assert trial.state == TrialState.PRUNED and len(trial.user_attrs["curve"]) == 1
+        assert trial.user_attrs["accuracy"] == trial.user_attrs["curve"][0]["val_accuracy"]
+
+
 def test_a_failed_task_is_named_by_its_cause() -> None:
     from ray.exceptions import RayTaskError
 
@@ -380,6 +404,9 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
         (["--resume", "--study", "never-made"], "no study 'never-made'"),
         (["--dataset", "mnist-ish"], "mnist-ish"),
         (["--objective", "reward"], "--target-ms"),
+        (["--scheduler", "asha", "--epochs", "2"], "--scheduler asha"),
+        (["--scheduler", "hyperband"], "Invalid value for '--scheduler'"),
+        (["--proxy-resolution", "2"], "--proxy-resolution must be >= 4"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(extra, message, tmp_path: Path, capsys) -> None:

@@ -15,7 +15,7 @@ from nas.errors import InputError
 from nas.evaluators import training
 from nas.evaluators.checkpoint import load_checkpoint
 from nas.evaluators.datasets import Dataset, load_dataset
-from nas.evaluators.recipe import Recipe
+from nas.evaluators.recipe import Recipe, final_map
 from nas.evaluators.results import EpochRecord, TrialResult
 from nas.evaluators.training import build_proxy_model, evaluate, iter_training, learning_rate, train
 from nas.search_spaces.arch import Arch
@@ -114,6 +114,39 @@ def test_stem_rule_applies_below_the_threshold_only():
     assert recipe.proxy_arch(TINY, (1, 28, 28)).stem.stride == 1
     assert recipe.proxy_arch(TINY, (3, 64, 64)) == TINY
     assert Recipe(stem_stride1_below=0).proxy_arch(TINY, (1, 28, 28)) == TINY
+
+
+def test_stride_plan_frees_the_leading_strides_only_as_far_as_needed():
+    assert final_map(TINY, 28) == 7  # stem and one block of stride 2
+    freed = Recipe(min_final_map=14).proxy_arch(TINY, (1, 28, 28))
+    assert freed.stem.stride == 1 and freed.blocks[1].stride == 2  # stem first, one step
+    assert final_map(freed, 28) == 14
+    everything = Recipe(min_final_map=100).proxy_arch(TINY, (1, 28, 28))
+    assert [everything.stem.stride, *(b.stride for b in everything.blocks)] == [1, 1, 1, 1]
+    assert Recipe(min_final_map=7).proxy_arch(TINY, (1, 28, 28)) == TINY
+
+
+def test_resolution_sets_the_input_the_stride_plan_and_the_model_see():
+    recipe = Recipe(resolution=16, min_final_map=8)
+    assert recipe.proxy_input((1, 28, 28)) == (1, 16, 16)
+    assert recipe.proxy_arch(TINY, (1, 28, 28)).stem.stride == 1  # 16 -> 8 -> 4 otherwise
+    model = build_proxy_model(TINY, synthetic(size=12), recipe)
+    assert model(torch.zeros(2, 1, 16, 16)).shape == (2, 4)
+
+
+def test_resized_dataset_keeps_labels_and_recomputes_statistics():
+    data = synthetic(size=12)
+    small = data.resized((6, 6))
+    assert small.input_shape == (1, 6, 6) and data.input_shape == (1, 12, 12)
+    assert torch.equal(small.train_labels, data.train_labels)
+    assert small.val_images.shape[-2:] == (6, 6) and small.test_images.shape[-2:] == (6, 6)
+    assert "resized to 6x6" in small.provenance
+    assert data.resized((12, 12)) is data
+
+
+def test_training_at_a_proxy_resolution_runs_and_is_recorded(toy):
+    result = train(TINY, toy, FAST.replace(resolution=8, min_final_map=2))
+    assert result.status.value == "ok" and result.input_shape[-2:] == (8, 8)
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "onecycle"])
@@ -357,3 +390,17 @@ def test_nas_train_bad_input_is_one_line_and_exit_2(argv, message, tmp_path, cap
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
     assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_nas_train_trains_and_tests_at_the_proxy_geometry(tmp_path):
+    out = tmp_path / "run"
+    arch_file = tmp_path / "tiny.json"
+    arch_file.write_text(TINY.to_json())
+    args = ["train", str(arch_file), "--epochs", "1", "--limit-train", "200", "--threads", "1"]
+    args += ["--proxy-resolution", "16", "--min-final-map", "8", "--out", str(out)]
+    outcome = CliRunner().invoke(app, args)
+    assert outcome.exit_code == 0, outcome.output
+    model, metrics = load_checkpoint(out)
+    assert metrics["input_shape"] == [1, 16, 16] and metrics["test_images"] > 0
+    assert Arch.from_json((out / "arch.json").read_text()).stem.stride == 1
+    assert 0.0 <= metrics["test_accuracy"] <= 1.0

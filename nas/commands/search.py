@@ -54,8 +54,7 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--lr", help="Peak learning rate [default: the recipe's].")
 @_opt(
     "--early-stopping/--no-early-stopping",
-    help="Stop candidates whose learning curve falls below the median of finished ones "
-    "at least as fast. [default: on]",
+    help="Stop hopeless candidates early, by the rule --scheduler names. [default: on]",
 )
 @_opt(
     "--scheduler",

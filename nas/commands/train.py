@@ -52,6 +52,19 @@ from nas.commands._output import console
     help="Train on at most this many images (stratified subset).",
 )
 @click.option(
+    "--proxy-resolution",
+    type=click.IntRange(min=4),
+    help="Train at this input side, resizing the images (as `nas search`) [default: their own].",
+)
+@click.option(
+    "--min-final-map",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Stride plan (as `nas search`): free the first stride-2 steps until the last maps "
+    "are at least this many pixels a side.",
+)
+@click.option(
     "--max-seconds",
     type=click.FloatRange(min=0, min_open=True),
     help="Wall-time limit; the run fails when it is passed [default: none].",
@@ -67,12 +80,14 @@ def command(
     batch_size: int | None,
     lr: float | None,
     limit_train: int | None,
+    proxy_resolution: int | None,
+    min_final_map: int,
     max_seconds: float | None,
 ) -> None:
     """Train ARCH (an arch string, zoo name or JSON file) and evaluate it on the test split.
 
     The recipe is the search's proxy recipe with more epochs, so the network trained here is
-    the one the search measured, stem rule included. The validation split (seeded) is scored
+    the one the search measured, resolution and stride plan included. The validation split (seeded) is scored
     after every epoch; the test split once, at the end. Writes model.safetensors, arch.json,
     recipe.json and metrics.json to --out. Exit 1 if training fails (NaN loss, time limit).
     """
@@ -86,7 +101,13 @@ def command(
 
     from nas.evaluators.checkpoint import save_checkpoint
     from nas.evaluators.datasets import load_dataset
-    from nas.evaluators.training import Recipe, build_proxy_model, evaluate, iter_training
+    from nas.evaluators.training import (
+        Recipe,
+        build_proxy_model,
+        evaluate,
+        iter_training,
+        proxy_data,
+    )
     from nas.evaluators.uncertainty import correct_of, format_accuracy, wilson_interval
     from nas.search_spaces.resolve import resolve_arch
 
@@ -99,6 +120,8 @@ def command(
         batch_size=batch_size,
         lr=lr,
         max_seconds=max_seconds,
+        resolution=proxy_resolution,
+        min_final_map=min_final_map,
     )
     out_dir = Path(out) if out else Path("results") / f"train-{_slug(arch)}"
     trained_arch = recipe.proxy_arch(resolved, data.input_shape)
@@ -136,6 +159,7 @@ def command(
         click.echo(f"nas: training failed: {result.error}", err=True)
         sys.exit(1)
 
+    data = proxy_data(data, recipe)  # the test split at the resolution the model trained at
     test_accuracy, test_loss = evaluate(
         model,
         data.test_images,
