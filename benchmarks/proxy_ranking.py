@@ -128,7 +128,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0, help="architecture sampling seed")
     parser.add_argument("--reference", default="e8-m2")
     parser.add_argument("--reference-seeds", type=int, nargs="+", default=[0, 1])
-    parser.add_argument("--proxies", nargs="+", default=["e4", "e2-m2", "e3-r24-m2", "e4-r16-m2"])
+    parser.add_argument(
+        "--proxies", nargs="+", default=["e4", "e2-m2", "e3-r24-m2", "e4-r16-m2", "e2-r24-m2"]
+    )
     parser.add_argument("--proxy-seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--threads", type=int, default=1, help="torch threads per run")
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once")

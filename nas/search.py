@@ -355,9 +355,9 @@ class _Driver:
         """Record a candidate trained to the end (`Status.OK`) or stopped early.
 
         A candidate stopped early is PRUNED, whichever rule stopped it: its accuracy after
-        fewer epochs is on another scale than a finished candidate's, so it must neither join
-        the Pareto front nor teach the sampler (Optuna's samplers learn from COMPLETE trials
-        of a multi-objective study; NSGA-II counts only those towards a generation).
+        fewer epochs is on another scale than a finished candidate's, so it must not join the
+        Pareto front. TPE ranks PRUNED trials below every COMPLETE one, which is what stopping
+        found; NSGA-II builds its generations from COMPLETE trials only.
         """
         trial = job.trial
         outcome = outcome or Outcome.of_status(result.status)
