@@ -134,6 +134,16 @@ LATER_FIELDS = {"resolution": None, "min_final_map": 0}
 those runs keep their keys."""
 
 
+def dataset_kwargs(args: argparse.Namespace) -> dict[str, Any]:
+    """`load_dataset` arguments from a benchmark's data flags; workers reload with the same."""
+    return {
+        "name": args.dataset,
+        "data_dir": args.data_dir,
+        "limit_train": args.limit_train,
+        "val_count": args.val_count,
+    }
+
+
 def recipe_key(recipe: Recipe) -> str:
     fields = recipe.to_dict()
     for name, default in LATER_FIELDS.items():
@@ -264,12 +274,7 @@ def main() -> None:
     reference = proxy.replace(epochs=proxy.epochs * args.factor).replace(
         **json.loads(args.reference)
     )
-    data_kwargs = {
-        "name": args.dataset,
-        "data_dir": args.data_dir,
-        "limit_train": args.limit_train,
-        "val_count": args.val_count,
-    }
+    data_kwargs = dataset_kwargs(args)
     data = load_dataset(**data_kwargs)
     core = stratified_archs(args.space, args.archs, args.seed)
     archs = sorted(

@@ -47,7 +47,14 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_section  # noqa: E402
-from proxy_fidelity import Results, _nearest_free, _random_pool, recipe_key, run_all  # noqa: E402
+from proxy_fidelity import (  # noqa: E402
+    Results,
+    _nearest_free,
+    _random_pool,
+    dataset_kwargs,
+    recipe_key,
+    run_all,
+)
 
 from nas.evaluators.datasets import Dataset, load_dataset  # noqa: E402
 from nas.evaluators.flops import estimate_cost  # noqa: E402
@@ -142,12 +149,7 @@ def main() -> None:
     base = Recipe(threads=args.threads, max_seconds=None)
     reference = parse_spec(args.reference, base)
     proxies = {spec: parse_spec(spec, base) for spec in args.proxies}
-    data_kwargs = {
-        "name": args.dataset,
-        "data_dir": args.data_dir,
-        "limit_train": args.limit_train,
-        "val_count": args.val_count,
-    }
+    data_kwargs = dataset_kwargs(args)
     data = load_dataset(**data_kwargs)
     members = judge_set(args.space, args.archs, args.seed, args.zoo_mflops, args.dearest)
     members = spread_order(members, key=lambda item: estimate_cost(item[1]).mflops)

@@ -58,50 +58,62 @@ def load_candidates(results: dict, recipe_key: str, target: str) -> list[Candida
     return candidates
 
 
-def replay_median(order: list[Candidate], budget: int) -> tuple[int, list[int]]:
-    """(epochs trained, indices trained to the end) under the driver's median rule."""
-    stopper = MedianCurveStopper()
-    curves: list[list[float]] = []
-    costs: list[float] = []
+class MedianRule:
+    """The driver's median rule: judged against finished candidates at least as fast."""
+
+    def __init__(self) -> None:
+        self.stopper = MedianCurveStopper()
+        self.curves: list[list[float]] = []
+        self.costs: list[float] = []
+
+    def should_stop(self, epoch: int, value: float, curve: list[float], latency: float) -> bool:
+        return self.stopper.should_stop(
+            epoch,
+            value,
+            self.curves,
+            last_epoch=len(curve),
+            cost=latency,
+            finished_costs=self.costs,
+        )
+
+    def finished(self, curve: list[float], latency: float) -> None:
+        self.curves.append(curve)
+        self.costs.append(latency)
+
+
+class HalvingRule:
+    """MO-ASHA with reduction factor `eta`, judged against every candidate at the same rung."""
+
+    def __init__(self, epochs: int, eta: int) -> None:
+        self.halving = ParetoHalving.for_epochs(epochs, eta)
+        self.at_rung: dict[int, list[tuple[float, float]]] = {}
+
+    def should_stop(self, epoch: int, value: float, curve: list[float], latency: float) -> bool:
+        if epoch not in self.halving.rungs:
+            return False
+        earlier = self.at_rung.setdefault(epoch, [])
+        stop = self.halving.should_stop(epoch, value, latency, earlier)
+        earlier.append((value, latency))
+        return stop
+
+    def finished(self, curve: list[float], latency: float) -> None:
+        pass
+
+
+def replay(
+    order: list[Candidate], budget: int, rule: MedianRule | HalvingRule
+) -> tuple[int, list[int]]:
+    """(epochs trained, indices trained to the end) when `rule` judges `order` epoch by epoch."""
     epochs, finished = 0, []
     for index, (curve, latency) in enumerate(order):
         for epoch, value in enumerate(curve, start=1):
             if epochs == budget:  # compute is spent: this candidate never finishes
                 return epochs, finished
             epochs += 1
-            if stopper.should_stop(
-                epoch,
-                value,
-                curves,
-                last_epoch=len(curve),
-                cost=latency,
-                finished_costs=costs,
-            ):
+            if rule.should_stop(epoch, value, curve, latency):
                 break
         else:
-            curves.append(curve)
-            costs.append(latency)
-            finished.append(index)
-    return epochs, finished
-
-
-def replay_halving(order: list[Candidate], budget: int, eta: int) -> tuple[int, list[int]]:
-    """(epochs trained, indices trained to the end) under MO-ASHA with reduction factor eta."""
-    halving = ParetoHalving.for_epochs(len(order[0][0]), eta)
-    at_rung: dict[int, list[tuple[float, float]]] = {}
-    epochs, finished = 0, []
-    for index, (curve, latency) in enumerate(order):
-        for epoch, value in enumerate(curve, start=1):
-            if epochs == budget:  # compute is spent: this candidate never finishes
-                return epochs, finished
-            epochs += 1
-            if epoch in halving.rungs:
-                earlier = at_rung.setdefault(epoch, [])
-                stop = halving.should_stop(epoch, value, latency, earlier)
-                earlier.append((value, latency))
-                if stop:
-                    break
-        else:
+            rule.finished(curve, latency)
             finished.append(index)
     return epochs, finished
 
@@ -145,8 +157,9 @@ def main() -> None:
     full_volume = hypervolume(finals, worst)
     total_epochs = sum(len(curve) for curve, _ in candidates)
 
-    rules = {"median (default)": replay_median}
-    rules |= {f"asha, eta {eta}": (lambda o, b, e=eta: replay_halving(o, b, e)) for eta in args.eta}
+    epochs = len(candidates[0][0])
+    rules = {"median (default)": MedianRule}
+    rules |= {f"asha, eta {eta}": (lambda e=eta: HalvingRule(epochs, e)) for eta in args.eta}
     rng = random.Random(0)
     orders = [rng.sample(range(len(candidates)), len(candidates)) for _ in range(args.orders)]
     rows = []
@@ -154,9 +167,9 @@ def main() -> None:
         budget = round(share * total_epochs)
         spent, volume, kept = [], [], []
         for order in orders:
-            epochs, finished = rule([candidates[i] for i in order], budget)
+            spent_epochs, finished = replay([candidates[i] for i in order], budget, rule())
             trained = [order[i] for i in finished]
-            spent.append(epochs / total_epochs)
+            spent.append(spent_epochs / total_epochs)
             volume.append(hypervolume([finals[i] for i in trained], worst) / full_volume)
             kept.append(len(front & set(trained)))
         rows.append(
@@ -164,7 +177,6 @@ def main() -> None:
             f"(5th percentile {sorted(volume)[len(volume) // 20]:.3f}) | "
             f"{statistics.mean(kept):.1f} of {len(front)} |"
         )
-    epochs = len(candidates[0][0])
     text = "\n".join(
         [
             f"{len(candidates)} measured curves ({args.recipe}: {epochs} epochs, every seed as its "
