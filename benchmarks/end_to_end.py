@@ -22,6 +22,12 @@ and figure from whatever is recorded.
     nohup python benchmarks/end_to_end.py > /tmp/nas-bench/e2e/run.log 2>&1 &
     python benchmarks/end_to_end.py --snapshot      # consistent copy into the repository
     python benchmarks/end_to_end.py --report-only   # table + figure from the snapshot
+
+``--scheduler asha`` runs the same benchmark as a second arm, in its own study of the same
+database: MO-ASHA in place of the median rule, with more candidates so that the search spends
+about the compute the median arm spent. Both arms train the same proxy recipe, pinned here (4
+epochs, strides as deployed), so the scheduler is the only difference; the zoo networks' final
+runs (same recipe, seeds and data) are shared from the median arm rather than trained twice.
 """
 
 from __future__ import annotations
@@ -50,6 +56,13 @@ DEFAULT_WORK = Path("/tmp/nas-bench/e2e")
 DEFAULT_DATA = Path("/tmp/nas-bench/cifar10")
 STUDY = "e2e-mobile-armv8-150mflops-cifar10"
 DATABASE = "study.db"
+PROXY_EPOCHS = 4
+"""The proxy both arms train (strides as deployed, the data's own resolution), pinned so that a
+change of the search's defaults never changes a resumed arm's recipe."""
+ARM_TRIALS = {"median": 40, "asha": 80}
+"""Candidates per arm: MO-ASHA with eta 3 stops two in three after the first of four epochs, so
+about twice as many candidates cost what the median arm's 40 cost (the report gives both
+arms' worker-hours)."""
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -64,7 +77,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=10000,
         help="training images the search's proxy trains on (stratified subset)",
     )
-    parser.add_argument("--trials", type=int, default=40, help="searched candidates trained")
+    parser.add_argument(
+        "--scheduler",
+        choices=tuple(ARM_TRIALS),
+        default="median",
+        help="the arm: the search's early-stopping rule (each arm has its own study)",
+    )
+    parser.add_argument("--reduction-factor", type=int, default=3, help="eta of the asha arm")
+    parser.add_argument(
+        "--trials", type=int, default=None, help="searched candidates [default: per arm]"
+    )
     parser.add_argument("--confirm-seeds", type=int, default=2)
     parser.add_argument("--top", type=int, default=3, help="searched networks finalized")
     parser.add_argument("--final-epochs", type=int, default=10)
@@ -78,7 +100,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     args.work_dir = args.work_dir.expanduser().resolve()
     args.data_dir = args.data_dir.expanduser().resolve()
+    if args.trials is None:
+        args.trials = ARM_TRIALS[args.scheduler]
+    args.study = study_name(args.scheduler)
     return args
+
+
+def command_file(args: argparse.Namespace) -> str:
+    return "command.txt" if args.scheduler == "median" else f"command-{args.scheduler}.txt"
+
+
+def study_name(scheduler: str) -> str:
+    return STUDY if scheduler == "median" else f"{STUDY}-{scheduler}"
 
 
 def work_database(args: argparse.Namespace) -> Path:
@@ -98,6 +131,10 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         data_dir=str(args.data_dir),
         limit_train=args.limit_train,
         trials=args.trials,
+        epochs=PROXY_EPOCHS,
+        min_final_map=0,
+        scheduler=args.scheduler,
+        reduction_factor=args.reduction_factor,
         cpus_per_trial=1,
         sampler=DEFAULT_SAMPLER,
         seed=0,
@@ -105,7 +142,7 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         resume=resume,
         confirm_seeds=args.confirm_seeds,
         storage=storage_url(work_database(args)),
-        study=STUDY,
+        study=args.study,
         out=str(args.work_dir / "out"),
         artifact_dir=str(args.work_dir / "artifacts"),
     )
@@ -133,10 +170,12 @@ def run(args: argparse.Namespace) -> None:
     if not database.exists() and snapshot.exists():
         log(f"no work copy: continuing from the snapshot {snapshot}")
         shutil.copyfile(snapshot, database)
-    (args.work_dir / "command.txt").write_text(command_line() + "\n")
+    (args.work_dir / command_file(args)).write_text(command_line() + "\n")
     started = time.monotonic()
     log("search + confirm")
-    result = search(search_config(args, resume=database.exists() and _has_study(database)))
+    result = search(
+        search_config(args, resume=database.exists() and _has_study(database, args.study))
+    )
     log(
         f"search: {result.n_trained} searched + {result.n_baselines} baselines, "
         f"{(time.monotonic() - started) / 60:.1f} min"
@@ -145,10 +184,13 @@ def run(args: argparse.Namespace) -> None:
         return
     from nas.finalize import FinalizeOptions, finalize
 
+    if args.scheduler != "median":
+        shared = share_zoo_finals(database, args.study)
+        log(f"finalize: {shared} zoo runs shared from the median arm")
     log("finalize")
     final = finalize(
         FinalizeOptions(
-            study=STUDY,
+            study=args.study,
             storage=storage_url(database),
             top=args.top,
             epochs=args.final_epochs,
@@ -162,11 +204,60 @@ def run(args: argparse.Namespace) -> None:
     log(f"finalize: {final.n_finished} runs finished, {(time.monotonic() - started) / 60:.1f} min")
 
 
-def _has_study(database: Path) -> bool:
+def share_zoo_finals(database: Path, arm_study: str) -> int:
+    """Copy the median arm's finished zoo runs into `arm_study`'s final study; return how many.
+
+    Finalize trains the zoo networks with the study's proxy recipe lengthened, on all training
+    images, with the seeds of the search: identical in both arms, so one measurement serves
+    both. Runs already there are not copied again; each copy names the study it came from.
+    """
+    import optuna
+
+    from nas.study import FINAL_SUFFIX, companion
+
+    storage = optuna.storages.RDBStorage(storage_url(database))
+    try:
+        source = optuna.load_study(study_name=f"{STUDY}{FINAL_SUFFIX}", storage=storage)
+        target = companion(
+            optuna.load_study(study_name=arm_study, storage=storage),
+            create=True,
+            suffix=FINAL_SUFFIX,
+        )
+        assert target is not None
+        have = {
+            (t.user_attrs.get("arch"), t.user_attrs.get("seed"))
+            for t in target.get_trials(deepcopy=False)
+        }
+        copied = 0
+        for trial in source.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)):
+            key = (trial.user_attrs.get("arch"), trial.user_attrs.get("seed"))
+            if not trial.user_attrs.get("baseline") or key in have:
+                continue
+            copy = optuna.trial.create_trial(
+                state=trial.state,
+                values=trial.values,
+                params=trial.params,
+                distributions=trial.distributions,
+                user_attrs={**trial.user_attrs, "shared_from": source.study_name},
+                system_attrs=trial.system_attrs,
+                intermediate_values=trial.intermediate_values,
+            )
+            copy.datetime_start, copy.datetime_complete = (
+                trial.datetime_start,
+                trial.datetime_complete,
+            )
+            target.add_trial(copy)
+            copied += 1
+        return copied
+    finally:
+        storage.engine.dispose()
+
+
+def _has_study(database: Path, name: str) -> bool:
     with sqlite3.connect(database) as connection:
         try:
             rows = connection.execute(
-                "SELECT 1 FROM studies WHERE study_name = ?", (STUDY,)
+                "SELECT 1 FROM studies WHERE study_name = ?", (name,)
             ).fetchall()
         except sqlite3.OperationalError:
             return False
@@ -181,22 +272,38 @@ def report(args: argparse.Namespace) -> str:
     source = work_database(args) if work_database(args).exists() else RESULTS / DATABASE
     storage = open_existing_storage(storage_url(source))
     try:
-        study = pick_study(storage, STUDY)
+        study = pick_study(storage, args.study)
         parts = [_settings_text(args, study), _progress_text(args, study)]
-        parts += [_coverage_text(study), _space_reach_text(study), FIDELITY_COST]
+        parts += [_coverage_text(study), _space_reach_text(study), fidelity_cost(args)]
         body = final_summary_markdown(study, heading_level=3)
         if body:
             parts.append(body)
-        if final_figure(study, FIGURE):
-            figure = FIGURE.relative_to(HERE.parent)
+        if final_figure(study, figure_path(args)):
+            figure = figure_path(args).relative_to(HERE.parent)
             parts.append(f"![Finalized test accuracy against armv8 latency]({figure})")
     finally:
         storage.engine.dispose()
     return "\n\n".join(parts)
 
 
+def figure_path(args: argparse.Namespace) -> Path:
+    return (
+        FIGURE
+        if args.scheduler == "median"
+        else FIGURE.with_stem(f"{FIGURE.stem}_{args.scheduler}")
+    )
+
+
+def section_name(args: argparse.Namespace) -> str:
+    return SECTION if args.scheduler == "median" else f"{SECTION}-{args.scheduler}"
+
+
+def fidelity_cost(args: argparse.Namespace) -> str:
+    return FIDELITY_COST.format(trials=args.trials)
+
+
 FIDELITY_COST = (
-    "What the budget of about three hours on two cores costs in fidelity: 40 searched "
+    "What the budget of about three hours on two cores costs in fidelity: {trials} searched "
     "candidates sample a space of about 10^37 architectures (`nas space show mobile`) thinly; the proxy (4 epochs on "
     '10,000 images, one validation split of 1,000) ranks the space poorly (section "Proxy '
     "fidelity\"), so the picks are the search's best guesses rather than the space's best "
@@ -211,12 +318,13 @@ def _settings_text(args: argparse.Namespace, study: Any) -> str:
     config = study.user_attrs.get("config", {})
     recipe = study.user_attrs.get("recipe", {})
     snapshot = (RESULTS / DATABASE).relative_to(HERE.parent)
-    recorded = RESULTS / "command.txt"
+    recorded = RESULTS / command_file(args)
     run_command = recorded.read_text().strip() if recorded.exists() else command_line()
     return (
         f"Run: `{run_command}` (this section is rebuilt from the study database with "
         f"`--report-only`). CIFAR-10 JPEGs (`imagefolder`, 32x32) of `../shared/datasets/`. "
-        f"Search: sampler `{config.get('sampler')}`, {config.get('trials')} searched candidates "
+        f"Search: sampler `{config.get('sampler')}`, early stopping "
+        f"{_scheduler_text(config)}, {config.get('trials')} searched candidates "
         f"plus the zoo baselines under {config.get('budget_mflops'):g} MFLOPs on "
         f"`{config.get('target')}`, space `{config.get('space')}`; proxy {recipe.get('epochs')} "
         f"epochs on {config.get('limit_train')} training images (stratified) with the driver's "
@@ -225,8 +333,16 @@ def _settings_text(args: argparse.Namespace, study: Any) -> str:
         f"front and every zoo network under the budget, {args.final_epochs} epochs on the full "
         f"50,000-image training split, {args.final_seeds} seeds each, the test split (10,000 "
         f"images) scored once per run. Raw results: `{snapshot}` (the study database; "
-        f"`nas report --storage sqlite:///{snapshot} --study {STUDY}` shows it)."
+        f"`nas report --storage sqlite:///{snapshot} --study {args.study}` shows it)."
     )
+
+
+def _scheduler_text(config: dict[str, Any]) -> str:
+    scheduler = config.get("scheduler", "median")
+    if scheduler == "asha":
+        eta = config.get("reduction_factor")
+        return f"`asha` (eta {eta}; candidates not promoted count as trials)"
+    return f"`{scheduler}`"
 
 
 def _progress_text(args: argparse.Namespace, study: Any) -> str:
@@ -347,9 +463,9 @@ def main() -> None:
     args = parse_args()
     if args.snapshot:
         copy_database(work_database(args), RESULTS / DATABASE)
-        (RESULTS / "command.txt").write_text(
-            (args.work_dir / "command.txt").read_text()
-            if (args.work_dir / "command.txt").exists()
+        (RESULTS / command_file(args)).write_text(
+            (args.work_dir / command_file(args)).read_text()
+            if (args.work_dir / command_file(args)).exists()
             else command_line() + "\n"
         )
         print(f"copied {work_database(args)} to {RESULTS / DATABASE}")
@@ -369,14 +485,15 @@ def main() -> None:
             return
     body = report(args)
     print(body)
+    arm = "" if args.scheduler == "median" else f" ({args.scheduler} arm)"
     write_section(
-        SECTION,
+        section_name(args),
         f"End to end at {args.budget_mflops:g} MFLOPs on {args.target}: the search's pick, "
-        f"finalized, against the zoo",
+        f"finalized, against the zoo{arm}",
         body,
         packages=("torch", "optuna", "ray"),
     )
-    print(json.dumps({"figure": str(FIGURE)}))
+    print(json.dumps({"figure": str(figure_path(args))}))
 
 
 if __name__ == "__main__":
