@@ -132,6 +132,7 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         limit_train=args.limit_train,
         trials=args.trials,
         epochs=PROXY_EPOCHS,
+        proxy_resolution=0,
         min_final_map=0,
         scheduler=args.scheduler,
         reduction_factor=args.reduction_factor,

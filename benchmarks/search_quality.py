@@ -99,7 +99,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "validation is always the driver's 10%% split of the full train set",
     )
     parser.add_argument(
-        "--epochs", type=int, default=None, help="proxy epochs (default: the recipe's; --quick 1)"
+        "--epochs", type=int, default=None, help="proxy epochs (default 4, --quick 1)"
     )
     parser.add_argument(
         "--trials", type=int, default=None, help="trained trials per run (default 40, --quick 3)"
@@ -155,7 +155,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     defaults = {
         "work_dir": DEFAULT_WORK.parent / "quick" if quick else DEFAULT_WORK,
         "limit_train": 1000 if quick else 20000,
-        "epochs": 1 if quick else None,
+        "epochs": 1 if quick else 4,
         "trials": 3 if quick else 40,
         "seeds": [0] if quick else [0, 1],
     }
@@ -187,6 +187,8 @@ def search_config(
         limit_train=args.limit_train,
         trials=trials or args.trials,
         epochs=args.epochs,
+        proxy_resolution=0,
+        min_final_map=0,
         early_stopping=not args.no_early_stopping,
         cpus_per_trial=1,
         sampler=sampler,

@@ -30,6 +30,17 @@ DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
 the README's command under ten minutes on two cores (and gives Welch's test two runs a side);
 a search on real data runs for hours, and two more seeds (three in all) cost little beside it."""
 
+PROXY_DEFAULTS: dict[str, dict[str, int]] = {
+    "cifar10": {"epochs": 2, "proxy_resolution": 24, "min_final_map": 2},
+    "cifar100": {"epochs": 2, "proxy_resolution": 24, "min_final_map": 2},
+    "imagefolder": {"epochs": 2, "min_final_map": 2},
+}
+"""The proxy a search gives each dataset unless told (docs/training.md, "Defaults"): chosen on
+the proxy-ranking benchmark, where two epochs at 24x24 with the stride plan cost the least of
+every proxy measured and were the only kind to order the zoo networks as the long reference
+does. An image folder keeps its own resolution (its images may be of any size); the stride plan
+frees nothing where the maps are already large. Any other dataset keeps the recipe's defaults."""
+
 DEFAULT_FINAL_TOP = 3
 """Searched networks `nas finalize` trains unless told."""
 DEFAULT_FINAL_EPOCHS = 30
@@ -73,9 +84,11 @@ class SearchConfig:
     reduction_factor: int = 3
     """eta of --scheduler asha: one candidate in eta goes on from each rung."""
     proxy_resolution: int | None = None
-    """Train candidates at this input side (every split resized); None: the data's own."""
-    min_final_map: int = 0
-    """The proxy's stride plan (`Recipe.min_final_map`); 0: train the strides as deployed."""
+    """Train candidates at this input side (every split resized); 0: the data's own; None: the
+    dataset's default (`PROXY_DEFAULTS`)."""
+    min_final_map: int | None = None
+    """The proxy's stride plan (`Recipe.min_final_map`); 0: train the strides as deployed; None:
+    the dataset's default (`PROXY_DEFAULTS`)."""
     workers: int | None = None
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
@@ -132,9 +145,12 @@ class SearchConfig:
             )
         if self.reduction_factor < 2:
             raise InputError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
-        if self.proxy_resolution is not None and self.proxy_resolution < 4:
-            raise InputError(f"--proxy-resolution must be >= 4, got {self.proxy_resolution}")
-        if self.min_final_map < 0:
+        resolution = self.proxy_resolution
+        if resolution is not None and resolution != 0 and resolution < 4:
+            raise InputError(
+                f"--proxy-resolution must be >= 4 (or 0: the data's own), got {resolution}"
+            )
+        if self.min_final_map is not None and self.min_final_map < 0:
             raise InputError(f"--min-final-map must be >= 0, got {self.min_final_map}")
         if self.finalize < 0:
             raise InputError(f"--finalize must be >= 0, got {self.finalize}")
@@ -182,6 +198,14 @@ class SearchConfig:
         if self.confirm_seeds is not None:
             return self.confirm_seeds
         return DEFAULT_CONFIRM_SEEDS.get(self.dataset, 2)
+
+    def proxy_setting(self, name: str, fallback: Any = None) -> Any:
+        """`name` (epochs, proxy_resolution, min_final_map) as given, else the dataset's
+        default (`PROXY_DEFAULTS`), else `fallback`."""
+        given = getattr(self, name)
+        if given is not None:
+            return given
+        return PROXY_DEFAULTS.get(self.dataset, {}).get(name, fallback)
 
     @property
     def deploy_input(self) -> tuple[int, int, int]:

@@ -22,6 +22,7 @@ study was finalized with.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -48,7 +49,7 @@ from nas.evaluators.recipe import Recipe
 from nas.outputs import pareto_front, trained_rows
 from nas.pricing import price
 from nas.search_spaces.zoo import ZOO
-from nas.storage import DEFAULT_STORAGE_URL, artifact_store_for, mask_password
+from nas.storage import DEFAULT_STORAGE_URL, StudyLease, artifact_store_for, mask_password
 from nas.study import FINAL_SUFFIX, companion
 from nas.trials import TrialAttrs
 from nas.worker import remote_trainer
@@ -112,10 +113,18 @@ class FinalizeResult:
 
 
 def final_recipe(study: optuna.Study, epochs: int, threads: int) -> Recipe:
-    """The search's proxy recipe, `epochs` long, with no wall-time limit (seed set per run)."""
+    """The search's proxy recipe, `epochs` long, at the data's own resolution, with no
+    wall-time limit (seed set per run).
+
+    A smaller training resolution only makes the proxy cheaper; the final run measures the
+    network as a user would train it on these images. The stride plan stays: it is the
+    geometry the network was searched with on images this small.
+    """
     recorded = study.user_attrs.get("recipe")
     base = Recipe.from_dict(recorded) if recorded else Recipe()
-    return dataclasses.replace(base, epochs=epochs, threads=threads, max_seconds=None, seed=0)
+    return dataclasses.replace(
+        base, epochs=epochs, threads=threads, max_seconds=None, seed=0, resolution=None
+    )
 
 
 def study_config(study: optuna.Study) -> SearchConfig:
@@ -238,10 +247,11 @@ def check_same_recipe(final_study: optuna.Study, recipe: Recipe, data: Dataset) 
         final_study.set_user_attr("identity", identity)
         final_study.set_user_attr("dataset", data.name)
         return
+    before = Recipe.from_dict(recorded["recipe"]).to_dict()
     differences = [
-        f"{key} {recorded['recipe'].get(key)!r} -> {value!r}"
+        f"{key} {before.get(key)!r} -> {value!r}"
         for key, value in identity["recipe"].items()
-        if recorded["recipe"].get(key) != value
+        if before.get(key) != value
     ]
     if recorded.get("train_images") != identity["train_images"]:
         differences.append(
@@ -325,9 +335,13 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
 
     say = say or Console(stderr=True).print
     storage = open_existing_storage(options.storage)
-    try:
+    with contextlib.ExitStack() as stack:
+        stack.callback(storage.engine.dispose)
         study = pick_study(storage, options.study)
         say(f"study {study.study_name!r} in {mask_password(options.storage)}")
+        # One finalize per study: a second would fail the first's running runs as left over.
+        lease = StudyLease.acquire(storage.engine, f"{study.study_name}{FINAL_SUFFIX}")
+        stack.callback(lease.release)
         plan = prepare(study, options)  # bad input fails before Ray starts
         started_ray = connect_ray(options.ray_address)
         try:
@@ -339,8 +353,6 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
         finally:
             if started_ray:
                 ray.shutdown()
-    finally:
-        storage.engine.dispose()
 
 
 def _cluster_slots(options: FinalizeOptions) -> Callable[[], int]:

@@ -41,8 +41,9 @@ from nas.pricing import Price, check_budget_is_reachable, price
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
-from nas.storage import artifact_store_for, mask_password, open_storage
+from nas.storage import StudyLease, artifact_store_for, mask_password, open_storage
 from nas.study import (
+    FINAL_SUFFIX,
     count_outcomes,
     count_trained,
     finished_curves,
@@ -134,8 +135,14 @@ class _Driver:
         self.recipe = recipe_for(config)
         self.halving = halving_for(config, self.recipe)
         self.storage = open_storage(config.storage)
-        self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
-        self.study = open_study(config, self.storage)
+        # Taken before the study is touched: a live driver's trials must never be requeued.
+        self.lease = StudyLease.acquire(self.storage.engine, config.study_name)
+        try:
+            self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
+            self.study = open_study(config, self.storage, self.recipe)
+        except BaseException:
+            self.lease.release()
+            raise
         self.stopper = MedianCurveStopper()
         self.curves, self.curve_latencies = finished_curves(self.study)
         self.at_rung: dict[int, list[RungPoint]] = (
@@ -148,6 +155,12 @@ class _Driver:
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self, monitor: SearchMonitor | None) -> SearchResult:
+        try:
+            return self._run(monitor)
+        finally:
+            self.lease.release()
+
+    def _run(self, monitor: SearchMonitor | None) -> SearchResult:
         started = time.monotonic()
         config, study = self.config, self.study
         orphans = requeue_orphans(study)
@@ -189,6 +202,10 @@ class _Driver:
                     if not running:
                         break
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+                    if self.lease.lost:
+                        for generator in running:
+                            ray.cancel(generator)
+                        raise SearchFailed(self.lease.lost_message())
                     for generator in ready:
                         trained += self._advance(generator, running, monitor)
                     if self._failing_throughout():
@@ -238,7 +255,9 @@ class _Driver:
             artifact_dir=config.artifact_dir,
         )
         plan = prepare_finalize(self.study, options)
-        return run_finalize(self.study, plan, options, monitor.say, trainer, self._slots)
+        final_name = f"{self.study.study_name}{FINAL_SUFFIX}"
+        with StudyLease.acquire(self.storage.engine, final_name):
+            return run_finalize(self.study, plan, options, monitor.say, trainer, self._slots)
 
     def _submit(self, trainer: Any, job: _Job, data_ref: Any) -> Any:
         """Start `job` on a worker; returns the stream of records it sends back."""
@@ -569,16 +588,16 @@ class _Driver:
 def recipe_for(config: SearchConfig) -> Recipe:
     """The proxy-training recipe a search with `config` gives every candidate."""
     overrides = {
-        "epochs": config.epochs,
+        "epochs": config.proxy_setting("epochs"),
         "batch_size": config.batch_size,
         "lr": config.lr,
         "max_seconds": config.trial_timeout_s,
-        "resolution": config.proxy_resolution,
     }
     return Recipe(
         seed=config.seed,
         threads=config.cpus_per_trial,
-        min_final_map=config.min_final_map,
+        resolution=config.proxy_setting("proxy_resolution") or None,
+        min_final_map=config.proxy_setting("min_final_map", 0),
         **{key: value for key, value in overrides.items() if value is not None},
     )
 
@@ -596,7 +615,8 @@ def halving_for(config: SearchConfig, recipe: Recipe) -> ParetoHalving | None:
             f"--scheduler asha judges candidates at epochs E/eta, E/eta^2, ...: "
             f"{recipe.epochs} epochs with --reduction-factor {config.reduction_factor} leave "
             f"no such epoch; train at least {config.reduction_factor} epochs "
-            f"(e.g. --epochs {config.reduction_factor**2})"
+            f"(e.g. --epochs {config.reduction_factor**2}) or lower --reduction-factor "
+            f"(2 judges at half the epochs)"
         )
     return halving if config.objective == "pareto" else None
 

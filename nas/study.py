@@ -17,6 +17,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import SearchConfig
 from nas.errors import InputError
+from nas.evaluators.recipe import Recipe
 from nas.trials import Outcome, TrialAttrs, check_names, write_frozen_attrs
 
 CONSTRAINT_NAMES = ("mflops", "params", "latency_ms")
@@ -61,8 +62,11 @@ def objective_values(config: SearchConfig, accuracy: float, latency_ms: float) -
     return [accuracy * (latency_ms / config.target_ms) ** config.reward_exponent]
 
 
-def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> optuna.Study:
-    """Create the study, or load it with --resume after checking it is the same search."""
+def open_study(
+    config: SearchConfig, storage: optuna.storages.BaseStorage, recipe: Recipe | None = None
+) -> optuna.Study:
+    """Create the study, or load it with --resume after checking it is the same search (and,
+    given the `recipe` its candidates will train with, the same proxy)."""
     name = config.study_name
     existing = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
     sampler = make_sampler(config)
@@ -80,6 +84,8 @@ def open_study(config: SearchConfig, storage: optuna.storages.BaseStorage) -> op
         study = optuna.load_study(
             study_name=name, storage=storage, sampler=sampler, pruner=make_pruner(config)
         )
+        if recipe is not None:
+            check_same_recipe(study, recipe, config.force)
         _check_same_search(study, config)
         study.sampler = make_sampler(config, len(study.get_trials(deepcopy=False)))
         return study
@@ -119,6 +125,34 @@ def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
     if differences:
         study.set_user_attr("identity", config.identity())
     study.set_user_attr("config", config.to_dict())
+
+
+RESUMABLE_RECIPE_CHANGES = ("threads", "max_seconds")
+"""Recipe fields a resumed search may change: a candidate's thread count and the guard against
+runaway trials change where and how long it trains, not what its accuracy measures."""
+
+
+def check_same_recipe(study: optuna.Study, recipe: Recipe, force: bool) -> None:
+    """Refuse to resume `study` with another proxy recipe unless forced: its trials would rank
+    accuracies measured by two different proxies as if by one.
+
+    A recorded recipe that lacks a field (written before the field existed) had its default.
+    """
+    recorded = study.user_attrs.get("recipe")
+    if recorded is None:
+        return
+    before = Recipe.from_dict(recorded).to_dict()
+    differences = [
+        f"{key} {before.get(key)!r} -> {value!r}"
+        for key, value in recipe.to_dict().items()
+        if key not in RESUMABLE_RECIPE_CHANGES and before.get(key) != value
+    ]
+    if differences and not force:
+        raise InputError(
+            f"--resume: study {study.study_name!r} trained its candidates with another proxy "
+            f"recipe ({'; '.join(differences)}): resume with the settings it was started with "
+            f"(`nas report` shows its recipe), or add --force to go on with the new one"
+        )
 
 
 def requeue_orphans(study: optuna.Study) -> list[int]:

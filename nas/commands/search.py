@@ -49,7 +49,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
     help="How many searched candidates to train (over-budget ones and the "
     "zoo baselines do not count).",
 )
-@_opt("--epochs", help="Proxy training epochs per candidate [default: the recipe's].")
+@_opt(
+    "--epochs",
+    help="Proxy training epochs per candidate [default: the dataset's (2 for cifar10, "
+    "cifar100, imagefolder), else 4].",
+)
 @_opt("--batch-size", help="Proxy training batch size [default: the recipe's].")
 @_opt("--lr", help="Peak learning rate [default: the recipe's].")
 @_opt(
@@ -65,13 +69,14 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--reduction-factor", help="eta of --scheduler asha.")
 @_opt(
     "--proxy-resolution",
-    help="Train candidates at this input side, resizing the images [default: their own].",
+    help="Train candidates at this input side, resizing the images; 0: their own [default: 24 "
+    "for cifar10 and cifar100, else their own].",
 )
 @_opt(
     "--min-final-map",
     help="Stride plan: make the first stride-2 steps stride 1 until the last stage's maps "
     "are at least this many pixels a side when training (cost stays priced as deployed; "
-    "0: off).",
+    "0: off) [default: 2 for cifar10, cifar100, imagefolder, else 0].",
 )
 @_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")

@@ -59,10 +59,9 @@ from nas.commands._output import console
 @click.option(
     "--min-final-map",
     type=click.IntRange(min=0),
-    default=0,
-    show_default=True,
     help="Stride plan (as `nas search`): free the first stride-2 steps until the last maps "
-    "are at least this many pixels a side.",
+    "are at least this many pixels a side; 0: the strides as deployed [default: the "
+    "dataset's, as `nas search`].",
 )
 @click.option(
     "--max-seconds",
@@ -81,14 +80,15 @@ def command(
     lr: float | None,
     limit_train: int | None,
     proxy_resolution: int | None,
-    min_final_map: int,
+    min_final_map: int | None,
     max_seconds: float | None,
 ) -> None:
     """Train ARCH (an arch string, zoo name or JSON file) and evaluate it on the test split.
 
-    The recipe is the search's proxy recipe with more epochs, so the network trained here is
-    the one the search measured, resolution and stride plan included. The validation split (seeded) is scored
-    after every epoch; the test split once, at the end. Writes model.safetensors, arch.json,
+    The recipe is the search's proxy recipe with more epochs, at the images' own resolution, as
+    `nas finalize` trains: the network trained here is the one the search measured, its stride
+    plan included. The validation split (seeded) is scored after every epoch; the test split
+    once, at the end. Writes model.safetensors, arch.json,
     recipe.json and metrics.json to --out. Exit 1 if training fails (NaN loss, time limit).
     """
     from rich.progress import (
@@ -99,6 +99,7 @@ def command(
         TimeRemainingColumn,
     )
 
+    from nas.config import PROXY_DEFAULTS
     from nas.evaluators.checkpoint import save_checkpoint
     from nas.evaluators.datasets import load_dataset
     from nas.evaluators.training import (
@@ -121,7 +122,11 @@ def command(
         lr=lr,
         max_seconds=max_seconds,
         resolution=proxy_resolution,
-        min_final_map=min_final_map,
+        min_final_map=(
+            min_final_map
+            if min_final_map is not None
+            else PROXY_DEFAULTS.get(dataset, {}).get("min_final_map", 0)
+        ),
     )
     out_dir = Path(out) if out else Path("results") / f"train-{_slug(arch)}"
     trained_arch = recipe.proxy_arch(resolved, data.input_shape)

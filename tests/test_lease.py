@@ -1,0 +1,169 @@
+"""One driver per study: the lease refuses a second live driver and frees a dead one's study."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import optuna
+import pytest
+import sqlalchemy as sa
+from optuna.trial import TrialState
+from tiny_search import TINY_SEARCH
+
+from nas.cli import main
+from nas.storage import StudyBusy, StudyLease, open_storage
+from nas.storage.lease import LEASES
+
+
+def _engine(url: str) -> sa.Engine:
+    return open_storage(url).engine
+
+
+def test_a_held_lease_refuses_a_second_driver_until_released(tmp_path: Path) -> None:
+    engine = _engine(f"sqlite:///{tmp_path / 'nas.db'}")
+    first = StudyLease.acquire(engine, "s")
+    with pytest.raises(StudyBusy, match=r"being run by another driver \(host .*, pid \d+"):
+        StudyLease.acquire(engine, "s")
+    StudyLease.acquire(engine, "other").release()  # leases are per study
+    first.release()
+    StudyLease.acquire(engine, "s").release()
+
+
+def test_a_stale_lease_is_taken_over_and_its_old_holder_learns_it_lost(tmp_path: Path) -> None:
+    engine = _engine(f"sqlite:///{tmp_path / 'nas.db'}")
+    stalled = StudyLease.acquire(engine, "s", ttl_s=1.0, heartbeat_s=2.0)
+    with pytest.raises(StudyBusy):
+        StudyLease.acquire(engine, "s", ttl_s=1.0, heartbeat_s=2.0)
+    time.sleep(1.3)  # past the TTL with no heartbeat yet
+    taker = StudyLease.acquire(engine, "s", ttl_s=1.0, heartbeat_s=0.2)
+    deadline = time.monotonic() + 10
+    while not stalled.lost and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert stalled.lost and "taken over by another driver" in stalled.lost_message()
+    stalled.release()  # must not delete the taker's row
+    with pytest.raises(StudyBusy):
+        StudyLease.acquire(engine, "s")
+    taker.release()
+
+
+def test_a_dead_process_of_this_host_frees_its_lease_at_once(tmp_path: Path) -> None:
+    engine = _engine(f"sqlite:///{tmp_path / 'nas.db'}")
+    StudyLease.acquire(engine, "s").release()  # creates the table
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    import socket
+
+    now = time.time()
+    with engine.begin() as connection:
+        connection.execute(
+            LEASES.insert().values(
+                study_name="s",
+                holder="killed",
+                host=socket.gethostname(),
+                pid=int(gone.stdout),
+                acquired_at=now,
+                heartbeat_at=now,
+            )
+        )
+    StudyLease.acquire(engine, "s").release()
+
+
+def test_the_lease_works_on_postgresql(postgres_url: str) -> None:
+    engine = _engine(postgres_url)
+    name = f"lease-{uuid.uuid4().hex[:8]}"
+    first = StudyLease.acquire(engine, name)
+    try:
+        with pytest.raises(StudyBusy):
+            StudyLease.acquire(engine, name)
+    finally:
+        first.release()
+    StudyLease.acquire(engine, name).release()
+
+
+def _driver_args(storage: str, study: str, tmp_path: Path) -> list[str]:
+    return [
+        "search",
+        "--space",
+        "tiny",
+        "--budget-mflops",
+        str(TINY_SEARCH["budget_mflops"]),
+        "--limit-train",
+        "400",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--workers",
+        "1",
+        "--trials",
+        "2",
+        "--no-warm-start",
+        "--confirm-seeds",
+        "0",
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--out",
+        str(tmp_path / "out"),
+    ]
+
+
+def _running_trials(storage: str, study: str) -> int:
+    try:
+        found = optuna.load_study(study_name=study, storage=storage)
+    except KeyError:
+        return 0
+    return len(found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_second_driver_is_refused_and_the_first_finishes_untouched(
+    backend: str, tmp_path: Path, request, capsys
+) -> None:
+    storage = (
+        f"sqlite:///{tmp_path / 'nas.db'}"
+        if backend == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    study = f"conc-{uuid.uuid4().hex[:8]}"
+    args = _driver_args(storage, study, tmp_path)
+    first = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", *args],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 240
+        while _running_trials(storage, study) == 0 and time.monotonic() < deadline:
+            assert first.poll() is None, first.stderr.read()
+            time.sleep(0.3)
+        assert _running_trials(storage, study) > 0, "the first driver never started a trial"
+
+        with pytest.raises(SystemExit) as exited:
+            main([*args, "--resume"])
+        err = capsys.readouterr().err
+        assert exited.value.code == 2, err
+        assert "is being run by another driver" in err and err.count("\n") == 1
+
+        _, stderr = first.communicate(timeout=600)
+    finally:
+        if first.poll() is None:
+            first.kill()
+    assert first.returncode == 0, stderr
+    assert "Traceback" not in stderr
+    trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
+    assert not [t for t in trials if t.state == TrialState.FAIL]
+    assert not [t for t in trials if t.state == TrialState.RUNNING]
+    if backend == "postgresql":
+        optuna.delete_study(study_name=study, storage=storage)
