@@ -344,7 +344,8 @@ class _Loop:
         if elapsed > limit:
             raise _Abort(
                 f"wall-time limit of {limit:g} s reached during {where} "
-                f"({elapsed:.1f} s elapsed); raise max_seconds or train fewer epochs"
+                f"({elapsed:.1f} s elapsed); raise the limit (`nas search --trial-timeout-s`, "
+                f"`nas train --max-seconds`) or train fewer epochs"
             )
 
 

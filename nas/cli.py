@@ -12,7 +12,7 @@ import click
 
 from nas import __version__
 from nas.commands import register_commands
-from nas.errors import InputError
+from nas.errors import InputError, SearchFailed
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -35,6 +35,9 @@ def main(argv: list[str] | None = None) -> None:
         result = app.main(args=argv, prog_name="nas", standalone_mode=False)
     except InputError as error:
         _fail(str(error))
+    except SearchFailed as error:  # a command that ran but could not finish (no traceback)
+        click.echo(f"nas: {' '.join(str(error).split())}", err=True)
+        sys.exit(1)
     except click.exceptions.NoArgsIsHelpError as error:
         click.echo(error.ctx.get_help() if error.ctx else str(error))
         sys.exit(2)

@@ -16,7 +16,14 @@ import click
 import yaml
 
 from nas.errors import InputError
-from nas.storage import DEFAULT_STORAGE_URL, mask_password, normalize_storage_url
+from nas.files import name_problem
+from nas.search_spaces.limits import check_input_size
+from nas.storage import (
+    DEFAULT_STORAGE_URL,
+    OUTAGE_WINDOW_S,
+    mask_password,
+    normalize_storage_url,
+)
 
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("pareto", "reward")
@@ -60,7 +67,10 @@ IDENTITY_FIELDS = (
     "objective",
     "target_ms",
     "input_size",
+    "limit_train",
 )
+"""What makes two runs one search: a resume that changes any of these is refused without --force.
+`limit_train` is here because candidates trained on different subsets would share one front."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +118,8 @@ class SearchConfig:
     max_retries: int = 1
     input_size: int = 224
     trial_timeout_s: float | None = None
+    storage_outage_s: float = OUTAGE_WINDOW_S
+    """How long the driver waits out an unreachable database before it stops (resumable)."""
     confirm_seeds: int | None = None
     """More training seeds per front member and baseline after the search; None: per dataset."""
     finalize: int = 0
@@ -143,6 +155,8 @@ class SearchConfig:
             raise InputError(
                 f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
             )
+        if self.storage_outage_s < 0:
+            raise InputError(f"--storage-outage-s must be >= 0, got {self.storage_outage_s}")
         if self.reduction_factor < 2:
             raise InputError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
         resolution = self.proxy_resolution
@@ -173,6 +187,19 @@ class SearchConfig:
                 "--objective reward needs --target-ms (the latency the MnasNet "
                 "reward acc * (ms / target_ms)^w aims at)"
             )
+        if not 0 <= self.seed < 2**32:
+            raise InputError(
+                f"--seed must be from 0 to {2**32 - 1} (numpy's and torch's seeds are 32-bit), "
+                f"got {self.seed}"
+            )
+        if self.study and (problem := name_problem(self.study)):
+            raise InputError(
+                f"--study {self.study!r} {problem}: a study's name is also its results "
+                f"folder (results/<study>/); use letters, digits, '-', '_' and '.'"
+            )
+        check_input_size(self.input_size)
+        if self.proxy_resolution:
+            check_input_size(self.proxy_resolution, "--proxy-resolution")
         object.__setattr__(self, "storage", normalize_storage_url(self.storage))
 
     @property
@@ -182,14 +209,14 @@ class SearchConfig:
             return self.study
         parts = [Path(self.space).stem, Path(self.target).stem]
         if self.budget_mflops:
-            parts.append(f"{self.budget_mflops:g}mflops")
+            parts.append(f"{_name_number(self.budget_mflops)}mflops")
         if self.budget_params:
-            parts.append(f"{self.budget_params:g}params")
+            parts.append(f"{_name_number(self.budget_params)}params")
         if self.budget_ms:
-            parts.append(f"{self.budget_ms:g}ms")
+            parts.append(f"{_name_number(self.budget_ms)}ms")
         parts.append(self.dataset)
         if self.objective == "reward":
-            parts.append(f"reward{self.target_ms:g}ms")
+            parts.append(f"reward{_name_number(self.target_ms)}ms")
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
 
     @property
@@ -220,6 +247,19 @@ class SearchConfig:
 
     def identity(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in IDENTITY_FIELDS}
+
+
+def _name_number(value: float) -> str:
+    """A budget as a study name writes it: as ``:g`` does (``150``, ``0.5``, ``1e-05``), which
+    keeps the names of existing studies, except where ``:g`` needs a positive exponent: there
+    the whole number (``5000000``, since a name's '+' would become '-' and read ``5e-06``), or
+    the exponent without its '+' (``1e20``)."""
+    text = f"{value:g}"
+    if "e+" not in text:
+        return text
+    if float(value).is_integer() and abs(value) < 1e15:
+        return str(int(value))
+    return repr(float(value)).replace("e+", "e")
 
 
 FIELD_NAMES = {f.name for f in fields(SearchConfig)}
@@ -261,6 +301,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "max_retries": click.INT,
     "input_size": click.INT,
     "trial_timeout_s": click.FLOAT,
+    "storage_outage_s": click.FLOAT,
     "confirm_seeds": click.INT,
     "finalize": click.INT,
     "final_epochs": click.INT,

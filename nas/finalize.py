@@ -49,7 +49,13 @@ from nas.evaluators.recipe import Recipe
 from nas.outputs import pareto_front, trained_rows
 from nas.pricing import price
 from nas.search_spaces.zoo import ZOO
-from nas.storage import DEFAULT_STORAGE_URL, StudyLease, artifact_store_for, mask_password
+from nas.storage import (
+    DEFAULT_STORAGE_URL,
+    OUTAGE_WINDOW_S,
+    StudyLease,
+    artifact_store_for,
+    mask_password,
+)
 from nas.study import FINAL_SUFFIX, companion
 from nas.trials import TrialAttrs
 from nas.worker import remote_trainer
@@ -330,11 +336,11 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
 
     Ctrl-C keeps the finished runs recorded and returns with `interrupted` set.
     """
-    from nas.search import connect_ray
+    from nas.ray_cluster import describe, join_ray
     from nas.select import open_existing_storage, pick_study
 
     say = say or Console(stderr=True).print
-    storage = open_existing_storage(options.storage)
+    storage = open_existing_storage(options.storage, outage_window_s=OUTAGE_WINDOW_S)
     with contextlib.ExitStack() as stack:
         stack.callback(storage.engine.dispose)
         study = pick_study(storage, options.study)
@@ -343,16 +349,19 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
         lease = StudyLease.acquire(storage.engine, f"{study.study_name}{FINAL_SUFFIX}")
         stack.callback(lease.release)
         plan = prepare(study, options)  # bad input fails before Ray starts
-        started_ray = connect_ray(options.ray_address)
+        # Joined before the final study exists; a trial no node can run fails here, one line.
+        connection = join_ray(
+            options.ray_address, options.cpus_per_trial, options.gpus_per_trial, say
+        )
         try:
+            say(describe(connection))
             return run_finalize(study, plan, options, say)
         except KeyboardInterrupt:
             say("interrupted: rerun the same command to train the runs that are missing")
             final_name = f"{study.study_name}{FINAL_SUFFIX}"
             return FinalizeResult(study.study_name, final_name, plan.picks, 0, 0, 0, True)
         finally:
-            if started_ray:
-                ray.shutdown()
+            connection.close()
 
 
 def _cluster_slots(options: FinalizeOptions) -> Callable[[], int]:

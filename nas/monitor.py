@@ -149,17 +149,24 @@ class SearchMonitor:
         )
 
     def _render(self) -> Group:
-        table = Table(box=None, show_header=True, header_style="bold")
-        for column in ("trial", "epoch", "val acc", "MFLOPs", "ms", "arch"):
-            table.add_column(column, overflow="ellipsis", no_wrap=True)
-        for number, run in sorted(self.running.items()):
-            accuracy = f"{run.val_accuracy:.4f}" if run.val_accuracy is not None else "-"
-            table.add_row(
+        rows = [
+            (
                 str(number),
                 str(run.epoch),
-                accuracy,
+                f"{run.val_accuracy:.4f}" if run.val_accuracy is not None else "-",
                 f"{run.mflops:.1f}",
                 f"{run.latency_ms:.2f}",
                 run.arch,
             )
+            for number, run in sorted(self.running.items())
+        ]
+        table = Table(box=None, show_header=True, header_style="bold")
+        # The figures keep their full width; only the arch string, hundreds of characters
+        # long, gives way to the terminal's width (it is in the study and the final table).
+        for index, column in enumerate(("trial", "epoch", "val acc", "MFLOPs", "ms")):
+            width = max([len(column), *(len(row[index]) for row in rows)])
+            table.add_column(column, no_wrap=True, justify="right", min_width=width)
+        table.add_column("arch", overflow="ellipsis", no_wrap=True, ratio=1, min_width=10)
+        for row in rows:
+            table.add_row(*row)
         return Group(Text(self.summary_line(), style="bold"), table)

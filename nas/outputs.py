@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 from collections.abc import Callable, Iterable
 from operator import itemgetter
 from pathlib import Path
@@ -27,6 +28,7 @@ from nas.evaluators.uncertainty import (
     correct_of,
     format_accuracy,
 )
+from nas.files import MAX_NAME_LENGTH, name_problem
 from nas.study import confirm_runs, trial_summary
 from nas.trials import Outcome, TrialAttrs
 
@@ -202,6 +204,19 @@ def pareto_rows(study: optuna.Study) -> list[dict[str, Any]]:
         {key: row[key] for key in PARETO_COLUMNS}
         for row in mark_ties(pareto_front(trained_rows(study)))
     ]
+
+
+def study_folder(study_name: str) -> Path:
+    """``results/<study>``, where a search and a report write by default.
+
+    A name a search accepts (`nas.files.name_problem`) is its folder's name unchanged; a name
+    that could not be one (a study made by an older version, such as ``../x`` or ``/abs``) is
+    made a safe one, so that no default output lands outside ``results/``.
+    """
+    if name_problem(study_name) is None:
+        return Path("results") / study_name
+    safe = re.sub(r"[^A-Za-z0-9_.-]+", "-", study_name).lstrip(".-")[:MAX_NAME_LENGTH]
+    return Path("results") / (safe or "study")
 
 
 def write_outputs(study: optuna.Study, out_dir: Path, pareto: list[dict[str, Any]]) -> None:

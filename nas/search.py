@@ -10,10 +10,11 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import dataclasses
-import os
 import signal
+import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,13 +38,24 @@ from nas.finalize import FinalizeOptions, FinalizeResult, run_finalize
 from nas.finalize import prepare as prepare_finalize
 from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
+from nas.preflight import check_search_inputs
 from nas.pricing import Price, check_budget_is_reachable, price
+from nas.ray_cluster import RayConnection, join_ray
+from nas.ray_cluster import describe as describe_ray
+from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
-from nas.storage import StudyLease, artifact_store_for, mask_password, open_storage
+from nas.storage import (
+    StorageUnavailable,
+    StudyLease,
+    artifact_store_for,
+    mask_password,
+    open_storage,
+)
 from nas.study import (
     FINAL_SUFFIX,
+    check_study_name,
     count_outcomes,
     count_trained,
     finished_curves,
@@ -127,6 +139,7 @@ class _Driver:
         # Everything a user can get wrong is checked before Ray starts or a trial is written.
         self.config = config
         self.space: SearchSpace = load_space(config.space)
+        check_search_inputs(config, self.space)  # output folder writable, space within limits
         self.table: LatencyTable = load_table(config.target)
         check_budget_is_reachable(self.space, config, self.table)
         self.data: Dataset = load_dataset(
@@ -134,13 +147,25 @@ class _Driver:
         )
         self.recipe = recipe_for(config)
         self.halving = halving_for(config, self.recipe)
-        self.storage = open_storage(config.storage)
+        self.storage = open_storage(config.storage, outage_window_s=config.storage_outage_s)
         # Taken before the study is touched: a live driver's trials must never be requeued.
         self.lease = StudyLease.acquire(self.storage.engine, config.study_name)
+        self.ray: RayConnection | None = None
         try:
             self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
-            self.study = open_study(config, self.storage, self.recipe)
+            # Ray before a new study: an address nothing answers on, or a trial no node can run,
+            # must not leave a study that the corrected command would need --resume for. A
+            # resumed study exists already, so its (fast) checks come first.
+            if config.resume:
+                self.study = open_study(config, self.storage, self.recipe)
+            else:
+                check_study_name(config, self.storage)
+            self.ray = join_ray(config.ray_address, config.cpus_per_trial, config.gpus_per_trial)
+            if not config.resume:
+                self.study = open_study(config, self.storage, self.recipe)
         except BaseException:
+            if self.ray is not None:
+                self.ray.close()
             self.lease.release()
             raise
         self.stopper = MedianCurveStopper()
@@ -155,10 +180,20 @@ class _Driver:
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self, monitor: SearchMonitor | None) -> SearchResult:
+        previous = _stop_once(lambda message: self.say(message))
         try:
             return self._run(monitor)
         finally:
+            _restore_handlers(previous)
             self.lease.release()
+
+    def say(self, message: str) -> None:
+        """Tell the user through the live monitor once it exists, on stderr before that."""
+        monitor = getattr(self, "monitor", None)
+        if monitor is not None:
+            monitor.say(message)
+        else:
+            print(message, file=sys.stderr, flush=True)
 
     def _run(self, monitor: SearchMonitor | None) -> SearchResult:
         started = time.monotonic()
@@ -169,12 +204,14 @@ class _Driver:
             self._enqueue_zoo()
         trained, _ = count_trained(study)
         monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
+        self.monitor = monitor
+        self.storage.notify = monitor.say
         monitor.say(
             f"study {study.study_name!r} in {mask_password(config.storage)}"
             + (f"; re-running trials {orphans} left running" if orphans else "")
         )
-        started_ray = connect_ray(config.ray_address)
-        previous_sigterm = _stop_on_sigterm()
+        if self.ray is not None:
+            monitor.say(describe_ray(self.ray))
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
@@ -230,11 +267,13 @@ class _Driver:
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)
+        except StorageUnavailable:
+            for generator in running:  # nothing can be written: resume re-runs what was running
+                ray.cancel(generator)
+            raise
         finally:
-            if previous_sigterm is not None:
-                signal.signal(signal.SIGTERM, previous_sigterm)
-            if started_ray:
-                ray.shutdown()
+            if self.ray is not None:
+                self.ray.close()
         result = self._finish(started, interrupted, monitor)
         self.storage.engine.dispose()
         return dataclasses.replace(result, final=final)
@@ -412,7 +451,7 @@ class _Driver:
             write_attrs(trial, curve=_curve_attr(job.curve))
             if job.curve:  # where it was running when it was lost
                 write_attrs(trial, worker_host=job.host, worker_node=job.node_id)
-        write_attrs(trial, outcome=Outcome.FAILED, error=error)
+        write_attrs(trial, outcome=Outcome.FAILED, error=error, attempt=job.attempt)
         retrying = retry and job.attempt <= self.config.max_retries
         self.study.tell(trial, state=TrialState.FAIL)
         if retrying:
@@ -423,6 +462,9 @@ class _Driver:
 
     def _interrupt(self, running: dict[Any, _Job], monitor: SearchMonitor) -> None:
         self._requeue_running(running)
+        # A candidate asked for but not yet sent to a worker is RUNNING too; under the lease
+        # every RUNNING trial of the study is this driver's, so none is left for a resume.
+        requeue_orphans(self.study)
         monitor.say(
             "interrupted: the candidates that were training are queued to run first on resume"
         )
@@ -431,7 +473,12 @@ class _Driver:
         """Cancel what is training and queue it to run first when the search resumes."""
         for generator, job in running.items():
             ray.cancel(generator)
-            write_attrs(job.trial, outcome=Outcome.INTERRUPTED, curve=_curve_attr(job.curve))
+            write_attrs(
+                job.trial,
+                outcome=Outcome.INTERRUPTED,
+                curve=_curve_attr(job.curve),
+                attempt=job.attempt,
+            )
             self.study.tell(job.trial, state=TrialState.FAIL)
             requeue(self.study, job.trial, reason="interrupted")
         running.clear()
@@ -621,65 +668,35 @@ def halving_for(config: SearchConfig, recipe: Recipe) -> ParetoHalving | None:
     return halving if config.objective == "pareto" else None
 
 
-def _stop_on_sigterm() -> Any:
-    """Make SIGTERM (docker stop, kill) stop the search as Ctrl-C does; return the old handler.
+def _stop_once(say: Callable[[str], None]) -> dict[int, Any] | None:
+    """Make the first Ctrl-C or SIGTERM (docker stop, kill) stop the search cleanly, and any
+    later one say that it is stopping; return the handlers to restore.
 
     Ray installs a SIGTERM handler that exits at once, which would leave the running trials
     RUNNING until a resume noticed them; raising KeyboardInterrupt takes the clean path instead.
+    A second signal while the running trials are queued and Ray shuts down would break that
+    clean-up half way (a traceback, no resume command), so it only says what is happening.
     """
     if threading.current_thread() is not threading.main_thread():
         return None
+    stopping = False
+    told = False
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
+    def stop(signum: int, frame: Any) -> None:
+        nonlocal stopping, told
+        if not stopping:
+            stopping = True
+            raise KeyboardInterrupt
+        if not told:
+            told = True
+            say("still stopping: queuing the running candidates for --resume (a few seconds)")
 
-    return signal.signal(signal.SIGTERM, interrupt)
-
-
-def connect_ray(address: str | None) -> bool:
-    """Join the cluster at `address`, or start a private local Ray; True if this call started it."""
-    if ray.is_initialized():
-        return False
-    if address:
-        try:
-            ray.init(address=address, logging_level="ERROR", log_to_driver=False)
-        except (ConnectionError, ValueError, RuntimeError) as error:
-            raise InputError(
-                f"cannot join the Ray cluster at {address}: "
-                f"{error_line(error)} (is it running? a cluster with token "
-                f"authentication needs RAY_AUTH_MODE=token and its RAY_AUTH_TOKEN "
-                f"in this environment)"
-            ) from None
-    else:
-        start_local_ray()
-    return True
+    return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
 
 
-def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
-    """Start a private Ray on this machine, retrying a start that times out.
-
-    On a machine whose cores are busy (another training run, a test suite) Ray's node can miss
-    its start-up deadline and `ray.init` raises a bare Exception; a second try after a pause
-    usually succeeds. After `attempts` the search fails with one line instead of a traceback.
-    """
-    for attempt in range(1, attempts + 1):
-        try:
-            ray.init(
-                address="local",
-                num_cpus=os.cpu_count(),
-                include_dashboard=False,
-                logging_level="ERROR",
-                log_to_driver=False,
-            )
-            return
-        except Exception as error:  # Ray raises a bare Exception when its node starts too slowly
-            ray.shutdown()
-            if attempt == attempts:
-                raise SearchFailed(
-                    f"local Ray did not start after {attempts} attempts "
-                    f"({error_line(error)}); is the machine overloaded?"
-                ) from None
-            time.sleep(wait_s * attempt)
+def _restore_handlers(previous: dict[int, Any] | None) -> None:
+    for signum, handler in (previous or {}).items():
+        signal.signal(signum, handler)
 
 
 def _searched(running: dict[Any, _Job]) -> int:

@@ -18,15 +18,17 @@ from nas.study import is_companion
 from nas.trials import Outcome, TrialAttrs
 
 
-def open_existing_storage(url: str) -> RDBStorage:
-    """Open the storage at `url`, refusing a SQLite file that does not exist yet."""
+def open_existing_storage(url: str, outage_window_s: float = 0.0) -> RDBStorage:
+    """Open the storage at `url`, refusing a SQLite file that does not exist yet.
+
+    `outage_window_s`: how long calls wait out a lost connection (`open_storage`)."""
     path = sqlite_path(url)
     if path is not None and not path.is_file():
         raise InputError(
             f"no study database at {path}: run `nas search` first, or pass "
             f"--storage with the URL the search used"
         )
-    return open_storage(url)
+    return open_storage(url, outage_window_s=outage_window_s)
 
 
 def pick_study(storage: RDBStorage, name: str | None) -> optuna.Study:

@@ -62,14 +62,11 @@ def objective_values(config: SearchConfig, accuracy: float, latency_ms: float) -
     return [accuracy * (latency_ms / config.target_ms) ** config.reward_exponent]
 
 
-def open_study(
-    config: SearchConfig, storage: optuna.storages.BaseStorage, recipe: Recipe | None = None
-) -> optuna.Study:
-    """Create the study, or load it with --resume after checking it is the same search (and,
-    given the `recipe` its candidates will train with, the same proxy)."""
+def check_study_name(config: SearchConfig, storage: optuna.storages.BaseStorage) -> set[str]:
+    """Refuse a new search on a study that exists, or a resume of one that does not, without
+    writing anything; returns the storage's study names."""
     name = config.study_name
     existing = {summary.study_name for summary in optuna.get_all_study_summaries(storage)}
-    sampler = make_sampler(config)
     if name in existing and not config.resume:
         raise InputError(
             f"study {name!r} already exists in {_where(config)}: add --resume to "
@@ -80,6 +77,17 @@ def open_study(
         raise InputError(
             f"--resume: no study {name!r} in {_where(config)} (studies there: {known})"
         )
+    return existing
+
+
+def open_study(
+    config: SearchConfig, storage: optuna.storages.BaseStorage, recipe: Recipe | None = None
+) -> optuna.Study:
+    """Create the study, or load it with --resume after checking it is the same search (and,
+    given the `recipe` its candidates will train with, the same proxy)."""
+    name = config.study_name
+    existing = check_study_name(config, storage)
+    sampler = make_sampler(config)
     if name in existing:
         study = optuna.load_study(
             study_name=name, storage=storage, sampler=sampler, pruner=make_pruner(config)
@@ -111,19 +119,22 @@ def _where(config: SearchConfig) -> str:
 
 
 def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
+    """Refuse a resume that changes what defines the search; a field the study predates (its
+    recorded identity lacks it) is recorded now and checked from the next resume on."""
     recorded = study.user_attrs.get("identity", {})
+    identity = config.identity()
     differences = [
         f"{key} {recorded.get(key)!r} -> {value!r}"
-        for key, value in config.identity().items()
-        if recorded.get(key) != value
+        for key, value in identity.items()
+        if key in recorded and recorded[key] != value
     ]
     if differences and not config.force:
         raise InputError(
             f"--resume: study {study.study_name!r} was a different search "
             f"({'; '.join(differences)}); add --force to continue it anyway"
         )
-    if differences:
-        study.set_user_attr("identity", config.identity())
+    if recorded != identity:
+        study.set_user_attr("identity", identity)
     study.set_user_attr("config", config.to_dict())
 
 

@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from nas.errors import InputError
+from nas.search_spaces.limits import check_blocks, check_channels, check_expansion
 
 ACTIVATIONS: dict[str, str] = {"relu": "re", "relu6": "r6", "hswish": "hs", "swish": "sw"}
 """Activation name -> its token in arch strings."""
@@ -92,6 +93,8 @@ class Block:
             isinstance(self.out_channels, int) and self.out_channels > 0,
             f"block out_channels must be a positive integer, got {self.out_channels!r}",
         )
+        check_channels("block out_channels", self.out_channels)
+        check_expansion(self.expansion)
         _check(
             isinstance(self.groups, int)
             and self.groups >= 1
@@ -155,6 +158,7 @@ class Stem:
             isinstance(self.channels, int) and self.channels > 0,
             f"stem channels must be a positive integer, got {self.channels!r}",
         )
+        check_channels("stem channels", self.channels)
         _check(
             isinstance(self.kernel, int) and 1 <= self.kernel <= MAX_KERNEL,
             f"stem kernel must be an integer from 1 to {MAX_KERNEL}, got {self.kernel!r}",
@@ -192,6 +196,8 @@ class Head:
             isinstance(self.fc_channels, int) and self.fc_channels >= 0,
             f"head fc_channels must be a non-negative integer, got {self.fc_channels!r}",
         )
+        check_channels("head conv_channels", self.conv_channels)
+        check_channels("head fc_channels", self.fc_channels)
         _check(
             self.act in ACTIVATIONS,
             f"head act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}",
@@ -225,10 +231,12 @@ class Arch:
             len(stages) > 0 and all(len(stage) > 0 for stage in stages),
             "an architecture needs at least one stage and every stage at least one block",
         )
+        check_blocks(sum(len(stage) for stage in stages))
         in_channels = self.stem.channels
         for stage_index, stage in enumerate(stages):
             for block_index, block in enumerate(stage):
                 where = f"stage {stage_index} block {block_index} ({block.to_string()})"
+                check_channels(f"{where}: expanded channels", block.mid_channels(in_channels))
                 for name, channels in (
                     ("input", in_channels),
                     ("expanded", block.mid_channels(in_channels)),

@@ -14,6 +14,7 @@ from torch import nn
 
 from nas.search_spaces import ops
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.limits import check_arch_fits
 from nas.search_spaces.ops import op_layers
 from nas.search_spaces.signatures import InputShape, OpSignature, arch_signatures
 
@@ -188,7 +189,12 @@ def _init_weights(model: nn.Module) -> None:
 def build_model(
     arch: Arch, input_shape: InputShape = (3, 224, 224), num_classes: int = 1000
 ) -> Network:
-    """Build `arch` for inputs of `input_shape` (channels, height, width) and `num_classes`."""
+    """Build `arch` for inputs of `input_shape` (channels, height, width) and `num_classes`.
+
+    The limits are checked first (`check_arch_fits`), so that a mistake is one clear line rather
+    than gigabytes allocated, even on the meta device the counts build on.
+    """
+    check_arch_fits(arch, input_shape, num_classes)
     return Network(arch, input_shape, num_classes)
 
 

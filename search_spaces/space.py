@@ -13,6 +13,7 @@ space. A choice with a single option is not suggested at all.
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
@@ -22,6 +23,7 @@ import yaml
 
 from nas.errors import InputError
 from nas.search_spaces.arch import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, Arch, Block, Head, Stem
+from nas.search_spaces.limits import check_channels, check_expansion
 from nas.search_spaces.signatures import (
     DEPLOY_CLASSES,
     DEPLOY_INPUT,
@@ -304,6 +306,7 @@ def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpace:
         stages=stages,
     )
     reader.check_groups(space)
+    reader.check_limits(space)
     return space
 
 
@@ -365,6 +368,7 @@ class _Reader:
         ):
             self.fail(f"{where}.depth", f"must be an integer >= 1 or [min, max], got {depth!r}")
         widths = self.options(raw["width"], f"{where}.width", int, lambda w: w > 0)
+        self.within(f"{where}.width", lambda: [check_channels("width", w) for w in widths])
         if raw["stride"] not in (1, 2):
             self.fail(f"{where}.stride", f"must be 1 or 2, got {raw['stride']!r}")
         checks = {
@@ -382,9 +386,23 @@ class _Reader:
                     where, f"has no '{name}' options (set it on the stage or in block_choices)"
                 )
             chosen[name] = self.options(value, f"{where}.{name}", kind, check)
+        self.within(f"{where}.expansion", lambda: [check_expansion(e) for e in chosen["expansion"]])
         return StageSpace(
             depth=tuple(depth), widths=widths, stride=raw["stride"], choices=BlockChoices(**chosen)
         )
+
+    def within(self, where: str, check: Callable[[], object]) -> None:
+        """Run a check of `nas.search_spaces.limits`, naming the file and field if it fails."""
+        try:
+            check()
+        except InputError as error:
+            self.fail(where, f"is out of bounds: {error}")
+
+    def check_limits(self, space: SearchSpace) -> None:
+        """The space's widest, deepest architecture within the structural limits (channels of
+        the expanded layers, number of blocks); parameters and memory depend on the input and
+        are checked when a search knows it."""
+        self.within("stages at their widest and deepest", space.dearest)
 
     def check_groups(self, space: SearchSpace) -> None:
         """Grouped 1x1 convs need every width a block can see divisible by its groups."""

@@ -30,6 +30,7 @@ from optuna.storages import RDBStorage
 from sqlalchemy.engine import make_url
 
 from nas.errors import InputError
+from nas.storage.outages import ResilientRDBStorage
 from nas.storage.urls import DEFAULT_STORAGE_URL, mask_password, normalize_storage_url, sqlite_path
 
 _logger = logging.getLogger(__name__)
@@ -59,7 +60,8 @@ def open_storage(
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
     engine_kwargs: Mapping[str, Any] | None = None,
-) -> RDBStorage:
+    outage_window_s: float = 0.0,
+) -> ResilientRDBStorage:
     """Open (creating if needed) the Optuna storage at ``url``.
 
     Args:
@@ -71,6 +73,10 @@ def open_storage(
             server fails in seconds, not minutes).
         engine_kwargs:
             Extra :func:`sqlalchemy.create_engine` arguments, applied over ours.
+        outage_window_s:
+            How long a call waits out a lost connection before it raises
+            :class:`~nas.storage.outages.StorageUnavailable`; 0 fails at once. The long-running
+            drivers (search, finalize) pass :data:`~nas.storage.outages.OUTAGE_WINDOW_S`.
 
     Raises:
         InputError: The URL is malformed, the server is unreachable, authentication fails,
@@ -83,7 +89,7 @@ def open_storage(
     kwargs = _default_engine_kwargs(url, timeout_s)
     kwargs.update(engine_kwargs or {})
     try:
-        return RDBStorage(url, engine_kwargs=kwargs)
+        return ResilientRDBStorage(url, engine_kwargs=kwargs, outage_window_s=outage_window_s)
     except sqlalchemy.exc.DBAPIError as exc:
         raise InputError(_explain_connect_error(url, exc)) from exc
     except RuntimeError as exc:

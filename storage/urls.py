@@ -35,6 +35,22 @@ _SCHEME = re.compile(r"^[A-Za-z][\w+.-]*:")
 _QUERY_PASSWORD = re.compile(r"(?P<key>[?&]password=)[^&]*", re.IGNORECASE)
 
 
+def without_password(url: str) -> tuple[str, bool]:
+    """``url`` with its password removed (user-info and ``?password=``), and whether it had one.
+
+    For commands printed to be run again: libpq takes the password from ``PGPASSWORD`` (or
+    ``~/.pgpass``) when the URL has none, so the command works without showing the secret.
+    """
+    masked = mask_password(url)
+    if masked == url:
+        return url, False
+    parsed = make_url(url)
+    query = {k: v for k, v in parsed.query.items() if k.lower() != "password"}
+    # `URL.set(password=None)` keeps the password (None means "unchanged"); URL is a named tuple.
+    bare = parsed.set(query=query)._replace(password=None)
+    return bare.render_as_string(hide_password=False), True
+
+
 def mask_password(url: str | os.PathLike[str]) -> str:
     """Return ``url`` with its password replaced by ``***``, fit for messages and logs.
 

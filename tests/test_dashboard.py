@@ -195,8 +195,9 @@ def test_port_in_use_is_exit_2(made: MadeStudy, capsys) -> None:
         taken.listen()
         with pytest.raises(SystemExit) as exited:
             main(["dashboard", "--storage", made.url, "--port", str(taken.getsockname()[1])])
-    err = capsys.readouterr().err
+    out, err = capsys.readouterr()
     assert exited.value.code == 2 and "already in use: pass --port" in err
+    assert out == "" and err.count("\n") == 1  # the refusal alone, no banner before it
 
 
 def _wait_for_text(browser, needles: list[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import optuna
@@ -104,3 +105,35 @@ def test_final_training_uses_the_data_s_resolution_and_keeps_the_stride_plan() -
     study.set_user_attr("recipe", Recipe(epochs=2, resolution=24, min_final_map=2).to_dict())
     final = final_recipe(study, epochs=10, threads=1)
     assert (final.epochs, final.resolution, final.min_final_map) == (10, None, 2)
+
+
+def test_resume_with_another_training_subset_is_refused_like_another_budget(
+    tmp_path: Path, capsys
+) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    base = dict(budget_mflops=60, space="tiny", storage=url, study="s", limit_train=400)
+    storage = open_storage(url)
+    try:
+        open_study(SearchConfig(**base), storage)
+    finally:
+        storage.engine.dispose()
+    args = ["search", "--space", "tiny", "--budget-mflops", "60", "--storage", url]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--study", "s", "--resume", "--limit-train", "800"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2, err
+    assert "limit_train 400 -> 800" in err and err.count("\n") == 1
+
+
+def test_a_study_recorded_before_limit_train_was_checked_still_resumes(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'nas.db'}"
+    config = SearchConfig(budget_mflops=60, space="tiny", storage=url, study="s", limit_train=400)
+    storage = open_storage(url)
+    try:
+        study = open_study(config, storage)
+        old = {k: v for k, v in config.identity().items() if k != "limit_train"}
+        study.set_user_attr("identity", old)
+        resumed = open_study(dataclasses.replace(config, resume=True), storage)
+        assert resumed.user_attrs["identity"]["limit_train"] == 400
+    finally:
+        storage.engine.dispose()

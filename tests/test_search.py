@@ -193,8 +193,10 @@ def test_worker_crash_fails_the_trial_and_retries_it(
     crashed = study.trials[0]
     assert crashed.state == TrialState.FAIL
     assert "WorkerCrashedError" in crashed.user_attrs["error"]
+    assert crashed.user_attrs["attempt"] == 1
     retries = [t for t in study.trials if t.user_attrs.get("retry_of") == 0]
     assert len(retries) == 1
+    assert retries[0].user_attrs["attempt"] == 2
     assert retries[0].user_attrs["arch"] == crashed.user_attrs["arch"]
     assert retries[0].state == TrialState.COMPLETE
     check_search(study, 2)
@@ -246,6 +248,7 @@ def test_a_cause_that_fails_every_trial_ends_the_search_with_one_line(
     grouped = trials_by_outcome(study)
     assert len(grouped["failed"]) == 10 and "trained" not in grouped
     assert all("wall-time limit" in t.user_attrs["error"] for t in grouped["failed"])
+    assert all("--trial-timeout-s" in t.user_attrs["error"] for t in grouped["failed"])
     assert not study.get_trials(states=(TrialState.RUNNING,))
 
 

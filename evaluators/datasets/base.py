@@ -20,6 +20,10 @@ from nas.errors import InputError
 
 Resolution = int | tuple[int, int]
 
+MIN_CLASSES = 2
+"""Classes a dataset needs: with one, every network scores accuracy 1.0 by always naming it,
+and a search would rank candidates on nothing."""
+
 
 class RawData(NamedTuple):
     """What a loader returns: uint8 NCHW images, integer labels, names and where it came from."""
@@ -143,6 +147,11 @@ def _build(
     limit_train: int | None,
 ) -> Dataset:
     num_classes = len(raw.class_names)
+    if num_classes < MIN_CLASSES:
+        raise InputError(
+            f"{name} has {num_classes} class{'' if num_classes == 1 else 'es'}; classification "
+            f"needs at least {MIN_CLASSES} (one class scores accuracy 1.0 by always naming it)"
+        )
     train_x, train_y = _check_split(name, "train", raw.train_images, raw.train_labels, num_classes)
     test_x, test_y = _check_split(name, "test", raw.test_images, raw.test_labels, num_classes)
     if train_x.shape[1:] != test_x.shape[1:]:

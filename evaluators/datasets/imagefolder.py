@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import multiprocessing
 import os
+import re
 import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -24,7 +25,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from nas.errors import InputError
 from nas.files import replacing
 
-from .base import RawData
+from .base import MIN_CLASSES, RawData
 
 IMAGE_EXTENSIONS = frozenset(
     {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
@@ -133,7 +134,7 @@ def _decode_chunk(
     gray, broken, odd = True, [], []
     for i, path in enumerate(paths):
         try:
-            with Image.open(path) as im:
+            with open_image(path) as im:
                 if not resize and im.size != (w, h):
                     odd.append(
                         f"{path} is {im.size[0]}x{im.size[1]}, not {w}x{h} like the first training image"
@@ -146,6 +147,8 @@ def _decode_chunk(
                 if rgb.size != (w, h):
                     rgb = ImageOps.fit(rgb, (w, h), method=Image.Resampling.BILINEAR)
                 out[i] = np.asarray(rgb)
+        except InputError:
+            raise
         except (OSError, UnidentifiedImageError, ValueError) as exc:
             broken.append(f"cannot decode {path}: {exc}")
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), gray, broken, odd
@@ -188,9 +191,40 @@ def decode_images(
     return np.concatenate([r[0] for r in results]), all(r[1] for r in results)
 
 
+def open_image(path: str) -> Image.Image:
+    """`Image.open`, refusing an image over Pillow's decompression-bomb limit by name.
+
+    Opening reads only the header, so a 30000x30000 PNG (a few megabytes of zeros, 2.7 GB
+    decoded) is refused before a pixel is decoded. Pillow warns between its limit and twice it
+    and raises a traceback above; both become one line naming the file and the limit, at the
+    warning's threshold (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million pixels, 9,459 a
+    side when square: no training image is near it).
+    """
+    limit = Image.MAX_IMAGE_PIXELS
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            im = Image.open(path)
+    except Image.DecompressionBombError as exc:  # over twice the limit: Pillow says how many
+        found = re.search(r"\((\d+) pixels\)", str(exc))
+        _refuse_large(path, f"{int(found[1]):,} pixels" if found else "too many pixels", limit)
+    if limit and im.size[0] * im.size[1] > limit:
+        im.close()
+        _refuse_large(path, f"{im.size[0]}x{im.size[1]} pixels", limit)
+    return im
+
+
+def _refuse_large(path: str, size: str, limit: int | None) -> None:
+    raise InputError(
+        f"{path} is {size}, over Pillow's limit of {limit or 0:,} pixels for an image "
+        f"(PIL.Image.MAX_IMAGE_PIXELS, a guard against decompression bombs); shrink it or "
+        f"remove it"
+    )
+
+
 def _native_size(path: str) -> tuple[int, int]:
     try:
-        with Image.open(path) as im:
+        with open_image(path) as im:
             return im.size[1], im.size[0]
     except (OSError, UnidentifiedImageError) as exc:
         raise InputError(f"cannot decode {path}: {exc}; remove or replace it") from exc
@@ -216,6 +250,12 @@ def load_image_folder(
         )
     classes = list_classes(root / "train")
     train = scan_split(root / "train", classes, require_all=True)
+    if len(classes) < MIN_CLASSES:  # listed, not yet decoded
+        raise InputError(
+            f"{root / 'train'} has only the class folder {classes[0]!r}; classification needs "
+            f"at least {MIN_CLASSES} classes (one class scores accuracy 1.0 by always naming "
+            f"it): add a folder per class"
+        )
     test = scan_split(root / eval_name, classes, require_all=False)
     if not test.paths:
         raise InputError(f"{root / eval_name} holds no images")

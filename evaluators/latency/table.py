@@ -62,6 +62,11 @@ from nas.search_spaces.signatures import (
 FORMAT_VERSION = 1
 SOURCES = ("measured", "model")
 REQUIRED_METADATA = ("target", "input_size", "method")
+MAX_ENTRY_MS = 60_000.0
+"""Most milliseconds a table entry may say (also its spread, and the per-operator overhead).
+An operator of a mobile network takes under 10 ms on a phone (the shipped tables' largest
+entry is 8.7 ms); a minute allows a microcontroller and rules out 1e308, which would make every
+sum infinite."""
 
 
 @dataclass(frozen=True)
@@ -342,6 +347,20 @@ class LatencyTable:
                 raise InputError(
                     f"{where}: entry {key!r} must be {{ms: number, std: number, "
                     f"source: measured|model}}: {hint}"
+                )
+            for field in ("ms", "std"):
+                if not 0 <= entry[field] <= MAX_ENTRY_MS:
+                    raise InputError(
+                        f"{where}: entry {key!r} has {field} {entry[field]!r}, outside 0 to "
+                        f"{MAX_ENTRY_MS:g} ms (no operator takes negative time, or minutes): "
+                        f"{hint}"
+                    )
+        for name in ("per_op_overhead_ms", "cold_ms_per_mb"):
+            value = metadata.get(name, 0.0)
+            if not _is_number(value) or not 0 <= value <= MAX_ENTRY_MS:
+                raise InputError(
+                    f"{where}: metadata {name!r} is {value!r}, not a number from 0 to "
+                    f"{MAX_ENTRY_MS:g}: {hint}"
                 )
         cost_model = data.get("cost_model")
         if cost_model is not None and not isinstance(cost_model, dict):

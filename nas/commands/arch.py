@@ -7,6 +7,7 @@ import click
 from nas.commands._output import console, echo_json, input_size_option, print_table
 from nas.evaluators.flops import count_cost, op_macs
 from nas.evaluators.latency import load_table
+from nas.search_spaces.limits import check_arch_fits, check_input_size
 from nas.search_spaces.resolve import resolve_arch
 from nas.search_spaces.signatures import arch_signatures
 
@@ -32,8 +33,10 @@ def show(arch: str, input_size: int, num_classes: int, target: str | None, as_js
 
     ARCH is an arch string, a zoo name (see `nas zoo`) or a JSON file.
     """
+    check_input_size(input_size)
     resolved = resolve_arch(arch)
     shape = (3, input_size, input_size)
+    check_arch_fits(resolved, shape, num_classes)  # before any count builds a model
     estimate = load_table(target).predict(resolved, shape, num_classes) if target else None
     cost = count_cost(resolved, shape, num_classes)
     sigs = arch_signatures(resolved, shape, num_classes)

@@ -39,6 +39,7 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     from nas.select import open_existing_storage
     from nas.storage import artifact_store_for
 
+    check_can_listen(host, port)  # before any banner: a busy port is the whole answer
     rdb = open_existing_storage(storage)
     store = artifact_store_for(storage, artifact_dir)
     shown = f"[{host}]" if ":" in host else host
@@ -55,23 +56,39 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
         )
     try:
         run_server(rdb, host=host, port=port, artifact_store=store)
-    except socket.gaierror as error:
-        raise InputError(
-            f"cannot listen on {host}: {error.strerror}; pass --host with an "
-            f"address of this machine"
-        ) from None
-    except OSError as error:
-        if error.errno == errno.EADDRINUSE:
-            raise InputError(
-                f"port {port} on {host} is already in use: pass --port with a free one"
-            ) from None
-        if error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
-            raise InputError(
-                f"cannot listen on {host}: {error.strerror}; pass --host with an "
-                f"address of this machine"
-            ) from None
-        raise
+    except OSError as error:  # taken between the check and the server's own bind
+        raise InputError(listen_problem(host, port, error)) from None
     except KeyboardInterrupt:
         pass
     finally:
         rdb.engine.dispose()
+
+
+def check_can_listen(host: str, port: int) -> None:
+    """Bind `host`:`port` once and let go, so a busy port or a foreign address is one line
+    before anything is served or printed."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        raise InputError(listen_problem(host, port, error)) from None
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            raise InputError(listen_problem(host, port, error)) from None
+
+
+def listen_problem(host: str, port: int, error: OSError) -> str:
+    if isinstance(error, socket.gaierror) or error.errno in (
+        errno.EADDRNOTAVAIL,
+        errno.EAFNOSUPPORT,
+    ):
+        return (
+            f"cannot listen on {host}: {error.strerror}; pass --host with an address of this "
+            f"machine"
+        )
+    if error.errno == errno.EADDRINUSE:
+        return f"port {port} on {host} is already in use: pass --port with a free one"
+    return f"cannot listen on {host}:{port}: {error.strerror or error}"

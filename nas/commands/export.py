@@ -11,6 +11,8 @@ from nas.artifacts import load_weights, locate_weights
 from nas.commands._output import console, storage_option, study_option
 from nas.errors import InputError
 from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
+from nas.preflight import require_writable_file
+from nas.search_spaces.limits import check_input_size
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
 from nas.storage import artifact_store_for
 from nas.trials import TrialAttrs
@@ -86,6 +88,9 @@ def command(
         raise InputError("pass exactly one of --trial N and --best")
     if max_ms is not None and not best:
         raise InputError("--max-ms goes with --best; with --trial N the trial is fixed")
+    if input_size is not None:
+        check_input_size(input_size)
+    require_writable_file(out)
     rdb = open_existing_storage(storage)
     try:
         found = pick_study(rdb, study)

@@ -24,14 +24,18 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     marked, and the optimisation history) as PNG and interactive HTML, and report.md linking
     them. MFLOPs are millions of multiply-adds at the deployment input.
     """
-    from nas.outputs import FRONT_HEADERS, front_cells
+    from nas.outputs import FRONT_HEADERS, front_cells, study_folder
+    from nas.preflight import require_writable_dir
     from nas.reporting import write_report
     from nas.select import open_existing_storage, pick_study
 
+    if out is not None:
+        require_writable_dir(out)
     rdb = open_existing_storage(storage)
     try:
         found = pick_study(rdb, study)
-        report = write_report(found, storage, out or Path("results") / found.study_name)
+        folder = out or require_writable_dir(study_folder(found.study_name))
+        report = write_report(found, storage, folder)
     finally:
         rdb.engine.dispose()
     data = report.data

@@ -12,6 +12,7 @@ import click
 from nas.commands._output import console, print_table
 from nas.config import DEFAULT_SAMPLER, SETTING_TYPES, SearchConfig, build_config, read_config_file
 from nas.errors import SearchFailed
+from nas.storage import StorageUnavailable
 
 _DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
 
@@ -81,7 +82,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
 @_opt("--gpus-per-trial", help="GPUs per candidate (Ray resource).")
-@_opt("--ray-address", help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of a local Ray.")
+@_opt(
+    "--ray-address",
+    help="Join this Ray cluster (e.g. 10.0.0.5:6379) [default: the one RAY_ADDRESS names, "
+    "as in `ray job submit`; else a private Ray on this machine].",
+)
 @_opt(
     "--storage",
     help="SQLAlchemy URL of the study database (sqlite:///..., postgresql+psycopg://...).",
@@ -111,6 +116,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--max-retries", help="Retries of a candidate whose worker died.")
 @_opt("--input-size", help="Side of the deployment input the cost is priced at.")
 @_opt("--trial-timeout-s", help="Wall-time limit of one candidate's training.")
+@_opt(
+    "--storage-outage-s",
+    help="How long to wait out an unreachable study database (retrying with backoff) before "
+    "stopping with the command that resumes.",
+)
 @_opt(
     "--confirm-seeds",
     help="After the search, train each front member and zoo baseline this "
@@ -151,6 +161,9 @@ def command(config_file: str | None, **flags: Any) -> None:
     console.print(f"[bold]nas search[/bold]: study {config.study_name}")
     try:
         result = search(config)
+    except StorageUnavailable as error:
+        click.echo(f"nas: search stopped: {error}; resume with: {resume_command(config)}", err=True)
+        sys.exit(1)
     except SearchFailed as error:
         click.echo(f"nas: search failed: {error}", err=True)
         sys.exit(1)
@@ -168,17 +181,29 @@ def command(config_file: str | None, **flags: Any) -> None:
 
 
 def resume_command(config: SearchConfig) -> str:
-    """The command that continues this search: every setting that differs from the default."""
+    """The command that continues this search: every setting that differs from the default.
+
+    A storage password is never printed: the URL goes without it, and the command says to set
+    PGPASSWORD, which libpq reads when the URL has none.
+    """
+    from nas.storage.urls import without_password
+
     args = ["nas", "search", "--resume", "--study", config.study_name]
-    for name, value in config.to_dict().items():
+    needs_password = False
+    for name, value in config.to_dict(mask=False).items():
         if name in ("resume", "study") or value == _DEFAULTS[name]:
             continue
+        if name == "storage":
+            value, needs_password = without_password(value)
         flag = f"--{name.replace('_', '-')}"
         if isinstance(value, bool):
             args.append(flag if value else f"--no-{name.replace('_', '-')}")
         else:
             args += [flag, f"{value:g}" if isinstance(value, float) else str(value)]
-    return shlex.join(args)
+    command = shlex.join(args)
+    return (
+        f"{command} (with PGPASSWORD set to the database password)" if needs_password else command
+    )
 
 
 def _print_result(result) -> None:

@@ -110,9 +110,14 @@ def command(
         proxy_data,
     )
     from nas.evaluators.uncertainty import correct_of, format_accuracy, wilson_interval
+    from nas.preflight import require_writable_dir
+    from nas.search_spaces.limits import check_input_size
     from nas.search_spaces.resolve import resolve_arch
 
     resolved = resolve_arch(arch)
+    if proxy_resolution is not None:
+        check_input_size(proxy_resolution, "--proxy-resolution")
+    out_dir = require_writable_dir(Path(out) if out else Path("results") / f"train-{_slug(arch)}")
     data = load_dataset(dataset, data_dir, seed=seed, limit_train=limit_train)
     recipe = Recipe(max_seconds=None).replace(
         epochs=epochs,
@@ -128,7 +133,6 @@ def command(
             else PROXY_DEFAULTS.get(dataset, {}).get("min_final_map", 0)
         ),
     )
-    out_dir = Path(out) if out else Path("results") / f"train-{_slug(arch)}"
     trained_arch = recipe.proxy_arch(resolved, data.input_shape)
     model = build_proxy_model(resolved, data, recipe)
     console.print(f"[bold]nas train[/bold] {trained_arch.to_string()}")

@@ -1,0 +1,57 @@
+"""Checks that run before any work starts, beyond what flags and `SearchConfig` validate.
+
+Commands write their results last, after minutes or hours of training, and a search prices
+candidates one by one as Optuna proposes them: an output path that cannot be written, or a
+space whose widest corner is out of bounds at the deployment input, would otherwise surface as
+a traceback at the very end or in the middle. Here each is one line and exit code 2, before a
+dataset is loaded, Ray starts or a trial is written.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from nas.config import SearchConfig
+from nas.errors import InputError
+from nas.files import unwritable_dir, unwritable_file
+from nas.search_spaces.limits import check_arch_fits
+from nas.search_spaces.signatures import DEPLOY_CLASSES
+from nas.search_spaces.space import SearchSpace
+
+
+def require_writable_dir(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """Folder `path` can be created and written, or an `InputError` naming `flag`."""
+    problem = unwritable_dir(path)
+    if problem:
+        raise InputError(f"{flag} {path} {_phrase(problem)}; choose another folder")
+    return Path(path)
+
+
+def require_writable_file(path: str | os.PathLike[str], flag: str = "--out") -> Path:
+    """File `path` can be written, or an `InputError` naming `flag`."""
+    problem = unwritable_file(path)
+    if problem:
+        raise InputError(f"{flag} {path} {_phrase(problem)}; choose another path")
+    return Path(path)
+
+
+def _phrase(problem: str) -> str:
+    """'is a file, not a folder' reads on after the path; a reason about another path after ':'."""
+    return problem if problem.startswith("is ") else f"cannot be written: {problem}"
+
+
+def check_search_inputs(config: SearchConfig, space: SearchSpace) -> None:
+    """The output folder is writable, and every architecture of `space` fits the limits.
+
+    The folder is the one the search writes at the end (``--out``, else ``results/<study>``);
+    the space is checked at its dearest corner, which has the most channels, blocks,
+    parameters and activations of all its architectures.
+    """
+    require_writable_dir(config.out or Path("results") / config.study_name)
+    try:
+        check_arch_fits(space.dearest(), config.deploy_input, DEPLOY_CLASSES)
+    except InputError as error:
+        raise InputError(
+            f"search space {space.name!r} at its widest and deepest: {error}"
+        ) from None
