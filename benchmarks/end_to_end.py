@@ -97,6 +97,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--phase", choices=("search", "all"), default="all")
     parser.add_argument("--snapshot", action="store_true", help="copy the work database in")
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--compare-schedulers",
+        action="store_true",
+        help="report only: the arms side by side (compute, finalized picks, tests between them)",
+    )
     args = parser.parse_args(argv)
     args.work_dir = args.work_dir.expanduser().resolve()
     args.data_dir = args.data_dir.expanduser().resolve()
@@ -450,6 +455,86 @@ def _space_reach_text(study: Any) -> str:
     )
 
 
+SCHEDULERS_SECTION = f"{SECTION}-schedulers"
+
+
+def search_compute(study: Any) -> dict[str, Any]:
+    """What a search spent on its searched candidates: epochs (load-independent) and hours."""
+    epochs, seconds = 0, 0.0
+    outcomes: Counter[str] = Counter()
+    for trial in study.get_trials(deepcopy=False):
+        attrs = trial.user_attrs
+        if attrs.get("baseline"):
+            continue
+        outcomes[attrs.get("outcome", "unfinished")] += 1
+        epochs += len(attrs.get("curve") or [])
+        seconds += float(attrs.get("train_seconds") or 0.0)
+    return {"epochs": epochs, "hours": seconds / 3600, "outcomes": outcomes}
+
+
+def compare_schedulers(args: argparse.Namespace) -> str:
+    """The median and asha arms side by side: the compute each search spent and, for each zoo
+    network, the best finalized searched network of each arm at no more latency, tested."""
+    from nas.reporting.final import compare_final, final_rows
+    from nas.select import open_existing_storage, pick_study
+
+    source = work_database(args) if work_database(args).exists() else RESULTS / DATABASE
+    storage = open_existing_storage(storage_url(source))
+    try:
+        arms = {name: pick_study(storage, study_name(name)) for name in ARM_TRIALS}
+        compute = {name: search_compute(study) for name, study in arms.items()}
+        rows = {name: final_rows(study) for name, study in arms.items()}
+    finally:
+        storage.engine.dispose()
+    lines = [
+        "Both arms: the same sampler (NSGA-II, seed 0), proxy (4 epochs on 10,000 images, "
+        "strides as deployed), confirm (2 more seeds) and final recipe (10 epochs on 50,000 "
+        "images, 2 seeds, test split once); the zoo networks' final runs are the same runs. "
+        "Compute in epochs trained by searched candidates does not depend on the machine's "
+        "load; worker-hours do (the asha arm ran beside other work).",
+        "",
+        "| arm | candidates (outcomes) | epochs trained | worker-hours | finalized picks "
+        "(latency ms: test accuracy) |",
+        "| --- | --- | ---: | ---: | --- |",
+    ]
+    for name, spent in compute.items():
+        outcomes = ", ".join(f"{n} {o}" for o, n in sorted(spent["outcomes"].items()))
+        picks = "; ".join(
+            f"{row.label} ({row.latency_ms:.2f}: {row.mean * 100:.1f}%)"
+            for row in rows[name]
+            if row.zoo is None
+        )
+        lines.append(
+            f"| {name} | {outcomes} | {spent['epochs']} | {spent['hours']:.2f} | "
+            f"{picks or 'none yet'} |"
+        )
+    lines += [
+        "",
+        "Best finalized searched network of each arm at no more latency than each zoo network "
+        "(asha minus median; Welch t-test over seeds, else a two-proportion z-test, at 5%):",
+        "",
+        "| zoo network | latency ms | median arm | asha arm | asha - median |",
+        "| --- | ---: | --- | --- | --- |",
+    ]
+    zoo = [(row.zoo, row.latency_ms) for row in rows["median"] if row.zoo is not None]
+    for network, limit in [*zoo, ("(any latency)", float("inf"))]:
+        best = {}
+        for name in ARM_TRIALS:
+            fitting = [r for r in rows[name] if r.zoo is None and r.latency_ms <= limit]
+            best[name] = max(fitting, key=lambda r: r.mean, default=None)
+        cells = [
+            f"{b.label} {b.latency_ms:.2f} ms, {b.text()}" if b else "none"
+            for b in (best["median"], best["asha"])
+        ]
+        if best["median"] and best["asha"]:
+            verdict = compare_final(best["asha"], best["median"]).describe()
+        else:
+            verdict = "no comparison (an arm has no network there)"
+        shown = f"{limit:.2f}" if limit != float("inf") else "-"
+        lines.append(f"| {network} | {shown} | {cells[0]} | {cells[1]} | {verdict} |")
+    return "\n".join(lines)
+
+
 def _planned_final_runs(args: argparse.Namespace, study: Any) -> int | None:
     from nas.errors import InputError
     from nas.finalize import plan_picks
@@ -470,6 +555,16 @@ def main() -> None:
             else command_line() + "\n"
         )
         print(f"copied {work_database(args)} to {RESULTS / DATABASE}")
+        return
+    if args.compare_schedulers:
+        body = compare_schedulers(args)
+        print(body)
+        write_section(
+            SCHEDULERS_SECTION,
+            "End to end: the median rule against MO-ASHA, searched and finalized",
+            body,
+            packages=("torch", "optuna", "ray"),
+        )
         return
     if not args.report_only:
         if not (args.data_dir / "train").is_dir():
