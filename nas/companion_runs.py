@@ -21,6 +21,7 @@ from optuna.artifacts import FileSystemArtifactStore
 from optuna.trial import TrialState
 
 from nas.artifacts import save_trial_weights
+from nas.errors import SearchFailed
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import Status, TrialResult
 from nas.trials import Outcome, result_attrs, write_attrs, write_frozen_attrs
@@ -61,11 +62,15 @@ def train_runs(
     *,
     final: bool = False,
     artifacts: FileSystemArtifactStore | None = None,
+    stop_if: Callable[[], str | None] | None = None,
 ) -> RunsDone:
     """Train every run on Ray, at most `slots()` at once, and record each in `companion`.
 
     The trial's value is the validation accuracy, or with `final` the test accuracy; with
     `artifacts` the trained weights are attached to the trial (`weights.safetensors`).
+    `stop_if` (the driver's lease) returns why this driver must stop writing, if it must: then
+    the runs are cancelled and `SearchFailed` raised, leaving the study to the driver that took
+    it over.
     """
     pending = deque(runs)
     running: dict[Any, tuple[CompanionRun, optuna.Trial, float]] = {}
@@ -80,6 +85,11 @@ def train_runs(
                 generator = trainer.remote(run.arch, data_ref, run_recipe, final)
                 running[generator] = (run, trial, time.monotonic())
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            why = stop_if() if stop_if is not None else None
+            if why:
+                for generator in running:
+                    ray.cancel(generator)
+                raise SearchFailed(why)
             for generator in ready:
                 message = _next_message(generator)
                 if message.result is None:

@@ -71,10 +71,12 @@ def run_confirm(
     data_ref: Any,
     slots: Callable[[], int],
     monitor: SearchMonitor,
+    stop_if: Callable[[], str | None] | None = None,
 ) -> int:
     """Train every missing confirm run on Ray; returns how many finished.
 
     Ctrl-C cancels what is running and marks it interrupted; a rerun trains it again.
+    `stop_if`: see `train_runs`.
     """
     confirm_study = companion(study, create=True)
     assert confirm_study is not None
@@ -95,5 +97,7 @@ def run_confirm(
         )
         for run in pending
     ]
-    done = train_runs(confirm_study, runs, recipe, trainer, data_ref, slots, monitor.say)
+    done = train_runs(
+        confirm_study, runs, recipe, trainer, data_ref, slots, monitor.say, stop_if=stop_if
+    )
     return done.finished

@@ -296,10 +296,12 @@ def run_finalize(
     say: Callable[[str], None],
     trainer: Any | None = None,
     slots: Callable[[], int] | None = None,
+    stop_if: Callable[[], str | None] | None = None,
 ) -> FinalizeResult:
     """Train the runs of `plan` that are missing; Ray must be running.
 
     The search passes its own trainer and slots; on its own, finalize makes them from `options`.
+    `stop_if`: see `nas.companion_runs.train_runs`.
     """
     final_study = companion(study, create=True, suffix=FINAL_SUFFIX)
     assert final_study is not None
@@ -327,6 +329,7 @@ def run_finalize(
         say,
         final=True,
         artifacts=artifact_store_for(options.storage, options.artifact_dir),
+        stop_if=stop_if,
     )
     return dataclasses.replace(result, n_finished=done.finished, n_failed=done.failed)
 
@@ -355,7 +358,7 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
         )
         try:
             say(describe(connection))
-            return run_finalize(study, plan, options, say)
+            return run_finalize(study, plan, options, say, stop_if=lease.stop_reason)
         except KeyboardInterrupt:
             say("interrupted: rerun the same command to train the runs that are missing")
             final_name = f"{study.study_name}{FINAL_SUFFIX}"

@@ -239,10 +239,10 @@ class _Driver:
                     if not running:
                         break
                     ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-                    if self.lease.lost:
+                    if why := self.lease.stop_reason():
                         for generator in running:
                             ray.cancel(generator)
-                        raise SearchFailed(self.lease.lost_message())
+                        raise SearchFailed(why)
                     for generator in ready:
                         trained += self._advance(generator, running, monitor)
                     if self._failing_throughout():
@@ -261,6 +261,7 @@ class _Driver:
                         data_ref,
                         self._slots,
                         monitor,
+                        stop_if=self.lease.stop_reason,
                     )
                 if config.finalize:
                     final = self._finalize(trainer, monitor)
@@ -295,8 +296,16 @@ class _Driver:
         )
         plan = prepare_finalize(self.study, options)
         final_name = f"{self.study.study_name}{FINAL_SUFFIX}"
-        with StudyLease.acquire(self.storage.engine, final_name):
-            return run_finalize(self.study, plan, options, monitor.say, trainer, self._slots)
+        with StudyLease.acquire(self.storage.engine, final_name) as final_lease:
+            return run_finalize(
+                self.study,
+                plan,
+                options,
+                monitor.say,
+                trainer,
+                self._slots,
+                stop_if=lambda: self.lease.stop_reason() or final_lease.stop_reason(),
+            )
 
     def _submit(self, trainer: Any, job: _Job, data_ref: Any) -> Any:
         """Start `job` on a worker; returns the stream of records it sends back."""

@@ -113,6 +113,10 @@ class StudyLease:
     def lost(self) -> bool:
         return self.taken_by is not None
 
+    def stop_reason(self) -> str | None:
+        """Why the holder must stop writing to the study (the lease was taken over), or None."""
+        return self.lost_message() if self.lost else None
+
     def lost_message(self) -> str:
         taker = self.taken_by.describe() if self.taken_by else "another driver"
         return (

@@ -167,3 +167,33 @@ def test_a_second_driver_is_refused_and_the_first_finishes_untouched(
     assert not [t for t in trials if t.state == TrialState.RUNNING]
     if backend == "postgresql":
         optuna.delete_study(study_name=study, storage=storage)
+
+
+def test_companion_runs_stop_writing_once_the_lease_is_lost(local_ray, tmp_path: Path) -> None:
+    import ray
+
+    from nas.companion_runs import CompanionRun, train_runs
+    from nas.errors import SearchFailed
+    from nas.evaluators.datasets import load_dataset
+    from nas.evaluators.recipe import Recipe
+    from nas.search_spaces.space import load_space
+    from nas.worker import remote_trainer
+
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    companion = optuna.create_study(study_name="s.confirm", storage=storage)
+    arch = load_space("tiny").cheapest().to_string()
+    runs = [CompanionRun(arch=arch, seed=seed, label=f"run {seed}", attrs={}) for seed in (1, 2)]
+    data = load_dataset("fashion-mnist-mini", None, seed=0, limit_train=200)
+    with pytest.raises(SearchFailed, match="taken over"):
+        train_runs(
+            companion,
+            runs,
+            Recipe(epochs=5, threads=1),
+            remote_trainer(1, 0),
+            ray.put(data),
+            lambda: 1,
+            print,
+            stop_if=lambda: "study 's' was taken over by another driver",
+        )
+    trials = companion.get_trials(deepcopy=False)
+    assert len(trials) == 1 and trials[0].state == TrialState.RUNNING  # nothing written after
