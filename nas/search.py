@@ -493,6 +493,9 @@ class _Driver:
         running.clear()
 
     def _should_stop(self, job: _Job) -> bool:
+        """Whether the rule stops `job` after its latest epoch. A zoo baseline is never
+        stopped: it is the yardstick the front is compared with (its rung accuracy still counts
+        as a point the rule compares later candidates with)."""
         if not self.config.early_stopping:
             return False
         epoch = len(job.curve)
@@ -501,7 +504,7 @@ class _Driver:
             if epoch >= self.recipe.epochs:  # the same last-epoch rule as the curve stopper's
                 return False
             job.trial.report(value, epoch)
-            return job.trial.should_prune()
+            return job.trial.should_prune() and job.baseline is None
         if self.halving is not None:
             if epoch not in self.halving.rungs:
                 return False
@@ -509,7 +512,9 @@ class _Driver:
             latency = job.price.latency_ms
             stop = self.halving.should_stop(epoch, value, latency, earlier)
             earlier.append((value, latency))
-            return stop
+            return stop and job.baseline is None
+        if job.baseline is not None:
+            return False
         return self.stopper.should_stop(
             epoch,
             value,

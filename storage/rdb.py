@@ -18,6 +18,7 @@ import logging
 import math
 import re
 import sqlite3
+import time
 from collections.abc import Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
@@ -89,7 +90,7 @@ def open_storage(
     kwargs = _default_engine_kwargs(url, timeout_s)
     kwargs.update(engine_kwargs or {})
     try:
-        return ResilientRDBStorage(url, engine_kwargs=kwargs, outage_window_s=outage_window_s)
+        return _create(url, kwargs, outage_window_s)
     except sqlalchemy.exc.DBAPIError as exc:
         raise InputError(_explain_connect_error(url, exc)) from exc
     except RuntimeError as exc:
@@ -99,6 +100,23 @@ def open_storage(
             f"storage {mask_password(url)} was written by another Optuna version: "
             f"{_one_line(str(exc))}"
         ) from exc
+
+
+_SCHEMA_RACE_ATTEMPTS = 3
+
+
+def _create(url: str, kwargs: dict[str, Any], outage_window_s: float) -> ResilientRDBStorage:
+    """The storage, tolerating another process creating the same new database's schema at the
+    same moment (a search and a dashboard started together on a new file): Optuna's version
+    row then collides, and the schema is already there on the next try."""
+    for attempt in range(1, _SCHEMA_RACE_ATTEMPTS + 1):
+        try:
+            return ResilientRDBStorage(url, engine_kwargs=kwargs, outage_window_s=outage_window_s)
+        except sqlalchemy.exc.IntegrityError:
+            if attempt == _SCHEMA_RACE_ATTEMPTS:
+                raise
+            time.sleep(0.2 * attempt)
+    raise AssertionError("unreachable")
 
 
 def list_studies(storage: str | RDBStorage) -> list[StudyInfo]:

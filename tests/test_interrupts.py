@@ -22,7 +22,7 @@ def _running(db: Path) -> bool:
     storage = f"sqlite:///{db}"
     try:
         study = optuna.load_study(study_name="stop", storage=storage)
-    except KeyError:
+    except Exception:  # not created yet, or mid-write by the search
         return False
     return bool(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 

@@ -120,7 +120,7 @@ def _driver_args(storage: str, study: str, tmp_path: Path) -> list[str]:
 def _running_trials(storage: str, study: str) -> int:
     try:
         found = optuna.load_study(study_name=study, storage=storage)
-    except KeyError:
+    except Exception:  # not created yet, or mid-write by the search
         return 0
     return len(found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
 

@@ -145,7 +145,7 @@ def _wait_for_running(storage: str, study: str, process: subprocess.Popen) -> No
             found = optuna.load_study(study_name=study, storage=storage)
             if found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
                 return
-        except KeyError:
+        except Exception:  # not created yet, or mid-write by the search
             pass
         time.sleep(0.3)
     raise AssertionError("the search never started a trial")
