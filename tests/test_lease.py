@@ -11,8 +11,8 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy as sa
+from driver_process import driver_command, search_args, wait_for_running
 from optuna.trial import TrialState
-from tiny_search import TINY_SEARCH
 
 from nas.cli import main
 from nas.storage import StudyBusy, StudyLease, open_storage
@@ -88,43 +88,6 @@ def test_the_lease_works_on_postgresql(postgres_url: str) -> None:
     StudyLease.acquire(engine, name).release()
 
 
-def _driver_args(storage: str, study: str, tmp_path: Path) -> list[str]:
-    return [
-        "search",
-        "--space",
-        "tiny",
-        "--budget-mflops",
-        str(TINY_SEARCH["budget_mflops"]),
-        "--limit-train",
-        "400",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "64",
-        "--workers",
-        "1",
-        "--trials",
-        "2",
-        "--no-warm-start",
-        "--confirm-seeds",
-        "0",
-        "--storage",
-        storage,
-        "--study",
-        study,
-        "--out",
-        str(tmp_path / "out"),
-    ]
-
-
-def _running_trials(storage: str, study: str) -> int:
-    try:
-        found = optuna.load_study(study_name=study, storage=storage)
-    except Exception:  # not created yet, or mid-write by the search
-        return 0
-    return len(found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_a_second_driver_is_refused_and_the_first_finishes_untouched(
@@ -136,19 +99,15 @@ def test_a_second_driver_is_refused_and_the_first_finishes_untouched(
         else request.getfixturevalue("postgres_url")
     )
     study = f"conc-{uuid.uuid4().hex[:8]}"
-    args = _driver_args(storage, study, tmp_path)
+    args = search_args(storage, study, tmp_path / "out")
     first = subprocess.Popen(
-        [sys.executable, "-m", "nas.cli", *args],
+        driver_command(storage, study, tmp_path / "out"),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        deadline = time.monotonic() + 240
-        while _running_trials(storage, study) == 0 and time.monotonic() < deadline:
-            assert first.poll() is None, first.stderr.read()
-            time.sleep(0.3)
-        assert _running_trials(storage, study) > 0, "the first driver never started a trial"
+        wait_for_running(storage, study, first)
 
         with pytest.raises(SystemExit) as exited:
             main([*args, "--resume"])

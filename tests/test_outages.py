@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -13,9 +12,9 @@ from pathlib import Path
 import optuna
 import pytest
 import sqlalchemy.exc
+from driver_process import driver_command, wait_for_running
 from optuna.exceptions import StorageInternalError
 from optuna.trial import TrialState
-from tiny_search import TINY_SEARCH
 
 from nas.storage import StorageUnavailable, open_storage
 from nas.storage.outages import is_transient
@@ -103,54 +102,6 @@ def _pg(cluster: list[str], action: str) -> None:
     subprocess.run([*cluster, "stop", "-m", "fast"], check=True, capture_output=True, timeout=60)
 
 
-def _args(storage: str, study: str, tmp_path: Path, outage_s: float) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "nas.cli",
-        "search",
-        "--space",
-        "tiny",
-        "--budget-mflops",
-        str(TINY_SEARCH["budget_mflops"]),
-        "--limit-train",
-        "400",
-        "--epochs",
-        "3",
-        "--batch-size",
-        "64",
-        "--workers",
-        "1",
-        "--trials",
-        "2",
-        "--no-warm-start",
-        "--confirm-seeds",
-        "0",
-        "--storage",
-        storage,
-        "--study",
-        study,
-        "--storage-outage-s",
-        str(outage_s),
-        "--out",
-        str(tmp_path / "out"),
-    ]
-
-
-def _wait_for_running(storage: str, study: str, process: subprocess.Popen) -> None:
-    deadline = time.monotonic() + 240
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.communicate()[1]
-        try:
-            found = optuna.load_study(study_name=study, storage=storage)
-            if found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-                return
-        except Exception:  # not created yet, or mid-write by the search
-            pass
-        time.sleep(0.3)
-    raise AssertionError("the search never started a trial")
-
-
 def _check_complete(storage: str, study: str) -> None:
     trials = optuna.load_study(study_name=study, storage=storage).get_trials(deepcopy=False)
     trained = [t for t in trials if t.user_attrs.get("outcome") == "trained"]
@@ -164,13 +115,13 @@ def test_a_postgresql_restart_mid_search_is_waited_out(postgres_url: str, tmp_pa
     cluster = _cluster()
     study = f"outage-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        _args(postgres_url, study, tmp_path, outage_s=120),
+        driver_command(postgres_url, study, tmp_path / "out", "--storage-outage-s", "120"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        _wait_for_running(postgres_url, study, process)
+        wait_for_running(postgres_url, study, process)
         _pg(cluster, "stop")
         time.sleep(8)  # the driver's next writes fall inside the outage
         _pg(cluster, "start")
@@ -191,10 +142,10 @@ def test_an_outage_past_the_window_stops_in_one_line_and_resumes(
 ) -> None:
     cluster = _cluster()
     study = f"outage-{uuid.uuid4().hex[:8]}"
-    args = _args(postgres_url, study, tmp_path, outage_s=3)
+    args = driver_command(postgres_url, study, tmp_path / "out", "--storage-outage-s", "3")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        _wait_for_running(postgres_url, study, process)
+        wait_for_running(postgres_url, study, process)
         _pg(cluster, "stop")
         out, err = process.communicate(timeout=120)
     finally:

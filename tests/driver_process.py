@@ -1,0 +1,72 @@
+"""A `nas search` driver in its own process on the `tiny` space, for tests that stop,
+restart or race it as a user would."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+from optuna.trial import TrialState
+from tiny_search import TINY_SEARCH
+
+
+def search_args(storage: str, study: str, out: Path, *extra: str) -> list[str]:
+    """`nas search` arguments of a two-trial, one-worker search; `extra` flags win (click keeps
+    the last value of an option given twice)."""
+    return [
+        "search",
+        "--space",
+        "tiny",
+        "--budget-mflops",
+        str(TINY_SEARCH["budget_mflops"]),
+        "--limit-train",
+        "400",
+        "--epochs",
+        "3",
+        "--batch-size",
+        "64",
+        "--workers",
+        "1",
+        "--trials",
+        "2",
+        "--no-warm-start",
+        "--confirm-seeds",
+        "0",
+        "--storage",
+        storage,
+        "--study",
+        study,
+        "--out",
+        str(out),
+        *extra,
+    ]
+
+
+def driver_command(storage: str, study: str, out: Path, *extra: str) -> list[str]:
+    """`search_args` as a command line of this interpreter."""
+    return [sys.executable, "-m", "nas.cli", *search_args(storage, study, out, *extra)]
+
+
+def running_trials(storage: str, study: str) -> int:
+    """RUNNING trials of `study`; 0 while it does not exist or is being written."""
+    try:
+        found = optuna.load_study(study_name=study, storage=storage)
+    except Exception:  # not created yet, or mid-write by the search
+        return 0
+    return len(found.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+
+
+def wait_for_running(
+    storage: str, study: str, process: subprocess.Popen, timeout_s: float = 240
+) -> None:
+    """Return once the driver in `process` trains a trial; fail if it exits or never does."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.communicate()[1]
+        if running_trials(storage, study):
+            return
+        time.sleep(0.3)
+    raise AssertionError("the search never started a trial")
