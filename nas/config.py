@@ -48,6 +48,12 @@ every proxy measured and were the only kind to order the zoo networks as the lon
 does. An image folder keeps its own resolution (its images may be of any size); the stride plan
 frees nothing where the maps are already large. Any other dataset keeps the recipe's defaults."""
 
+
+def proxy_default(dataset: str, name: str, fallback: Any = None) -> Any:
+    """The proxy setting `name` that `dataset` trains with unless told (`PROXY_DEFAULTS`)."""
+    return PROXY_DEFAULTS.get(dataset, {}).get(name, fallback)
+
+
 DEFAULT_FINAL_TOP = 3
 """Searched networks `nas finalize` trains unless told."""
 DEFAULT_FINAL_EPOCHS = 30
@@ -230,9 +236,7 @@ class SearchConfig:
         """`name` (epochs, proxy_resolution, min_final_map) as given, else the dataset's
         default (`PROXY_DEFAULTS`), else `fallback`."""
         given = getattr(self, name)
-        if given is not None:
-            return given
-        return PROXY_DEFAULTS.get(self.dataset, {}).get(name, fallback)
+        return given if given is not None else proxy_default(self.dataset, name, fallback)
 
     @property
     def deploy_input(self) -> tuple[int, int, int]:

@@ -99,7 +99,7 @@ def command(
         TimeRemainingColumn,
     )
 
-    from nas.config import PROXY_DEFAULTS
+    from nas.config import proxy_default
     from nas.evaluators.checkpoint import save_checkpoint
     from nas.evaluators.datasets import load_dataset
     from nas.evaluators.training import (
@@ -130,7 +130,7 @@ def command(
         min_final_map=(
             min_final_map
             if min_final_map is not None
-            else PROXY_DEFAULTS.get(dataset, {}).get("min_final_map", 0)
+            else proxy_default(dataset, "min_final_map", 0)
         ),
     )
     trained_arch = recipe.proxy_arch(resolved, data.input_shape)
