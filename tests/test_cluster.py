@@ -306,13 +306,9 @@ class Cluster:
             shutil.rmtree(node.temp_dir, ignore_errors=True)
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
-    """A head and a second node with 1 CPU each (the second also has a `second` resource).
-
-    One CPU each keeps two cores' worth of training and Ray's own processes from starving
-    one another, and still lets the head finish alone what the second node leaves.
-    """
+def isolated_env() -> dict[str, str]:
+    """This environment without RAY_ settings, plus a token of its own, so that no other Ray on
+    this machine can interfere with a cluster started in it."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
     env.update(
         RAY_AUTH_MODE="token",
@@ -320,7 +316,17 @@ def cluster() -> Iterator[Cluster]:
         RAY_USAGE_STATS_ENABLED="0",
         PYTHONUNBUFFERED="1",
     )
-    cluster = Cluster(env)
+    return env
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    """A head and a second node with 1 CPU each (the second also has a `second` resource).
+
+    One CPU each keeps two cores' worth of training and Ray's own processes from starving
+    one another, and still lets the head finish alone what the second node leaves.
+    """
+    cluster = Cluster(isolated_env())
     try:
         head = cluster.start_node(head=True, cpus=1, resources={})
         second = cluster.start_node(head=False, cpus=1, resources={"second": 1})

@@ -9,7 +9,6 @@ theirs.
 from __future__ import annotations
 
 import os
-import secrets
 import socket
 import subprocess
 import sys
@@ -197,17 +196,9 @@ def test_an_address_nothing_answers_on_is_exit_2_at_once(tmp_path: Path, capsys)
 @pytest.mark.slow
 def test_ray_address_names_the_cluster_to_join(tmp_path: Path) -> None:
     """A `ray start` head with one CPU, named by RAY_ADDRESS only: the search joins it."""
-    from test_cluster import Cluster
+    from test_cluster import Cluster, isolated_env
 
-    # As test_cluster's fixture: a token of its own, so no other Ray on this machine interferes.
-    env = {key: value for key, value in os.environ.items() if not key.startswith("RAY_")}
-    env.update(
-        RAY_AUTH_MODE="token",
-        RAY_AUTH_TOKEN=secrets.token_hex(24),
-        RAY_USAGE_STATS_ENABLED="0",
-        PYTHONUNBUFFERED="1",
-    )
-    cluster = Cluster(env)
+    cluster = Cluster(isolated_env())
     try:
         cluster.start_node(head=True, cpus=1, resources={})
         env = {**cluster.env_for("driver"), "RAY_ADDRESS": cluster.address}
