@@ -181,6 +181,16 @@ class Recipe:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def changes_from(self, recorded: dict[str, Any], ignore: tuple[str, ...] = ()) -> list[str]:
+        """'field old -> new' for each field where this recipe differs from `recorded` (a
+        recipe's `to_dict`; fields it lacks had their defaults), fields in `ignore` aside."""
+        before = Recipe.from_dict(recorded).to_dict()
+        return [
+            f"{key} {before.get(key)!r} -> {value!r}"
+            for key, value in self.to_dict().items()
+            if key not in ignore and before.get(key) != value
+        ]
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Recipe:
         """Rebuild a recorded recipe; fields it lacks take today's defaults, unknown ones fail."""

@@ -253,12 +253,7 @@ def check_same_recipe(final_study: optuna.Study, recipe: Recipe, data: Dataset) 
         final_study.set_user_attr("identity", identity)
         final_study.set_user_attr("dataset", data.name)
         return
-    before = Recipe.from_dict(recorded["recipe"]).to_dict()
-    differences = [
-        f"{key} {before.get(key)!r} -> {value!r}"
-        for key, value in identity["recipe"].items()
-        if before.get(key) != value
-    ]
+    differences = recipe.changes_from(recorded["recipe"])
     if recorded.get("train_images") != identity["train_images"]:
         differences.append(
             f"training images {recorded.get('train_images')} -> {identity['train_images']}"

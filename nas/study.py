@@ -152,12 +152,7 @@ def check_same_recipe(study: optuna.Study, recipe: Recipe, force: bool) -> None:
     recorded = study.user_attrs.get("recipe")
     if recorded is None:
         return
-    before = Recipe.from_dict(recorded).to_dict()
-    differences = [
-        f"{key} {before.get(key)!r} -> {value!r}"
-        for key, value in recipe.to_dict().items()
-        if key not in RESUMABLE_RECIPE_CHANGES and before.get(key) != value
-    ]
+    differences = recipe.changes_from(recorded, ignore=RESUMABLE_RECIPE_CHANGES)
     if differences and not force:
         raise InputError(
             f"--resume: study {study.study_name!r} trained its candidates with another proxy "
