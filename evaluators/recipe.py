@@ -20,6 +20,9 @@ from nas.search_spaces.signatures import InputShape
 
 SCHEDULES = ("cosine", "onecycle")
 
+PRECISIONS = ("float32", "bfloat16", "float16", "auto")
+"""Training precisions (`nas.evaluators.device.resolve_precision` says what ``auto`` becomes)."""
+
 
 @dataclass(frozen=True)
 class Recipe:
@@ -66,6 +69,11 @@ class Recipe:
             builder's 0.01 suits ImageNet schedules of 100k+ steps; after the few hundred steps
             of a proxy it leaves the statistics near their initial values and validation in eval
             mode near chance. It only changes the running estimates, never the training forward.
+        precision: ``float32``, or mixed precision: ``bfloat16``, or ``float16`` with dynamic
+            loss scaling; ``auto`` is float32 on a CPU and, on a GPU, bfloat16 where the GPU
+            runs it natively, float16 otherwise. A run records the precision it used in the
+            recipe of its result. float32 is the default: the CPU loop's figures and
+            reproducibility rest on it.
     """
 
     epochs: int = 4
@@ -89,6 +97,7 @@ class Recipe:
     min_final_map: int = 0
     channels_last: bool = True
     bn_momentum: float = 0.1
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
@@ -159,6 +168,10 @@ class Recipe:
         check(
             _is_number(self.bn_momentum) and 0 < self.bn_momentum <= 1,
             f"bn_momentum must be in (0, 1], got {self.bn_momentum!r}",
+        )
+        check(
+            self.precision in PRECISIONS,
+            f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}",
         )
         for name in ("nesterov", "augment", "flip", "channels_last"):
             check(isinstance(getattr(self, name), bool), f"{name} must be true or false")

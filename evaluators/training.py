@@ -1,4 +1,4 @@
-"""Short proxy training of one candidate on CPU, streamed one epoch at a time.
+"""Short proxy training of one candidate, on a CPU or a GPU, streamed one epoch at a time.
 
     for record in (run := iter_training(arch, data, recipe)): ...   # a generator of EpochRecord
     result = train(arch, data, recipe, on_epoch=lambda r: r.val_accuracy < 0.3)
@@ -16,6 +16,13 @@ Speed matters more here than anywhere else in the search, so the loop keeps imag
 a batch is drawn, normalises and augments whole batches with tensor ops, runs in channels_last
 (oneDNN's fast layout on CPU), steps SGD with the fused kernel, and evaluates under
 `torch.inference_mode`.
+
+On a GPU (`device="cuda"`), or in mixed precision, the same recipe runs in `_DeviceLoop`: every
+split resident on the device as uint8, batches gathered, standardised and augmented there from
+the random numbers the CPU loop draws, autocast in the recipe's precision, cuDNN autotuning,
+and no wait for the device inside an epoch but every `NONFINITE_CHECK_STEPS` steps, when it
+reads the on-device record of non-finite losses (`nas.evaluators.precision`). The CPU loop in
+float32 is unchanged by all of this.
 """
 
 from __future__ import annotations
@@ -31,7 +38,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nas.evaluators.datasets import Dataset, augment_batch, iterate_batches, to_float
+from nas.evaluators.datasets import (
+    Dataset,
+    ResidentSplit,
+    augment_batch,
+    iterate_batches,
+    to_float,
+)
+from nas.evaluators.device import resolve_device, resolve_precision
+from nas.evaluators.precision import MixedPrecision, NonFiniteGuard, zero_momentum
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.search_spaces.arch import Arch
@@ -49,6 +64,11 @@ __all__ = [
 ]
 
 EpochCallback = Callable[[EpochRecord], "bool | None"]
+
+NONFINITE_CHECK_STEPS = 25
+"""How often (training steps) the device loop waits for the device to read its non-finite-loss
+record. Between reads a non-finite loss skips its update on the device, so it never reaches the
+weights; the read only decides when the run fails."""
 
 
 class _Abort(Exception):
@@ -76,9 +96,13 @@ def train(
     recipe: Recipe | None = None,
     on_epoch: EpochCallback | None = None,
     model: nn.Module | None = None,
+    device: str | torch.device | None = None,
 ) -> TrialResult:
-    """Train `arch` and return its result; `on_epoch` returning True stops the run (``stopped``)."""
-    run = iter_training(arch, data, recipe or Recipe(), model=model)
+    """Train `arch` and return its result; `on_epoch` returning True stops the run (``stopped``).
+
+    `device`: cpu (the default), cuda, cuda:N or auto (a GPU where torch sees one).
+    """
+    run = iter_training(arch, data, recipe or Recipe(), model=model, device=device)
     try:
         record = next(run)
         while True:
@@ -96,6 +120,7 @@ def iter_training(
     *,
     validate: bool = True,
     score_test: bool = False,
+    device: str | torch.device | None = None,
 ) -> Generator[EpochRecord, bool | None, TrialResult]:
     """Train `arch` on `data`, yielding an `EpochRecord` per epoch; return the `TrialResult`.
 
@@ -106,11 +131,18 @@ def iter_training(
     A search validates after every epoch and never reads the test split. A final training
     (`validate=False, score_test=True`) trains on a dataset loaded without a validation split
     and scores the test split once, after the last epoch, so nothing chose it by its test score.
+
+    `device` (cpu by default; cuda, cuda:N, auto) is where it trains; a GPU that is not there
+    raises `InputError` at the first `next`. The model is moved there and left there. The
+    recipe's ``auto`` precision is resolved for the device, and the result's recipe records
+    the precision used.
     """
     started = time.perf_counter()
+    where = resolve_device(device or "cpu")
+    recipe = recipe.replace(precision=resolve_precision(recipe.precision, where))
     proxy = recipe.proxy_arch(arch, data.input_shape)
     data = proxy_data(data, recipe)
-    globals_ = _RunGlobals(recipe)
+    globals_ = _RunGlobals(recipe, where)
     curve: list[EpochRecord] = []
     steps_done = [0, 0.0]  # training images, training seconds
 
@@ -141,7 +173,9 @@ def iter_training(
 
     try:
         with globals_.active():
-            loop = _Loop(proxy, data, recipe, model, started, validate, score_test)
+            loop = _loop_class(where, recipe)(
+                proxy, data, recipe, model, started, validate, score_test, where
+            )
     except _Abort as abort:
         return result(Status.FAILED, str(abort))
     except Exception as error:  # a candidate that cannot even be built is a failed trial
@@ -186,11 +220,19 @@ def evaluate(
     data: Dataset,
     batch_size: int = 500,
     channels_last: bool = True,
+    *,
+    device: torch.device | None = None,
+    precision: str = "float32",
 ) -> tuple[float, float]:
     """(accuracy, mean cross-entropy) of `model` on uint8 `images`, in eval mode.
 
-    The model is put back in training mode afterwards if it was in it.
+    The model is put back in training mode afterwards if it was in it. With a `device` other
+    than the CPU, or a mixed `precision`, the images are copied to `device` (where the model
+    must be) and scored there (`evaluate_resident`).
     """
+    if (device is not None and device.type != "cpu") or precision != "float32":
+        split = ResidentSplit(images, labels, data.mean, data.std, device or torch.device("cpu"))
+        return evaluate_resident(model, split, batch_size, channels_last, precision)
     was_training = model.training
     model.eval()
     correct, loss_sum = 0, 0.0
@@ -206,7 +248,44 @@ def evaluate(
     return correct / n, loss_sum / n
 
 
+def evaluate_resident(
+    model: nn.Module,
+    split: ResidentSplit,
+    batch_size: int = 500,
+    channels_last: bool = True,
+    precision: str = "float32",
+) -> tuple[float, float]:
+    """`evaluate` on a split resident on the model's device: one wait for the device, at the end.
+
+    Sums are kept as the CPU path keeps them (per-batch float32 loss sums added in float64), so
+    on a CPU in float32 both give the same numbers.
+    """
+    was_training = model.training
+    model.eval()
+    amp = MixedPrecision(precision, split.device)
+    correct = torch.zeros((), dtype=torch.int64, device=split.device)
+    loss_sum = torch.zeros((), dtype=torch.float64, device=split.device)
+    try:
+        with torch.inference_mode(), amp.autocast():
+            for x, y in split.batches_in_order(batch_size, channels_last=channels_last):
+                logits = model(x)
+                loss = F.cross_entropy(logits.float(), y, reduction="sum")
+                loss_sum += loss.to(torch.float64)
+                correct += (logits.argmax(1) == y).sum()
+        n = max(len(split), 1)
+        return int(correct) / n, float(loss_sum) / n
+    finally:
+        model.train(was_training)
+
+
 # ---- the loop -----------------------------------------------------------------------------------
+
+
+def _loop_class(device: torch.device, recipe: Recipe) -> type[_Loop]:
+    """The CPU loop for float32 on a CPU; the device loop on a GPU or in mixed precision."""
+    if device.type == "cpu" and recipe.precision == "float32":
+        return _Loop
+    return _DeviceLoop
 
 
 class _Loop:
@@ -221,6 +300,7 @@ class _Loop:
         started: float,
         validate: bool = True,
         score_test: bool = False,
+        device: torch.device | None = None,
     ) -> None:
         n_train, n_val = len(data.train_labels), len(data.val_labels)
         if n_train < 2:
@@ -237,7 +317,10 @@ class _Loop:
         self.batch_size = min(recipe.batch_size, n_train)
         self.steps_per_epoch = n_train // self.batch_size
         self.total_steps = self.steps_per_epoch * recipe.epochs
+        self.device = device or torch.device("cpu")
         self.model = model if model is not None else build_proxy_model(arch, data, recipe)
+        if self.device.type != "cpu":
+            self.model.to(self.device)  # before the optimizer: fused SGD runs where its params are
         for module in self.model.modules():
             if isinstance(module, (nn.BatchNorm1d, nn.BatchNorm2d)):
                 module.momentum = recipe.bn_momentum
@@ -283,9 +366,7 @@ class _Loop:
         self.step_seconds += train_seconds
         val_accuracy = val_loss = None
         if self.validate:
-            val_accuracy, val_loss = self._score(
-                self.data.val_images, self.data.val_labels, f"validation after epoch {epoch}"
-            )
+            val_accuracy, val_loss = self._score("val", f"validation after epoch {epoch}")
             self._check_time(f"the validation of epoch {epoch}")
         return EpochRecord(
             epoch=epoch,
@@ -300,11 +381,21 @@ class _Loop:
 
     def score_test(self) -> tuple[float, int]:
         """(accuracy, image count) of the trained model on the test split."""
-        accuracy, _ = self._score(self.data.test_images, self.data.test_labels, "the test split")
+        accuracy, _ = self._score("test", "the test split")
         return round(accuracy, 6), len(self.data.test_labels)
 
-    def _score(self, images: torch.Tensor, labels: torch.Tensor, where: str) -> tuple[float, float]:
-        accuracy, loss = evaluate(
+    def _score(self, split: str, where: str) -> tuple[float, float]:
+        accuracy, loss = self._evaluate(split)
+        if not math.isfinite(loss):
+            raise _Abort(
+                f"the loss on {where} became {loss} (the weights or batch-norm statistics "
+                f"overflowed); lower the learning rate"
+            )
+        return accuracy, loss
+
+    def _evaluate(self, split: str) -> tuple[float, float]:
+        images, labels = self.data.split(split)
+        return evaluate(
             self.model,
             images,
             labels,
@@ -312,12 +403,6 @@ class _Loop:
             self.recipe.eval_batch_size,
             self.recipe.channels_last,
         )
-        if not math.isfinite(loss):
-            raise _Abort(
-                f"the loss on {where} became {loss} (the weights or batch-norm statistics "
-                f"overflowed); lower the learning rate"
-            )
-        return accuracy, loss
 
     def _batches(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         data = self.data
@@ -347,6 +432,94 @@ class _Loop:
                 f"({elapsed:.1f} s elapsed); raise the limit (`nas search --trial-timeout-s`, "
                 f"`nas train --max-seconds`) or train fewer epochs"
             )
+
+
+class _DeviceLoop(_Loop):
+    """The loop for a GPU or mixed precision: data on the device, no wait for it per step.
+
+    Same recipe, schedule and random streams as `_Loop`: the batches, crops and flips are drawn
+    from the same CPU generator in the same order, and the initial weights are built on the CPU
+    from the same seed, then moved. On a CPU in float32 it computes what `_Loop` computes.
+    """
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.amp = MixedPrecision(self.recipe.precision, self.device)
+        self.guard = NonFiniteGuard(self.device)
+        zero_momentum(self.optimizer)
+        self.train_split = ResidentSplit.of(self.data, "train", self.device)
+        self.resident: dict[str, ResidentSplit] = {}
+
+    def run_epoch(self, epoch: int) -> EpochRecord:
+        recipe, model, optimizer = self.recipe, self.model, self.optimizer
+        epoch_start = time.perf_counter()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        images = 0
+        lr = 0.0
+        batches = self.train_split.training_batches(
+            self.batch_size,
+            self.generator,
+            pad=self.pad,
+            flip=self.flip,
+            channels_last=recipe.channels_last,
+        )
+        for x, y in batches:
+            lr = learning_rate(recipe, self.step, self.steps_per_epoch)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with self.amp.autocast():
+                loss = F.cross_entropy(model(x), y, label_smoothing=recipe.label_smoothing)
+            optimizer.zero_grad(set_to_none=True)
+            self.step += 1
+            self.amp.step(loss, optimizer, self.guard.record(loss, self.step))
+            loss_sum += loss.detach().to(torch.float64) * len(y)
+            images += len(y)
+            if self.step % NONFINITE_CHECK_STEPS == 0:
+                self._check_loss()
+            self._check_time(f"epoch {epoch}, step {self.step}")
+        self._check_loss()
+        train_loss = float(loss_sum) / max(images, 1)  # waits for the epoch's last step
+        train_seconds = time.perf_counter() - epoch_start
+        self.images_seen += images
+        self.step_seconds += train_seconds
+        val_accuracy = val_loss = None
+        if self.validate:
+            val_accuracy, val_loss = self._score("val", f"validation after epoch {epoch}")
+            self._check_time(f"the validation of epoch {epoch}")
+        return EpochRecord(
+            epoch=epoch,
+            val_accuracy=round(val_accuracy, 6) if val_accuracy is not None else None,
+            val_loss=round(val_loss, 6) if val_loss is not None else None,
+            train_loss=round(train_loss, 6),
+            seconds=round(time.perf_counter() - epoch_start, 3),
+            images_per_second=round(images / train_seconds, 1) if images else 0.0,
+            lr=round(lr, 8),
+            val_count=len(self.data.val_labels) if self.validate else 0,
+        )
+
+    def _check_loss(self) -> None:
+        """Fail the run if a step's loss was not finite (that step's update was skipped)."""
+        first = self.guard.first()
+        if first is None:
+            return
+        step, value = first
+        epoch = (step - 1) // self.steps_per_epoch + 1
+        lr = learning_rate(self.recipe, step - 1, self.steps_per_epoch)
+        raise _Abort(
+            f"training loss became {value} at epoch {epoch}, step {step} (lr {lr:.4g}); "
+            f"lower the learning rate"
+        )
+
+    def _evaluate(self, split: str) -> tuple[float, float]:
+        if split not in self.resident:
+            self.resident[split] = ResidentSplit.of(self.data, split, self.device)
+        return evaluate_resident(
+            self.model,
+            self.resident[split],
+            self.recipe.eval_batch_size,
+            self.recipe.channels_last,
+            self.recipe.precision,
+        )
 
 
 def learning_rate(recipe: Recipe, step: int, steps_per_epoch: int) -> float:
@@ -413,13 +586,22 @@ def _describe(error: BaseException) -> str:
 
 
 class _RunGlobals:
-    """The run's own global torch RNG (dropout) and thread count, swapped in while it executes."""
+    """The run's own global torch state, swapped in while it executes: the RNG (dropout) and
+    thread count, and on a GPU that GPU's RNG and cuDNN autotuning."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, device: torch.device | None = None) -> None:
         self.threads = recipe.threads
+        self.gpu = device if device is not None and device.type == "cuda" else None
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(_stream_seed(recipe.seed, 2))
             self.rng_state = torch.get_rng_state()
+        if self.gpu is not None:
+            outer = torch.cuda.get_rng_state(self.gpu)
+            torch.cuda.default_generators[_index(self.gpu)].manual_seed(
+                _stream_seed(recipe.seed, 2)
+            )
+            self.gpu_rng_state = torch.cuda.get_rng_state(self.gpu)
+            torch.cuda.set_rng_state(outer, self.gpu)
 
     @contextmanager
     def active(self) -> Iterator[None]:
@@ -427,6 +609,12 @@ class _RunGlobals:
         torch.set_rng_state(self.rng_state)
         if outer_threads != self.threads:
             torch.set_num_threads(self.threads)
+        if self.gpu is not None:
+            outer_gpu_rng = torch.cuda.get_rng_state(self.gpu)
+            outer_benchmark = torch.backends.cudnn.benchmark
+            torch.cuda.set_rng_state(self.gpu_rng_state, self.gpu)
+            # Autotuning: a proxy repeats the same few shapes hundreds of times.
+            torch.backends.cudnn.benchmark = True
         try:
             yield
         finally:
@@ -434,3 +622,11 @@ class _RunGlobals:
             torch.set_rng_state(outer_rng)
             if torch.get_num_threads() != outer_threads:
                 torch.set_num_threads(outer_threads)
+            if self.gpu is not None:
+                self.gpu_rng_state = torch.cuda.get_rng_state(self.gpu)
+                torch.cuda.set_rng_state(outer_gpu_rng, self.gpu)
+                torch.backends.cudnn.benchmark = outer_benchmark
+
+
+def _index(device: torch.device) -> int:
+    return device.index if device.index is not None else torch.cuda.current_device()

@@ -16,6 +16,7 @@ import click
 import yaml
 
 from nas.errors import InputError
+from nas.evaluators.recipe import PRECISIONS
 from nas.files import name_problem
 from nas.search_spaces.limits import check_input_size
 from nas.storage import (
@@ -108,6 +109,8 @@ class SearchConfig:
     workers: int | None = None
     cpus_per_trial: int = 1
     gpus_per_trial: float = 0.0
+    precision: str | None = None
+    """Training precision (`Recipe.precision`); None: auto with --gpus-per-trial, else float32."""
     ray_address: str | None = None
     storage: str = DEFAULT_STORAGE_URL
     study: str | None = None
@@ -174,8 +177,7 @@ class SearchConfig:
             raise InputError(f"--min-final-map must be >= 0, got {self.min_final_map}")
         if self.finalize < 0:
             raise InputError(f"--finalize must be >= 0, got {self.finalize}")
-        if self.gpus_per_trial < 0:
-            raise InputError(f"--gpus-per-trial must be >= 0, got {self.gpus_per_trial}")
+        check_gpus_per_trial(self.gpus_per_trial)
         if self.confirm_seeds is not None and self.confirm_seeds < 0:
             raise InputError(f"--confirm-seeds must be >= 0, got {self.confirm_seeds}")
         if self.max_retries < 0:
@@ -253,6 +255,26 @@ class SearchConfig:
         return {name: getattr(self, name) for name in IDENTITY_FIELDS}
 
 
+GPU_UNIT = 1e-4
+"""Ray counts a fraction of a GPU in steps of this size and refuses anything finer."""
+
+
+def check_gpus_per_trial(gpus: float) -> None:
+    """--gpus-per-trial as Ray will accept it: 0, a fraction of one GPU, or whole GPUs."""
+    if gpus < 0:
+        raise InputError(f"--gpus-per-trial must be >= 0, got {gpus:g}")
+    if 0 < gpus < GPU_UNIT:
+        raise InputError(
+            f"--gpus-per-trial {gpus:g}: Ray counts GPUs in steps of {GPU_UNIT:g}; ask for at "
+            f"least that (0.25 puts four trials on one GPU)"
+        )
+    if gpus > 1 and not float(gpus).is_integer():
+        raise InputError(
+            f"--gpus-per-trial {gpus:g}: above 1 it must be a whole number (Ray gives a task a "
+            f"fraction of one GPU or whole GPUs)"
+        )
+
+
 def _name_number(value: float) -> str:
     """A budget as a study name writes it: as ``:g`` does (``150``, ``0.5``, ``1e-05``), which
     keeps the names of existing studies, except where ``:g`` needs a positive exponent: there
@@ -289,6 +311,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "workers": click.INT,
     "cpus_per_trial": click.INT,
     "gpus_per_trial": click.FLOAT,
+    "precision": click.Choice(PRECISIONS),
     "ray_address": click.STRING,
     "storage": click.STRING,
     "study": click.STRING,

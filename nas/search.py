@@ -10,6 +10,7 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import dataclasses
+import math
 import signal
 import sys
 import threading
@@ -30,6 +31,7 @@ from nas.confirm import run_confirm
 from nas.early_stopping import MedianCurveStopper
 from nas.errors import InputError, SearchFailed
 from nas.evaluators.datasets import Dataset, load_dataset
+from nas.evaluators.device import mixed_precision_for
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, Status, TrialResult
@@ -40,7 +42,7 @@ from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
 from nas.preflight import check_search_inputs
 from nas.pricing import Price, check_budget_is_reachable, price
-from nas.ray_cluster import RayConnection, join_ray
+from nas.ray_cluster import RayConnection, alive_nodes, join_ray
 from nas.ray_cluster import describe as describe_ray
 from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
 from nas.search_spaces.arch import Arch
@@ -68,7 +70,7 @@ from nas.study import (
 )
 from nas.successive_halving import ParetoHalving, RungPoint
 from nas.trials import Outcome, TrialAttrs, check_names, result_attrs, write_attrs
-from nas.worker import WorkerMessage, error_line, remote_trainer
+from nas.worker import WorkerMessage, check_gpu_training, error_line, remote_trainer
 
 MAX_FRUITLESS_ASKS = 300
 """Consecutive candidates without one to train (all over budget) before the search gives up."""
@@ -113,6 +115,7 @@ class _Job:
     curve: list[EpochRecord] = field(default_factory=list)
     host: str | None = None
     node_id: str | None = None
+    device: dict[str, Any] | None = None
     """Where the worker runs, once it has streamed a record."""
 
     def partial_result(self) -> TrialResult:
@@ -151,6 +154,7 @@ class _Driver:
         # Taken before the study is touched: a live driver's trials must never be requeued.
         self.lease = StudyLease.acquire(self.storage.engine, config.study_name)
         self.ray: RayConnection | None = None
+        self.gpu: dict[str, Any] | None = None
         try:
             self.artifacts = artifact_store_for(config.storage, config.artifact_dir)
             # Ray before a new study: an address nothing answers on, or a trial no node can run,
@@ -161,6 +165,7 @@ class _Driver:
             else:
                 check_study_name(config, self.storage)
             self.ray = join_ray(config.ray_address, config.cpus_per_trial, config.gpus_per_trial)
+            self.gpu = check_gpu_training(config.cpus_per_trial, config.gpus_per_trial)
             if not config.resume:
                 self.study = open_study(config, self.storage, self.recipe)
         except BaseException:
@@ -212,6 +217,8 @@ class _Driver:
         )
         if self.ray is not None:
             monitor.say(describe_ray(self.ray))
+        if self.gpu is not None:
+            monitor.say(_describe_gpu(self.gpu, config.gpus_per_trial, self.recipe))
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
@@ -312,14 +319,18 @@ class _Driver:
         return trainer.remote(job.arch.to_string(), data_ref, self.recipe.to_dict())
 
     def _slots(self) -> int:
-        """Candidates to train at once: --workers, or what the cluster's CPUs hold right now.
+        """Candidates to train at once: --workers, or what the cluster's CPUs (and GPUs, with
+        --gpus-per-trial) hold right now.
 
         Read on every loop, so Ray nodes that join a running search are put to work.
         """
-        if self.config.workers:
-            return self.config.workers
+        config = self.config
+        if config.workers:
+            return config.workers
+        if config.gpus_per_trial > 0:
+            return trial_slots(alive_nodes(), config.cpus_per_trial, config.gpus_per_trial)
         cpus = ray.cluster_resources().get("CPU", 1)
-        return max(1, int(cpus // self.config.cpus_per_trial))
+        return max(1, int(cpus // config.cpus_per_trial))
 
     def _failing_throughout(self) -> bool:
         """Whether enough trials failed in a row (at least two per slot) to stop asking."""
@@ -389,6 +400,7 @@ class _Driver:
             return 0
         job.host = message.host or job.host
         job.node_id = message.node_id or job.node_id
+        job.device = message.device or job.device
         if message.epoch is not None:
             job.curve.append(message.epoch)
             monitor.epoch(job.trial.number, message.epoch.epoch, message.epoch.val_accuracy)
@@ -459,7 +471,9 @@ class _Driver:
         else:
             write_attrs(trial, curve=_curve_attr(job.curve))
             if job.curve:  # where it was running when it was lost
-                write_attrs(trial, worker_host=job.host, worker_node=job.node_id)
+                write_attrs(
+                    trial, worker_host=job.host, worker_node=job.node_id, worker_device=job.device
+                )
         write_attrs(trial, outcome=Outcome.FAILED, error=error, attempt=job.attempt)
         retrying = retry and job.attempt <= self.config.max_retries
         self.study.tell(trial, state=TrialState.FAIL)
@@ -554,6 +568,7 @@ class _Driver:
             seed=self.recipe.seed,
             worker_host=job.host,
             worker_node=job.node_id,
+            worker_device=job.device,
             wall_seconds=round(time.monotonic() - job.dispatched, 3),
             attempt=job.attempt,
         )
@@ -646,6 +661,39 @@ class _Driver:
         )
 
 
+def trial_slots(nodes: list[dict[str, float]], cpus: float, gpus: float) -> int:
+    """How many trials of `cpus` CPUs and `gpus` GPUs the `nodes` (Ray totals) run at once.
+
+    A trial runs on one node and a fraction of a GPU on one GPU, so each node holds as many as
+    both its CPUs and its GPUs allow, counted in Ray's units (a GPU is 10,000 of them): 0.3 of
+    a GPU is three trials per GPU, not 3.33. At least one, so a search always asks.
+    """
+    total = 0
+    for node in nodes:
+        by_cpu = math.floor(node.get("CPU", 0.0) / cpus + 1e-9) if cpus > 0 else math.inf
+        by_gpu: float = math.inf
+        if gpus > 0:
+            whole = math.floor(node.get("GPU", 0.0) + 1e-9)
+            units = int(round(gpus * 10_000))
+            by_gpu = whole * (10_000 // units) if gpus <= 1 else whole // int(gpus)
+        count = min(by_cpu, by_gpu)
+        total += int(count) if math.isfinite(count) else 0
+    return max(1, total)
+
+
+def _describe_gpu(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:
+    """The line that says what a GPU trial trains on."""
+    per_gpu = f", {10_000 // int(round(gpus * 10_000))} trials per GPU" if gpus < 1 else ""
+    precision = recipe.precision
+    if precision == "auto":
+        major = int(str(info.get("capability") or "0").split(".")[0])
+        precision = f"auto: {mixed_precision_for(major)}"
+    return (
+        f"GPU trials: {info.get('name')} (compute {info.get('capability')}, CUDA "
+        f"{info.get('cuda')}, cuDNN {info.get('cudnn')}), precision {precision}{per_gpu}"
+    )
+
+
 def recipe_for(config: SearchConfig) -> Recipe:
     """The proxy-training recipe a search with `config` gives every candidate."""
     overrides = {
@@ -654,9 +702,11 @@ def recipe_for(config: SearchConfig) -> Recipe:
         "lr": config.lr,
         "max_seconds": config.trial_timeout_s,
     }
+    precision = config.precision or ("auto" if config.gpus_per_trial > 0 else "float32")
     return Recipe(
         seed=config.seed,
         threads=config.cpus_per_trial,
+        precision=precision,
         resolution=config.proxy_setting("proxy_resolution") or None,
         min_final_map=config.proxy_setting("min_final_map", 0),
         **{key: value for key, value in overrides.items() if value is not None},

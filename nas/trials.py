@@ -121,6 +121,9 @@ class TrialAttrs:
     images_per_second: float | None = None
     worker_host: str | None = None
     worker_node: str | None = None
+    worker_device: dict[str, Any] | None = None
+    """What the candidate trained on: type (cpu, cuda), and a GPU's name, capability, CUDA and
+    cuDNN versions (`nas.evaluators.device.describe_device`)."""
     wall_seconds: float | None = None
     error: str | None = None
     duplicate_of: int | None = None

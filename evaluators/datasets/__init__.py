@@ -19,17 +19,29 @@ from .base import Dataset, RawData, Resolution, as_hw, channel_stats, stratified
 from .cifar import load_cifar
 from .idx import load_fashion_mnist, load_fashion_mnist_mini
 from .imagefolder import default_cache_dir, load_image_folder
-from .transforms import augment_batch, batches, iterate_batches, normalize, to_float
+from .resident import ResidentSplit
+from .transforms import (
+    augment_batch,
+    batches,
+    crop_flip,
+    draw_crop_flip,
+    iterate_batches,
+    normalize,
+    to_float,
+)
 
 __all__ = [
     "DATASET_NAMES",
     "DEFAULT_DATASET",
     "Dataset",
     "RawData",
+    "ResidentSplit",
     "augment_batch",
     "batches",
     "channel_stats",
+    "crop_flip",
     "default_cache_dir",
+    "draw_crop_flip",
     "iterate_batches",
     "load_dataset",
     "normalize",

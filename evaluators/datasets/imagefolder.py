@@ -17,10 +17,12 @@ import sys
 import warnings
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nas.errors import InputError
 from nas.files import replacing
@@ -127,6 +129,8 @@ def _decode_chunk(
     ratio, and JPEG draft mode lets large photos decode at a reduced scale. Without it, an image
     of another size is a problem to report, not something to fix silently.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError  # here: training needs no Pillow
+
     h, w = size
     out = np.zeros(
         (len(paths), h, w, 3), dtype=np.uint8
@@ -200,6 +204,8 @@ def open_image(path: str) -> Image.Image:
     warning's threshold (``PIL.Image.MAX_IMAGE_PIXELS``, about 89 million pixels, 9,459 a
     side when square: no training image is near it).
     """
+    from PIL import Image
+
     limit = Image.MAX_IMAGE_PIXELS
     try:
         with warnings.catch_warnings():
@@ -223,6 +229,8 @@ def _refuse_large(path: str, size: str, limit: int | None) -> None:
 
 
 def _native_size(path: str) -> tuple[int, int]:
+    from PIL import UnidentifiedImageError
+
     try:
         with open_image(path) as im:
             return im.size[1], im.size[0]

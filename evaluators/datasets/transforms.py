@@ -40,19 +40,46 @@ def augment_batch(
     the statistics less than black borders. `pad` defaults to an eighth of the height (4 at
     32x32, as in the usual CIFAR recipe). Works for any dtype.
     """
-    n, c, h, w = images.shape
+    n, _, h, _ = images.shape
     pad = h // 8 if pad is None else pad
     if n == 0 or (pad == 0 and not flip):
         return images.clone()
-    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)) if pad else images
-    width = w + 2 * pad
+    dy, dx, flipped = draw_crop_flip(n, generator, pad=pad, flip=flip)
+    return crop_flip(images, dy, dx, flipped, pad=pad)
+
+
+def draw_crop_flip(
+    n: int, generator: torch.Generator, *, pad: int, flip: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """The random draws of `augment_batch` for `n` images: row and column offsets (n, 1) in
+    [0, 2 * pad], and which images flip (n, 1) or None.
+
+    Drawn apart from the pixels so that a loop whose images live on a GPU draws exactly the
+    numbers the CPU loop draws, from the same CPU generator, and applies them there.
+    """
     dy = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
     dx = torch.randint(0, 2 * pad + 1, (n, 1), generator=generator)
-    cols = torch.arange(w).expand(n, w)
-    if flip:
-        flipped = torch.rand(n, 1, generator=generator) < 0.5
+    flipped = torch.rand(n, 1, generator=generator) < 0.5 if flip else None
+    return dy, dx, flipped
+
+
+def crop_flip(
+    images: torch.Tensor,
+    dy: torch.Tensor,
+    dx: torch.Tensor,
+    flipped: torch.Tensor | None,
+    *,
+    pad: int,
+) -> torch.Tensor:
+    """Apply drawn crops and flips (`draw_crop_flip`) to a batch, on the batch's device."""
+    n, c, h, w = images.shape
+    padded = torch.nn.functional.pad(images, (pad, pad, pad, pad)) if pad else images
+    width = w + 2 * pad
+    device = images.device
+    cols = torch.arange(w, device=device).expand(n, w)
+    if flipped is not None:
         cols = torch.where(flipped, cols.flip(1), cols)
-    rows = torch.arange(h) + dy  # (n, h)
+    rows = torch.arange(h, device=device) + dy  # (n, h)
     index = (rows[:, :, None] * width + (cols + dx)[:, None, :]).reshape(n, 1, h * w)
     flat = padded.reshape(n, c, -1).gather(2, index.expand(n, c, h * w))
     return flat.reshape(n, c, h, w)

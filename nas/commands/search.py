@@ -81,7 +81,17 @@ def _opt(*names: str, help: str, **kwargs: Any):
 )
 @_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
-@_opt("--gpus-per-trial", help="GPUs per candidate (Ray resource).")
+@_opt(
+    "--gpus-per-trial",
+    help="GPUs per candidate: each trains on the GPU Ray gives it; a fraction such as 0.25 "
+    "packs four candidates on one GPU. 0: train on CPUs.",
+)
+@_opt(
+    "--precision",
+    help="Training precision: auto (mixed on GPUs: bfloat16 where the GPU has it, else "
+    "float16 with loss scaling; float32 on CPUs), float32, bfloat16, float16 [default: auto "
+    "with --gpus-per-trial, else float32].",
+)
 @_opt(
     "--ray-address",
     help="Join this Ray cluster (e.g. 10.0.0.5:6379) [default: the one RAY_ADDRESS names, "

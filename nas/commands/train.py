@@ -9,6 +9,7 @@ from pathlib import Path
 import click
 
 from nas.commands._output import console
+from nas.evaluators.recipe import PRECISIONS
 
 
 @click.command("train")
@@ -64,6 +65,20 @@ from nas.commands._output import console
     "dataset's, as `nas search`].",
 )
 @click.option(
+    "--device",
+    default="auto",
+    show_default=True,
+    help="Where to train: auto (a GPU where torch sees one, else the CPU), cpu, cuda, cuda:N.",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISIONS),
+    default="auto",
+    show_default=True,
+    help="auto: float32 on a CPU; on a GPU bfloat16 where it has it, else float16 with loss "
+    "scaling.",
+)
+@click.option(
     "--max-seconds",
     type=click.FloatRange(min=0, min_open=True),
     help="Wall-time limit; the run fails when it is passed [default: none].",
@@ -82,6 +97,8 @@ def command(
     proxy_resolution: int | None,
     min_final_map: int | None,
     max_seconds: float | None,
+    device: str,
+    precision: str,
 ) -> None:
     """Train ARCH (an arch string, zoo name or JSON file) and evaluate it on the test split.
 
@@ -102,6 +119,7 @@ def command(
     from nas.config import proxy_default
     from nas.evaluators.checkpoint import save_checkpoint
     from nas.evaluators.datasets import load_dataset
+    from nas.evaluators.device import describe_device, resolve_device, resolve_precision
     from nas.evaluators.training import (
         Recipe,
         build_proxy_model,
@@ -114,6 +132,7 @@ def command(
     from nas.search_spaces.limits import check_input_size
     from nas.search_spaces.resolve import resolve_arch
 
+    where = resolve_device(device)  # a GPU that is not there: one line, exit 2, before any work
     resolved = resolve_arch(arch)
     if proxy_resolution is not None:
         check_input_size(proxy_resolution, "--proxy-resolution")
@@ -126,6 +145,7 @@ def command(
         batch_size=batch_size,
         lr=lr,
         max_seconds=max_seconds,
+        precision=resolve_precision(precision, where),
         resolution=proxy_resolution,
         min_final_map=(
             min_final_map
@@ -136,12 +156,13 @@ def command(
     trained_arch = recipe.proxy_arch(resolved, data.input_shape)
     model = build_proxy_model(resolved, data, recipe)
     console.print(f"[bold]nas train[/bold] {trained_arch.to_string()}")
+    device_info = describe_device(where)
     console.print(
         f"{data!r}; {recipe.epochs} epochs, batch {recipe.batch_size}, lr {recipe.lr:g}, "
-        f"{recipe.threads} threads"
+        f"{recipe.threads} threads, on {device_info.get('name', 'the CPU')} in {recipe.precision}"
     )
 
-    run = iter_training(resolved, data, recipe, model=model)
+    run = iter_training(resolved, data, recipe, model=model, device=where)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -176,6 +197,8 @@ def command(
         data,
         recipe.eval_batch_size,
         recipe.channels_last,
+        device=where,
+        precision=recipe.precision,
     )
     test_count = len(data.test_labels)
     test_interval = wilson_interval(correct_of(test_accuracy, test_count), test_count)
@@ -195,6 +218,7 @@ def command(
         "train_images": len(data.train_labels),
         "val_images": len(data.val_labels),
         "test_images": len(data.test_labels),
+        "device": device_info,
     }
     save_checkpoint(out_dir, model, trained_arch, recipe.to_dict(), metrics)
     console.print(
