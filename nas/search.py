@@ -219,6 +219,11 @@ class _Driver:
             monitor.say(describe_ray(self.ray))
         if self.gpu is not None:
             monitor.say(_describe_gpu(self.gpu, config.gpus_per_trial, self.recipe))
+        elif config.gpus_per_trial > 0:
+            monitor.say(
+                "GPU trials: no GPU was free to check before the first trial; a trial whose "
+                "GPU torch cannot use fails saying why"
+            )
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
         running: dict[Any, _Job] = {}
