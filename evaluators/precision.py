@@ -62,6 +62,11 @@ class MixedPrecision:
             self.scaler.update()
             return
         loss.backward()
+        if not getattr(optimizer, "_step_supports_amp_scaling", False):
+            # Only fused optimizers read `found_inf`; any other must be asked on the host.
+            if not bool(nonfinite):
+                optimizer.step()
+            return
         optimizer.found_inf = nonfinite.to(torch.float32)  # type: ignore[attr-defined]
         try:
             optimizer.step()

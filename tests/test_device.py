@@ -351,3 +351,11 @@ def test_gpu_trials_where_torch_cannot_use_the_gpu(
     import optuna
 
     assert optuna.get_all_study_names(storage) == []
+
+
+def test_an_optimizer_without_found_inf_still_skips_the_nonfinite_step() -> None:
+    parameter = torch.nn.Parameter(torch.ones(2))
+    optimizer = torch.optim.SGD([parameter], lr=0.1, foreach=True)  # not fused
+    loss = (parameter * float("inf")).sum()
+    MixedPrecision("float32", CPU).step(loss, optimizer, ~torch.isfinite(loss))
+    assert torch.equal(parameter.detach(), torch.ones(2))
