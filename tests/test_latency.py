@@ -174,13 +174,35 @@ def test_cost_model_prices_what_the_table_lacks() -> None:
     assert estimate.ops[2].ms == pytest.approx(model.predict_ms(sigs[2]))
 
 
-def test_other_input_size_is_refused() -> None:
+def test_other_input_size_without_a_cost_model_is_refused() -> None:
     arch = load_space("mobile").cheapest()
-    with pytest.raises(InputError, match="built for 224x224 inputs, not 160x160"):
+    with pytest.raises(InputError, match="built for 224x224 inputs and has no cost model") as info:
         _synthetic_table(arch).predict(arch, (3, 160, 160))
+    assert "--input-size 224" in str(info.value) and "--input-size 160" in str(info.value)
     listed = _synthetic_table(arch)
     listed.metadata["input_size"] = [3, 224, 224]  # the form a table may also record
     assert listed.predict(arch).total_ms > 0
+
+
+def test_other_input_size_is_priced_by_entries_at_that_size_then_the_cost_model() -> None:
+    from nas.evaluators.latency.cost_model import fit_cost_model
+
+    arch = load_space("mobile").cheapest()
+    table = _synthetic_table(arch)
+    sigs = arch_signatures(arch)
+    model = fit_cost_model([(sig, table.entries[sig.key]["ms"]) for sig in sigs])
+    table.cost_model = model.to_dict()
+    at_160 = arch_signatures(arch, (3, 160, 160))
+    # The fc layer and the classifier see the pooled vector, so their entries hold at any input
+    # size; one block measured at 160 is used as measured; everything else is the model's.
+    table.set_entry(at_160[2].key, 0.5, 0.01, "measured")
+    estimate = table.predict(arch, (3, 160, 160))
+    shared = {sig.key for sig in at_160} & {sig.key for sig in sigs}
+    assert shared == {at_160[-2].key, at_160[-1].key}
+    assert estimate.n_measured == 3 and estimate.n_modelled == len(at_160) - 3
+    assert estimate.ops[2].ms == 0.5 and estimate.ops[2].source == "measured"
+    assert estimate.ops[1].ms == pytest.approx(model.predict_ms(at_160[1]))
+    assert estimate.ops[-1].ms == table.entries[sigs[-1].key]["ms"]
 
 
 @pytest.mark.parametrize(
@@ -418,3 +440,21 @@ def test_cli_list_show_and_arch_latency(capsys, monkeypatch, tmp_path: Path) -> 
     result = json.loads(out)
     assert code == 0 and result["latency_ms"] > 0 and result["mflops"] > 0
     assert result["n_measured"] + result["n_modelled"] == len(result["blocks"])
+    # Another deployment resolution is priced by the table's cost model, and costs less.
+    code, out, _ = _run(
+        [
+            "arch",
+            "show",
+            "mobilenet_v3_large",
+            "--target",
+            "armv8",
+            "--input-size",
+            "192",
+            "--json",
+        ],
+        capsys,
+    )
+    smaller = json.loads(out)
+    assert code == 0 and smaller["input"] == [3, 192, 192]
+    assert 0 < smaller["latency_ms"] < result["latency_ms"]
+    assert smaller["n_modelled"] == len(smaller["blocks"])

@@ -10,6 +10,7 @@ subsystem's own and may change shape freely:
     networks     random networks of a space, timed end to end
     calibrate    the cold-feature-map term, fitted on networks `nas lut build` times
     build        `nas lut build`: measure every operator of a space, resumably
+    adapt        `nas lut adapt`: another table rescaled from a sample timed here, resumably
     validate     `nas lut validate`: whole networks against the table's sum
 
 Building and validating need torch, onnxruntime and scipy; they load on first use, so pricing a
@@ -33,6 +34,7 @@ from nas.evaluators.latency.table import (
 )
 
 if TYPE_CHECKING:
+    from nas.evaluators.latency.adapt import AdaptOptions, adapt_table
     from nas.evaluators.latency.build import BuildOptions, build_table
     from nas.evaluators.latency.cost_model import OpCostModel
     from nas.evaluators.latency.networks import NETWORK_ROUNDS
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from nas.evaluators.latency.validate import ValidationReport, validate_table, write_report
 
 _LAZY = {
+    "AdaptOptions": "adapt",
+    "adapt_table": "adapt",
     "BuildOptions": "build",
     "build_table": "build",
     "OpCostModel": "cost_model",
@@ -51,6 +55,8 @@ _LAZY = {
 }
 
 __all__ = [
+    "AdaptOptions",
+    "adapt_table",
     "BACKENDS",
     "NETWORK_ROUNDS",
     "BuildOptions",

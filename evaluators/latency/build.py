@@ -119,7 +119,7 @@ def build_table(
 
     console = Console(stderr=True)
     try:
-        with _progress(console, show_progress and bool(todo)) as progress:
+        with progress_bar(console, show_progress and bool(todo)) as progress:
             task = progress.add_task(
                 f"{options.target}: {space.name} at {options.input_size}",
                 total=len(sigs),
@@ -239,6 +239,11 @@ def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> Lat
     if not path.exists():
         return LatencyTable(metadata)
     table = LatencyTable.load(path)
+    if "adapted_from" in table.metadata:
+        raise InputError(
+            f"{path} was made by 'nas lut adapt', not measured operator by operator: build "
+            f"into another --out"
+        )
     for name in _MUST_MATCH:
         if table.metadata.get(name) != metadata[name]:
             raise InputError(
@@ -270,7 +275,8 @@ def _method(options: BuildOptions) -> str:
     )
 
 
-def _progress(console: Console, enabled: bool) -> Progress:
+def progress_bar(console: Console, enabled: bool) -> Progress:
+    """The bar `nas lut build` and `nas lut adapt` show while they time operators."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),

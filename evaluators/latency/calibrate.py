@@ -22,6 +22,7 @@ from nas.evaluators.latency.cost_model import mape
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
 from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
 from nas.evaluators.latency.timing import Backend
+from nas.search_spaces.arch import Arch
 from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import SearchSpace
 
@@ -52,7 +53,29 @@ def calibrate(
         description=f"calibrate {table.target}",
         show_progress=show_progress,
     )
-    measured = np.array([timing.ms for timing in timings])
+    summary = fit_cold_term(table, archs, [timing.ms for timing in timings])
+    summary.update(
+        seed=seed,
+        space=space.name,
+        rounds=rounds,
+        date=date.today().isoformat(),
+        seconds=round(time.perf_counter() - started, 1),
+    )
+    table.metadata["calibration"] = summary
+    return summary
+
+
+def fit_cold_term(
+    table: LatencyTable, archs: list[Arch], measured_ms: list[float]
+) -> dict[str, Any]:
+    """Fit and store ``cold_ms_per_mb`` from networks timed end to end; returns the fit's summary.
+
+    `nas lut adapt` times its own few networks and fits the same term, so the fit lives apart
+    from the timing.
+    """
+    shape = (3, *table.input_hw)
+    num_classes = int(table.metadata.get("num_classes", 1000))
+    measured = np.asarray(measured_ms, dtype=float)
     table.metadata["cold_ms_per_mb"] = 0.0
     summed = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
     megabytes = np.array(
@@ -65,20 +88,13 @@ def calibrate(
     weights = megabytes / measured
     cold = max(0.0, float(np.sum(weights * (1 - summed / measured)) / np.sum(weights**2)))
     fitted = summed + cold * megabytes
-    summary = {
+    table.metadata["cold_ms_per_mb"] = round(cold, 6)
+    return {
         "networks": len(archs),
-        "seed": seed,
-        "space": space.name,
-        "rounds": rounds,
         "fitted": "cold_ms_per_mb, by least squares on relative error",
         "mape_without_pct": round(mape(summed, measured), 2),
         "mape_fitted_pct": round(mape(fitted, measured), 2),
         "median_network_ms": round(float(np.median(measured)), 3),
         "median_feature_map_mb": round(float(np.median(megabytes)), 2),
         "effective_gb_per_s": round(1 / cold, 1) if cold else None,
-        "date": date.today().isoformat(),
-        "seconds": round(time.perf_counter() - started, 1),
     }
-    table.metadata["cold_ms_per_mb"] = round(cold, 6)
-    table.metadata["calibration"] = summary
-    return summary

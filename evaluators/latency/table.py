@@ -206,16 +206,30 @@ class LatencyTable:
     def predict(
         self, arch: Arch, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
     ) -> LatencyEstimate:
-        """Latency of `arch` on this target at `input_shape` (channels, height, width)."""
+        """Latency of `arch` on this target at `input_shape` (channels, height, width).
+
+        Any input size is priced: operators the table measured at that size from their entries
+        (a key holds the operator's input shape, so entries of another size never match), the
+        rest by the table's cost model, and counted as modelled. Only a table without a cost
+        model that lacks some of the operators refuses, naming the build that would fill it.
+        """
+        network = _network(arch, tuple(input_shape), num_classes)
         _, height, width = input_shape
-        if (height, width) != self.input_hw:
-            built = "x".join(map(str, self.input_hw))
-            raise InputError(
-                f"{self.describe()} was built for {built} inputs, not {height}x{width}: use "
-                f"--input-size {self.input_size} or build a table with "
-                f"'nas lut build --target {self.target} --input-size {height}'"
-            )
-        return self._price(_network(arch, tuple(input_shape), num_classes))
+        if (height, width) != self.input_hw and self.cost_model is None:
+            absent = [key for key in network.keys if key not in self.entries]
+            if absent:
+                built = "x".join(map(str, self.input_hw))
+                raise InputError(
+                    f"{self.describe()} was built for {built} inputs and has no cost model to "
+                    f"price the {len(absent)} operators it lacks at {height}x{width}: use "
+                    f"--input-size {self.input_size}, or build a table at that size with "
+                    f"'nas lut build --target {self.target} --input-size {height}'"
+                )
+        return self._price(network)
+
+    def prices_input(self, height: int, width: int) -> bool:
+        """Whether `predict` can price inputs of this size without refusing outright."""
+        return (height, width) == self.input_hw or self.cost_model is not None
 
     def price(self, sigs: tuple[OpSignature, ...] | list[OpSignature]) -> LatencyEstimate:
         """Sum the entries of `sigs`, which run one after the other as one network."""

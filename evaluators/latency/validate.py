@@ -138,6 +138,25 @@ class ValidationReport:
             [replace(row, predicted_ms=row.sum_ms) for row in self.rows if row.group == group]
         )
 
+    def speed_scaled_metrics(self, group: str) -> Metrics | None:
+        """The table's figures after scaling by the operators' measured speed ratio.
+
+        Close to the plain figures when the machine runs the table's operators at their
+        recorded speed; far better than them when the table is merely slower or faster here,
+        which `nas lut adapt` corrects in a minute; no better when the table is wrongly shaped
+        for this machine, which only a fuller adaptation or a rebuild corrects.
+        """
+        if self.speed is None:
+            return None
+        ratio = self.speed.ratio
+        return Metrics.of(
+            [
+                replace(row, predicted_ms=row.predicted_ms * ratio)
+                for row in self.rows
+                if row.group == group and row.predicted_ms is not None
+            ]
+        )
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "target": self.target,
@@ -150,6 +169,10 @@ class ValidationReport:
             },
             "plain_sum_metrics": {
                 group: (asdict(m) if (m := self.plain_sum_metrics(group)) else None)
+                for group in ("random", "zoo")
+            },
+            "speed_scaled_metrics": {
+                group: (asdict(m) if (m := self.speed_scaled_metrics(group)) else None)
                 for group in ("random", "zoo")
             },
             "rows": [{**asdict(row), "error_pct": row.error_pct} for row in self.rows],
@@ -209,16 +232,19 @@ def validate_table(
     max_seconds: float = 3.0,
     show_progress: bool = True,
     speed_check: int = 24,
+    input_size: int | None = None,
 ) -> ValidationReport:
     """Measure sampled and zoo networks end to end and pair each with the table's prediction.
 
-    `speed_check` operators of the table are timed again first (0: skip).
+    `speed_check` operators of the table are timed again first (0: skip). `input_size` judges
+    the table at another input side than it was built at, where its cost model prices what
+    its entries do not hold.
     """
     check_same_machine(table)
     meta = table.metadata
     threads = int(meta["threads"])
     backend = get_backend(str(meta["runtime"]), threads)
-    shape = (3, *table.input_hw)
+    shape = (3, input_size, input_size) if input_size else (3, *table.input_hw)
     num_classes = int(meta.get("num_classes", 1000))
     candidates = [
         (f"random_{i:03d}", "random", arch)

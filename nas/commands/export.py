@@ -10,7 +10,16 @@ import click
 from nas.artifacts import load_weights, locate_weights
 from nas.commands._output import console, storage_option, study_option
 from nas.errors import InputError
-from nas.export import FORMATS, ExportFailed, build, export, spec_for_trial, trial_document
+from nas.evaluators.latency import load_table
+from nas.export import (
+    FORMATS,
+    ExportFailed,
+    ModelSpec,
+    build,
+    export,
+    spec_for_trial,
+    trial_document,
+)
 from nas.preflight import require_writable_file
 from nas.search_spaces.limits import check_input_size
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
@@ -128,6 +137,8 @@ def command(
         )
         return
     console.print(f"wrote {out} ({fmt}, {spec.describe()})")
+    if input_size is not None and attrs.target:
+        console.print(_latency_at(spec, attrs.target))
     if check is not None:
         console.print(check.describe())
     if weights is not None:
@@ -150,6 +161,19 @@ def command(
             "is untrained (random initialisation): train it with `nas train` before "
             "deploying it"
         )
+
+
+def _latency_at(spec: ModelSpec, target: str) -> str:
+    """The exported model's latency on the study's target at the input it was exported for."""
+    shape = "x".join(map(str, spec.input_shape))
+    try:
+        estimate = load_table(target).predict(spec.arch, spec.input_shape, spec.num_classes)
+    except InputError as error:
+        return f"latency at {shape} not priced: {error}"
+    return (
+        f"{estimate.total_ms:.2f} ms on {target} at {shape} ({estimate.n_measured} operators "
+        f"measured, {estimate.n_modelled} modelled)"
+    )
 
 
 def _or_nan(value: float | None) -> float:

@@ -100,6 +100,123 @@ def build(
         sys.exit(130)
 
 
+@command.command("adapt")
+@click.option(
+    "--from",
+    "source",
+    required=True,
+    metavar="NAME|FILE",
+    help="Table to adapt: a target name (see `nas lut list`) or a table file.",
+)
+@click.option("--target", required=True, help="Name of the new table (this machine).")
+@click.option(
+    "--space", default=None, help="Space whose operators are sampled [default: the source's]."
+)
+@click.option(
+    "--operators",
+    type=click.IntRange(min=12),
+    default=60,
+    show_default=True,
+    help="Operators timed here, spread over the space's operator variants.",
+)
+@click.option(
+    "--networks",
+    type=click.IntRange(min=2),
+    default=8,
+    show_default=True,
+    help="Whole networks timed here to fit the cold-cache term.",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Interleaved timing rounds for the networks.",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(BACKENDS),
+    default=None,
+    help="Runtime to time with [default: the source's, else onnxruntime].",
+)
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Intra-op threads [default: the source's, else 1].",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Table file [default: the user table directory, <target>.json].",
+)
+def adapt(
+    source: str,
+    target: str,
+    space: str | None,
+    operators: int,
+    networks: int,
+    rounds: int,
+    backend: str | None,
+    threads: int | None,
+    seed: int,
+    out: Path | None,
+) -> None:
+    """Make a table for this machine from another table and a few minutes of timing.
+
+    A sample of operators and a few networks are timed here; every other entry of the source
+    is rescaled by speed factors fitted to them. A rerun resumes. Judge the result with
+    `nas lut validate --target NAME`.
+    """
+    from nas.evaluators.latency import AdaptOptions, adapt_table
+    from nas.preflight import require_writable_file
+
+    options = AdaptOptions(
+        source=source,
+        target=target,
+        space=space,
+        operators=operators,
+        networks=networks,
+        rounds=rounds,
+        backend=backend,
+        threads=threads,
+        out=out,
+        seed=seed,
+    )
+    require_writable_file(options.path)
+    report = adapt_table(options)
+    if report.interrupted:
+        console.print(
+            f"{report.path}: interrupted after {report.operators_measured} operators: rerun "
+            f"the same command to resume"
+        )
+        sys.exit(130)
+    done = report.adaptation
+    table = report.table
+    origin = table.metadata["adapted_from"]
+    console.print(
+        f"{report.path}: {len(table.entries)} entries adapted from {origin['target']!r} "
+        f"({done['operators']} operators over {done['variants']} variants and "
+        f"{len(done['networks'])} networks timed here, {done['measurement_seconds']:.0f} s)"
+    )
+    console.print(
+        f"operators here take {done['speed_ratio_median']:.2f}x the source's time (10-90%: "
+        f"{done['speed_ratio_p10_p90'][0]:.2f}-{done['speed_ratio_p10_p90'][1]:.2f}); "
+        f"per-term factors with ridge {done['ridge']}: "
+        f"{done['cv_operator_mape_pct_by_ridge'][done['ridge']]:.1f}% error on held-out "
+        f"operators ({done['cv_operator_mape_pct_by_ridge']['overall ratio only']:.1f}% with "
+        f"the overall ratio alone)"
+    )
+    calibration = table.metadata["calibration"]
+    console.print(
+        f"cold feature maps cost {table.cold_ms_per_mb:.4f} ms/MB; error on the timed networks "
+        f"{calibration['mape_without_pct']:.1f}% -> {calibration['mape_fitted_pct']:.1f}%"
+    )
+    console.print(f"judge it on other networks: nas lut validate --target {report.path}")
+
+
 @command.command("validate")
 @click.option("--target", required=True, help="Target name or table file.")
 @click.option(
@@ -127,6 +244,12 @@ def build(
     help="Interleaved timing rounds; each network's fastest run over them is kept.",
 )
 @click.option(
+    "--input-size",
+    type=click.IntRange(min=8),
+    default=None,
+    help="Judge the table at this input side [default: the one it was built at].",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
@@ -134,22 +257,42 @@ def build(
     help="Directory for validate_<target>.json and .png.",
 )
 def validate(
-    target: str, archs: int, space: str | None, seed: int, zoo: bool, rounds: int, out: Path
+    target: str,
+    archs: int,
+    space: str | None,
+    seed: int,
+    zoo: bool,
+    rounds: int,
+    input_size: int | None,
+    out: Path,
 ) -> None:
     """Measure whole networks end to end and compare them with the table's sums."""
     from nas.evaluators.latency import validate_table, write_report
+    from nas.preflight import require_writable_dir
+    from nas.search_spaces.limits import check_input_size
     from nas.search_spaces.space import load_space
 
+    if input_size is not None:
+        check_input_size(input_size)
     table = load_table(target)
     space_name = space or str(table.metadata.get("space", DEFAULT_SPACE)).split(",")[0]
+    loaded_space = load_space(space_name)
+    require_writable_dir(out)
     report = validate_table(
-        table, load_space(space_name), n_archs=archs, seed=seed, include_zoo=zoo, rounds=rounds
+        table,
+        loaded_space,
+        n_archs=archs,
+        seed=seed,
+        include_zoo=zoo,
+        rounds=rounds,
+        input_size=input_size,
     )
     json_path, png_path = write_report(report, out)
     rows = []
     for group in ("random", "zoo"):
         for label, metrics in (
             ("table", report.metrics(group)),
+            ("table x speed ratio", report.speed_scaled_metrics(group)),
             ("plain sum", report.plain_sum_metrics(group)),
         ):
             if metrics:
@@ -172,6 +315,7 @@ def validate(
     )
     console.print(
         "table = entries - call overhead + cold feature maps (what the search uses); "
+        "x speed ratio = the table scaled by the operator speed measured below; "
         "plain sum = entries alone"
     )
     speed = report.speed
@@ -181,8 +325,9 @@ def validate(
             console.print(
                 f"[yellow]this machine takes {speed.ratio:.2f}x the time the "
                 f"table recorded for its operators, so the sums above miss for that "
-                f"reason first: rebuild the table here ('nas lut build --target "
-                f"{report.target} --out FILE') to judge how operators compose[/yellow]"
+                f"reason first: adapt the table to this machine in a minute ('nas lut "
+                f"adapt --from {target} --target NAME') or rebuild it here ('nas lut build "
+                f"--target {report.target} --out FILE')[/yellow]"
             )
     unpriced = [row.name for row in report.rows if row.predicted_ms is None]
     if unpriced:

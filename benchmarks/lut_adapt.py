@@ -1,0 +1,247 @@
+"""Adapting a latency table: how close `nas lut adapt` gets on whole networks, and for how much timing.
+
+A table made on one machine is adapted to this one from a small sample, then judged on whole
+networks it never saw, timed here end to end (`nas lut validate`'s networks: seed 0, plus the
+zoo). Every table is judged on the same timings, so they differ only in their predictions:
+
+- the source as it is, and scaled by the one operator-speed ratio `nas lut validate` measures;
+- `nas lut adapt` with the overall speed ratio alone (`ridge=inf`), and with per-term factors
+  and the ridge chosen by cross-validation (the default);
+- the same default adaptation from a source of another kind (`armv8`, a phone's cost model);
+- the default adaptation at a deployment input it was not built at (`--input-size`), priced by
+  its cost model and judged on networks timed at that size.
+
+Measurement time is the adaptation's own (operators, call overhead and networks), against the
+time a full `nas lut build` of the space would take here, estimated from the operators timed:
+their mean time per operator times the space's operator count, which is what a build spends.
+Each step's figures go into the results file as soon as they exist, and a rerun resumes there.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from _report import write_section
+
+from nas.evaluators.latency.adapt import AdaptOptions, adapt_table
+from nas.evaluators.latency.table import LatencyTable, load_table
+from nas.evaluators.latency.validate import Metrics, Row, validate_table
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.space import load_space
+
+RESULTS = Path(__file__).resolve().parent / "results" / "lut_adapt.json"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--source", default="x86_64", help="table to adapt to this machine")
+    parser.add_argument("--other-source", default="armv8", help="a table of another kind")
+    parser.add_argument("--space", default="mobile")
+    parser.add_argument("--operators", type=int, default=60)
+    parser.add_argument("--networks", type=int, default=8)
+    parser.add_argument("--archs", type=int, default=30, help="random networks that judge")
+    parser.add_argument("--rounds", type=int, default=7, help="timing rounds of those networks")
+    parser.add_argument("--other-size", type=int, default=192)
+    parser.add_argument("--work-dir", type=Path, default=Path("/tmp/nas-bench/lut_adapt"))
+    parser.add_argument("--results", type=Path, default=RESULTS)
+    parser.add_argument("--report-only", action="store_true")
+    args = parser.parse_args()
+
+    results: dict[str, Any] = (
+        json.loads(args.results.read_text()) if args.results.exists() else {"steps": {}}
+    )
+    steps = results["steps"]
+
+    def done(name: str, value: dict[str, Any]) -> None:
+        steps[name] = value
+        args.results.parent.mkdir(parents=True, exist_ok=True)
+        args.results.write_text(json.dumps(results, indent=1) + "\n")
+
+    args.work_dir.mkdir(parents=True, exist_ok=True)
+    if not args.report_only:
+        tables = {
+            "adapted": _adapt(args, args.source, "adapted", None, steps, done),
+            "adapted_ratio": _adapt(args, args.source, "adapted_ratio", float("inf"), steps, done),
+            "adapted_other": _adapt(args, args.other_source, "adapted_other", None, steps, done),
+        }
+        if "validate" not in steps:
+            report = validate_table(
+                tables["adapted"], load_space(args.space), n_archs=args.archs, rounds=args.rounds
+            )
+            done("validate", _judge(report, tables, load_table(args.source)))
+        if "validate_other_size" not in steps:
+            report = validate_table(
+                tables["adapted"],
+                load_space(args.space),
+                n_archs=args.archs,
+                rounds=args.rounds,
+                input_size=args.other_size,
+                speed_check=0,
+            )
+            done("validate_other_size", _judge(report, {"adapted": tables["adapted"]}, None))
+    write_section("lut-adapt", "Adapting a latency table to this machine", _body(args, steps))
+    print(_body(args, steps))
+
+
+def _adapt(
+    args: argparse.Namespace,
+    source: str,
+    name: str,
+    ridge: float | None,
+    steps: dict[str, Any],
+    done,
+) -> LatencyTable:
+    """Run `nas lut adapt` (or resume it); the ratio-only variant refits the default's timings."""
+    out = args.work_dir / f"{name}.json"
+    if name == "adapted_ratio" and not out.exists():
+        shutil.copy(args.work_dir / "adapted.json", out)  # same timings, another fit
+    started = time.perf_counter()
+    report = adapt_table(
+        AdaptOptions(
+            source=source,
+            target=name,
+            space=args.space,
+            operators=args.operators,
+            networks=args.networks,
+            out=out,
+            ridge=ridge,
+        )
+    )
+    if name not in steps:
+        adaptation = report.adaptation
+        done(
+            name,
+            {
+                "source": source,
+                "wall_seconds": round(time.perf_counter() - started, 1),
+                **{key: value for key, value in adaptation.items() if key != "networks"},
+                "full_build_estimate_seconds": _full_build_seconds(report.table, args.space),
+                "cold_ms_per_mb": report.table.cold_ms_per_mb,
+                "per_op_overhead_ms": report.table.per_op_overhead_ms,
+            },
+        )
+    return report.table
+
+
+def _full_build_seconds(table: LatencyTable, space: str) -> float:
+    """What `nas lut build` would spend timing every operator of the space here.
+
+    Adapt times its operators exactly as a build does (same repeats, warm-up and minimum
+    time), so the mean time per sampled operator times the space's count is a build's cost,
+    without the build's calibration networks.
+    """
+    adaptation = table.metadata["adaptation"]
+    per_op = adaptation["operator_seconds"] / adaptation["operators"]
+    return round(per_op * len(load_space(space).signatures((3, *table.input_hw))), 1)
+
+
+def _judge(report, tables: dict[str, LatencyTable], source: LatencyTable | None) -> dict:
+    """Every table's figures on the one set of networks the report timed."""
+    shape = tuple(report.settings["input"])
+    timed = [row for row in report.rows if row.measured_ms is not None]
+    judged: dict[str, Any] = {
+        "input": list(shape),
+        "networks": {group: sum(r.group == group for r in timed) for group in ("random", "zoo")},
+        "operator_speed": report.speed.__dict__ if report.speed else None,
+        "rows": [{"name": r.name, "arch": r.arch, "measured_ms": r.measured_ms} for r in timed],
+        "tables": {},
+    }
+    candidates = dict(tables)
+    if source is not None:
+        candidates["source"] = source
+    for name, table in candidates.items():
+        rows = [
+            Row(
+                r.name,
+                r.group,
+                r.arch,
+                table.predict(Arch.from_string(r.arch), shape).total_ms,
+                measured_ms=r.measured_ms,
+            )
+            for r in timed
+        ]
+        judged["tables"][name] = {
+            group: _metrics([row for row in rows if row.group == group])
+            for group in ("random", "zoo")
+        }
+        if name == "source" and report.speed is not None:
+            for row in rows:
+                row.predicted_ms *= report.speed.ratio
+            judged["tables"]["source_x_speed_ratio"] = {
+                group: _metrics([row for row in rows if row.group == group])
+                for group in ("random", "zoo")
+            }
+    return judged
+
+
+def _metrics(rows: list[Row]) -> dict[str, float] | None:
+    metrics = Metrics.of(rows)
+    return None if metrics is None else {k: round(v, 4) for k, v in metrics.__dict__.items()}
+
+
+LABELS = {
+    "source": "source table as it is",
+    "source_x_speed_ratio": "source x measured speed ratio",
+    "adapted_ratio": "adapted, overall ratio only",
+    "adapted": "adapted, per-term factors (default)",
+    "adapted_other": "adapted from the other source",
+}
+
+
+def _body(args: argparse.Namespace, steps: dict[str, Any]) -> str:
+    lines = []
+    for name in ("adapted", "adapted_ratio", "adapted_other"):
+        step = steps.get(name)
+        if not step:
+            continue
+        lines.append(
+            f"- `{name}` from `{step['source']}`: {step['operators']} operators over "
+            f"{step['variants']} variants and {args.networks} networks timed in "
+            f"{step['measurement_seconds']:.0f} s (a full build of the space here: about "
+            f"{step['full_build_estimate_seconds'] / 60:.0f} min, estimated from the same "
+            f"operators); operators here at {step['speed_ratio_median']:.2f}x the source "
+            f"(10-90%: {step['speed_ratio_p10_p90'][0]:.2f}-{step['speed_ratio_p10_p90'][1]:.2f}); "
+            f"ridge {step['ridge']}, held-out operator error by ridge "
+            + ", ".join(f"{k}: {v}%" for k, v in step["cv_operator_mape_pct_by_ridge"].items())
+        )
+    for step_name, title in (
+        ("validate", "Whole networks at the tables' own input"),
+        ("validate_other_size", f"Whole networks at {args.other_size}x{args.other_size}"),
+    ):
+        step = steps.get(step_name)
+        if not step:
+            continue
+        lines += [
+            "",
+            f"{title} ({step['networks']['random']} random of seed 0 and "
+            f"{step['networks']['zoo']} zoo networks, {args.rounds} rounds, timed here):",
+            "",
+            "| table | networks | MAPE | within +/-10% | Kendall tau | worst |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
+        for name, by_group in step["tables"].items():
+            for group in ("random", "zoo"):
+                m = by_group.get(group)
+                if m:
+                    lines.append(
+                        f"| {LABELS.get(name, name)} | {group} ({m['n']}) | "
+                        f"{m['mape_pct']:.1f}% | {m['within_pct']:.0f}% | "
+                        f"{m['kendall_tau']:.3f} | {m['max_abs_error_pct']:.1f}% |"
+                    )
+        speed = step.get("operator_speed")
+        if speed:
+            lines.append(
+                f"\nThe adapted table's own operators, timed again before the networks, ran at "
+                f"{speed['ratio']:.2f}x their entries (10-90%: {speed['low']:.2f}-"
+                f"{speed['high']:.2f})."
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
