@@ -359,3 +359,22 @@ def test_an_optimizer_without_found_inf_still_skips_the_nonfinite_step() -> None
     loss = (parameter * float("inf")).sum()
     MixedPrecision("float32", CPU).step(loss, optimizer, ~torch.isfinite(loss))
     assert torch.equal(parameter.detach(), torch.ones(2))
+
+
+def test_each_trial_records_the_device_it_trained_on(
+    ray_with_a_gpu_torch_cannot_use: None, tmp_path
+) -> None:
+    import optuna
+
+    from nas.search import search
+    from tests.tiny_search import TINY_SEARCH
+
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    config = SearchConfig(**TINY_SEARCH, trials=2, storage=storage, out=str(tmp_path / "out"))
+    result = search(config)
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    trained = [t for t in study.trials if t.user_attrs.get("outcome") == "trained"]
+    assert trained
+    for trial in trained:
+        assert trial.user_attrs["worker_device"] == describe_device(CPU)
+        assert trial.user_attrs["recipe"]["precision"] == "float32"
