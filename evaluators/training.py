@@ -58,6 +58,7 @@ __all__ = [
     "TrialResult",
     "build_proxy_model",
     "evaluate",
+    "evaluate_resident",
     "iter_training",
     "proxy_data",
     "train",
