@@ -128,6 +128,8 @@ def test_torchscript_loads_and_runs(
         str(tmp_path / "m.pt"),
     )
     assert "torch.jit.load output matches torch" in out
+    # The latency of the model as exported, priced at its own input by the study's target.
+    assert f"ms on armv8 at {PROXY_INPUT[0]}x32x32" in " ".join(out.split())
     files = {"nas.json": ""}
     loaded = torch.jit.load(str(tmp_path / "m.pt"), _extra_files=files)
     assert json.loads(files["nas.json"])["trained"] == "true"

@@ -458,3 +458,19 @@ def test_cli_list_show_and_arch_latency(capsys, monkeypatch, tmp_path: Path) -> 
     assert code == 0 and smaller["input"] == [3, 192, 192]
     assert 0 < smaller["latency_ms"] < result["latency_ms"]
     assert smaller["n_modelled"] == len(smaller["blocks"])
+
+
+def test_a_search_prices_its_candidates_at_its_own_deployment_input() -> None:
+    from nas.config import SearchConfig
+    from nas.pricing import check_budget_is_reachable, price
+
+    space = load_space("mobile")
+    arch = space.dearest()
+    table = load_table("armv8")
+    at_224 = price(arch, SearchConfig(budget_mflops=150.0), table)
+    small = SearchConfig(budget_mflops=150.0, input_size=192)
+    at_192 = price(arch, small, table)
+    assert at_192.mflops < at_224.mflops and at_192.latency_ms < at_224.latency_ms
+    assert at_192.latency_n_modelled == len(arch_signatures(arch, (3, 192, 192)))
+    assert small.identity()["input_size"] == 192  # a resumed study keeps its deployment input
+    check_budget_is_reachable(space, small, table)

@@ -75,8 +75,8 @@ class AdaptOptions:
     target: str
     space: str | None = None
     """Space whose operators are sampled and whose entries the new table holds [source's]."""
-    operators: int = 60
-    networks: int = 8
+    operators: int = 100
+    networks: int = 10
     rounds: int = 5
     backend: str | None = None
     """Runtime to time with [the source's, when this machine has it; else onnxruntime]."""
@@ -146,8 +146,9 @@ def adapt_table(
         min_seconds=options.min_seconds,
     )
 
-    def save() -> None:
-        progress["measurement_seconds"] = round(spent_before + time.perf_counter() - started, 1)
+    def save(measuring: bool = True) -> None:
+        if measuring:  # a rerun that only refits adds nothing to the time spent measuring
+            progress["measurement_seconds"] = round(spent_before + time.perf_counter() - started, 1)
         table.metadata["date"] = date.today().isoformat()
         table.save(options.path)
 
@@ -190,7 +191,7 @@ def adapt_table(
         if table.entries.get(sig.key, {}).get("source") == "measured"
     }
     _fit(table, source, source_model, sigs, measured, progress, options.ridge)
-    save()
+    save(measuring=False)
     report.seconds = time.perf_counter() - started
     return report
 

@@ -115,14 +115,14 @@ def build(
 @click.option(
     "--operators",
     type=click.IntRange(min=12),
-    default=60,
+    default=100,
     show_default=True,
     help="Operators timed here, spread over the space's operator variants.",
 )
 @click.option(
     "--networks",
     type=click.IntRange(min=2),
-    default=8,
+    default=10,
     show_default=True,
     help="Whole networks timed here to fit the cold-cache term.",
 )
