@@ -79,7 +79,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
     "are at least this many pixels a side when training (cost stays priced as deployed; "
     "0: off) [default: 2 for cifar10, cifar100, imagefolder, else 0].",
 )
-@_opt("--workers", help="Candidates trained at once [default: CPUs / cpus-per-trial].")
+@_opt(
+    "--workers",
+    help="Candidates trained at once [default: CPUs / cpus-per-trial, and with "
+    "--gpus-per-trial at most GPUs / gpus-per-trial, node by node].",
+)
 @_opt("--cpus-per-trial", help="CPUs (torch threads) per candidate.")
 @_opt(
     "--gpus-per-trial",
