@@ -378,3 +378,17 @@ def test_each_trial_records_the_device_it_trained_on(
     for trial in trained:
         assert trial.user_attrs["worker_device"] == describe_device(CPU)
         assert trial.user_attrs["recipe"]["precision"] == "float32"
+
+
+def test_nas_train_on_the_cpu_in_mixed_precision_records_both(tmp_path) -> None:
+    import json
+
+    out = tmp_path / "run"
+    args = ["train", TINY.to_string(), "--epochs", "1", "--limit-train", "64"]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--device", "cpu", "--precision", "bfloat16", "--out", str(out)])
+    assert exited.value.code == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["device"] == describe_device(CPU)
+    assert json.loads((out / "recipe.json").read_text())["precision"] == "bfloat16"
+    assert 0 <= metrics["test_accuracy"] <= 1
