@@ -21,7 +21,8 @@ from __future__ import annotations
 import os
 import re
 import socket
-from collections.abc import Iterator
+import sys
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -41,6 +42,9 @@ EPOCH, RESULT = "epoch", "result"
 GPU_PROBE_S = 300.0
 """How long the driver waits for its GPU probe task: a fresh worker process imports torch and
 starts CUDA (seconds), but the cluster's GPUs may all be busy with another search's trials."""
+
+GPU_PROBE_QUIET_S = 30.0
+"""How long the probe waits before it says that it is waiting."""
 
 
 @dataclass(frozen=True)
@@ -144,18 +148,31 @@ def probe_device() -> dict[str, Any]:
         return {"error": str(error)}
 
 
-def check_gpu_training(cpus: float, gpus: float, timeout_s: float = GPU_PROBE_S) -> dict | None:
+def check_gpu_training(
+    cpus: float,
+    gpus: float,
+    timeout_s: float = GPU_PROBE_S,
+    say: Callable[[str], None] | None = None,
+) -> dict[str, Any] | None:
     """Before any trial, run one task with a trial's resources and check that torch there can
     use the GPU Ray gives it; returns its `describe_device`, or None if none ran in time.
 
     Ray counts GPUs by what the node reports (nvidia-smi), not by what torch can use: a GPU
     node whose torch is a CPU build would fail every trial. Raises InputError when it would.
+    `say` (stderr by default) tells of a wait for a GPU that other work holds.
     """
     if gpus <= 0:
         return None
+    say = say or (lambda message: print(message, file=sys.stderr, flush=True))
     probe = ray.remote(num_cpus=cpus, num_gpus=gpus, max_calls=1, max_retries=0)(probe_device)
     ref = probe.remote()
-    ready, _ = ray.wait([ref], timeout=timeout_s)
+    ready, _ = ray.wait([ref], timeout=min(GPU_PROBE_QUIET_S, timeout_s))
+    if not ready and timeout_s > GPU_PROBE_QUIET_S:
+        say(
+            f"GPU trials: waiting up to {timeout_s - GPU_PROBE_QUIET_S:.0f} s more for a free "
+            f"GPU to check that torch can use it"
+        )
+        ready, _ = ray.wait([ref], timeout=timeout_s - GPU_PROBE_QUIET_S)
     if not ready:
         ray.cancel(ref, force=True)
         return None
