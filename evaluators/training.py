@@ -443,8 +443,18 @@ class _DeviceLoop(_Loop):
     from the same seed, then moved. On a CPU in float32 it computes what `_Loop` computes.
     """
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
-        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+    def __init__(
+        self,
+        arch: Arch,
+        data: Dataset,
+        recipe: Recipe,
+        model: nn.Module | None,
+        started: float,
+        validate: bool = True,
+        score_test: bool = False,
+        device: torch.device | None = None,
+    ) -> None:
+        super().__init__(arch, data, recipe, model, started, validate, score_test, device)
         self.amp = MixedPrecision(self.recipe.precision, self.device)
         self.guard = NonFiniteGuard(self.device)
         zero_momentum(self.optimizer)
