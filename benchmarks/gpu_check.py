@@ -26,6 +26,7 @@ few minutes there:
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import multiprocessing
 import statistics
@@ -47,6 +48,10 @@ from nas.search_spaces.zoo import ZOO  # noqa: E402
 
 NETWORKS = ("mobilenet_v3_small", "mnasnet0_5", "mobilenet_v3_large_0.75")
 PACKINGS = (1, 2, 4, 8)
+SETUP_S = 600.0
+"""How long a packing waits for its processes to import torch, load the data and start CUDA."""
+TRIALS_S = 3600.0
+"""How long a packing waits for its processes' trials."""
 
 
 # ---- 1. throughput --------------------------------------------------------------------------------
@@ -87,12 +92,22 @@ def throughput(
     name: str, data: Dataset, recipe: Recipe, device: torch.device, rounds: int
 ) -> dict[str, Any]:
     arch = ZOO[name]()
+    torch.backends.cudnn.benchmark = True
+    # Our loop's warm-up epoch runs alone, so its peak memory is its own: resident data, model,
+    # optimizer, activations and cuDNN's workspaces.
+    _release(device)
+    held = torch.cuda.memory_allocated(device) if device.type == "cuda" else 0
+    run = iter_training(
+        arch, data, recipe.replace(epochs=rounds + 1, max_seconds=None), device=device
+    )
+    next(run)
+    peak = torch.cuda.max_memory_allocated(device) - held if device.type == "cuda" else 0
+
     proxy_input = recipe.proxy_input(data.input_shape)
     sized = data.resized(proxy_input[1:])
     x = to_float(sized.train_images, sized.mean, sized.std).to(device)
     x = x.contiguous(memory_format=torch.channels_last)
     y = sized.train_labels.to(device)
-    torch.backends.cudnn.benchmark = True
     model = build_proxy_model(arch, data, recipe).to(device)
     optimizer = torch.optim.SGD(
         model.parameters(), lr=0.05, momentum=0.9, nesterov=True, fused=True
@@ -101,23 +116,14 @@ def throughput(
     generator = torch.Generator().manual_seed(0)
     plain_epoch(model, optimizer, amp, x, y, recipe.batch_size, generator)  # warm-up, autotuning
 
-    run = iter_training(
-        arch, data, recipe.replace(epochs=rounds + 1, max_seconds=None), device=device
-    )
-    next(run)  # warm-up epoch of ours
     ours: list[float] = []
     plain: list[float] = []
-    peak = 0
     for _ in range(rounds):
         plain.append(plain_epoch(model, optimizer, amp, x, y, recipe.batch_size, generator))
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
         try:
             record = next(run)
         except StopIteration as finished:
             raise SystemExit(f"{name}: our loop ended early: {finished.value.error}") from None
-        if device.type == "cuda":
-            peak = max(peak, torch.cuda.max_memory_allocated(device))
         ours.append(record.images_per_second)
     run.close()
     ratios = [a / b for a, b in zip(ours, plain)]
@@ -186,7 +192,7 @@ def _packed_trials(
     torch.zeros(1, device=device)  # the device context, before the clock starts
     recipe = Recipe.from_dict(settings["recipe"])
     arch = ZOO[settings["network"]]()
-    ready.wait()
+    ready.wait(timeout=SETUP_S)
     start = time.perf_counter()
     statuses = []
     for index in range(settings["trials"]):
@@ -218,9 +224,9 @@ def packing(
         ]
         for process in processes:
             process.start()
-        ready.wait()
+        ready.wait(timeout=SETUP_S)  # a process that died loading breaks it: no endless wait
         start = time.perf_counter()
-        finished = [results.get() for _ in processes]
+        finished = [results.get(timeout=TRIALS_S) for _ in processes]
         wall = time.perf_counter() - start
         for process in processes:
             process.join()
@@ -397,6 +403,14 @@ def main() -> None:
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def _release(device: torch.device) -> None:
+    """Free what earlier measurements left in the allocator and restart its peak."""
+    if device.type == "cuda":
+        gc.collect()
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats(device)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,8 @@ A GPU runs ahead of the Python loop that feeds it; reading a loss (`loss.item()`
 check it for NaN stalls that queue every step. Here the check happens on the device instead:
 `NonFiniteGuard.record` notes the first non-finite loss in device tensors, and the optimizer
 step of a non-finite loss is skipped on the device (the `found_inf` tensor fused SGD honours,
-as under torch's GradScaler), so such a loss never changes the weights. The loop reads the
+as under torch's GradScaler; an optimizer without it is asked on the host), so such a loss
+never changes the weights. The loop reads the
 guard every few steps (`NonFiniteGuard.first`) and fails the run then, naming the step where it
 happened.
 
