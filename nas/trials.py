@@ -123,7 +123,8 @@ class TrialAttrs:
     worker_node: str | None = None
     worker_device: dict[str, Any] | None = None
     """What the candidate trained on: type (cpu, cuda), and a GPU's name, capability, CUDA and
-    cuDNN versions (`nas.evaluators.device.describe_device`)."""
+    cuDNN versions (`nas.evaluators.device.describe_device`); and its precision, the recipe's
+    with ``auto`` resolved for that device."""
     wall_seconds: float | None = None
     error: str | None = None
     duplicate_of: int | None = None

@@ -31,7 +31,7 @@ import ray
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.evaluators.datasets import Dataset
-from nas.evaluators.device import describe_device, ray_task_device
+from nas.evaluators.device import describe_device, ray_task_device, resolve_precision
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, TrialResult
 from nas.evaluators.training import build_proxy_model, iter_training
@@ -53,7 +53,8 @@ class WorkerMessage:
 
     A successful result carries the trained weights as safetensors bytes, so the driver can
     attach them to the trial and `nas export` can ship a trained model. `device` is what the
-    candidate trained on (`describe_device`: cpu, or the GPU's name, CUDA and cuDNN versions).
+    candidate trained on (`describe_device`: cpu, or the GPU's name, CUDA and cuDNN versions)
+    and the precision it trained in (the recipe's, ``auto`` resolved for that device).
     """
 
     host: str | None = None
@@ -84,13 +85,14 @@ def train_candidate(
     on the test split at the end. The device is the GPU Ray gave the task, else the CPU.
     """
     device = ray_task_device(_gpu_ids())
+    arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
+    precision = resolve_precision(parsed_recipe.precision, device)
     where = {
         "host": socket.gethostname(),
         "node_id": _node_id(),
         "pid": os.getpid(),
-        "device": describe_device(device),
+        "device": {**describe_device(device), "precision": precision},
     }
-    arch, parsed_recipe = Arch.from_string(arch_string), Recipe.from_dict(recipe)
     model = build_proxy_model(arch, data, parsed_recipe)
     training = iter_training(
         arch,

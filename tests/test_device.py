@@ -301,7 +301,8 @@ def test_a_worker_reports_the_device_it_trained_on() -> None:
         for item in train_candidate(TINY.to_string(), synthetic(), FAST.to_dict())
     ]
     assert messages[-1].result is not None and messages[-1].result.ok
-    assert all(message.device == describe_device(CPU) for message in messages)
+    cpu = {**describe_device(CPU), "precision": "float32"}
+    assert all(message.device == cpu for message in messages)
     assert check_gpu_training(1, 0) is None  # no GPUs asked for: nothing to check
 
 
@@ -376,7 +377,7 @@ def test_each_trial_records_the_device_it_trained_on(
     trained = [t for t in study.trials if t.user_attrs.get("outcome") == "trained"]
     assert trained
     for trial in trained:
-        assert trial.user_attrs["worker_device"] == describe_device(CPU)
+        assert trial.user_attrs["worker_device"] == {**describe_device(CPU), "precision": "float32"}
         assert trial.user_attrs["recipe"]["precision"] == "float32"
 
 
