@@ -93,6 +93,7 @@ def throughput(
 ) -> dict[str, Any]:
     arch = ZOO[name]()
     torch.backends.cudnn.benchmark = True
+    torch.set_num_threads(recipe.threads)  # ours runs with the recipe's threads; so does plain
     # Our loop's warm-up epoch runs alone, so its peak memory is its own: resident data, model,
     # optimizer, activations and cuDNN's workspaces.
     _release(device)
