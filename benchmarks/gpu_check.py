@@ -1,10 +1,10 @@
 """GPU check: the proxy-training loop on a CUDA GPU against a plain PyTorch loop, accuracy parity
 with the CPU loop, and trials per hour with several trials sharing one GPU.
 
-Needs only torch, numpy and this package on the GPU machine (no Ray, no database), and takes a
-few minutes there:
+Needs only torch, numpy and this package on the GPU machine (no Ray, no database; from a
+checkout, `PYTHONPATH=.` stands for installing it), and takes a few minutes there:
 
-    python benchmarks/gpu_check.py            # prints the three tables
+    PYTHONPATH=. python benchmarks/gpu_check.py            # prints the three tables
     python benchmarks/gpu_check.py --write    # and records them in BENCHMARKS.md ("GPU check")
     python benchmarks/gpu_check.py --device cpu --quick --precision bfloat16   # the script itself, on a CPU
 
