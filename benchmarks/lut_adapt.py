@@ -30,7 +30,14 @@ from _report import write_section
 
 from nas.evaluators.latency.adapt import AdaptOptions, adapt_table
 from nas.evaluators.latency.table import LatencyTable, load_table
-from nas.evaluators.latency.validate import Metrics, Row, validate_table
+from nas.evaluators.latency.timing import get_backend
+from nas.evaluators.latency.validate import (
+    Metrics,
+    Row,
+    SpeedCheck,
+    check_operator_speed,
+    validate_table,
+)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import load_space
 
@@ -70,10 +77,16 @@ def main() -> None:
             "adapted_other": _adapt(args, args.other_source, "adapted_other", None, steps, done),
         }
         if "validate" not in steps:
+            source = load_table(args.source)
+            # The source's own operators re-timed here, as `nas lut validate --target SOURCE`
+            # does: the one speed ratio a user would scale the source by.
+            source_speed = check_operator_speed(
+                source, load_space(args.space), get_backend(str(source.metadata["runtime"]), 1)
+            )
             report = validate_table(
                 tables["adapted"], load_space(args.space), n_archs=args.archs, rounds=args.rounds
             )
-            done("validate", _judge(report, tables, load_table(args.source)))
+            done("validate", _judge(report, tables, source, source_speed))
         if "validate_other_size" not in steps:
             report = validate_table(
                 tables["adapted"],
@@ -140,7 +153,12 @@ def _full_build_seconds(table: LatencyTable, space: str) -> float:
     return round(per_op * len(load_space(space).signatures((3, *table.input_hw))), 1)
 
 
-def _judge(report, tables: dict[str, LatencyTable], source: LatencyTable | None) -> dict:
+def _judge(
+    report,
+    tables: dict[str, LatencyTable],
+    source: LatencyTable | None,
+    source_speed: SpeedCheck | None = None,
+) -> dict:
     """Every table's figures on the one set of networks the report timed."""
     shape = tuple(report.settings["input"])
     timed = [row for row in report.rows if row.measured_ms is not None]
@@ -148,6 +166,7 @@ def _judge(report, tables: dict[str, LatencyTable], source: LatencyTable | None)
         "input": list(shape),
         "networks": {group: sum(r.group == group for r in timed) for group in ("random", "zoo")},
         "operator_speed": report.speed.__dict__ if report.speed else None,
+        "source_operator_speed": source_speed.__dict__ if source_speed else None,
         "rows": [{"name": r.name, "arch": r.arch, "measured_ms": r.measured_ms} for r in timed],
         "tables": {},
     }
@@ -169,9 +188,9 @@ def _judge(report, tables: dict[str, LatencyTable], source: LatencyTable | None)
             group: _metrics([row for row in rows if row.group == group])
             for group in ("random", "zoo")
         }
-        if name == "source" and report.speed is not None:
+        if name == "source" and source_speed is not None:
             for row in rows:
-                row.predicted_ms *= report.speed.ratio
+                row.predicted_ms *= source_speed.ratio
             judged["tables"]["source_x_speed_ratio"] = {
                 group: _metrics([row for row in rows if row.group == group])
                 for group in ("random", "zoo")
@@ -233,6 +252,13 @@ def _body(args: argparse.Namespace, steps: dict[str, Any]) -> str:
                         f"{m['mape_pct']:.1f}% | {m['within_pct']:.0f}% | "
                         f"{m['kendall_tau']:.3f} | {m['max_abs_error_pct']:.1f}% |"
                     )
+        speed = step.get("source_operator_speed")
+        if speed:
+            lines.append(
+                f"\nThe source's operators, timed again here as `nas lut validate` does, ran at "
+                f"{speed['ratio']:.2f}x their entries (10-90%: {speed['low']:.2f}-"
+                f"{speed['high']:.2f}): the ratio of the row 'source x measured speed ratio'."
+            )
         speed = step.get("operator_speed")
         if speed:
             lines.append(
