@@ -227,10 +227,6 @@ class LatencyTable:
                 )
         return self._price(network)
 
-    def prices_input(self, height: int, width: int) -> bool:
-        """Whether `predict` can price inputs of this size without refusing outright."""
-        return (height, width) == self.input_hw or self.cost_model is not None
-
     def price(self, sigs: tuple[OpSignature, ...] | list[OpSignature]) -> LatencyEstimate:
         """Sum the entries of `sigs`, which run one after the other as one network."""
         return self._price(_describe(tuple(sigs)))
