@@ -1,11 +1,13 @@
-"""Turn a trial into files a device or a colleague can use: ONNX, TorchScript, weights, JSON.
+"""Turn a trial or an arch into files a device or a colleague can use: ONNX, TorchScript,
+ExecuTorch, ncnn, weights, JSON.
 
     model = build(spec)                      # spec: arch, input shape, classes, optional weights
     check = export(model, spec, "onnx", Path("model.onnx"), metadata)
 
-Every model file is checked before it lands at its path: ONNX is run in onnxruntime and
-TorchScript is loaded back and run, both against the eager torch model on the same random input;
-a difference beyond `RTOL`/`ATOL` fails the export (`ExportFailed`) and nothing is written. The
+Every model file is checked before it lands at its path: ONNX is run in onnxruntime,
+TorchScript is loaded back, ExecuTorch and ncnn run in their own runtimes (`nas.phone`), all
+against the eager torch model on the same random input; a difference beyond `RTOL`/`ATOL`
+fails the export (`ExportFailed`) and nothing is written. The
 JSON document is what `nas train` and `nas arch show` read as an arch file (its top level is the
 arch's own JSON), plus what the search measured and how, so a trial can be reproduced from it.
 """
@@ -32,7 +34,7 @@ from nas.search_spaces.builder import build_model
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT, InputShape
 from nas.trials import TrialAttrs
 
-FORMATS = ("onnx", "torchscript", "state-dict", "json")
+FORMATS = ("onnx", "torchscript", "executorch", "ncnn", "state-dict", "json")
 RTOL = 1e-4
 ATOL = 1e-5
 """An exported model agrees with torch when |a - b| <= ATOL + RTOL * |b| elementwise."""
@@ -129,15 +131,30 @@ def export(
         return None
     if model is None:
         raise ValueError(f"format {fmt!r} needs a model")
-    writer = {"onnx": _onnx, "torchscript": _torchscript, "state-dict": _state_dict}[fmt]
+    writer = {
+        "onnx": _onnx,
+        "torchscript": _torchscript,
+        "executorch": _executorch,
+        "ncnn": _ncnn,
+        "state-dict": _state_dict,
+    }[fmt]
     data, check = writer(model, spec, metadata)
     if not check.tolerance_ok:
         raise ExportFailed(
             f"{fmt} export does not compute what the torch model computes: "
             f"{check.describe()}; nothing was written"
         )
-    write_atomically(path, data)
+    files = data if isinstance(data, tuple) else (data,)
+    # Last file first: an ncnn .param never names weights that are not there yet.
+    for target, content in reversed(list(zip(output_paths(fmt, path), files))):
+        write_atomically(target, content)
     return check
+
+
+def output_paths(fmt: str, path: Path) -> list[Path]:
+    """Every file `fmt` writes for `path`: ncnn's weights go beside its .param, as ncnn's tools
+    name them (model.param, model.bin)."""
+    return [path, path.with_suffix(".bin")] if fmt == "ncnn" else [path]
 
 
 def random_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
@@ -254,6 +271,19 @@ def trial_document(
     }
 
 
+def arch_document(arch: Arch, source: str) -> dict[str, Any]:
+    """The JSON export of an arch given by name, string or file: readable as an arch file."""
+    from nas.search_spaces.zoo import ZOO
+
+    return {
+        "format_version": JSON_FORMAT_VERSION,
+        "arch": arch.to_string(),
+        "zoo": source if source in ZOO else None,
+        "trained": False,
+        **arch.to_dict(),
+    }
+
+
 # ---- formats ------------------------------------------------------------------------------
 
 
@@ -294,6 +324,50 @@ def _torchscript(
         loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
         expected, actual = model(x), loaded(x)
     return buffer.getvalue(), compare(expected, actual, "torch.jit.load")
+
+
+def _executorch(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:
+    from nas import phone
+
+    x = random_input(spec)
+    try:
+        data = phone.executorch_program(model, spec.input_shape)
+    except (InputError, ExportFailed):
+        raise
+    except Exception as error:  # torch.export and the lowering raise many exception types
+        raise ExportFailed(f"ExecuTorch cannot lower the model: {_first_line(error)}") from None
+    try:
+        actual = phone.run_executorch(data, x)
+    except ExportFailed:
+        raise
+    except Exception as error:  # the runtime raises its own exception types
+        raise ExportFailed(
+            f"the ExecuTorch runtime cannot run the exported program: {_first_line(error)}"
+        ) from None
+    with torch.no_grad():
+        return data, compare(model(x), actual, phone.executorch_version())
+
+
+def _ncnn(
+    model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]
+) -> tuple[tuple[bytes, bytes], Check]:
+    from nas import phone
+
+    x = random_input(spec)
+    param, weights = phone.ncnn_model(model, spec.input_shape)
+    try:
+        actual = phone.run_ncnn(param, weights, x)
+    except ExportFailed:
+        raise
+    except Exception as error:  # the binding raises its own exception types
+        raise ExportFailed(f"ncnn cannot run the converted model: {_first_line(error)}") from None
+    with torch.no_grad():
+        return (param, weights), compare(model(x), actual, phone.ncnn_version())
+
+
+def _first_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return lines[0] if lines else type(error).__name__
 
 
 def _state_dict(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:

@@ -1,4 +1,5 @@
-"""`nas export`: one trial as ONNX, TorchScript, safetensors weights or a reproducible JSON."""
+"""`nas export`: one trial, zoo network or arch as ONNX, TorchScript, ExecuTorch, ncnn,
+safetensors weights or a reproducible JSON."""
 
 from __future__ import annotations
 
@@ -13,15 +14,20 @@ from nas.errors import InputError
 from nas.evaluators.latency import load_table
 from nas.export import (
     FORMATS,
+    Check,
     ExportFailed,
     ModelSpec,
+    arch_document,
     build,
     export,
+    output_paths,
     spec_for_trial,
     trial_document,
 )
 from nas.preflight import require_writable_file
 from nas.search_spaces.limits import check_input_size
+from nas.search_spaces.resolve import resolve_arch
+from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
 from nas.storage import artifact_store_for
 from nas.trials import TrialAttrs
@@ -39,6 +45,14 @@ from nas.trials import TrialAttrs
     help="Export the most accurate trial on the Pareto front (see --max-ms).",
 )
 @click.option(
+    "--arch",
+    "arch_text",
+    default=None,
+    metavar="NAME|STRING|FILE",
+    help="Instead of a trial: a zoo network (see `nas zoo`), an arch string or an arch JSON "
+    "file, built untrained at the deployment input.",
+)
+@click.option(
     "--max-ms",
     type=click.FloatRange(min=0, min_open=True),
     default=None,
@@ -49,11 +63,16 @@ from nas.trials import TrialAttrs
     "fmt",
     type=click.Choice(FORMATS),
     required=True,
-    help="onnx (checked in onnxruntime), torchscript (traced), state-dict "
-    "(safetensors) or json (the arch and its record, for `nas train`).",
+    help="onnx (checked in onnxruntime), torchscript (traced), executorch (.pte lowered to "
+    "XNNPACK, checked in ExecuTorch), ncnn (.param and .bin through pnnx, checked in ncnn), "
+    "state-dict (safetensors) or json (the arch and its record, for `nas train`). executorch "
+    "and ncnn need `pip install 'nas[phone]'`.",
 )
 @click.option(
-    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="File to write."
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="File to write; for ncnn NAME.param, with the weights written beside it as NAME.bin.",
 )
 @click.option(
     "--input-size",
@@ -79,6 +98,7 @@ def command(
     storage: str,
     number: int | None,
     best: bool,
+    arch_text: str | None,
     max_ms: float | None,
     fmt: str,
     out: Path,
@@ -86,20 +106,30 @@ def command(
     num_classes: int | None,
     artifact_dir: Path | None,
 ) -> None:
-    """Build one trial's model at the deployment input and write it to --out.
+    """Build one trial's (or --arch's) model at the deployment input and write it to --out.
 
     When the search saved trained weights for the trial (weights.safetensors), the model has
     them, with the proxy data's channels and classes; otherwise it is randomly initialised, and
     the command says so. Model files are checked before they are written: ONNX runs in
-    onnxruntime and TorchScript is loaded back, and both must match torch on random input.
+    onnxruntime, TorchScript is loaded back, ExecuTorch and ncnn run in their own runtimes, and
+    each must match torch on random input.
     """
-    if (number is None) == (not best):
-        raise InputError("pass exactly one of --trial N and --best")
+    if [number is not None, best, arch_text is not None].count(True) != 1:
+        raise InputError("pass exactly one of --trial N, --best and --arch NAME")
     if max_ms is not None and not best:
-        raise InputError("--max-ms goes with --best; with --trial N the trial is fixed")
+        raise InputError("--max-ms goes with --best; with --trial N or --arch the model is fixed")
     if input_size is not None:
         check_input_size(input_size)
-    require_writable_file(out)
+    if fmt == "ncnn" and out.suffix != ".param":
+        raise InputError(
+            f"ncnn writes a .param file and its .bin weights beside it: pass --out "
+            f"{out.with_suffix('.param')}"
+        )
+    for path in output_paths(fmt, out):
+        require_writable_file(path, "--out" if path == out else "the weights file")
+    if arch_text is not None:
+        _export_arch(arch_text, fmt, out, input_size, num_classes)
+        return
     rdb = open_existing_storage(storage)
     try:
         found = pick_study(rdb, study)
@@ -118,11 +148,7 @@ def command(
         )
     finally:
         rdb.engine.dispose()
-    try:
-        check = export(None if fmt == "json" else build(spec), spec, fmt, out, document)
-    except ExportFailed as error:
-        click.echo(f"nas: export failed: {error}", err=True)
-        sys.exit(1)
+    check = _write(spec, fmt, out, document)
     attrs = TrialAttrs.of(trial)
     console.print(
         f"trial {trial.number} of {found.study_name}: "
@@ -136,7 +162,7 @@ def command(
             f"{'exist' if weights is not None else 'do not exist'} for this trial)"
         )
         return
-    console.print(f"wrote {out} ({fmt}, {spec.describe()})")
+    console.print(f"wrote {_written(fmt, out)} ({fmt}, {spec.describe()})")
     if input_size is not None and attrs.target:
         console.print(_latency_at(spec, attrs.target))
     if check is not None:
@@ -161,6 +187,40 @@ def command(
             "is untrained (random initialisation): train it with `nas train` before "
             "deploying it"
         )
+
+
+def _export_arch(
+    text: str, fmt: str, out: Path, input_size: int | None, num_classes: int | None
+) -> None:
+    """A zoo network, arch string or arch file, untrained: what a user deploys to try a
+    network on a phone before any search, or trains afterwards with `nas train`."""
+    arch = resolve_arch(text)
+    size = input_size or DEPLOY_INPUT[1]
+    spec = ModelSpec(arch, (DEPLOY_INPUT[0], size, size), num_classes or DEPLOY_CLASSES)
+    check = _write(spec, fmt, out, arch_document(arch, text))
+    if fmt == "json":
+        console.print(f"wrote {out} (the arch, for `nas train` and `nas arch show`)")
+        return
+    console.print(f"wrote {_written(fmt, out)} ({fmt}, {spec.describe()})")
+    if check is not None:
+        console.print(check.describe())
+    console.print(
+        "note: --arch builds the network untrained (random initialisation): train it with "
+        "`nas train` before deploying it"
+    )
+
+
+def _write(spec: ModelSpec, fmt: str, out: Path, document: dict) -> Check | None:
+    """Export, or exit 1 with one line when the file fails its check (nothing is written)."""
+    try:
+        return export(None if fmt == "json" else build(spec), spec, fmt, out, document)
+    except ExportFailed as error:
+        click.echo(f"nas: export failed: {error}", err=True)
+        sys.exit(1)
+
+
+def _written(fmt: str, out: Path) -> str:
+    return " and ".join(str(path) for path in output_paths(fmt, out))
 
 
 def _latency_at(spec: ModelSpec, target: str) -> str:
