@@ -206,8 +206,8 @@ def test_best_picks_the_most_accurate_front_trial_under_max_ms(
         (["--trial", "{stopped}"], None),  # stopped early is trained: exportable
         (["--trial", "{unpriced}"], "has no architecture recorded"),
         (["--trial", "0", "--format", "tflite"], "Invalid value for '--format'"),
-        (["--trial", "0", "--best"], "exactly one of --trial N and --best"),
-        ([], "exactly one of --trial N and --best"),
+        (["--trial", "0", "--best"], "exactly one of --trial N, --best and --arch NAME"),
+        ([], "exactly one of --trial N, --best and --arch NAME"),
         (["--trial", "0", "--max-ms", "5"], "--max-ms goes with --best"),
         (["--best", "--max-ms", "0.5"], "runs in 0.5 ms or less; the fastest on the front"),
         (["--trial", "{sampled}", "--num-classes", "5"], "trained for 10 classes"),
