@@ -39,7 +39,13 @@ from rich.console import Console
 from scipy.optimize import nnls
 
 from nas.errors import InputError
-from nas.evaluators.latency.build import BuildOptions, call_overhead_ms, measure_op, progress_bar
+from nas.evaluators.latency.build import (
+    BuildOptions,
+    call_overhead_ms,
+    measure_op,
+    progress_bar,
+    require_same_setup,
+)
 from nas.evaluators.latency.calibrate import CALIBRATION_SEED, fit_cold_term
 from nas.evaluators.latency.cost_model import (
     TERM_NAMES,
@@ -498,12 +504,7 @@ def _open_output(
             f"{path} exists and is not an adaptation of {source.target!r}: give another --out "
             f"or delete the file to start over"
         )
-    for name in _MUST_MATCH:
-        if table.metadata.get(name) != metadata[name]:
-            raise InputError(
-                f"{path} was adapted with {name}={table.metadata.get(name)!r}, this run has "
-                f"{name}={metadata[name]!r}: give another --out or delete the file to start over"
-            )
+    require_same_setup(table, metadata, _MUST_MATCH, path, "adapted")
     sample = (previous.get("seed"), previous.get("rounds"), len(previous.get("networks", [])))
     if sample != (options.seed, options.rounds, options.networks):
         previous.pop("networks", None)  # another sample of networks: time them again

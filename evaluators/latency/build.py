@@ -201,6 +201,18 @@ def measure_op(sig: OpSignature, backend: Backend, options: BuildOptions):
     )
 
 
+def require_same_setup(
+    table: LatencyTable, metadata: dict, names: tuple[str, ...], path: Path, made: str
+) -> None:
+    """A rerun may only add to a table timed with the same settings on the same machine."""
+    for name in names:
+        if table.metadata.get(name) != metadata[name]:
+            raise InputError(
+                f"{path} was {made} with {name}={table.metadata.get(name)!r}, this run has "
+                f"{name}={metadata[name]!r}: give another --out or delete the file to start over"
+            )
+
+
 def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
     """What one call of the runtime costs when it computes next to nothing.
 
@@ -244,12 +256,7 @@ def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> Lat
             f"{path} was made by 'nas lut adapt', not measured operator by operator: build "
             f"into another --out"
         )
-    for name in _MUST_MATCH:
-        if table.metadata.get(name) != metadata[name]:
-            raise InputError(
-                f"{path} was built with {name}={table.metadata.get(name)!r}, this build has "
-                f"{name}={metadata[name]!r}: give another --out or delete the file to start over"
-            )
+    require_same_setup(table, metadata, _MUST_MATCH, path, "built")
     for name, value in metadata.items():  # fields a newer nas records that the file lacks
         table.metadata.setdefault(name, value)
     spaces = str(table.metadata.get("space", "")).split(",")
