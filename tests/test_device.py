@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from test_training import FAST, TINY, synthetic
 
 from nas.cli import main
 from nas.config import SearchConfig
@@ -29,7 +30,6 @@ from nas.evaluators.recipe import Recipe
 from nas.ray_cluster import alive_nodes
 from nas.search import recipe_for, trial_slots
 from nas.worker import WorkerMessage, check_gpu_training, train_candidate
-from tests.test_training import FAST, TINY, synthetic
 
 CPU = torch.device("cpu")
 ROOT = Path(__file__).resolve().parent.parent
