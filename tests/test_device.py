@@ -332,7 +332,7 @@ def test_gpu_trials_where_torch_cannot_use_the_gpu(
 
     from nas.search import search
     from nas.worker import error_line, remote_trainer
-    from tests.tiny_search import TINY_SEARCH
+    from tiny_search import TINY_SEARCH
 
     # The slots follow the GPUs: two halves of the one GPU.
     assert trial_slots(alive_nodes(), 1, 0.5) == 2
@@ -369,7 +369,7 @@ def test_each_trial_records_the_device_it_trained_on(
     import optuna
 
     from nas.search import search
-    from tests.tiny_search import TINY_SEARCH
+    from tiny_search import TINY_SEARCH
 
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     config = SearchConfig(**TINY_SEARCH, trials=2, storage=storage, out=str(tmp_path / "out"))
