@@ -76,8 +76,12 @@ def run_executorch(data: bytes, images: torch.Tensor) -> np.ndarray:
     with _quiet():
         from executorch.runtime import Runtime
 
-        method = Runtime.get().load_program(data).load_method("forward")
+        # A Method does not keep its Program alive: holding the Program here keeps the
+        # memory the method runs in from being freed under it.
+        program = Runtime.get().load_program(data)
+        method = program.load_method("forward")
         outputs = [method.execute([image[None].contiguous()])[0] for image in images]
+        del program
     return torch.cat(outputs).numpy()
 
 

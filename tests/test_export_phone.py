@@ -80,7 +80,8 @@ def test_executorch_from_a_trained_trial(made: MadeStudy, tmp_path: Path, capsys
     assert "ExecuTorch" in out and "(XNNPACK) output matches torch" in out
     import torch
 
-    method = Runtime.get().load_program(pte.read_bytes()).load_method("forward")
+    program = Runtime.get().load_program(pte.read_bytes())  # held: the method runs in it
+    method = program.load_method("forward")
     (logits,) = method.execute([torch.zeros(1, PROXY_INPUT[0], 32, 32)])
     assert logits.shape == (1, PROXY_CLASSES)
 
