@@ -484,6 +484,12 @@ def main(argv: list[str] | None = None) -> None:
         print(json.dumps(found, indent=1))
         return
     if not args.report_only:
+        if load(args) is None and (figures["reports"] or figures["chunks"]):
+            log(
+                f"no study in {args.storage}: the figures in {path.name} were another study's; "
+                "growing a new one from nothing"
+            )
+            figures = {"reports": {}, "chunks": []}
         grow(args, figures)
     report(args, figures)
 

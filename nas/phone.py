@@ -20,7 +20,7 @@ import os
 import subprocess
 import tempfile
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -193,3 +193,34 @@ def _quiet() -> Iterator[None]:
         os.close(saved)
         for logger, level in zip(loggers, levels):
             logger.setLevel(level)
+
+
+# ---- latency bundles --------------------------------------------------------------------------
+
+
+def bundle_writer(fmt: str) -> tuple[Callable[[nn.Module, tuple[int, ...]], dict[str, bytes]], str]:
+    """What `nas lut bundle` writes each operator and network with in `fmt`, and the exporter's
+    name and version for the bundle's record. The files are timed on a phone, not compared
+    with torch: their weights are random, and what matters is the graph the runtime runs."""
+    if fmt == "onnx":
+        from nas.evaluators.onnx_export import ONNX_OPSET, onnx_bytes
+
+        return (
+            lambda module, shape: {".onnx": onnx_bytes(module, (1, *shape))},
+            f"torch.onnx {torch.__version__} (opset {ONNX_OPSET})",
+        )
+    if fmt == "executorch":
+        require("executorch", "executorch")
+        return (
+            lambda module, shape: {".pte": executorch_program(module, shape)},
+            executorch_version(),
+        )
+    if fmt == "ncnn":
+        require("ncnn", "pnnx", "ncnn")
+
+        def write_ncnn(module: nn.Module, shape: tuple[int, ...]) -> dict[str, bytes]:
+            param, weights = ncnn_model(module, shape)
+            return {".param": param, ".bin": weights}
+
+        return write_ncnn, ncnn_version()
+    raise InputError(f"unknown --format {fmt!r}: one of onnx, executorch, ncnn")

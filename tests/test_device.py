@@ -329,10 +329,10 @@ def test_gpu_trials_where_torch_cannot_use_the_gpu(
     ray_with_a_gpu_torch_cannot_use: None, tmp_path
 ) -> None:
     import ray
+    from tiny_search import TINY_SEARCH
 
     from nas.search import search
     from nas.worker import error_line, remote_trainer
-    from tiny_search import TINY_SEARCH
 
     # The slots follow the GPUs: two halves of the one GPU.
     assert trial_slots(alive_nodes(), 1, 0.5) == 2
@@ -367,9 +367,9 @@ def test_each_trial_records_the_device_it_trained_on(
     ray_with_a_gpu_torch_cannot_use: None, tmp_path
 ) -> None:
     import optuna
+    from tiny_search import TINY_SEARCH
 
     from nas.search import search
-    from tiny_search import TINY_SEARCH
 
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     config = SearchConfig(**TINY_SEARCH, trials=2, storage=storage, out=str(tmp_path / "out"))

@@ -12,6 +12,11 @@ subsystem's own and may change shape freely:
     build        `nas lut build`: measure every operator of a space, resumably
     adapt        `nas lut adapt`: another table rescaled from a sample timed here, resumably
     validate     `nas lut validate`: whole networks against the table's sum
+    bundle       `nas lut bundle`: the space's operators as model files for a phone's own tool
+    phone_runner the bundle's run.py: times them over adb (or here, with --local)
+    local_bench  the local mode's tool: a model file timed in its Python runtime
+    bench_output the benchmark tools' outputs, read back
+    device_import `nas lut import`: a table from a timed bundle
 
 Building and validating need torch, onnxruntime and scipy; they load on first use, so pricing a
 candidate from a table stays a plain-Python lookup.
@@ -36,21 +41,33 @@ from nas.evaluators.latency.table import (
 if TYPE_CHECKING:
     from nas.evaluators.latency.adapt import AdaptOptions, adapt_table
     from nas.evaluators.latency.build import BuildOptions, build_table
+    from nas.evaluators.latency.bundle import BUNDLE_FORMATS, BundleOptions, write_bundle
     from nas.evaluators.latency.cost_model import OpCostModel
+    from nas.evaluators.latency.device_import import import_bundle
     from nas.evaluators.latency.networks import NETWORK_ROUNDS
     from nas.evaluators.latency.timing import BACKENDS
-    from nas.evaluators.latency.validate import ValidationReport, validate_table, write_report
+    from nas.evaluators.latency.validate import (
+        ValidationReport,
+        validate_table,
+        validate_with_timings,
+        write_report,
+    )
 
 _LAZY = {
     "AdaptOptions": "adapt",
     "adapt_table": "adapt",
     "BuildOptions": "build",
     "build_table": "build",
+    "BUNDLE_FORMATS": "bundle",
+    "BundleOptions": "bundle",
+    "write_bundle": "bundle",
+    "import_bundle": "device_import",
     "OpCostModel": "cost_model",
     "NETWORK_ROUNDS": "networks",
     "BACKENDS": "timing",
     "ValidationReport": "validate",
     "validate_table": "validate",
+    "validate_with_timings": "validate",
     "write_report": "validate",
 }
 
@@ -60,6 +77,11 @@ __all__ = [
     "BACKENDS",
     "NETWORK_ROUNDS",
     "BuildOptions",
+    "BUNDLE_FORMATS",
+    "BundleOptions",
+    "import_bundle",
+    "write_bundle",
+    "validate_with_timings",
     "LatencyEstimate",
     "LatencyTable",
     "OpLatency",

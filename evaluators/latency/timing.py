@@ -19,13 +19,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from nas.errors import InputError
-from nas.evaluators.onnx_export import onnx_bytes
 from nas.search_spaces.signatures import OpSignature
+
+if TYPE_CHECKING:  # torch loads on first use: a bundle's local tool times files without it
+    import torch
 
 BACKENDS = ("onnxruntime", "torch")
 _RUSAGE_THREAD = getattr(resource, "RUSAGE_THREAD", resource.RUSAGE_SELF)  # Linux has it
@@ -158,6 +160,8 @@ class OnnxRuntimeBackend(Backend):
         return options
 
     def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        from nas.evaluators.onnx_export import onnx_bytes
+
         model = onnx_bytes(module, shape)
         session = self._ort.InferenceSession(
             model, self.session_options(), providers=["CPUExecutionProvider"]
@@ -173,9 +177,13 @@ class TorchBackend(Backend):
 
     @property
     def version(self) -> str:
+        import torch
+
         return torch.__version__
 
     def prepare(self, module: torch.nn.Module, shape: tuple[int, ...]) -> Callable[[], object]:
+        import torch
+
         torch.set_num_threads(self.threads)
         module = module.eval()
         example = torch.rand(*shape)

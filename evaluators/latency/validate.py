@@ -28,6 +28,7 @@ import torch
 from scipy.stats import kendalltau
 
 from nas.errors import InputError
+from nas.evaluators.latency.bundle import PHONE_FORMATS
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
 from nas.evaluators.latency.table import LatencyTable
 from nas.evaluators.latency.timing import (
@@ -42,6 +43,8 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_op
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
+
+PHONE_RUNTIMES = {name: fmt.runtime for name, fmt in PHONE_FORMATS.items()}
 
 WITHIN = 10.0
 """Percent: the tolerance of the share-within figure."""
@@ -309,6 +312,68 @@ def validate_table(
             "machine": machine_info(),
             "date": date.today().isoformat(),
             "seconds": round(time.perf_counter() - started, 1),
+            "per_op_overhead_ms": table.per_op_overhead_ms,
+            "cold_ms_per_mb": table.cold_ms_per_mb,
+        },
+    )
+
+
+def validate_with_timings(table: LatencyTable, folder: Path) -> ValidationReport:
+    """Judge `table` on the networks a bundle timed on its device (`nas lut bundle`).
+
+    A phone cannot run the timing loop here, so its whole-network timings come from the
+    bundle's validation networks (another seed than its calibration networks, and the zoo),
+    read back as `nas lut import` reads the operators.
+    """
+    from nas.evaluators.latency.device_import import read_bundle
+
+    bundle = read_bundle(folder)
+    manifest = bundle.manifest
+    judged = [m for m in manifest["models"] if m["role"] == "validation"]
+    if not judged:
+        raise InputError(
+            f"{folder} timed no networks to judge a table with (--validate 0, --no-zoo)"
+        )
+    shape = (3, int(manifest["input_size"]), int(manifest["input_size"]))
+    num_classes = int(manifest["num_classes"])
+    rows = []
+    for model in judged:
+        arch = Arch.from_string(model["arch"])
+        try:
+            estimate = table.predict(arch, shape, num_classes)
+            row = Row(
+                model["name"],
+                model["group"],
+                model["arch"],
+                estimate.total_ms,
+                n_modelled=estimate.n_modelled,
+                sum_ms=sum(op.ms for op in estimate.ops),
+            )
+        except InputError as error:
+            row = Row(model["name"], model["group"], model["arch"], None, note=str(error))
+        row.measured_ms = bundle.fastest_ms(model["id"])
+        row.spread_ms = bundle.spread_ms(model["id"])
+        rows.append(row)
+    device = bundle.device
+    return ValidationReport(
+        target=table.target,
+        table_path=str(table.path),
+        rows=rows,
+        settings={
+            "space": manifest["space"],
+            "seed": manifest["validation_seed"],
+            "n_archs": sum(m["group"] == "random" for m in judged),
+            "rounds": manifest["network_rounds"],
+            "repeats": manifest["network_loops"],
+            "runtime": PHONE_RUNTIMES.get(manifest["format"], manifest["format"]),
+            "runtime_version": device.get("runtime_version"),
+            "threads": manifest["threads"],
+            "clock": table.metadata.get("clock"),
+            "input": list(shape),
+            "num_classes": num_classes,
+            "machine": {k: v for k, v in device.items() if k.startswith("ro.") or k == "serial"},
+            "timings_from": str(folder),
+            "date": date.today().isoformat(),
             "per_op_overhead_ms": table.per_op_overhead_ms,
             "cold_ms_per_mb": table.cold_ms_per_mb,
         },

@@ -10,6 +10,7 @@ import click
 from nas.commands._output import console, echo_json, input_size_option, print_table
 from nas.evaluators.latency import (
     BACKENDS,
+    BUNDLE_FORMATS,
     NETWORK_ROUNDS,
     available_tables,
     load_table,
@@ -217,6 +218,154 @@ def adapt(
     console.print(f"judge it on other networks: nas lut validate --target {report.path}")
 
 
+@command.command("bundle")
+@click.option("--target", required=True, help="Name of the table the bundle is for (the phone).")
+@click.option(
+    "--space",
+    default=DEFAULT_SPACE,
+    show_default=True,
+    help="Built-in space name or YAML file whose operators are bundled.",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(BUNDLE_FORMATS),
+    required=True,
+    help="Model format, timed on the phone by its runtime's tool: executor_runner (executorch), "
+    "benchncnn (ncnn), onnxruntime_perf_test (onnx).",
+)
+@input_size_option
+@click.option(
+    "--threads",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Threads the tool runs each model with, as the deployed model will run.",
+)
+@click.option(
+    "--loops",
+    type=click.IntRange(min=3),
+    default=50,
+    show_default=True,
+    help="Timed runs per operator (networks: 20 per round).",
+)
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Interleaved rounds over the networks; each network's fastest run is kept.",
+)
+@click.option(
+    "--calibrate",
+    type=click.IntRange(min=0),
+    default=30,
+    show_default=True,
+    help="Calibration networks (the ones 'nas lut build' times, same seed).",
+)
+@click.option(
+    "--validate",
+    "judge",
+    type=click.IntRange(min=0),
+    default=20,
+    show_default=True,
+    help="Networks of another seed that 'nas lut validate --timings' judges the table on.",
+)
+@click.option("--zoo/--no-zoo", default=True, show_default=True, help="Also time the zoo networks.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder of the bundle; a rerun finishes the models still missing.",
+)
+def bundle(
+    target: str,
+    space: str,
+    fmt: str,
+    input_size: int,
+    threads: int,
+    loops: int,
+    rounds: int,
+    calibrate: int,
+    judge: int,
+    zoo: bool,
+    out: Path,
+) -> None:
+    """Write every operator of SPACE as a model file for a phone, and a runner that times them.
+
+    Then: 'python OUT/run.py --bench PATH' with the phone on adb (or '--local' on this
+    machine), and 'nas lut import OUT --target NAME'.
+    """
+    from nas.evaluators.latency import BundleOptions, write_bundle
+    from nas.phone import bundle_writer
+    from nas.preflight import require_writable_dir
+
+    writer, exporter = bundle_writer(fmt)
+    require_writable_dir(out)
+    options = BundleOptions(
+        target=target,
+        out=out,
+        format=fmt,
+        space=space,
+        input_size=input_size,
+        threads=threads,
+        operator_loops=loops,
+        network_rounds=rounds,
+        calibrate=calibrate,
+        validate=judge,
+        zoo=zoo,
+    )
+    manifest = write_bundle(options, writer, exporter)
+    models = manifest["models"]
+    operators = sum(m["role"] == "operator" for m in models)
+    console.print(
+        f"{out}: {operators} operators and {len(models) - operators - 1} networks as "
+        f"{fmt} ({exporter}), {len(manifest['runs'])} runs for {manifest['tool']} "
+        f"({manifest['export_seconds'] / 60:.1f} min of export)"
+    )
+    console.print(
+        f"next: python {out / 'run.py'} --bench PATH/TO/{manifest['tool']} (phone on adb) "
+        f"or --local (this machine); then nas lut import {out} --target {target}"
+    )
+
+
+@command.command("import")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--target", required=True, help="Name of the new table (the phone).")
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Table file [default: the user table directory, <target>.json].",
+)
+def import_(folder: Path, target: str, out: Path | None) -> None:
+    """Make a table from a bundle the runner has timed (FOLDER as 'nas lut bundle' wrote it)."""
+    from nas.evaluators.latency import default_table_path, import_bundle
+    from nas.preflight import require_writable_file
+
+    require_writable_file(out or default_table_path(target))
+    report = import_bundle(folder, target, out)
+    table = report.table
+    console.print(
+        f"{report.path}: {report.operators} operators measured on {table.metadata['device']} "
+        f"with {table.metadata['benchmark_tool']}, {table.metadata['threads']} thread(s); "
+        f"call overhead {table.per_op_overhead_ms:.4f} ms"
+    )
+    if report.held_out_mape_pct is not None:
+        console.print(
+            f"cost model for operators outside the space: {report.held_out_mape_pct:.1f}% "
+            f"error on held-out entries (5-fold)"
+        )
+    if report.calibration:
+        c = report.calibration
+        console.print(
+            f"calibrated on {c['networks']} networks: cold feature maps cost "
+            f"{table.cold_ms_per_mb:.4f} ms/MB; table error on them "
+            f"{c['mape_without_pct']:.1f}% -> {c['mape_fitted_pct']:.1f}%"
+        )
+    console.print(f"judge it: nas lut validate --target {report.path} --timings {folder}")
+
+
 @command.command("validate")
 @click.option("--target", required=True, help="Target name or table file.")
 @click.option(
@@ -250,6 +399,13 @@ def adapt(
     help="Judge the table at this input side [default: the one it was built at].",
 )
 @click.option(
+    "--timings",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A timed bundle ('nas lut bundle'): judge the table on the networks it timed on its "
+    "device instead of timing networks here.",
+)
+@click.option(
     "--out",
     type=click.Path(file_okay=False, path_type=Path),
     default=Path("."),
@@ -264,10 +420,11 @@ def validate(
     zoo: bool,
     rounds: int,
     input_size: int | None,
+    timings: Path | None,
     out: Path,
 ) -> None:
     """Measure whole networks end to end and compare them with the table's sums."""
-    from nas.evaluators.latency import validate_table, write_report
+    from nas.evaluators.latency import validate_table, validate_with_timings, write_report
     from nas.preflight import require_writable_dir
     from nas.search_spaces.limits import check_input_size
     from nas.search_spaces.space import load_space
@@ -275,18 +432,20 @@ def validate(
     if input_size is not None:
         check_input_size(input_size)
     table = load_table(target)
-    space_name = space or str(table.metadata.get("space", DEFAULT_SPACE)).split(",")[0]
-    loaded_space = load_space(space_name)
     require_writable_dir(out)
-    report = validate_table(
-        table,
-        loaded_space,
-        n_archs=archs,
-        seed=seed,
-        include_zoo=zoo,
-        rounds=rounds,
-        input_size=input_size,
-    )
+    if timings is not None:
+        report = validate_with_timings(table, timings)
+    else:
+        space_name = space or str(table.metadata.get("space", DEFAULT_SPACE)).split(",")[0]
+        report = validate_table(
+            table,
+            load_space(space_name),
+            n_archs=archs,
+            seed=seed,
+            include_zoo=zoo,
+            rounds=rounds,
+            input_size=input_size,
+        )
     json_path, png_path = write_report(report, out)
     rows = []
     for group in ("random", "zoo"):
