@@ -74,6 +74,7 @@ def train_runs(
     """
     pending = deque(runs)
     running: dict[Any, tuple[CompanionRun, optuna.Trial, float]] = {}
+    devices: dict[Any, dict[str, Any]] = {}  # what each run trains on, from its first record
     done = RunsDone()
     try:
         while pending or running:
@@ -92,9 +93,13 @@ def train_runs(
                 raise SearchFailed(why)
             for generator in ready:
                 message = _next_message(generator)
+                if message.device:
+                    devices[generator] = message.device
                 if message.result is None:
                     continue  # an epoch record: these runs are never stopped early
                 run, trial, started = running.pop(generator)
+                if generator in devices:
+                    write_attrs(trial, worker_device=devices.pop(generator))
                 ok = _record(companion, trial, run, message, started, say, final, artifacts)
                 done = RunsDone(done.finished + ok, done.failed + (not ok))
     except KeyboardInterrupt:

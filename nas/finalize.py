@@ -48,6 +48,7 @@ from nas.evaluators.latency import load_table
 from nas.evaluators.recipe import Recipe
 from nas.outputs import pareto_front, trained_rows
 from nas.pricing import price
+from nas.ray_cluster import worker_slots
 from nas.search_spaces.zoo import ZOO
 from nas.storage import (
     DEFAULT_STORAGE_URL,
@@ -58,7 +59,7 @@ from nas.storage import (
 )
 from nas.study import FINAL_SUFFIX, companion
 from nas.trials import TrialAttrs
-from nas.worker import remote_trainer
+from nas.worker import check_gpu_training, remote_trainer
 
 
 @dataclass(frozen=True)
@@ -353,6 +354,10 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
         )
         try:
             say(describe(connection))
+            # As the search does: a GPU node whose torch cannot use its GPU fails here, once.
+            gpu = check_gpu_training(options.cpus_per_trial, options.gpus_per_trial, say=say)
+            if gpu is not None:
+                say(f"GPU runs: {gpu.get('name')} (CUDA {gpu.get('cuda')})")
             return run_finalize(study, plan, options, say, stop_if=lease.stop_reason)
         except KeyboardInterrupt:
             say("interrupted: rerun the same command to train the runs that are missing")
@@ -363,10 +368,5 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
 
 
 def _cluster_slots(options: FinalizeOptions) -> Callable[[], int]:
-    def slots() -> int:
-        if options.workers:
-            return options.workers
-        cpus = ray.cluster_resources().get("CPU", 1)
-        return max(1, int(cpus // options.cpus_per_trial))
-
-    return slots
+    """As the search counts them: by the cluster's CPUs, or by its GPUs with --gpus-per-trial."""
+    return lambda: worker_slots(options.workers, options.cpus_per_trial, options.gpus_per_trial)

@@ -30,6 +30,7 @@ once with one line.
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import threading
@@ -379,3 +380,36 @@ def wait_for_node(cpus: float, gpus: float, wait_s: float, say: Say) -> bool:
 
 def _node_id() -> str:
     return ray.get_runtime_context().get_node_id()
+
+
+def trial_slots(nodes: list[dict[str, float]], cpus: float, gpus: float) -> int:
+    """How many trials of `cpus` CPUs and `gpus` GPUs the `nodes` (Ray totals) run at once.
+
+    A trial runs on one node and a fraction of a GPU on one GPU, so each node holds as many as
+    both its CPUs and its GPUs allow, counted in Ray's units (a GPU is 10,000 of them): 0.3 of
+    a GPU is three trials per GPU, not 3.33. At least one, so a search always asks.
+    """
+    total = 0
+    for node in nodes:
+        by_cpu = math.floor(node.get("CPU", 0.0) / cpus + 1e-9) if cpus > 0 else math.inf
+        by_gpu: float = math.inf
+        if gpus > 0:
+            whole = math.floor(node.get("GPU", 0.0) + 1e-9)
+            units = int(round(gpus * 10_000))
+            by_gpu = whole * (10_000 // units) if gpus <= 1 else whole // int(gpus)
+        count = min(by_cpu, by_gpu)
+        total += int(count) if math.isfinite(count) else 0
+    return max(1, total)
+
+
+def worker_slots(workers: int, cpus: float, gpus: float) -> int:
+    """Trials to run at once: `workers` if given, else what the cluster holds right now.
+
+    Read again and again by the search, confirm and finalize alike, so Ray nodes that join a
+    running study are put to work.
+    """
+    if workers:
+        return workers
+    if gpus > 0:
+        return trial_slots(alive_nodes(), cpus, gpus)
+    return max(1, int(ray.cluster_resources().get("CPU", 1) // cpus))

@@ -10,7 +10,6 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import dataclasses
-import math
 import signal
 import sys
 import threading
@@ -42,9 +41,10 @@ from nas.monitor import SearchMonitor
 from nas.outputs import pareto_rows, write_outputs
 from nas.preflight import check_search_inputs
 from nas.pricing import Price, check_budget_is_reachable, price
-from nas.ray_cluster import RayConnection, alive_nodes, join_ray
+from nas.ray_cluster import RayConnection, join_ray, worker_slots
 from nas.ray_cluster import describe as describe_ray
 from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
+from nas.ray_cluster import trial_slots as trial_slots  # noqa: F401 (tests use it)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
@@ -330,12 +330,7 @@ class _Driver:
         Read on every loop, so Ray nodes that join a running search are put to work.
         """
         config = self.config
-        if config.workers:
-            return config.workers
-        if config.gpus_per_trial > 0:
-            return trial_slots(alive_nodes(), config.cpus_per_trial, config.gpus_per_trial)
-        cpus = ray.cluster_resources().get("CPU", 1)
-        return max(1, int(cpus // config.cpus_per_trial))
+        return worker_slots(config.workers, config.cpus_per_trial, config.gpus_per_trial)
 
     def _failing_throughout(self) -> bool:
         """Whether enough trials failed in a row (at least two per slot) to stop asking."""
@@ -664,26 +659,6 @@ class _Driver:
             wall_seconds=round(time.monotonic() - started, 2),
             interrupted=interrupted,
         )
-
-
-def trial_slots(nodes: list[dict[str, float]], cpus: float, gpus: float) -> int:
-    """How many trials of `cpus` CPUs and `gpus` GPUs the `nodes` (Ray totals) run at once.
-
-    A trial runs on one node and a fraction of a GPU on one GPU, so each node holds as many as
-    both its CPUs and its GPUs allow, counted in Ray's units (a GPU is 10,000 of them): 0.3 of
-    a GPU is three trials per GPU, not 3.33. At least one, so a search always asks.
-    """
-    total = 0
-    for node in nodes:
-        by_cpu = math.floor(node.get("CPU", 0.0) / cpus + 1e-9) if cpus > 0 else math.inf
-        by_gpu: float = math.inf
-        if gpus > 0:
-            whole = math.floor(node.get("GPU", 0.0) + 1e-9)
-            units = int(round(gpus * 10_000))
-            by_gpu = whole * (10_000 // units) if gpus <= 1 else whole // int(gpus)
-        count = min(by_cpu, by_gpu)
-        total += int(count) if math.isfinite(count) else 0
-    return max(1, total)
 
 
 def _describe_gpu(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:

@@ -59,6 +59,7 @@ def check_final_runs(storage: str, name: str, seeds: list[int], artifact_dir: Pa
         assert [epoch["val_accuracy"] for epoch in attrs["curve"]] == [None]
         assert attrs["recipe"]["epochs"] == 1 and attrs["recipe"]["seed"] == attrs["seed"]
         assert attrs["latency_ms"] > 0 and attrs["mflops"] <= BUDGET
+        assert attrs["worker_device"]["type"] == "cpu" and attrs["worker_host"]
         metas = get_all_artifact_meta(trial, storage=final_study._storage)
         assert [meta.filename for meta in metas] == ["weights.safetensors"]
     identity = final_study.user_attrs["identity"]

@@ -60,9 +60,12 @@ def prepare(fmt: str, model: Path, shape: tuple[int, ...], threads: int) -> Call
         return run_ncnn
     if fmt == "executorch":
         import torch
+        from executorch.extension.pybindings.portable_lib import _unsafe_reset_threadpool
         from executorch.runtime import Runtime
 
-        torch.set_num_threads(threads)
+        # XNNPACK runs on ExecuTorch's own thread pool (one thread per core by default), not
+        # torch's; with one thread it runs on the calling thread, which the clock then sees.
+        _unsafe_reset_threadpool(threads)
         program = Runtime.get().load_program(model.read_bytes())
         method = program.load_method("forward")
         example = [torch.from_numpy(data)]
