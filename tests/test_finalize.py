@@ -183,7 +183,7 @@ def test_an_interrupted_finalize_resumes_without_training_anything_twice(
         "--epochs",
         "1",
         "--seeds",
-        "2",
+        "1",
         "--workers",
         "1",
         "--artifact-dir",
@@ -198,11 +198,11 @@ def test_an_interrupted_finalize_resumes_without_training_anything_twice(
     assert process.poll() is None, process.stderr.read().decode()
     os.killpg(process.pid, signal.SIGKILL)  # the driver and the local Ray it started
     process.wait()
-    assert 1 <= _complete_final_runs(db) < 4
+    assert _complete_final_runs(db) == 1  # of two: the searched pick and the zoo network
 
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    check_final_runs(storage, name, [0, 1], artifacts)
+    check_final_runs(storage, name, [0], artifacts)
     left = [t for t in final_trials(storage, name) if t.state != TrialState.COMPLETE]
     assert all(t.state == TrialState.FAIL for t in left)
     assert all(t.user_attrs.get("outcome") == "interrupted" for t in left)
