@@ -250,3 +250,38 @@ def test_bad_input_is_one_line_and_exit_2(args, message, tmp_path: Path, capsys)
     code = nas([arg.format(tmp=tmp_path) for arg in args])
     err = capsys.readouterr().err
     assert code == 2 and message in err and "Traceback" not in err
+
+
+def test_an_interrupted_export_resumes_and_the_runner_waits_for_it(tmp_path: Path) -> None:
+    from nas.evaluators.latency import BundleOptions, write_bundle
+    from nas.phone import bundle_writer
+
+    space = tmp_path / "bundle_test.yaml"
+    space.write_text(SMALL_SPACE)
+    writer, exporter = bundle_writer("onnx")
+    written: list[tuple[int, ...]] = []
+
+    def stop_after_five(module, shape):
+        if len(written) == 5:
+            raise KeyboardInterrupt
+        written.append(shape)
+        return writer(module, shape)
+
+    options = BundleOptions(
+        target="box", out=tmp_path / "b", format="onnx", space=str(space), input_size=64,
+        calibrate=1, validate=0, zoo=False,
+    )  # fmt: skip
+    with pytest.raises(KeyboardInterrupt):
+        write_bundle(options, stop_after_five, exporter, show_progress=False)
+    models = sorted((tmp_path / "b/models").iterdir())
+    assert len(models) == 5
+    stamps = {path: path.stat().st_mtime_ns for path in models}
+    refused = _run(tmp_path / "b", "--local")
+    assert refused.returncode == 2 and "export was interrupted" in refused.stderr
+    assert nas(["lut", "import", str(tmp_path / "b"), "--target", "box"]) == 2
+
+    manifest = write_bundle(options, writer, exporter, show_progress=False)
+    assert manifest["complete"] and len(list((tmp_path / "b/models").iterdir())) == len(
+        manifest["models"]
+    )
+    assert {path: path.stat().st_mtime_ns for path in models} == stamps  # not written again

@@ -155,10 +155,21 @@ def write_bundle(
     folder = options.out
     manifest = _plan(options, fmt, space, exporter)
     existing = folder / MANIFEST
+    before = 0.0
     if existing.exists():
-        _require_same_plan(json.loads(existing.read_text()), manifest, folder)
+        kept = json.loads(existing.read_text())
+        _require_same_plan(kept, manifest, folder)
+        before = float(kept.get("export_seconds", 0.0))
     (folder / "models").mkdir(parents=True, exist_ok=True)
     (folder / "raw").mkdir(exist_ok=True)
+    # The plan goes first, marked unfinished: an interrupted export is then resumed with the
+    # same settings only, and the runner refuses to start on it.
+    manifest["complete"] = False
+    manifest["export_seconds"] = before
+    write_atomically(existing, json.dumps(manifest, indent=1) + "\n")
+    runner = folder / RUNNER
+    shutil.copyfile(Path(__file__).with_name("phone_runner.py"), runner)
+    runner.chmod(0o755)
     sigs = {sig.key: sig for sig in space.signatures(shape, options.num_classes)}
     console = Console(stderr=True)
     todo = [model for model in manifest["models"] if not _written(folder, model)]
@@ -172,18 +183,14 @@ def write_bundle(
         )
         for model in todo:
             module, input_shape = _module(model, sigs, shape, options.num_classes)
-            files = writer(module.eval(), input_shape)
-            for suffix, data in files.items():
+            files = list(writer(module.eval(), input_shape).items())
+            # The tool's file last: its presence is what marks the model as written.
+            for suffix, data in [*files[1:], files[0]]:
                 write_atomically(folder / "models" / f"{model['id']}{suffix}", data)
             progress.advance(task)
-    before = (
-        json.loads(existing.read_text()).get("export_seconds", 0.0) if existing.exists() else 0.0
-    )
-    manifest["export_seconds"] = round(float(before) + time.perf_counter() - started, 1)
-    write_atomically(folder / MANIFEST, json.dumps(manifest, indent=1) + "\n")
-    runner = Path(__file__).with_name("phone_runner.py")
-    shutil.copyfile(runner, folder / RUNNER)
-    (folder / RUNNER).chmod(0o755)
+    manifest["export_seconds"] = round(before + time.perf_counter() - started, 1)
+    manifest["complete"] = True
+    write_atomically(existing, json.dumps(manifest, indent=1) + "\n")
     return manifest
 
 

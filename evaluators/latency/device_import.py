@@ -59,6 +59,8 @@ def read_bundle(folder: Path, require_complete: bool = True) -> Bundle:
     if not path.is_file():
         raise InputError(f"{folder} is not a latency bundle (no {MANIFEST}): see 'nas lut bundle'")
     manifest = json.loads(path.read_text())
+    if not manifest.get("complete", True):
+        raise InputError(f"{folder}: its export was interrupted: rerun the same 'nas lut bundle'")
     raw = folder / "raw"
     device_path = raw / "device.json"
     device = json.loads(device_path.read_text()) if device_path.is_file() else {}

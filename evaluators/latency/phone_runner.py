@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-runs", type=int, help="stop after this many runs (resume later)")
     args = parser.parse_args(argv)
     manifest = json.loads((HERE / "manifest.json").read_text())
+    if not manifest.get("complete", True):
+        parser.error("the bundle's export was interrupted: rerun the same 'nas lut bundle' first")
     if not args.local and args.bench is None:
         parser.error(f"give --bench (the phone's {manifest['tool']}) or --local")
     if args.bench is not None and not args.bench.is_file():
