@@ -179,7 +179,7 @@ def test_an_ncnn_bundle_runs_in_ncnn_and_imports(tmp_path: Path) -> None:
     space = tmp_path / "bundle_test.yaml"
     space.write_text(SMALL_SPACE)
     bundle = tmp_path / "bundle"
-    args = ["--space", str(space), "--format", "ncnn", "--input-size", "64", "--loops", "5"]
+    args = ["--space", str(space), "--format", "ncnn", "--input-size", "224", "--loops", "5"]
     args += ["--rounds", "1", "--calibrate", "2", "--validate", "2", "--no-zoo"]
     assert nas(["lut", "bundle", "--target", "box", *args, "--out", str(bundle)]) == 0
     manifest = json.loads((bundle / "manifest.json").read_text())
@@ -193,7 +193,7 @@ def test_an_ncnn_bundle_runs_in_ncnn_and_imports(tmp_path: Path) -> None:
     table = LatencyTable.load(table_path)
     assert table.metadata["runtime"] == "ncnn"
     assert sum(e["source"] == "measured" for e in table.entries.values()) == len(
-        load_space(str(space)).signatures((3, 64, 64), 1000)
+        load_space(str(space)).signatures((3, 224, 224), 1000)
     )
 
 

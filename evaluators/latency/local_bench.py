@@ -50,12 +50,13 @@ def prepare(fmt: str, model: Path, shape: tuple[int, ...], threads: int) -> Call
         if net.load_param(str(model)) != 0 or net.load_model(str(model.with_suffix(".bin"))) != 0:
             raise SystemExit(f"ncnn cannot load {model}")
         (name_in,), (name_out,) = net.input_names(), net.output_names()
-        pixels = ncnn.Mat(np.ascontiguousarray(data[0]))
+        array = np.ascontiguousarray(data[0])
+        pixels = ncnn.Mat(array)  # a view of `array`, which must outlive it
 
         def run_ncnn() -> object:
             with net.create_extractor() as extractor:
                 extractor.input(name_in, pixels)
-                return extractor.extract(name_out)
+                return array.shape, extractor.extract(name_out)
 
         return run_ncnn
     if fmt == "executorch":
