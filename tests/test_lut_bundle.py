@@ -152,8 +152,9 @@ def test_tiny_round_trips_through_bundle_local_run_import_and_validate(
         raw = bundle / "raw" / f"{model['id']}.txt"
         assert entry["ms"] == pytest.approx(_fastest(raw), rel=1e-3)  # the file keeps 4 digits
     meta = table.metadata
-    overhead = _fastest(bundle / "raw/overhead.txt")
-    assert meta["per_op_overhead_ms"] == pytest.approx(overhead, abs=1e-5)
+    probe = _fastest(bundle / "raw/overhead.txt")
+    assert meta["per_op_overhead_probe_ms"] == pytest.approx(probe, abs=1e-5)
+    assert meta["per_op_overhead_ms"] >= meta["per_op_overhead_probe_ms"]  # plus the fitted rest
     assert meta["runtime"] == "onnxruntime" and meta["benchmark_tool"] == "nas-local-bench"
     assert (meta["threads"], meta["input_size"], meta["space"]) == (1, 32, "tiny")
     assert meta["calibration"]["networks"] == 4 and "cold_ms_per_mb" in meta
@@ -285,3 +286,32 @@ def test_an_interrupted_export_resumes_and_the_runner_waits_for_it(tmp_path: Pat
         manifest["models"]
     )
     assert {path: path.stat().st_mtime_ns for path in models} == stamps  # not written again
+
+
+def test_the_per_call_overhead_a_probe_misses_is_fitted_on_whole_networks(tmp_path: Path) -> None:
+    from nas.evaluators.latency.calibrate import fit_overhead_and_cold_term
+    from nas.evaluators.latency.networks import sample_archs
+    from nas.evaluators.latency.table import feature_map_bytes
+    from nas.search_spaces.signatures import arch_signatures
+
+    path = tmp_path / "bundle_test.yaml"
+    path.write_text(SMALL_SPACE)
+    space = load_space(str(path))
+    shape = (3, 64, 64)
+    sigs = space.signatures(shape, 1000)
+    entries = {s.key: {"ms": 0.2 + 0.01 * i, "std": 0.0, "source": "measured"}
+               for i, s in enumerate(sigs)}  # fmt: skip
+    table = LatencyTable({"target": "t", "input_size": 64, "method": "m",
+                          "per_op_overhead_ms": 0.004}, entries)  # fmt: skip
+    archs = sample_archs(space, 8, seed=1)
+    measured = []
+    for arch in archs:  # a runtime that pays 0.03 ms more per call alone, 0.01 ms per cold MB
+        found = arch_signatures(arch, shape, 1000)
+        megabytes = sum(feature_map_bytes(s) for s in found) / 1e6
+        base = table.predict(arch, shape, 1000).total_ms
+        measured.append(base - 0.03 * (len(found) - 1) + 0.01 * megabytes)
+    summary = fit_overhead_and_cold_term(table, archs, measured)
+    assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)
+    assert table.metadata["per_op_overhead_probe_ms"] == 0.004
+    assert table.cold_ms_per_mb == pytest.approx(0.01, abs=1e-4)
+    assert summary["mape_fitted_pct"] < 0.1 < summary["mape_without_pct"]

@@ -2,11 +2,12 @@
 
 The runner (`phone_runner`, run.py in the bundle) left one output file per timed run and the
 device's properties; `bench_output` reads each file in its tool's format. From them this module
-makes what a build makes: every operator's fastest run as a measured entry, the call overhead
-from the probe, the cost model fitted to the entries (held-out error recorded), and the
-cold-feature-map term fitted on the calibration networks. The networks the bundle set aside for
-judging (another seed, the zoo) become the whole-network timings `nas lut validate --timings`
-compares the table with.
+makes what a build makes: every operator's fastest run as a measured entry, the call
+overhead (the probe's, plus what the calibration networks show the runtime pays per call on
+real feature maps: `calibrate.fit_overhead_and_cold_term`), the cost model fitted to the
+entries (held-out error recorded), and the cold-feature-map term fitted on the same networks.
+The networks the bundle set aside for judging (another seed, the zoo) become the whole-network
+timings `nas lut validate --timings` compares the table with.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from nas.errors import InputError
 from nas.evaluators.latency.bench_output import BenchOutputError, RunTiming, parse_output
 from nas.evaluators.latency.build import attach_cost_model
 from nas.evaluators.latency.bundle import MANIFEST, PHONE_FORMATS
-from nas.evaluators.latency.calibrate import fit_cold_term
+from nas.evaluators.latency.calibrate import fit_overhead_and_cold_term
 from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import load_space
@@ -123,7 +124,8 @@ def import_bundle(folder: Path, target: str, out: Path | None = None) -> ImportR
     summary = None
     if calibration:
         archs = [Arch.from_string(m["arch"]) for m in calibration]
-        summary = fit_cold_term(table, archs, [bundle.fastest_ms(m["id"]) for m in calibration])
+        measured = [bundle.fastest_ms(m["id"]) for m in calibration]
+        summary = fit_overhead_and_cold_term(table, archs, measured)
         summary.update(
             seed=manifest["calibration_seed"],
             space=space.name,

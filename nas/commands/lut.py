@@ -348,8 +348,12 @@ def import_(folder: Path, target: str, out: Path | None) -> None:
     table = report.table
     console.print(
         f"{report.path}: {report.operators} operators measured on {table.metadata['device']} "
-        f"with {table.metadata['benchmark_tool']}, {table.metadata['threads']} thread(s); "
-        f"call overhead {table.per_op_overhead_ms:.4f} ms"
+        f"with {table.metadata['benchmark_tool']}, {table.metadata['threads']} thread(s)"
+    )
+    probe = table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms)
+    console.print(
+        f"call overhead {table.per_op_overhead_ms:.4f} ms per operator (the probe's "
+        f"{probe:.4f} ms, the rest fitted on the calibration networks)"
     )
     if report.held_out_mape_pct is not None:
         console.print(
