@@ -57,7 +57,16 @@ def main() -> None:
     parser.add_argument("--work-dir", type=Path, default=Path("/tmp/nas-bench/lut_adapt"))
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--report-only", action="store_true")
+    parser.add_argument(
+        "--machine",
+        default=None,
+        help="label of this machine's figures: they go to results/lut_adapt_LABEL.json and "
+        "their own BENCHMARKS.md section, beside another machine's [default: the unlabelled "
+        "file and section]",
+    )
     args = parser.parse_args()
+    if args.machine and args.results == RESULTS:
+        args.results = RESULTS.with_name(f"lut_adapt_{args.machine}.json")
 
     results: dict[str, Any] = (
         json.loads(args.results.read_text()) if args.results.exists() else {"steps": {}}
@@ -97,7 +106,10 @@ def main() -> None:
                 speed_check=0,
             )
             done("validate_other_size", _judge(report, {"adapted": tables["adapted"]}, None))
-    write_section("lut-adapt", "Adapting a latency table to this machine", _body(args, steps))
+    section, title = "lut-adapt", "Adapting a latency table to this machine"
+    if args.machine:
+        section, title = f"lut-adapt-{args.machine}", f"{title} ({args.machine})"
+    write_section(section, title, _body(args, steps))
     print(_body(args, steps))
 
 
