@@ -315,3 +315,5 @@ def test_the_per_call_overhead_a_probe_misses_is_fitted_on_whole_networks(tmp_pa
     assert table.metadata["per_op_overhead_probe_ms"] == 0.004
     assert table.cold_ms_per_mb == pytest.approx(0.01, abs=1e-4)
     assert summary["mape_fitted_pct"] < 0.1 < summary["mape_without_pct"]
+    fit_overhead_and_cold_term(table, archs, measured)  # a refit starts from the probe again
+    assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)

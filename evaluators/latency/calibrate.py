@@ -119,7 +119,10 @@ def fit_overhead_and_cold_term(
     shape = (3, *table.input_hw)
     num_classes = int(table.metadata.get("num_classes", 1000))
     measured = np.asarray(measured_ms, dtype=float)
-    probe = table.per_op_overhead_ms
+    # A table fitted before keeps the probe's figure apart: refitting starts from it, not from
+    # the fitted sum.
+    probe = float(table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms))
+    table.metadata["per_op_overhead_ms"] = probe
     table.metadata["cold_ms_per_mb"] = 0.0
     base = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
     sigs = [arch_signatures(arch, shape, num_classes) for arch in archs]
