@@ -44,7 +44,6 @@ from nas.pricing import Price, check_budget_is_reachable, price
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
 from nas.ray_cluster import describe as describe_ray
 from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
-from nas.ray_cluster import trial_slots as trial_slots  # noqa: F401 (tests use it)
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO

@@ -10,22 +10,12 @@ import sys
 from pathlib import Path
 
 import pytest
+from lut_spaces import SMALL_SPACE
 
 from nas.cli import main
 from nas.evaluators.latency.bench_output import BenchOutputError, parse_output
 from nas.evaluators.latency.table import LatencyTable
 from nas.search_spaces.space import load_space
-
-SMALL_SPACE = """\
-name: bundle_test
-description: two dozen operators, so a bundle in a phone format converts in seconds
-stem: {channels: 8, kernel: 3, stride: 2, act: relu}
-head: {conv_channels: 32, fc_channels: 0, act: relu, dropout: 0.0}
-block_choices: {expansion: [3], kernel: [3], groups: [1], se_ratio: [0, 0.25], act: [relu]}
-stages:
-  - {depth: [1, 2], width: [8, 16], stride: 2}
-  - {depth: [1, 2], width: [16], stride: 2, kernel: [3, 5]}
-"""
 
 # Outputs in each tool's own format, as their sources print them.
 BENCHNCNN = """\
@@ -177,7 +167,7 @@ def test_tiny_round_trips_through_bundle_local_run_import_and_validate(
 def test_an_ncnn_bundle_runs_in_ncnn_and_imports(tmp_path: Path) -> None:
     pytest.importorskip("ncnn")
     pytest.importorskip("pnnx")
-    space = tmp_path / "bundle_test.yaml"
+    space = tmp_path / "lut_test.yaml"
     space.write_text(SMALL_SPACE)
     bundle = tmp_path / "bundle"
     args = ["--space", str(space), "--format", "ncnn", "--input-size", "224", "--loops", "5"]
@@ -199,7 +189,7 @@ def test_an_ncnn_bundle_runs_in_ncnn_and_imports(tmp_path: Path) -> None:
 
 
 def test_the_runner_gives_each_tool_its_own_arguments(tmp_path: Path) -> None:
-    space = tmp_path / "bundle_test.yaml"
+    space = tmp_path / "lut_test.yaml"
     space.write_text(SMALL_SPACE)
     bundle = tmp_path / "bundle"
     args = ["--space", str(space), "--format", "onnx", "--input-size", "64", "--calibrate", "0"]
@@ -227,7 +217,7 @@ def test_the_runner_gives_each_tool_its_own_arguments(tmp_path: Path) -> None:
 
 
 def test_a_bundle_is_only_finished_with_the_same_settings(tmp_path: Path, capsys) -> None:
-    space = tmp_path / "bundle_test.yaml"
+    space = tmp_path / "lut_test.yaml"
     space.write_text(SMALL_SPACE)
     bundle = tmp_path / "bundle"
     args = ["--space", str(space), "--format", "onnx", "--input-size", "64", "--out", str(bundle)]
@@ -257,7 +247,7 @@ def test_an_interrupted_export_resumes_and_the_runner_waits_for_it(tmp_path: Pat
     from nas.evaluators.latency import BundleOptions, write_bundle
     from nas.phone import bundle_writer
 
-    space = tmp_path / "bundle_test.yaml"
+    space = tmp_path / "lut_test.yaml"
     space.write_text(SMALL_SPACE)
     writer, exporter = bundle_writer("onnx")
     written: list[tuple[int, ...]] = []
@@ -289,12 +279,12 @@ def test_an_interrupted_export_resumes_and_the_runner_waits_for_it(tmp_path: Pat
 
 
 def test_the_per_call_overhead_a_probe_misses_is_fitted_on_whole_networks(tmp_path: Path) -> None:
-    from nas.evaluators.latency.calibrate import fit_overhead_and_cold_term
+    from nas.evaluators.latency.calibrate import fit_cold_term
     from nas.evaluators.latency.networks import sample_archs
     from nas.evaluators.latency.table import feature_map_bytes
     from nas.search_spaces.signatures import arch_signatures
 
-    path = tmp_path / "bundle_test.yaml"
+    path = tmp_path / "lut_test.yaml"
     path.write_text(SMALL_SPACE)
     space = load_space(str(path))
     shape = (3, 64, 64)
@@ -310,10 +300,10 @@ def test_the_per_call_overhead_a_probe_misses_is_fitted_on_whole_networks(tmp_pa
         megabytes = sum(feature_map_bytes(s) for s in found) / 1e6
         base = table.predict(arch, shape, 1000).total_ms
         measured.append(base - 0.03 * (len(found) - 1) + 0.01 * megabytes)
-    summary = fit_overhead_and_cold_term(table, archs, measured)
+    summary = fit_cold_term(table, archs, measured, fit_overhead=True)
     assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)
     assert table.metadata["per_op_overhead_probe_ms"] == 0.004
     assert table.cold_ms_per_mb == pytest.approx(0.01, abs=1e-4)
     assert summary["mape_fitted_pct"] < 0.1 < summary["mape_without_pct"]
-    fit_overhead_and_cold_term(table, archs, measured)  # a refit starts from the probe again
+    fit_cold_term(table, archs, measured, fit_overhead=True)  # a refit starts from the probe again
     assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)

@@ -43,7 +43,7 @@ from nas.evaluators.latency.timing import op_input_shape
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model, build_op
-from nas.search_spaces.signatures import DEPLOY_CLASSES
+from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
 from nas.search_spaces.space import DEFAULT_SPACE, SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
 
@@ -153,7 +153,8 @@ def write_bundle(
     space = load_space(options.space)
     shape = (3, options.input_size, options.input_size)
     folder = options.out
-    manifest = _plan(options, fmt, space, exporter)
+    sigs = space.signatures(shape, options.num_classes)
+    manifest = _plan(options, fmt, space, sigs, exporter)
     existing = folder / MANIFEST
     before = 0.0
     if existing.exists():
@@ -170,7 +171,7 @@ def write_bundle(
     runner = folder / RUNNER
     shutil.copyfile(Path(__file__).with_name("phone_runner.py"), runner)
     runner.chmod(0o755)
-    sigs = {sig.key: sig for sig in space.signatures(shape, options.num_classes)}
+    by_key = {sig.key: sig for sig in sigs}
     console = Console(stderr=True)
     todo = [model for model in manifest["models"] if not _written(folder, model)]
     torch.manual_seed(0)
@@ -182,7 +183,7 @@ def write_bundle(
             completed=len(manifest["models"]) - len(todo),
         )
         for model in todo:
-            module, input_shape = _module(model, sigs, shape, options.num_classes)
+            module, input_shape = _module(model, by_key, shape, options.num_classes)
             files = list(writer(module.eval(), input_shape).items())
             # The tool's file last: its presence is what marks the model as written.
             for suffix, data in [*files[1:], files[0]]:
@@ -194,10 +195,15 @@ def write_bundle(
     return manifest
 
 
-def _plan(options: BundleOptions, fmt: PhoneFormat, space: SearchSpace, exporter: str) -> dict:
+def _plan(
+    options: BundleOptions,
+    fmt: PhoneFormat,
+    space: SearchSpace,
+    sigs: list[OpSignature],
+    exporter: str,
+) -> dict:
     """Every model of the bundle and every timed run, in the order the runner takes them."""
     shape = (3, options.input_size, options.input_size)
-    sigs = space.signatures(shape, options.num_classes)
     models: list[dict[str, Any]] = [
         {"id": "overhead", "role": "overhead", "shape": [1, 1, 1, 1]},
     ]

@@ -66,30 +66,40 @@ def calibrate(
 
 
 def fit_cold_term(
-    table: LatencyTable, archs: list[Arch], measured_ms: list[float]
+    table: LatencyTable, archs: list[Arch], measured_ms: list[float], fit_overhead: bool = False
 ) -> dict[str, Any]:
     """Fit and store ``cold_ms_per_mb`` from networks timed end to end; returns the fit's summary.
 
     `nas lut adapt` times its own few networks and fits the same term, so the fit lives apart
     from the timing.
+
+    With `fit_overhead` (`nas lut import`), the per-operator overhead above the probe's is
+    fitted with it. The probe computes on one channel of one pixel, so it misses what a
+    runtime pays per call only on real feature maps: ncnn, for one, converts the input into
+    its packed channel layout and the output back on every call, which a network does once.
+    Networks then run faster than their operators' sum, which the cold term (it only adds)
+    cannot follow. The probe's own figure is kept beside the fitted one, and a refit starts
+    from it.
     """
+    from scipy.optimize import nnls
+
     shape = (3, *table.input_hw)
     num_classes = int(table.metadata.get("num_classes", 1000))
     measured = np.asarray(measured_ms, dtype=float)
+    probe = float(table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms))
+    table.metadata["per_op_overhead_ms"] = probe
     table.metadata["cold_ms_per_mb"] = 0.0
     summed = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
-    megabytes = np.array(
-        [
-            sum(feature_map_bytes(sig) for sig in arch_signatures(arch, shape, num_classes)) / 1e6
-            for arch in archs
-        ]
-    )
-    # Minimise sum(((summed + c * megabytes - measured) / measured) ** 2) over c >= 0.
-    weights = megabytes / measured
-    cold = max(0.0, float(np.sum(weights * (1 - summed / measured)) / np.sum(weights**2)))
-    fitted = summed + cold * megabytes
-    table.metadata["cold_ms_per_mb"] = round(cold, 6)
-    return {
+    sigs = [arch_signatures(arch, shape, num_classes) for arch in archs]
+    calls = np.array([len(found) - 1 for found in sigs], dtype=float)
+    megabytes = np.array([sum(feature_map_bytes(sig) for sig in found) / 1e6 for found in sigs])
+    # measured ~ summed - calls * extra + megabytes * cold, in relative terms, both >= 0.
+    columns = [megabytes / measured] + ([-calls / measured] if fit_overhead else [])
+    (cold, *extra), _ = nnls(np.column_stack(columns), (measured - summed) / measured)
+    extra_ms = float(extra[0]) if extra else 0.0
+    fitted = summed - calls * extra_ms + megabytes * cold
+    table.metadata["cold_ms_per_mb"] = round(float(cold), 6)
+    summary = {
         "networks": len(archs),
         "fitted": "cold_ms_per_mb, by least squares on relative error",
         "mape_without_pct": round(mape(summed, measured), 2),
@@ -98,51 +108,12 @@ def fit_cold_term(
         "median_feature_map_mb": round(float(np.median(megabytes)), 2),
         "effective_gb_per_s": round(1 / cold, 1) if cold else None,
     }
-
-
-def fit_overhead_and_cold_term(
-    table: LatencyTable, archs: list[Arch], measured_ms: list[float]
-) -> dict[str, Any]:
-    """Fit the per-operator overhead above the probe's and ``cold_ms_per_mb`` together.
-
-    For tables timed by a phone runtime's own tool (`nas lut import`). The probe that measures
-    the call overhead computes on one channel of one pixel, so it misses what such a runtime
-    pays per call only on real feature maps: ncnn, for one, converts the input into its packed
-    channel layout and the output back on every call, which a network does once. Networks then
-    run faster than their operators' sum, which no cold-cache term (it only adds) can follow.
-    So the extra per-operator overhead ``x`` and the cold term ``c`` are fitted on the
-    calibration networks by non-negative least squares on relative error; with ``x = 0`` this
-    is `fit_cold_term`. The probe's own figure is kept beside the fitted one.
-    """
-    from scipy.optimize import nnls
-
-    shape = (3, *table.input_hw)
-    num_classes = int(table.metadata.get("num_classes", 1000))
-    measured = np.asarray(measured_ms, dtype=float)
-    # A table fitted before keeps the probe's figure apart: refitting starts from it, not from
-    # the fitted sum.
-    probe = float(table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms))
-    table.metadata["per_op_overhead_ms"] = probe
-    table.metadata["cold_ms_per_mb"] = 0.0
-    base = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
-    sigs = [arch_signatures(arch, shape, num_classes) for arch in archs]
-    calls = np.array([len(found) - 1 for found in sigs], dtype=float)
-    megabytes = np.array([sum(feature_map_bytes(sig) for sig in found) / 1e6 for found in sigs])
-    # measured ~ base - calls * x + megabytes * c, in relative terms, with x, c >= 0.
-    design = np.column_stack([-calls / measured, megabytes / measured])
-    (extra, cold), _ = nnls(design, (measured - base) / measured)
-    fitted = base - calls * extra + megabytes * cold
-    table.metadata["per_op_overhead_ms"] = round(probe + extra, 5)
-    table.metadata["per_op_overhead_probe_ms"] = round(probe, 5)
-    table.metadata["cold_ms_per_mb"] = round(cold, 6)
-    return {
-        "networks": len(archs),
-        "fitted": "per-operator overhead above the probe's and cold_ms_per_mb, by non-negative "
-        "least squares on relative error",
-        "mape_without_pct": round(mape(base, measured), 2),
-        "mape_fitted_pct": round(mape(fitted, measured), 2),
-        "extra_overhead_ms": round(float(extra), 5),
-        "median_network_ms": round(float(np.median(measured)), 3),
-        "median_feature_map_mb": round(float(np.median(megabytes)), 2),
-        "effective_gb_per_s": round(1 / cold, 1) if cold else None,
-    }
+    if fit_overhead:
+        table.metadata["per_op_overhead_ms"] = round(probe + extra_ms, 5)
+        table.metadata["per_op_overhead_probe_ms"] = round(probe, 5)
+        summary["fitted"] = (
+            "per-operator overhead above the probe's and cold_ms_per_mb, by non-negative "
+            "least squares on relative error"
+        )
+        summary["extra_overhead_ms"] = round(extra_ms, 5)
+    return summary

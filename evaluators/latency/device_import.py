@@ -4,7 +4,7 @@ The runner (`phone_runner`, run.py in the bundle) left one output file per timed
 device's properties; `bench_output` reads each file in its tool's format. From them this module
 makes what a build makes: every operator's fastest run as a measured entry, the call
 overhead (the probe's, plus what the calibration networks show the runtime pays per call on
-real feature maps: `calibrate.fit_overhead_and_cold_term`), the cost model fitted to the
+real feature maps: `calibrate.fit_cold_term`), the cost model fitted to the
 entries (held-out error recorded), and the cold-feature-map term fitted on the same networks.
 The networks the bundle set aside for judging (another seed, the zoo) become the whole-network
 timings `nas lut validate --timings` compares the table with.
@@ -22,7 +22,7 @@ from nas.errors import InputError
 from nas.evaluators.latency.bench_output import BenchOutputError, RunTiming, parse_output
 from nas.evaluators.latency.build import attach_cost_model
 from nas.evaluators.latency.bundle import MANIFEST, PHONE_FORMATS
-from nas.evaluators.latency.calibrate import fit_overhead_and_cold_term
+from nas.evaluators.latency.calibrate import fit_cold_term
 from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import load_space
@@ -37,9 +37,6 @@ class Bundle:
     device: dict[str, Any]
     timings: dict[str, list[RunTiming]] = field(default_factory=dict)
     """Model id -> one timing per finished run of it (networks: one per round)."""
-
-    def model(self, model_id: str) -> dict[str, Any]:
-        return next(m for m in self.manifest["models"] if m["id"] == model_id)
 
     def fastest_ms(self, model_id: str) -> float:
         return min(t.ms for t in self.timings[model_id])
@@ -125,7 +122,7 @@ def import_bundle(folder: Path, target: str, out: Path | None = None) -> ImportR
     if calibration:
         archs = [Arch.from_string(m["arch"]) for m in calibration]
         measured = [bundle.fastest_ms(m["id"]) for m in calibration]
-        summary = fit_overhead_and_cold_term(table, archs, measured)
+        summary = fit_cold_term(table, archs, measured, fit_overhead=True)
         summary.update(
             seed=manifest["calibration_seed"],
             space=space.name,
@@ -140,18 +137,8 @@ def import_bundle(folder: Path, target: str, out: Path | None = None) -> ImportR
 
 def _held_out(table: LatencyTable) -> float | None:
     """The cost model's error on entries it was not fitted to, as `attach_cost_model` kept it."""
-    found = _find_key(table.cost_model or {}, "held_out_mape_percent_5_fold")
+    found = (table.cost_model or {}).get("fit", {}).get("held_out_mape_percent_5_fold")
     return float(found) if found is not None else None
-
-
-def _find_key(data: Any, key: str) -> Any:
-    if isinstance(data, dict):
-        if key in data:
-            return data[key]
-        for value in data.values():
-            if (found := _find_key(value, key)) is not None:
-                return found
-    return None
 
 
 def _metadata(bundle: Bundle, target: str) -> dict[str, Any]:

@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
 """Time a latency bundle's models on an Android phone over adb (or on this machine with --local).
 
-Copied into every bundle as run.py by `nas lut bundle`; it needs only Python's standard library
-on the computer the phone is plugged into, and nothing but the runtime's benchmark binary on the
-phone. For each run of the manifest it pushes the model, runs the tool in `adb shell`, and keeps
-the tool's output in raw/<run>.txt. A finished run is never repeated: after a disconnect, a
-reboot or Ctrl-C the same command goes on where it stopped. The device's properties
-(`getprop`), the tool's checksum and the runtime's version go to raw/device.json; a rerun on
-another device is refused, so one table never mixes two phones.
+Copied into every bundle as run.py by `nas lut bundle`; with a phone it needs only Python's
+standard library on the computer the phone is plugged into (--local needs nas itself), and
+nothing but the runtime's benchmark binary on the phone. For each run of the manifest it
+pushes the model, runs the tool in `adb shell`, and keeps the tool's output in raw/<run>.txt.
+A finished run is never repeated: after a disconnect, a reboot or Ctrl-C the same command goes
+on where it stopped. The device's properties (`getprop`), the tool's checksum and the
+runtime's version go to raw/device.json; a rerun on another device is refused, so one table
+never mixes two phones.
 
     python run.py --bench ~/ncnn/build-android/benchmark/benchncnn [--serial SERIAL]
     python run.py --local             # this machine, the runtime's Python binding as the tool
@@ -104,9 +105,11 @@ class LocalDevice(Device):
         self.folder = folder
 
     def properties(self) -> dict[str, str]:
+        from nas.evaluators.latency.timing import cpu_model  # local mode runs where nas is
+
         return {
             "serial": f"local:{platform.node()}",
-            "ro.product.model": _cpu_model(),
+            "ro.product.model": cpu_model(),
             "ro.product.cpu.abi": platform.machine(),
             "ro.build.version.release": f"{platform.system()} {platform.release()}",
         }
@@ -141,22 +144,6 @@ def _split_exit(output: str) -> tuple[int, str]:
     if not marker:
         raise DeviceGone("the shell ended before the tool did (device disconnected?)")
     return int(tail.strip() or 1), head
-
-
-def _cpu_model() -> str:
-    """As `nas lut build` names a CPU (x86 "model name"; ARM boards "Hardware" or "Model")."""
-    try:
-        text = Path("/proc/cpuinfo").read_text(errors="replace")
-    except OSError:
-        return platform.processor() or platform.machine()
-    fields: dict[str, str] = {}
-    for line in text.splitlines():
-        name, _, value = line.partition(":")
-        fields.setdefault(name.strip().lower(), value.strip())
-    for name in ("model name", "hardware", "model", "cpu model", "processor"):
-        if fields.get(name) and not fields[name].isdigit():
-            return fields[name]
-    return platform.processor() or platform.machine()
 
 
 def _sha256(path: Path) -> str:
@@ -271,13 +258,15 @@ def _record_device(path: Path, found: dict) -> None:
 
 
 def _local_runtime_version(fmt: str) -> str:
-    from importlib.metadata import PackageNotFoundError, version
+    """Local mode runs where nas is installed: its tool names the runtime it times with."""
+    from importlib.metadata import PackageNotFoundError
 
-    package = {"onnx": "onnxruntime", "ncnn": "ncnn", "executorch": "executorch"}[fmt]
+    from nas.evaluators.latency.local_bench import runtime_version
+
     try:
-        return f"{package} {version(package)}"
-    except PackageNotFoundError:
-        raise SystemExit(f"--local with format {fmt} needs {package}: pip install 'nas[phone]'")
+        return runtime_version(fmt)
+    except PackageNotFoundError as missing:
+        raise SystemExit(f"--local with format {fmt} needs {missing}: pip install 'nas[phone]'")
 
 
 def _run_all(manifest: dict, device: Device, raw: Path, tool: list[str], local_tool: bool,

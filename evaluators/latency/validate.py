@@ -182,6 +182,29 @@ class ValidationReport:
         }
 
 
+def priced_row(
+    table: LatencyTable,
+    name: str,
+    group: str,
+    arch: Arch,
+    shape: tuple[int, int, int],
+    num_classes: int,
+) -> Row:
+    """A network's row with the table's prediction, or the reason it has none."""
+    try:
+        estimate = table.predict(arch, shape, num_classes)
+    except InputError as error:
+        return Row(name, group, arch.to_string(), None, note=str(error))
+    return Row(
+        name,
+        group,
+        arch.to_string(),
+        estimate.total_ms,
+        n_modelled=estimate.n_modelled,
+        sum_ms=sum(op.ms for op in estimate.ops),
+    )
+
+
 def check_same_machine(table: LatencyTable) -> None:
     """A table can only be validated where it was measured: same CPU, an installed runtime."""
     meta = table.metadata
@@ -255,21 +278,9 @@ def validate_table(
     ]
     if include_zoo:
         candidates += [(name, "zoo", factory()) for name, factory in ZOO.items()]
-    rows = []
-    for name, group, arch in candidates:
-        try:
-            estimate = table.predict(arch, shape, num_classes)
-            row = Row(
-                name,
-                group,
-                arch.to_string(),
-                estimate.total_ms,
-                n_modelled=estimate.n_modelled,
-                sum_ms=sum(op.ms for op in estimate.ops),
-            )
-        except InputError as error:
-            row = Row(name, group, arch.to_string(), None, note=str(error))
-        rows.append(row)
+    rows = [
+        priced_row(table, name, group, arch, shape, num_classes) for name, group, arch in candidates
+    ]
     torch.manual_seed(seed)
     started = time.perf_counter()
     speed = (
@@ -339,18 +350,7 @@ def validate_with_timings(table: LatencyTable, folder: Path) -> ValidationReport
     rows = []
     for model in judged:
         arch = Arch.from_string(model["arch"])
-        try:
-            estimate = table.predict(arch, shape, num_classes)
-            row = Row(
-                model["name"],
-                model["group"],
-                model["arch"],
-                estimate.total_ms,
-                n_modelled=estimate.n_modelled,
-                sum_ms=sum(op.ms for op in estimate.ops),
-            )
-        except InputError as error:
-            row = Row(model["name"], model["group"], model["arch"], None, note=str(error))
+        row = priced_row(table, model["name"], model["group"], arch, shape, num_classes)
         row.measured_ms = bundle.fastest_ms(model["id"])
         row.spread_ms = bundle.spread_ms(model["id"])
         rows.append(row)
