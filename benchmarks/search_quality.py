@@ -49,7 +49,8 @@ from nas.evaluators.datasets import load_dataset
 from nas.evaluators.latency import load_table
 from nas.outputs import pareto_front
 from nas.pricing import price
-from nas.search import recipe_for, search, start_local_ray
+from nas.recipes import recipe_for
+from nas.search import search, start_local_ray
 from nas.search_spaces.zoo import ZOO
 from nas.trials import Outcome, TrialAttrs
 
@@ -277,7 +278,7 @@ def train_zoo(args: argparse.Namespace, seed: int, store: ZooStore) -> None:
     """Train the zoo networks of `seed` not yet in the store, two at a time as the search does.
 
     The data, recipe and worker function are the driver's own: `load_dataset` with the driver's
-    arguments, `nas.search.recipe_for(config)`, and `nas.worker.train_candidate` as a Ray task with
+    arguments, `nas.recipes.recipe_for(config)`, and `nas.worker.train_candidate` as a Ray task with
     one CPU, so a zoo network is trained exactly as a search candidate of the same seed would be.
     """
     import ray

@@ -402,7 +402,8 @@ def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
     from nas.evaluators.datasets import load_dataset
     from nas.evaluators.latency import load_table
     from nas.monitor import SearchMonitor
-    from nas.search import _Driver, recipe_for
+    from nas.recipes import recipe_for
+    from nas.search import _Driver
     from nas.search_spaces.space import load_space
     from nas.storage import open_storage
     from nas.study import open_study

@@ -44,6 +44,7 @@ from nas.pricing import Price, check_budget_is_reachable, price
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
 from nas.ray_cluster import describe as describe_ray
 from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
+from nas.recipes import recipe_for
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
@@ -670,25 +671,6 @@ def _describe_gpu(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:
     return (
         f"GPU trials: {info.get('name')} (compute {info.get('capability')}, CUDA "
         f"{info.get('cuda')}, cuDNN {info.get('cudnn')}), precision {precision}{per_gpu}"
-    )
-
-
-def recipe_for(config: SearchConfig) -> Recipe:
-    """The proxy-training recipe a search with `config` gives every candidate."""
-    overrides = {
-        "epochs": config.proxy_setting("epochs"),
-        "batch_size": config.batch_size,
-        "lr": config.lr,
-        "max_seconds": config.trial_timeout_s,
-    }
-    precision = config.precision or ("auto" if config.gpus_per_trial > 0 else "float32")
-    return Recipe(
-        seed=config.seed,
-        threads=config.cpus_per_trial,
-        precision=precision,
-        resolution=config.proxy_setting("proxy_resolution") or None,
-        min_final_map=config.proxy_setting("min_final_map", 0),
-        **{key: value for key, value in overrides.items() if value is not None},
     )
 
 

@@ -28,7 +28,7 @@ from nas.evaluators.device import (
 from nas.evaluators.precision import MixedPrecision, NonFiniteGuard, zero_momentum
 from nas.evaluators.recipe import Recipe
 from nas.ray_cluster import alive_nodes, trial_slots
-from nas.search import recipe_for
+from nas.recipes import recipe_for
 from nas.worker import WorkerMessage, check_gpu_training, train_candidate
 
 CPU = torch.device("cpu")

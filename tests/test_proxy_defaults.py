@@ -13,7 +13,7 @@ from nas.config import PROXY_DEFAULTS, SearchConfig
 from nas.errors import InputError
 from nas.evaluators.recipe import Recipe
 from nas.finalize import final_recipe
-from nas.search import recipe_for
+from nas.recipes import recipe_for
 from nas.storage import open_storage
 from nas.study import open_study
 
