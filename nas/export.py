@@ -7,7 +7,7 @@ ExecuTorch, ncnn, weights, JSON.
 Every model file is checked before it lands at its path: ONNX is run in onnxruntime,
 TorchScript is loaded back, ExecuTorch and ncnn run in their own runtimes (`nas.phone`), all
 against the eager torch model on the same random input; a difference beyond `RTOL`/`ATOL`
-fails the export (`ExportFailed`) and nothing is written. The
+fails the export (`ExportFailed`, both from `nas.export_check`) and nothing is written. The
 JSON document is what `nas train` and `nas arch show` read as an arch file (its top level is the
 arch's own JSON), plus what the search measured and how, so a trial can be reproduced from it.
 """
@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from optuna.trial import FrozenTrial
 from torch import nn
@@ -28,6 +27,7 @@ from torch import nn
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.evaluators.onnx_export import onnx_bytes, quiet_exporters
+from nas.export_check import Check, ExportFailed, compare
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
@@ -35,17 +35,10 @@ from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT, InputShap
 from nas.trials import TrialAttrs
 
 FORMATS = ("onnx", "torchscript", "executorch", "ncnn", "state-dict", "json")
-RTOL = 1e-4
-ATOL = 1e-5
-"""An exported model agrees with torch when |a - b| <= ATOL + RTOL * |b| elementwise."""
 CHECK_BATCH = 2
 """Checked on two images: one would not show a broken dynamic batch axis."""
 JSON_FORMAT_VERSION = 1
 CALIBRATION_BATCH = 4
-
-
-class ExportFailed(RuntimeError):
-    """The exported model does not load or does not compute what the torch model computes."""
 
 
 @dataclass(frozen=True)
@@ -65,21 +58,6 @@ class ModelSpec:
         shape = "x".join(map(str, self.input_shape))
         state = "trained weights" if self.trained else "UNTRAINED (random initialisation)"
         return f"{shape} input, {self.num_classes} classes, {state}"
-
-
-@dataclass(frozen=True)
-class Check:
-    """How an exported file was verified against the eager model."""
-
-    runtime: str
-    max_abs_diff: float
-    tolerance_ok: bool
-
-    def describe(self) -> str:
-        return (
-            f"{self.runtime} output matches torch: max |difference| "
-            f"{self.max_abs_diff:.2e} (allowed {ATOL:g} + {RTOL:g}*|y|)"
-        )
 
 
 def build(spec: ModelSpec) -> nn.Module:
@@ -161,17 +139,6 @@ def random_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
     """Normalised-image-like input, the same on every run so a failed check can be repeated."""
     generator = torch.Generator().manual_seed(seed)
     return torch.randn(CHECK_BATCH, *spec.input_shape, generator=generator)
-
-
-def compare(
-    expected: torch.Tensor | np.ndarray, actual: torch.Tensor | np.ndarray, runtime: str
-) -> Check:
-    want = np.asarray(expected, dtype=np.float64)
-    got = np.asarray(actual, dtype=np.float64)
-    if want.shape != got.shape:
-        raise ExportFailed(f"{runtime} returned shape {got.shape}, torch {want.shape}")
-    diff = np.abs(got - want)
-    return Check(runtime, float(diff.max()), bool(np.all(diff <= ATOL + RTOL * np.abs(want))))
 
 
 # ---- from a trial ---------------------------------------------------------------------------

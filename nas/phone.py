@@ -30,7 +30,7 @@ from torch import nn
 
 from nas.errors import InputError
 from nas.evaluators.onnx_export import quiet_exporters
-from nas.export import ExportFailed
+from nas.export_check import ExportFailed
 
 INSTALL = "pip install 'nas[phone]'"
 PNNX_TIMEOUT_S = 600
