@@ -129,7 +129,7 @@ def tail_archs(
     return sorted(chosen, key=lambda arch: estimate_cost(arch).mflops)
 
 
-LATER_FIELDS = {"resolution": None, "min_final_map": 0}
+LATER_FIELDS = {"resolution": None, "min_final_map": 0, "precision": "float32"}
 """Recipe fields added after runs were recorded; left out of the key at their default, so
 those runs keep their keys."""
 
