@@ -26,7 +26,7 @@ import contextlib
 import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 import optuna
@@ -39,16 +39,16 @@ from nas.config import (
     DEFAULT_FINAL_EPOCHS,
     DEFAULT_FINAL_SEEDS,
     DEFAULT_FINAL_TOP,
-    FIELD_NAMES,
     SearchConfig,
 )
 from nas.errors import InputError
 from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.latency import load_table
 from nas.evaluators.recipe import Recipe
-from nas.outputs import pareto_front, trained_rows
+from nas.front import TrainedRow, pareto_front, trained_rows
 from nas.pricing import price
 from nas.ray_cluster import worker_slots
+from nas.recipes import final_recipe, searched_recipe
 from nas.search_spaces.zoo import ZOO
 from nas.storage import (
     DEFAULT_STORAGE_URL,
@@ -58,6 +58,7 @@ from nas.storage import (
     mask_password,
 )
 from nas.study import FINAL_SUFFIX, companion
+from nas.study_attrs import DatasetInfo, StudyAttrs, write_study_attrs
 from nas.trials import TrialAttrs
 from nas.worker import check_gpu_training, remote_trainer
 
@@ -119,54 +120,41 @@ class FinalizeResult:
     interrupted: bool = False
 
 
-def final_recipe(study: optuna.Study, epochs: int, threads: int) -> Recipe:
-    """The search's proxy recipe, `epochs` long, at the data's own resolution, with no
-    wall-time limit (seed set per run).
-
-    A smaller training resolution only makes the proxy cheaper; the final run measures the
-    network as a user would train it on these images. The stride plan stays: it is the
-    geometry the network was searched with on images this small.
-    """
-    recorded = study.user_attrs.get("recipe")
-    base = Recipe.from_dict(recorded) if recorded else Recipe()
-    return dataclasses.replace(
-        base, epochs=epochs, threads=threads, max_seconds=None, seed=0, resolution=None
-    )
-
-
 def study_config(study: optuna.Study) -> SearchConfig:
     """The search's configuration, as recorded on the study."""
-    recorded = study.user_attrs.get("config")
-    if not recorded:
+    config = StudyAttrs.of(study).search_config()
+    if config is None:
         raise InputError(
             f"study {study.study_name!r} records no search configuration: it was not made by "
             f"`nas search`"
         )
-    return SearchConfig(**{key: value for key, value in recorded.items() if key in FIELD_NAMES})
+    return config
 
 
-def choose_searched(study: optuna.Study, top: int, zoo_latencies: list[float]) -> list[dict]:
+def choose_searched(study: optuna.Study, top: int, zoo_latencies: list[float]) -> list[TrainedRow]:
     """`top` searched front members (rows of `trained_rows`) by `cover_zoo_first`."""
-    searched = [row for row in trained_rows(study) if not row.get("baseline")]
+    searched = [row for row in trained_rows(study) if not row.baseline]
     return cover_zoo_first(pareto_front(searched), top, zoo_latencies)
 
 
 def cover_zoo_first(
-    front: list[dict[str, Any]], top: int, zoo_latencies: list[float]
-) -> list[dict[str, Any]]:
+    front: list[TrainedRow], top: int, zoo_latencies: list[float]
+) -> list[TrainedRow]:
     """`top` members of `front`: for each zoo latency, cheapest first, the most accurate
     member at no more latency not yet taken; then the most accurate of the rest. Fastest first.
     """
-    chosen: list[dict[str, Any]] = []
+    chosen: list[TrainedRow] = []
     for latency in sorted(zoo_latencies):
-        fitting = [row for row in front if row["latency_ms"] <= latency and row not in chosen]
+        fitting = [row for row in front if row.latency_ms <= latency and row not in chosen]
         if fitting and len(chosen) < top:
-            chosen.append(max(fitting, key=itemgetter("accuracy_mean")))
+            chosen.append(max(fitting, key=attrgetter("front_accuracy")))
     rest = sorted(
-        (row for row in front if row not in chosen), key=itemgetter("accuracy_mean"), reverse=True
+        (row for row in front if row not in chosen),
+        key=attrgetter("front_accuracy"),
+        reverse=True,
     )
     chosen += rest[: max(top - len(chosen), 0)]
-    return sorted(chosen, key=itemgetter("latency_ms"))
+    return sorted(chosen, key=attrgetter("latency_ms"))
 
 
 def zoo_under_budget(study: optuna.Study, config: SearchConfig) -> list[FinalPick]:
@@ -210,11 +198,11 @@ def plan_picks(study: optuna.Study, top: int) -> list[FinalPick]:
         )
     searched = [
         FinalPick(
-            label=f"trial {row['number']}",
-            arch=row["arch"],
-            latency_ms=row["latency_ms"],
-            mflops=row["mflops"],
-            finalizes=row["number"],
+            label=f"trial {row.number}",
+            arch=row.arch,
+            latency_ms=row.latency_ms,
+            mflops=row.mflops,
+            finalizes=row.number,
             baseline=None,
         )
         for row in rows
@@ -249,10 +237,9 @@ def load_final_data(config: SearchConfig, data_dir: str | None) -> Dataset:
 def check_same_recipe(final_study: optuna.Study, recipe: Recipe, data: Dataset) -> None:
     """A resumed finalize must train what the study was finalized with, or the runs mix."""
     identity = {"recipe": recipe.to_dict(), "train_images": len(data.train_labels)}
-    recorded = final_study.user_attrs.get("identity")
+    recorded = StudyAttrs.of(final_study).identity
     if recorded is None:
-        final_study.set_user_attr("identity", identity)
-        final_study.set_user_attr("dataset", data.name)
+        write_study_attrs(final_study, identity=identity, dataset=DatasetInfo.of(data))
         return
     differences = recipe.changes_from(recorded["recipe"])
     if recorded.get("train_images") != identity["train_images"]:
@@ -280,7 +267,7 @@ class FinalizePlan:
 def prepare(study: optuna.Study, options: FinalizeOptions) -> FinalizePlan:
     config = study_config(study)
     picks = plan_picks(study, options.top)
-    recipe = final_recipe(study, options.epochs, options.cpus_per_trial)
+    recipe = final_recipe(searched_recipe(study), options.epochs, options.cpus_per_trial)
     data = load_final_data(config, options.data_dir)
     return FinalizePlan(picks, recipe, data, final_seeds(config, options.seeds))
 

@@ -1,6 +1,22 @@
-"""The training recipe a search gives every candidate, built from the user's configuration."""
+"""Every training recipe the product builds, from one chain of functions, so none can drift.
+
+- the search's proxy (`recipe_for`): what every candidate trains with. Confirm trains the front
+  again with this very recipe, only the seed changed per run (`nas.confirm.confirm_seed`);
+- the final training (`final_recipe`): the search's recipe, as recorded on its study, made long,
+  at the data's own resolution and with no time limit; `nas finalize` and `--finalize` use it;
+- `nas train` (`train_recipe`): the final recipe of a search on the dataset with every search
+  flag at its default, then the user's own flags.
+
+The per-dataset defaults (`nas.config.PROXY_DEFAULTS`) reach all of them through one door,
+`SearchConfig.proxy_setting`: the final and `nas train` recipes keep the stride plan the
+search chose for the dataset, because it is the geometry the network was measured with.
+"""
 
 from __future__ import annotations
+
+import dataclasses
+
+import optuna
 
 from nas.config import SearchConfig
 from nas.evaluators.recipe import Recipe
@@ -22,4 +38,59 @@ def recipe_for(config: SearchConfig) -> Recipe:
         resolution=config.proxy_setting("proxy_resolution") or None,
         min_final_map=config.proxy_setting("min_final_map", 0),
         **{key: value for key, value in overrides.items() if value is not None},
+    )
+
+
+def searched_recipe(study: optuna.Study) -> Recipe:
+    """The proxy recipe `study` was searched with, as recorded on it.
+
+    The recorded one, not `recipe_for` of the recorded configuration: a study made by an
+    earlier version keeps the defaults of its day. Fields added since take today's defaults; a
+    study that records no recipe trained with today's.
+    """
+    recorded = study.user_attrs.get("recipe")
+    return Recipe.from_dict(recorded) if recorded else Recipe()
+
+
+def final_recipe(searched: Recipe, epochs: int, threads: int) -> Recipe:
+    """The searched proxy recipe `epochs` long, at the data's own resolution, with no
+    wall-time limit (seed set per run).
+
+    A smaller training resolution only makes the proxy cheaper; the final run measures the
+    network as a user would train it on these images. The stride plan stays: it is the
+    geometry the network was searched with on images this small.
+    """
+    return dataclasses.replace(
+        searched, epochs=epochs, threads=threads, max_seconds=None, seed=0, resolution=None
+    )
+
+
+def train_recipe(
+    dataset: str,
+    epochs: int,
+    *,
+    seed: int = 0,
+    threads: int | None = None,
+    batch_size: int | None = None,
+    lr: float | None = None,
+    max_seconds: float | None = None,
+    precision: str | None = None,
+    resolution: int | None = None,
+    min_final_map: int | None = None,
+) -> Recipe:
+    """`nas train`'s recipe: the final recipe of a default search on `dataset`, with the
+    user's flags on top (None: not given).
+
+    Its threads default to the recipe's own (a lone run has the machine), not to the search's
+    one CPU per trial; `min_final_map` given replaces the dataset's stride plan.
+    """
+    searched = recipe_for(SearchConfig(dataset=dataset, min_final_map=min_final_map))
+    final = final_recipe(searched, epochs, threads or Recipe.threads)
+    return final.replace(
+        seed=seed,
+        batch_size=batch_size,
+        lr=lr,
+        max_seconds=max_seconds,
+        precision=precision,
+        resolution=resolution,
     )

@@ -12,8 +12,7 @@ from nas.cli import main
 from nas.config import PROXY_DEFAULTS, SearchConfig
 from nas.errors import InputError
 from nas.evaluators.recipe import Recipe
-from nas.finalize import final_recipe
-from nas.recipes import recipe_for
+from nas.recipes import final_recipe, recipe_for, searched_recipe
 from nas.storage import open_storage
 from nas.study import open_study
 
@@ -103,7 +102,7 @@ def test_the_cli_refuses_a_changed_proxy_on_resume_in_one_line(tmp_path: Path, c
 def test_final_training_uses_the_data_s_resolution_and_keeps_the_stride_plan() -> None:
     study = optuna.create_study()
     study.set_user_attr("recipe", Recipe(epochs=2, resolution=24, min_final_map=2).to_dict())
-    final = final_recipe(study, epochs=10, threads=1)
+    final = final_recipe(searched_recipe(study), epochs=10, threads=1)
     assert (final.epochs, final.resolution, final.min_final_map) == (10, None, 2)
 
 

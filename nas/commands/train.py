@@ -1,15 +1,22 @@
-"""`nas train`: full training of one architecture, evaluated once on the test split."""
+"""`nas train`: full training of one architecture, evaluated once on the test split.
+
+The flags become a `nas.train.TrainOptions`; `nas.train` does the work, this module prints it.
+"""
 
 from __future__ import annotations
 
-import re
 import sys
-from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from nas.commands._output import console
+from nas.config import DEFAULT_FINAL_EPOCHS
 from nas.evaluators.recipe import PRECISIONS
+
+if TYPE_CHECKING:
+    from nas.evaluators.results import EpochRecord
+    from nas.train import TrainOutcome, TrainPlan
 
 
 @click.command("train")
@@ -25,7 +32,9 @@ from nas.evaluators.recipe import PRECISIONS
     type=click.Path(),
     help="Where the dataset's files are (not needed for the embedded default).",
 )
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option(
+    "--epochs", type=click.IntRange(min=1), default=DEFAULT_FINAL_EPOCHS, show_default=True
+)
 @click.option(
     "--out",
     type=click.Path(file_okay=False),
@@ -83,23 +92,7 @@ from nas.evaluators.recipe import PRECISIONS
     type=click.FloatRange(min=0, min_open=True),
     help="Wall-time limit; the run fails when it is passed [default: none].",
 )
-def command(
-    arch: str,
-    dataset: str,
-    data_dir: str | None,
-    epochs: int,
-    out: str | None,
-    seed: int,
-    threads: int | None,
-    batch_size: int | None,
-    lr: float | None,
-    limit_train: int | None,
-    proxy_resolution: int | None,
-    min_final_map: int | None,
-    max_seconds: float | None,
-    device: str,
-    precision: str,
-) -> None:
+def command(arch: str, **flags: Any) -> None:
     """Train ARCH (an arch string, zoo name or JSON file) and evaluate it on the test split.
 
     The recipe is the search's proxy recipe with more epochs, at the images' own resolution, as
@@ -108,6 +101,32 @@ def command(
     once, at the end. Writes model.safetensors, arch.json,
     recipe.json and metrics.json to --out. Exit 1 if training fails (NaN loss, time limit).
     """
+    from nas.evaluators.uncertainty import format_accuracy
+    from nas.train import TrainOptions, prepare_training
+
+    plan = prepare_training(arch, TrainOptions(**flags))
+    recipe = plan.recipe
+    console.print(f"[bold]nas train[/bold] {plan.trained_arch.to_string()}")
+    console.print(
+        f"{plan.data!r}; {recipe.epochs} epochs, batch {recipe.batch_size}, lr {recipe.lr:g}, "
+        f"{recipe.threads} threads, on {plan.device_info.get('name', 'the CPU')} in "
+        f"{recipe.precision}"
+    )
+    outcome = _train_with_progress(plan)
+    if not outcome.ok:
+        click.echo(f"nas: training failed: {outcome.result.error}", err=True)
+        sys.exit(1)
+    result = outcome.result
+    console.print(
+        f"test accuracy [bold]{format_accuracy(outcome.test_accuracy, outcome.test_interval)}"
+        f"[/bold] on {outcome.test_count} images (final val "
+        f"{format_accuracy(result.accuracy, result.accuracy_interval)} on "
+        f"{result.val_count}); {result.train_seconds:.0f} s; saved to {plan.out_dir}/"
+    )
+
+
+def _train_with_progress(plan: TrainPlan) -> TrainOutcome:
+    """`run_training` under a progress bar that shows each epoch's accuracy, loss and speed."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -116,53 +135,8 @@ def command(
         TimeRemainingColumn,
     )
 
-    from nas.config import proxy_default
-    from nas.evaluators.checkpoint import save_checkpoint
-    from nas.evaluators.datasets import load_dataset
-    from nas.evaluators.device import describe_device, resolve_device, resolve_precision
-    from nas.evaluators.training import (
-        Recipe,
-        build_proxy_model,
-        evaluate,
-        iter_training,
-        proxy_data,
-    )
-    from nas.evaluators.uncertainty import correct_of, format_accuracy, wilson_interval
-    from nas.preflight import require_writable_dir
-    from nas.search_spaces.limits import check_input_size
-    from nas.search_spaces.resolve import resolve_arch
+    from nas.train import run_training
 
-    where = resolve_device(device)  # a GPU that is not there: one line, exit 2, before any work
-    resolved = resolve_arch(arch)
-    if proxy_resolution is not None:
-        check_input_size(proxy_resolution, "--proxy-resolution")
-    out_dir = require_writable_dir(Path(out) if out else Path("results") / f"train-{_slug(arch)}")
-    data = load_dataset(dataset, data_dir, seed=seed, limit_train=limit_train)
-    recipe = Recipe(max_seconds=None).replace(
-        epochs=epochs,
-        seed=seed,
-        threads=threads,
-        batch_size=batch_size,
-        lr=lr,
-        max_seconds=max_seconds,
-        precision=resolve_precision(precision, where),
-        resolution=proxy_resolution,
-        min_final_map=(
-            min_final_map
-            if min_final_map is not None
-            else proxy_default(dataset, "min_final_map", 0)
-        ),
-    )
-    trained_arch = recipe.proxy_arch(resolved, data.input_shape)
-    model = build_proxy_model(resolved, data, recipe)
-    console.print(f"[bold]nas train[/bold] {trained_arch.to_string()}")
-    device_info = describe_device(where)
-    console.print(
-        f"{data!r}; {recipe.epochs} epochs, batch {recipe.batch_size}, lr {recipe.lr:g}, "
-        f"{recipe.threads} threads, on {device_info.get('name', 'the CPU')} in {recipe.precision}"
-    )
-
-    run = iter_training(resolved, data, recipe, model=model, device=where)
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -171,65 +145,16 @@ def command(
         TimeRemainingColumn(),
     )
     with Progress(*columns, console=console, transient=False) as progress:
-        task = progress.add_task("training", total=recipe.epochs)
-        try:
-            while True:
-                record = next(run)
-                progress.update(
-                    task,
-                    advance=1,
-                    description=(
-                        f"val acc {record.val_accuracy:.4f}  loss {record.train_loss:.3f}  "
-                        f"{record.images_per_second:.0f} img/s"
-                    ),
-                )
-        except StopIteration as finished:
-            result = finished.value
-    if not result.ok:
-        click.echo(f"nas: training failed: {result.error}", err=True)
-        sys.exit(1)
+        task = progress.add_task("training", total=plan.recipe.epochs)
 
-    data = proxy_data(data, recipe)  # the test split at the resolution the model trained at
-    test_accuracy, test_loss = evaluate(
-        model,
-        data.test_images,
-        data.test_labels,
-        data,
-        recipe.eval_batch_size,
-        recipe.channels_last,
-        device=where,
-        precision=recipe.precision,
-    )
-    test_count = len(data.test_labels)
-    test_interval = wilson_interval(correct_of(test_accuracy, test_count), test_count)
-    metrics = {
-        **result.to_dict(),
-        "test_accuracy": test_accuracy,
-        "test_loss": test_loss,
-        "val_interval": list(result.accuracy_interval or ()),
-        "test_interval": list(test_interval),
-        "arch_requested": resolved.to_string(),
-        "dataset": data.name,
-        "provenance": data.provenance,
-        "num_classes": data.num_classes,
-        "class_names": list(data.class_names),
-        "mean": list(data.mean),
-        "std": list(data.std),
-        "train_images": len(data.train_labels),
-        "val_images": len(data.val_labels),
-        "test_images": len(data.test_labels),
-        "device": device_info,
-    }
-    save_checkpoint(out_dir, model, trained_arch, recipe.to_dict(), metrics)
-    console.print(
-        f"test accuracy [bold]{format_accuracy(test_accuracy, test_interval)}[/bold] "
-        f"on {test_count} images (final val "
-        f"{format_accuracy(result.accuracy, result.accuracy_interval)} on "
-        f"{result.val_count}); {result.train_seconds:.0f} s; saved to {out_dir}/"
-    )
+        def show(record: EpochRecord) -> None:
+            progress.update(
+                task,
+                advance=1,
+                description=(
+                    f"val acc {record.val_accuracy:.4f}  loss {record.train_loss:.3f}  "
+                    f"{record.images_per_second:.0f} img/s"
+                ),
+            )
 
-
-def _slug(text: str) -> str:
-    """A folder-safe name: the zoo name or file stem if given, else a prefix of the string."""
-    name = Path(text).stem if text.endswith(".json") else text
-    return re.sub(r"[^A-Za-z0-9_.-]+", "-", name)[:48].strip("-") or "arch"
+        return run_training(plan, on_epoch=show)
