@@ -34,7 +34,8 @@ or successive halving over both objectives (`nas.successive_halving`)."""
 DEFAULT_SAMPLER = "nsga2"  # chosen on the search-quality benchmark (BENCHMARKS.md)
 
 DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
-"""Confirm seeds per dataset; 2 for any other. One more seed of the embedded quick start keeps
+OTHER_CONFIRM_SEEDS = 2
+"""Confirm seeds per dataset, and for any other. One more seed of the embedded quick start keeps
 the README's command under ten minutes on two cores (and gives Welch's test two runs a side);
 a search on real data runs for hours, and two more seeds (three in all) cost little beside it."""
 
@@ -232,7 +233,7 @@ class SearchConfig:
         """--confirm-seeds, or the dataset's default (`DEFAULT_CONFIRM_SEEDS`)."""
         if self.confirm_seeds is not None:
             return self.confirm_seeds
-        return DEFAULT_CONFIRM_SEEDS.get(self.dataset, 2)
+        return DEFAULT_CONFIRM_SEEDS.get(self.dataset, OTHER_CONFIRM_SEEDS)
 
     def proxy_setting(self, name: str, fallback: Any = None) -> Any:
         """`name` (epochs, proxy_resolution, min_final_map) as given, else the dataset's

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -88,3 +90,54 @@ def test_console_script_exit_codes() -> None:
         [sys.executable, "-m", "nas.cli", "arch", "show", "x"], capture_output=True, text=True
     )
     assert bad.returncode == 2 and bad.stderr.startswith("nas: error:")
+
+
+def _search_help() -> dict[str, str]:
+    """`nas search`'s help text of each option, by its first flag."""
+    from nas.commands.search import command
+
+    return {param.opts[0]: param.help or "" for param in command.params}
+
+
+@pytest.mark.parametrize(
+    "flag, setting, otherwise",
+    [
+        ("--epochs", "epochs", "4"),
+        ("--proxy-resolution", "proxy_resolution", "their own"),
+        ("--min-final-map", "min_final_map", "0"),
+    ],
+)
+def test_search_help_shows_the_proxy_defaults_table(flag: str, setting: str, otherwise: str):
+    from nas.config import PROXY_DEFAULTS
+
+    default = _search_help()[flag].split("[default: ")[-1]
+    groups = dict(part.split(" for ") for part in default.split(", else ")[0].split("; "))
+    told = {name: int(value) for value, names in groups.items() for name in names.split(", ")}
+    table = {name: given[setting] for name, given in PROXY_DEFAULTS.items() if setting in given}
+    assert told == table
+    assert default.split(", else ")[1].rstrip("].") == otherwise
+
+
+def test_search_help_shows_the_confirm_seeds_table() -> None:
+    from nas.config import DEFAULT_CONFIRM_SEEDS, OTHER_CONFIRM_SEEDS, SearchConfig
+
+    text = _search_help()["--confirm-seeds"]
+    for dataset, seeds in DEFAULT_CONFIRM_SEEDS.items():
+        assert f"{seeds} for {dataset}" in text
+        assert SearchConfig(budget_mflops=150, dataset=dataset).seeds_to_confirm == seeds
+    assert f"else {OTHER_CONFIRM_SEEDS};" in text
+    assert SearchConfig(budget_mflops=150, dataset="cifar10").seeds_to_confirm == 2
+
+
+def test_per_dataset_groups_the_datasets_that_share_a_value() -> None:
+    from nas.commands.search import per_dataset
+
+    assert per_dataset({"a": 2, "b": 3, "c": 2}, 4) == "2 for a, c; 3 for b, else 4"
+    assert per_dataset({}, "their own") == "their own"
+
+
+def test_the_readme_flag_table_is_the_search_help() -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = re.findall(r"^\| `(--[^` ]+)[^`]*` \| (.*) \|$", readme, re.M)
+    assert dict(rows) == _search_help()
+    assert [flag for flag, _ in rows] == list(_search_help())

@@ -4,17 +4,44 @@ from __future__ import annotations
 
 import shlex
 import sys
+from collections.abc import Mapping
 from dataclasses import fields
 from typing import Any
 
 import click
 
 from nas.commands._output import console, print_table
-from nas.config import DEFAULT_SAMPLER, SETTING_TYPES, SearchConfig, build_config, read_config_file
+from nas.config import (
+    DEFAULT_CONFIRM_SEEDS,
+    DEFAULT_SAMPLER,
+    OTHER_CONFIRM_SEEDS,
+    PROXY_DEFAULTS,
+    SETTING_TYPES,
+    SearchConfig,
+    build_config,
+    read_config_file,
+)
 from nas.errors import SearchFailed
+from nas.evaluators.recipe import Recipe
 from nas.storage import StorageUnavailable
 
 _DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
+
+
+def per_dataset(values: Mapping[str, Any], otherwise: Any) -> str:
+    """A per-dataset default as help text, "2 for cifar10, cifar100, else 4", written from the
+    table that holds it, so that the help cannot drift from what a search does."""
+    datasets: dict[Any, list[str]] = {}
+    for dataset, value in values.items():
+        datasets.setdefault(value, []).append(dataset)
+    named = "; ".join(f"{value} for {', '.join(names)}" for value, names in datasets.items())
+    return f"{named}, else {otherwise}" if named else str(otherwise)
+
+
+def proxy_defaults(name: str, otherwise: Any) -> str:
+    """The datasets' defaults of the proxy setting `name` (`PROXY_DEFAULTS`) as help text."""
+    values = {dataset: given[name] for dataset, given in PROXY_DEFAULTS.items() if name in given}
+    return per_dataset(values, otherwise)
 
 
 def _opt(*names: str, help: str, **kwargs: Any):
@@ -52,8 +79,8 @@ def _opt(*names: str, help: str, **kwargs: Any):
 )
 @_opt(
     "--epochs",
-    help="Proxy training epochs per candidate [default: the dataset's (2 for cifar10, "
-    "cifar100, imagefolder), else 4].",
+    help="Proxy training epochs per candidate [default: "
+    f"{proxy_defaults('epochs', Recipe().epochs)}].",
 )
 @_opt("--batch-size", help="Proxy training batch size [default: the recipe's].")
 @_opt("--lr", help="Peak learning rate [default: the recipe's].")
@@ -70,14 +97,14 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--reduction-factor", help="eta of --scheduler asha.")
 @_opt(
     "--proxy-resolution",
-    help="Train candidates at this input side, resizing the images; 0: their own [default: 24 "
-    "for cifar10 and cifar100, else their own].",
+    help="Train candidates at this input side, resizing the images; 0: their own [default: "
+    f"{proxy_defaults('proxy_resolution', 'their own')}].",
 )
 @_opt(
     "--min-final-map",
     help="Stride plan: make the first stride-2 steps stride 1 until the last stage's maps "
     "are at least this many pixels a side when training (cost stays priced as deployed; "
-    "0: off) [default: 2 for cifar10, cifar100, imagefolder, else 0].",
+    f"0: off) [default: {proxy_defaults('min_final_map', Recipe().min_final_map)}].",
 )
 @_opt(
     "--workers",
@@ -139,7 +166,7 @@ def _opt(*names: str, help: str, **kwargs: Any):
     "--confirm-seeds",
     help="After the search, train each front member and zoo baseline this "
     "many more times with other seeds, and take the front on seed "
-    "means [default: 1 on fashion-mnist-mini, 2 otherwise; 0: off].",
+    f"means [default: {per_dataset(DEFAULT_CONFIRM_SEEDS, OTHER_CONFIRM_SEEDS)}; 0: off].",
 )
 @_opt(
     "--finalize",
