@@ -19,6 +19,7 @@ from nas.evaluators.recipe import Recipe, final_map
 from nas.evaluators.results import EpochRecord, TrialResult
 from nas.evaluators.training import build_proxy_model, evaluate, iter_training, learning_rate, train
 from nas.search_spaces.arch import Arch
+from nas.train import TrainOptions, train_arch
 
 TINY = Arch.from_string(
     "stem_c8_k3_s2_re:mb_e1_k3_s1_c8_re:mb_e3_k3_s2_c16_hs,"
@@ -404,3 +405,27 @@ def test_nas_train_trains_and_tests_at_the_proxy_geometry(tmp_path):
     assert metrics["input_shape"] == [1, 16, 16] and metrics["test_images"] > 0
     assert Arch.from_json((out / "arch.json").read_text()).stem.stride == 1
     assert 0.0 <= metrics["test_accuracy"] <= 1.0
+
+
+def test_train_arch_is_nas_train_as_a_library_function(tmp_path):
+    out = tmp_path / "run"
+    options = TrainOptions(epochs=1, limit_train=100, batch_size=50, threads=1, out=str(out))
+    seen: list[EpochRecord] = []
+    outcome = train_arch(TINY.to_string(), options, on_epoch=seen.append)
+    assert outcome.ok and [record.epoch for record in seen] == [1]
+    assert outcome.plan.recipe.epochs == 1 and outcome.plan.out_dir == out
+    _, metrics = load_checkpoint(out)
+    assert metrics["test_accuracy"] == outcome.test_accuracy
+    assert metrics["test_images"] == outcome.test_count == 2000
+    assert metrics["test_interval"] == list(outcome.test_interval)
+
+
+def test_nas_train_that_fails_to_train_exits_1_in_one_line_and_writes_nothing(tmp_path, capsys):
+    out = tmp_path / "run"
+    args = ["train", TINY.to_string(), "--epochs", "1", "--limit-train", "100", "--threads", "1"]
+    with pytest.raises(SystemExit) as exited:
+        main([*args, "--max-seconds", "1e-9", "--out", str(out)])
+    assert exited.value.code == 1
+    err = capsys.readouterr().err
+    assert err.startswith("nas: training failed: wall-time limit") and err.count("\n") == 1
+    assert not (out / "model.safetensors").exists()
