@@ -5,6 +5,9 @@ be re-run from its arch string, recipe and seed alone. The defaults are the prox
 chosen by measurement (docs/training.md): a ~150-MFLOP candidate trains on the shipped
 fashion-mnist-mini in about 30 s on two free cores; how well it ranks against five times longer
 training is in BENCHMARKS.md.
+
+This module is the record and its rules. Which recipe the search, confirm, finalize and
+`nas train` use, the per-dataset defaults included, is decided in one place: `nas.recipes`.
 """
 
 from __future__ import annotations
