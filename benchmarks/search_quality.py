@@ -47,7 +47,7 @@ from optuna.trial import TrialState
 from nas.config import SearchConfig
 from nas.evaluators.datasets import load_dataset
 from nas.evaluators.latency import load_table
-from nas.outputs import pareto_front
+from nas.front import pareto_front
 from nas.pricing import price
 from nas.recipes import recipe_for
 from nas.search import search, start_local_ray

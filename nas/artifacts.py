@@ -18,7 +18,6 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import optuna
 import torch
@@ -29,8 +28,10 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.export import ExportFailed, build, export, spec_for_trial, trial_document
+from nas.front import TrainedRow
 from nas.storage import artifact_store_for, upload
 from nas.study import FINAL_SUFFIX, companion
+from nas.study_attrs import StudyAttrs
 from nas.trials import TrialAttrs
 
 WEIGHTS_FILENAME = "weights.safetensors"
@@ -124,7 +125,7 @@ def trial_weights(
 def attach_pareto_artifacts(
     study: optuna.Study,
     storage_url: str,
-    rows: list[dict[str, Any]],
+    rows: list[TrainedRow],
     base_dir: str | os.PathLike[str] | None = None,
 ) -> dict[int, list[str]]:
     """Attach each Pareto trial's ONNX model and arch JSON to the study; trial -> artifact ids.
@@ -137,17 +138,17 @@ def attach_pareto_artifacts(
     store = artifact_store_for(storage_url, base_dir)
     attached = {meta.filename: meta.artifact_id for meta in get_all_artifact_meta(study)}
     trials = {trial.number: trial for trial in study.get_trials(deepcopy=False)}
-    dataset = dict(study.user_attrs.get("dataset") or {})
+    study_attrs = StudyAttrs.of(study)
     result: dict[int, list[str]] = {}
     failures: list[str] = []
     for row in rows:
-        trial = trials[row["number"]]
+        trial = trials[row.number]
         files = {f"trial-{trial.number}.onnx": "onnx", f"trial-{trial.number}.arch.json": "json"}
         try:
             missing = {name: fmt for name, fmt in files.items() if name not in attached}
             if missing:
                 attached.update(
-                    _upload_trial(study, trial, missing, storage_url, base_dir, store, dataset)
+                    _upload_trial(study, trial, missing, storage_url, base_dir, store, study_attrs)
                 )
         except (ExportFailed, InputError) as error:
             failures.append(f"trial {trial.number}: {error}")
@@ -165,13 +166,11 @@ def _upload_trial(
     storage_url: str,
     base_dir: str | os.PathLike[str] | None,
     store: FileSystemArtifactStore,
-    dataset: dict[str, Any],
+    study_attrs: StudyAttrs,
 ) -> dict[str, str]:
     weights = trial_weights(study, trial, storage_url, base_dir)
-    spec = spec_for_trial(trial, dataset, weights=weights)
-    document = trial_document(
-        study.study_name, study.user_attrs, trial, trained=weights is not None
-    )
+    spec = spec_for_trial(trial, study_attrs.dataset, weights=weights)
+    document = trial_document(study.study_name, study_attrs, trial, trained=weights is not None)
     model = build(spec) if "onnx" in files.values() else None
     ids = {}
     with tempfile.TemporaryDirectory() as folder:

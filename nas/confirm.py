@@ -5,7 +5,7 @@ One proxy run's accuracy moves by a point or more with its training seed alone, 
 gaps along a typical front. After a search, each front member and each zoo baseline is trained
 `seeds` more times with the same recipe and other training seeds (the validation split stays
 the same), in parallel on the Ray workers, and the front is recomputed on seed means, with
-Welch's t-test between neighbours (`nas.outputs.mark_ties`).
+Welch's t-test between neighbours (`nas.front.mark_ties`).
 
 The runs live in a companion study, ``<study>.confirm``, in the same storage. A trial of the
 search's own study would enter the sampler's history (these re-measure candidates the sampler
@@ -25,8 +25,8 @@ import optuna
 
 from nas.companion_runs import CompanionRun, fail_left_running, train_runs
 from nas.evaluators.recipe import Recipe
+from nas.front import pareto_front, single_seed_rows
 from nas.monitor import SearchMonitor
-from nas.outputs import pareto_front, single_seed_rows
 from nas.study import companion, confirm_runs
 from nas.trials import TrialAttrs
 
@@ -49,8 +49,8 @@ def confirm_seed(seed: int, k: int) -> int:
 def plan(study: optuna.Study, seeds: int) -> list[ConfirmRun]:
     """The runs still missing: `seeds` per front member and per trained baseline."""
     rows = single_seed_rows(study)
-    chosen = {row["number"]: row for row in pareto_front(rows)}
-    chosen.update({row["number"]: row for row in rows if row.get("baseline")})
+    chosen = {row.number: row for row in pareto_front(rows)}
+    chosen.update({row.number: row for row in rows if row.baseline})
     done = {(run["confirms"], run["seed"]) for runs in confirm_runs(study).values() for run in runs}
     trials = {trial.number: TrialAttrs.of(trial) for trial in study.get_trials(deepcopy=False)}
     planned = []

@@ -32,6 +32,7 @@ from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT, InputShape
+from nas.study_attrs import DatasetInfo, StudyAttrs
 from nas.trials import TrialAttrs
 
 FORMATS = ("onnx", "torchscript", "executorch", "ncnn", "state-dict", "json")
@@ -146,7 +147,7 @@ def random_input(spec: ModelSpec, seed: int = 0) -> torch.Tensor:
 
 def spec_for_trial(
     trial: FrozenTrial,
-    dataset: dict[str, Any],
+    dataset: DatasetInfo | None,
     input_size: int | None = None,
     num_classes: int | None = None,
     weights: dict[str, torch.Tensor] | None = None,
@@ -156,7 +157,9 @@ def spec_for_trial(
     Without weights the model is built at the deployment input the trial was priced at (or
     `input_size`) for `num_classes` (1000 by default). Trained weights fix the input channels
     and classes to the proxy data's, and the recipe's stem rule for that input is applied, so
-    the network is the one that was trained; only the resolution stays free.
+    the network is the one that was trained; only the resolution stays free. A run that does
+    not record its proxy input (a final run, which trains at the data's own size) takes its
+    channels from `dataset`, the study's (`nas.study_attrs.search_attrs`).
     """
     attrs = TrialAttrs.of(trial)
     arch = Arch.from_string(attrs.arch)
@@ -164,7 +167,8 @@ def spec_for_trial(
     size = input_size or int(priced[1])
     if weights is None:
         return ModelSpec(arch, (int(priced[0]), size, size), num_classes or DEPLOY_CLASSES)
-    proxy, classes = attrs.proxy_input, dataset.get("num_classes")
+    proxy = attrs.proxy_input or (dataset.input_shape if dataset else None)
+    classes = dataset.num_classes if dataset else None
     if not proxy or not classes:
         raise InputError(
             f"trial {trial.number} has trained weights but its proxy input or the "
@@ -184,7 +188,7 @@ def spec_for_trial(
 
 
 def trial_document(
-    study_name: str, study_attrs: dict[str, Any], trial: FrozenTrial, trained: bool
+    study_name: str, study_attrs: StudyAttrs, trial: FrozenTrial, trained: bool
 ) -> dict[str, Any]:
     """The JSON export: the arch (top level, readable as an arch file) and its record.
 
@@ -219,9 +223,9 @@ def trial_document(
         "trial": trial.number,
         "trained": trained,
         **record,
-        "dataset": study_attrs.get("dataset"),
+        "dataset": study_attrs.dataset.to_dict() if study_attrs.dataset else None,
         "search": {
-            key: (study_attrs.get("config") or {}).get(key)
+            key: (study_attrs.config or {}).get(key)
             for key in (
                 "space",
                 "target",

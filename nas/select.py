@@ -12,9 +12,9 @@ from optuna.storages import RDBStorage
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.errors import InputError
-from nas.outputs import pareto_rows
+from nas.front import pareto_rows
 from nas.storage import list_studies, load_study, mask_password, open_storage, sqlite_path
-from nas.study import is_companion
+from nas.study_attrs import StudyAttrs
 from nas.trials import Outcome, TrialAttrs
 
 
@@ -35,7 +35,11 @@ def pick_study(storage: RDBStorage, name: str | None) -> optuna.Study:
     """The study called `name`, or the storage's only study when no name is given."""
     if name is not None:
         return load_study(storage, name)
-    names = [info.name for info in list_studies(storage) if not is_companion(info.user_attrs)]
+    names = [
+        info.name
+        for info in list_studies(storage)
+        if not StudyAttrs.from_dict(info.user_attrs).is_companion
+    ]
     where = mask_password(storage.url)
     if not names:
         raise InputError(f"{where} holds no studies yet: run `nas search` first")
@@ -63,16 +67,16 @@ def best_trial(study: optuna.Study, max_ms: float | None = None) -> FrozenTrial:
     rows = pareto_rows(study)
     if not rows:
         raise InputError(f"study {study.study_name!r} has no trained trials yet")
-    fitting = [row for row in rows if max_ms is None or row["latency_ms"] <= max_ms]
+    fitting = [row for row in rows if max_ms is None or row.latency_ms <= max_ms]
     if not fitting:
-        fastest = min(rows, key=lambda row: row["latency_ms"])
+        fastest = min(rows, key=lambda row: row.latency_ms)
         raise InputError(
             f"no trained trial of {study.study_name!r} runs in {max_ms:g} ms or "
-            f"less; the fastest on the front is trial {fastest['number']} at "
-            f"{fastest['latency_ms']:.2f} ms"
+            f"less; the fastest on the front is trial {fastest.number} at "
+            f"{fastest.latency_ms:.2f} ms"
         )
-    best = max(fitting, key=lambda row: (row["accuracy_mean"], -row["latency_ms"]))
-    return pick_trial(study, best["number"])
+    best = max(fitting, key=lambda row: (row.front_accuracy, -row.latency_ms))
+    return pick_trial(study, best.number)
 
 
 def check_exportable(trial: FrozenTrial) -> None:

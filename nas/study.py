@@ -18,6 +18,7 @@ from optuna.trial import FrozenTrial, TrialState
 from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.evaluators.recipe import Recipe
+from nas.study_attrs import StudyAttrs, write_study_attrs
 from nas.trials import Outcome, TrialAttrs, check_names, write_frozen_attrs
 
 CONSTRAINT_NAMES = ("mflops", "params", "latency_ms")
@@ -104,8 +105,7 @@ def open_study(
         pruner=make_pruner(config),
         directions=directions(config),
     )
-    study.set_user_attr("config", config.to_dict())
-    study.set_user_attr("identity", config.identity())
+    write_study_attrs(study, config=config.to_dict(), identity=config.identity())
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         study.set_metric_names(
@@ -121,7 +121,7 @@ def _where(config: SearchConfig) -> str:
 def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
     """Refuse a resume that changes what defines the search; a field the study predates (its
     recorded identity lacks it) is recorded now and checked from the next resume on."""
-    recorded = study.user_attrs.get("identity", {})
+    recorded = StudyAttrs.of(study).identity or {}
     identity = config.identity()
     differences = [
         f"{key} {recorded.get(key)!r} -> {value!r}"
@@ -134,8 +134,8 @@ def _check_same_search(study: optuna.Study, config: SearchConfig) -> None:
             f"({'; '.join(differences)}); add --force to continue it anyway"
         )
     if recorded != identity:
-        study.set_user_attr("identity", identity)
-    study.set_user_attr("config", config.to_dict())
+        write_study_attrs(study, identity=identity)
+    write_study_attrs(study, config=config.to_dict())
 
 
 RESUMABLE_RECIPE_CHANGES = ("threads", "max_seconds")
@@ -149,7 +149,7 @@ def check_same_recipe(study: optuna.Study, recipe: Recipe, force: bool) -> None:
 
     A recorded recipe that lacks a field (written before the field existed) had its default.
     """
-    recorded = study.user_attrs.get("recipe")
+    recorded = StudyAttrs.of(study).recipe
     if recorded is None:
         return
     differences = recipe.changes_from(recorded, ignore=RESUMABLE_RECIPE_CHANGES)
@@ -275,11 +275,6 @@ _COMPANIONS = {
 }
 
 
-def is_companion(study_attrs: dict[str, Any]) -> bool:
-    """Whether a study (by its user attributes) holds another study's confirm or final runs."""
-    return any(back_pointer in study_attrs for back_pointer, _ in _COMPANIONS.values())
-
-
 def companion(
     study: optuna.Study, create: bool = False, suffix: str = CONFIRM_SUFFIX
 ) -> optuna.Study | None:
@@ -295,7 +290,7 @@ def companion(
         study_name=name, storage=study._storage, direction="maximize", load_if_exists=True
     )
     back_pointer, metric = _COMPANIONS[suffix]
-    found.set_user_attr(back_pointer, study.study_name)
+    write_study_attrs(found, **{back_pointer: study.study_name})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
         found.set_metric_names([metric])

@@ -25,7 +25,7 @@ from results_studies import MadeStudy, make_search_study
 
 from nas.artifacts import attach_pareto_artifacts
 from nas.cli import main
-from nas.outputs import pareto_rows
+from nas.front import pareto_rows
 
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -144,12 +144,12 @@ def test_dashboard_shows_trials_user_attributes_and_artifacts(
             made.name,
             "Best Trials",
             "Study Artifacts",
-            f"trial-{front[0]['number']}.onnx",
-            f"trial-{front[0]['number']}.arch.json",
+            f"trial-{front[0].number}.onnx",
+            f"trial-{front[0].number}.arch.json",
         ],
     )
     for row in front:
-        assert f"Trial {row['number']}" in text
+        assert f"Trial {row.number}" in text
     for _ in range(2):  # a taller window reflows the page; measure again once
         height = browser.execute_script("return document.documentElement.scrollHeight")
         browser.set_window_size(1600, min(max(height + 150, 1100), 4000))  # artifacts included

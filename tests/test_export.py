@@ -18,7 +18,7 @@ from safetensors.torch import load_file
 import nas.export
 from nas.artifacts import WEIGHTS_FILENAME, attach_pareto_artifacts, find_weights
 from nas.cli import main
-from nas.outputs import pareto_rows
+from nas.front import pareto_rows
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
 from nas.search_spaces.resolve import resolve_arch
@@ -188,9 +188,9 @@ def test_best_picks_the_most_accurate_front_trial_under_max_ms(
     made: MadeStudy, study: optuna.Study, tmp_path: Path, capsys
 ) -> None:
     front = pareto_rows(study)
-    for max_ms in (None, front[0]["latency_ms"]):
-        fitting = [r for r in front if max_ms is None or r["latency_ms"] <= max_ms]
-        expected = max(fitting, key=lambda r: r["accuracy"])["number"]
+    for max_ms in (None, front[0].latency_ms):
+        fitting = [r for r in front if max_ms is None or r.latency_ms <= max_ms]
+        expected = max(fitting, key=lambda r: r.accuracy).number
         args = ["--best", "--format", "json", "--out", str(tmp_path / "best.json")]
         export(made, capsys, *args, *(["--max-ms", str(max_ms)] if max_ms else []))
         assert json.loads((tmp_path / "best.json").read_text())["trial"] == expected
@@ -286,23 +286,23 @@ def test_pareto_artifacts_are_attached_to_the_study_once(
     made: MadeStudy, study: optuna.Study, tmp_path: Path
 ) -> None:
     sampled = set(made.numbers["sampled"])
-    rows = [row for row in pareto_rows(study) if row["number"] in sampled][:2]
+    rows = [row for row in pareto_rows(study) if row.number in sampled][:2]
     assert rows, "the fixture's front holds sampled trials"
     attached = attach_pareto_artifacts(study, made.url, rows)
-    assert set(attached) == {row["number"] for row in rows}
+    assert set(attached) == {row.number for row in rows}
     metas = {meta.filename: meta for meta in get_all_artifact_meta(study)}
     for row in rows:
-        onnx_meta = metas[f"trial-{row['number']}.onnx"]
-        json_meta = metas[f"trial-{row['number']}.arch.json"]
-        assert attached[row["number"]] == [onnx_meta.artifact_id, json_meta.artifact_id]
+        onnx_meta = metas[f"trial-{row.number}.onnx"]
+        json_meta = metas[f"trial-{row.number}.arch.json"]
+        assert attached[row.number] == [onnx_meta.artifact_id, json_meta.artifact_id]
         assert json_meta.mimetype == "application/json"
         store = artifact_store_for(made.url)
-        model = download(store, onnx_meta.artifact_id, tmp_path / f"{row['number']}.onnx")
+        model = download(store, onnx_meta.artifact_id, tmp_path / f"{row.number}.onnx")
         x = np.zeros((1, PROXY_INPUT[0], 224, 224), np.float32)  # trained: proxy channels
         assert run_onnx(model, x).shape == (1, PROXY_CLASSES)
         document = json.loads(
-            download(store, json_meta.artifact_id, tmp_path / f"{row['number']}.json").read_text()
+            download(store, json_meta.artifact_id, tmp_path / f"{row.number}.json").read_text()
         )
-        assert document["arch"] == row["arch"] and document["trained"] is True
+        assert document["arch"] == row.arch and document["trained"] is True
     assert attach_pareto_artifacts(study, made.url, rows) == attached  # a resumed search
     assert len(get_all_artifact_meta(study)) == len(metas)

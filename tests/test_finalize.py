@@ -23,6 +23,7 @@ from nas.cli import main
 from nas.config import SearchConfig
 from nas.evaluators.uncertainty import wilson_interval
 from nas.finalize import FinalizeOptions, cover_zoo_first, finalize
+from nas.front import TrainedRow
 from nas.reporting import write_report
 from nas.reporting.final import FinalRow, final_rows, verdicts
 from nas.search import search
@@ -236,17 +237,27 @@ def test_finalize_of_a_missing_database_is_exit_2(tmp_path: Path, capsys) -> Non
     assert "no study database" in capsys.readouterr().err
 
 
-def _row(latency: float, accuracy: float, number: int) -> dict:
-    return {"latency_ms": latency, "accuracy_mean": accuracy, "number": number}
+def _row(latency: float, accuracy: float, number: int) -> TrainedRow:
+    """A front member whose accuracy is a mean over seeds, as `trained_rows` makes them."""
+    return TrainedRow(
+        number=number,
+        accuracy=accuracy,
+        seeds=1,
+        accuracy_mean=accuracy,
+        latency_ms=latency,
+        mflops=50.0,
+        params=1_000_000,
+        arch=f"arch-{number}",
+    )
 
 
 def test_picks_challenge_each_zoo_network_first() -> None:
     front = [_row(5, 0.80, 1), _row(8, 0.83, 2), _row(12, 0.85, 3), _row(20, 0.86, 4)]
     # Zoo at 9 and 13 ms: the best member at or under each (trials 2 and 3), then the best left.
-    assert [r["number"] for r in cover_zoo_first(front, 3, [13.0, 9.0])] == [2, 3, 4]
-    assert [r["number"] for r in cover_zoo_first(front, 1, [13.0, 9.0])] == [2]
+    assert [r.number for r in cover_zoo_first(front, 3, [13.0, 9.0])] == [2, 3, 4]
+    assert [r.number for r in cover_zoo_first(front, 1, [13.0, 9.0])] == [2]
     # No zoo network is reachable (all faster than every member): the most accurate ones.
-    assert [r["number"] for r in cover_zoo_first(front, 2, [1.0])] == [3, 4]
+    assert [r.number for r in cover_zoo_first(front, 2, [1.0])] == [3, 4]
     assert len(cover_zoo_first(front, 10, [])) == 4
 
 

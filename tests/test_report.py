@@ -11,7 +11,8 @@ from PIL import Image
 from results_studies import MadeStudy, make_search_study
 
 from nas.cli import main
-from nas.outputs import accuracy_text, pareto_rows, seeds_text, versus_text
+from nas.front import TrainedRow, pareto_rows
+from nas.outputs import accuracy_text, seeds_text, versus_text
 from nas.reporting import collect
 from nas.search_spaces.zoo import ZOO
 
@@ -42,12 +43,12 @@ def test_report_writes_markdown_pngs_and_html(
     markdown = (out / "report.md").read_text()
     for row in front:
         assert (
-            f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | {versus_text(row)} | "
-            f"{row['latency_ms']:.2f} |"
+            f"| {row.number} | {accuracy_text(row)} | {seeds_text(row)} | {versus_text(row)} | "
+            f"{row.latency_ms:.2f} |"
         ) in markdown
-        assert row["accuracy_low"] < row["accuracy"] < row["accuracy_high"]
-        assert f"{row['accuracy']:.1%} [{row['accuracy_low'] * 100:.1f}" in markdown
-        assert f"`{row['arch']}`" in markdown
+        assert row.accuracy_low < row.accuracy < row.accuracy_high
+        assert f"{row.accuracy:.1%} [{row.accuracy_low * 100:.1f}" in markdown
+        assert f"`{row.arch}`" in markdown
     links = re.findall(r"\]\(([^)]+)\)", markdown)
     assert {
         "report.html",
@@ -70,7 +71,7 @@ def test_report_writes_markdown_pngs_and_html(
     assert len(html) > 1_000_000 and html.count("plotly.js v") >= 1  # plotly.js embedded once
     assert html.count("Plotly.newPlot") == 3 and '<script src="http' not in html
     for row in front:
-        assert row["arch"] in html  # the front table and each point's hover text
+        assert row.arch in html  # the front table and each point's hover text
     assert "mobilenet_v3_small" in html and "mnasnet0_5 (not trained)" not in html
 
 
@@ -91,9 +92,9 @@ def test_report_marks_zoo_networks_from_trials_or_on_the_cost_axes(made: MadeStu
     assert marks["mobilenet_v2"].latency_ms == pytest.approx(
         study.trials[made.numbers["infeasible"]].user_attrs["latency_ms"], rel=1e-6
     )
-    assert data.front == sorted(data.front, key=lambda row: row["latency_ms"])
-    assert [row["number"] for row in data.front] == [row["number"] for row in pareto_rows(study)]
-    assert data.zoo_name(study.trials[1].user_attrs | {"number": 1}) == "mnasnet0_5"
+    assert data.front == sorted(data.front, key=lambda row: row.latency_ms)
+    assert [row.number for row in data.front] == [row.number for row in pareto_rows(study)]
+    assert data.zoo_name(TrainedRow.of(study.trials[1])) == "mnasnet0_5"
 
 
 def test_report_bad_input_is_one_line_and_exit_2(made: MadeStudy, tmp_path: Path, capsys) -> None:

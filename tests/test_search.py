@@ -84,11 +84,9 @@ def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
     check_search(study, 3)
     assert result.n_trained == 3 and result.pareto
     document = json.loads((tmp_path / "out" / "pareto.json").read_text())
-    assert document["pareto"] == result.pareto
-    assert all(
-        row["accuracy_low"] <= row["accuracy"] <= row["accuracy_high"] and "vs_cheaper" in row
-        for row in result.pareto
-    )
+    assert document["pareto"] == [row.to_dict() for row in result.pareto]
+    assert all("vs_cheaper" in row for row in document["pareto"])
+    assert all(row.accuracy_low <= row.accuracy <= row.accuracy_high for row in result.pareto)
     assert "accuracy_low" in (tmp_path / "out" / "trials.csv").read_text().splitlines()[0]
     assert document["config"]["budget_mflops"] == BUDGET
     assert (tmp_path / "out" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
@@ -112,7 +110,7 @@ def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> N
 def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
     local_ray, backend: str, postgres_url: str, tmp_path: Path
 ) -> None:
-    from nas.outputs import pareto_rows
+    from nas.front import pareto_rows
     from nas.study import confirm_runs
 
     name = f"test-confirm-{uuid.uuid4().hex[:8]}"
@@ -137,7 +135,7 @@ def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
             for t in study.trials
             if t.user_attrs.get("baseline") and t.state == TrialState.COMPLETE
         }
-        confirmed = {row["number"] for row in first.pareto} | baselines
+        confirmed = {row.number for row in first.pareto} | baselines
         assert set(runs) == confirmed
         assert all([run["seed"] for run in runs[n]] == [1] for n in confirmed)
 
@@ -151,10 +149,10 @@ def test_confirm_trains_the_front_again_with_other_seeds_and_resumes(
         assert len(companion.trials) == 2 * len(confirmed)
         assert all(t.user_attrs["confirms"] in confirmed for t in companion.trials)
         for row in pareto_rows(study):
-            assert row["seeds"] == 3 and len(row["seed_accuracies"]) == 3
-            assert row["accuracy_mean"] == pytest.approx(sum(row["seed_accuracies"]) / 3, abs=1e-6)
-        assert second.pareto and all(row["seeds"] == 3 for row in second.pareto)
-        assert [r for r in second.pareto if r["vs_cheaper"]] == [
+            assert row.seeds == 3 and len(row.seed_accuracies) == 3
+            assert row.accuracy_mean == pytest.approx(sum(row.seed_accuracies) / 3, abs=1e-6)
+        assert second.pareto and all(row.seeds == 3 for row in second.pareto)
+        assert [r for r in second.pareto if r.vs_cheaper] == [
             r for r in second.pareto[1:]
         ]  # every member but the cheapest is judged
     finally:

@@ -12,7 +12,7 @@ from nas.evaluators.uncertainty import (
     format_accuracy,
     wilson_interval,
 )
-from nas.outputs import mark_ties
+from nas.front import TrainedRow, mark_ties
 
 
 @pytest.mark.parametrize("correct, count", [(83, 100), (830, 1000), (0, 50), (50, 50), (1, 7)])
@@ -50,14 +50,22 @@ def test_seed_comparison_is_welch() -> None:
 
 
 def test_front_members_are_marked_against_the_next_cheaper_one() -> None:
-    def row(number: int, accuracy: float, ms: float, count: int | None = 1000) -> dict:
-        return {"number": number, "accuracy": accuracy, "latency_ms": ms, "val_count": count}
+    def row(number: int, accuracy: float, ms: float, count: int | None = 1000) -> TrainedRow:
+        return TrainedRow(
+            number=number,
+            accuracy=accuracy,
+            val_count=count,
+            latency_ms=ms,
+            mflops=50.0,
+            params=1_000_000,
+            arch=f"arch-{number}",
+        )
 
     marked = mark_ties(
         [row(0, 0.70, 5.0), row(1, 0.71, 6.0), row(2, 0.85, 7.0), row(3, 0.86, 8.0, count=None)]
     )
-    assert [r["vs_cheaper"] for r in marked] == [None, "tie", "better", None]
-    assert marked[1]["p_vs_cheaper"] > 0.05 > marked[2]["p_vs_cheaper"]
+    assert [r.vs_cheaper for r in marked] == [None, "tie", "better", None]
+    assert marked[1].p_vs_cheaper > 0.05 > marked[2].p_vs_cheaper
 
 
 def test_accuracies_print_with_their_interval() -> None:

@@ -7,8 +7,9 @@ import sys
 from pathlib import Path
 
 import click
+import optuna
 
-from nas.artifacts import load_weights, locate_weights
+from nas.artifacts import FoundWeights, load_weights, locate_weights
 from nas.commands._output import console, storage_option, study_option
 from nas.errors import InputError
 from nas.evaluators.latency import load_table
@@ -30,6 +31,8 @@ from nas.search_spaces.resolve import resolve_arch
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT
 from nas.select import best_trial, open_existing_storage, pick_study, pick_trial
 from nas.storage import artifact_store_for
+from nas.study import FINAL_SUFFIX
+from nas.study_attrs import StudyAttrs, search_attrs
 from nas.trials import TrialAttrs
 
 
@@ -133,6 +136,7 @@ def command(
     rdb = open_existing_storage(storage)
     try:
         found = pick_study(rdb, study)
+        study_attrs = search_attrs(found)
         trial = best_trial(found, max_ms) if best else pick_trial(found, number)
         located = locate_weights(found, trial)
         weights = (
@@ -140,12 +144,8 @@ def command(
             if located
             else None
         )
-        spec = spec_for_trial(
-            trial, dict(found.user_attrs.get("dataset") or {}), input_size, num_classes, weights
-        )
-        document = trial_document(
-            found.study_name, found.user_attrs, trial, trained=weights is not None
-        )
+        spec = spec_for_trial(trial, study_attrs.dataset, input_size, num_classes, weights)
+        document = trial_document(found.study_name, study_attrs, trial, trained=weights is not None)
     finally:
         rdb.engine.dispose()
     check = _write(spec, fmt, out, document)
@@ -153,7 +153,7 @@ def command(
     console.print(
         f"trial {trial.number} of {found.study_name}: "
         + (f"val acc {attrs.accuracy:.2%}, " if attrs.accuracy is not None else "")
-        + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or '?'}, "
+        + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or study_attrs.target or '?'}, "
         f"{_or_nan(attrs.mflops):.1f} MFLOPs"
     )
     if fmt == "json":
@@ -168,16 +168,10 @@ def command(
     if check is not None:
         console.print(check.describe())
     if weights is not None:
-        dataset = found.user_attrs.get("dataset") or {}
-        training = (
-            f"final training's ({TrialAttrs.of(located.owner).recipe['epochs']} epochs on "
-            f"the whole training split, seed {TrialAttrs.of(located.owner).seed}, study "
-            f"{found.study_name}.final trial {located.owner.number})"
-            if located and located.final
-            else "proxy training's"
-        )
+        dataset = study_attrs.dataset
         console.print(
-            f"the weights are the {training} on {dataset.get('name', '?')}: "
+            f"the weights are the {_training(found, study_attrs, located)} on "
+            f"{(dataset and dataset.name) or '?'}: "
             f"the model takes {spec.input_shape[0]}-channel input and predicts its "
             f"{spec.num_classes} classes"
         )
@@ -187,6 +181,23 @@ def command(
             "is untrained (random initialisation): train it with `nas train` before "
             "deploying it"
         )
+
+
+def _training(found: optuna.Study, study_attrs: StudyAttrs, located: FoundWeights) -> str:
+    """Which training the weights come from: a final run (of a search trial that was
+    finalized, or a trial of a ``.final`` study itself), or the search's proxy run."""
+    if located.final:
+        where = f"{found.study_name}{FINAL_SUFFIX}"
+    elif study_attrs.finalizes_study is not None:
+        where = found.study_name
+    else:
+        return "proxy training's"
+    owner = TrialAttrs.of(located.owner)
+    epochs = (owner.recipe or {}).get("epochs", "?")
+    return (
+        f"final training's ({epochs} epochs on the whole training split, seed {owner.seed}, "
+        f"study {where} trial {located.owner.number})"
+    )
 
 
 def _export_arch(

@@ -39,7 +39,7 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     finally:
         rdb.engine.dispose()
     data = report.data
-    rows = [[*front_cells(row, data.zoo_name(row)), row["arch"]] for row in data.front]
+    rows = [[*front_cells(row, data.zoo_name(row)), row.arch] for row in data.front]
     print_table(
         f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
         f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",

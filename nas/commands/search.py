@@ -250,10 +250,7 @@ def resume_command(config: SearchConfig) -> str:
 def _print_result(result) -> None:
     from nas.outputs import FRONT_HEADERS, front_cells
 
-    rows = [
-        [*front_cells(row, row.get("baseline") or row.get("zoo")), row["arch"]]
-        for row in result.pareto
-    ]
+    rows = [[*front_cells(row, row.name), row.arch] for row in result.pareto]
     print_table(
         f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
         f"interval, vs cheaper: beyond the noise or a tie)",

@@ -7,16 +7,17 @@ cannot disagree about which trials are on the front or where a zoo network sits.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from operator import itemgetter
+from operator import attrgetter
 from typing import Any
 
 import optuna
 
 from nas.errors import InputError
-from nas.outputs import mark_ties, pareto_front, trained_rows
+from nas.front import TrainedRow, mark_ties, pareto_front, trained_rows
 from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password
 from nas.study import count_outcomes
+from nas.study_attrs import DatasetInfo, StudyAttrs
 from nas.trials import Outcome, TrialAttrs
 
 
@@ -43,12 +44,12 @@ class ReportData:
     study_name: str
     storage: str
     config: dict[str, Any]
-    dataset: dict[str, Any]
+    dataset: DatasetInfo
     target: str
     counts: dict[Outcome, int]
-    trained: list[dict[str, Any]]
-    front: list[dict[str, Any]]
-    mflops_front: list[dict[str, Any]]
+    trained: list[TrainedRow]
+    front: list[TrainedRow]
+    mflops_front: list[TrainedRow]
     zoo: list[ZooMark]
     notes: list[str] = field(default_factory=list)
 
@@ -64,13 +65,9 @@ class ReportData:
     def input_size(self) -> int:
         return int(self.config.get("input_size") or 224)
 
-    def zoo_name(self, row: dict[str, Any]) -> str | None:
+    def zoo_name(self, row: TrainedRow) -> str | None:
         """The zoo network a trained row is, if any (matched by trial, so by arch too)."""
-        return (
-            row.get("baseline")
-            or row.get("zoo")
-            or next((m.name for m in self.zoo if m.trial == row["number"]), None)
-        )
+        return row.name or next((m.name for m in self.zoo if m.trial == row.number), None)
 
 
 def collect(study: optuna.Study, storage_url: str) -> ReportData:
@@ -85,15 +82,16 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
             f"study {study.study_name!r} has no trained trials yet ({summary}); "
             f"run or resume `nas search` first"
         )
-    config = dict(study.user_attrs.get("config") or {})
-    target = str(config.get("target") or _first_target(study))
+    attrs = StudyAttrs.of(study)
+    config = dict(attrs.config or {})
+    target = str(attrs.target or _first_target(study))
     notes: list[str] = []
     zoo = _zoo_marks(study, rows, config, target, notes)
     return ReportData(
         study_name=study.study_name,
         storage=mask_password(storage_url),
         config=config,
-        dataset=dict(study.user_attrs.get("dataset") or {}),
+        dataset=attrs.dataset or DatasetInfo(),
         target=target,
         counts=counts,
         trained=rows,
@@ -104,14 +102,14 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
     )
 
 
-def _mflops_front(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _mflops_front(rows: list[TrainedRow]) -> list[TrainedRow]:
     """The same dominance rule as the latency front, with MFLOPs as the cost."""
-    return pareto_front(rows, cost=itemgetter("mflops"))
+    return pareto_front(rows, cost=attrgetter("mflops"))
 
 
 def _zoo_marks(
     study: optuna.Study,
-    rows: list[dict[str, Any]],
+    rows: list[TrainedRow],
     config: dict[str, Any],
     target: str,
     notes: list[str],
@@ -124,10 +122,10 @@ def _zoo_marks(
     from nas.evaluators.flops import estimate_cost
 
     by_arch = {factory().to_string(): name for name, factory in ZOO.items()}
-    trained: dict[str, dict[str, Any]] = {}
+    trained: dict[str, TrainedRow] = {}
     for row in rows:
-        name = row.get("zoo") or by_arch.get(row["arch"])
-        if name and (name not in trained or row["accuracy"] > trained[name]["accuracy"]):
+        name = row.zoo or by_arch.get(row.arch)
+        if name and (name not in trained or row.accuracy > trained[name].accuracy):
             trained[name] = row
     size = int(config.get("input_size") or 224)
     table = _latency_table(target, notes)
@@ -135,20 +133,15 @@ def _zoo_marks(
     for name, factory in ZOO.items():
         if name in trained:
             row = trained[name]
-            interval = (
-                (row["accuracy_low"], row["accuracy_high"])
-                if row.get("accuracy_low") is not None
-                else None
-            )
             marks.append(
                 ZooMark(
                     name,
-                    row["arch"],
-                    row["mflops"],
-                    row["latency_ms"],
-                    trial=row["number"],
-                    accuracy=row["accuracy"],
-                    accuracy_interval=interval,
+                    row.arch,
+                    row.mflops,
+                    row.latency_ms,
+                    trial=row.number,
+                    accuracy=row.accuracy,
+                    accuracy_interval=row.interval,
                 )
             )
             continue

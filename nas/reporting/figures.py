@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import PercentFormatter
 
+from nas.front import TrainedRow
 from nas.reporting.data import ReportData, ZooMark
 
 _TRIAL = dict(color="#7f8c9a", alpha=0.55, s=22, linewidths=0)
@@ -73,24 +73,24 @@ def _tradeoff(
     ax: Axes,
     data: ReportData,
     cost: str,
-    front: list[dict[str, Any]],
+    front: list[TrainedRow],
     budget: float | None,
     xlabel: str,
 ) -> None:
     """All trained trials, the front as a staircase, the zoo, and the budget if there is one."""
     ax.scatter(
-        [r[cost] for r in data.trained],
-        [r["accuracy"] for r in data.trained],
+        [getattr(r, cost) for r in data.trained],
+        [r.accuracy for r in data.trained],
         label=f"trained trials ({len(data.trained)})",
         **_TRIAL,
     )
     points = [_front_point(r) for r in front]
-    xs, ys = [r[cost] for r in front], [point[0] for point in points]
+    xs, ys = [getattr(r, cost) for r in front], [point[0] for point in points]
     ax.step(xs, ys, where="post", color=_FRONT, linewidth=1.4, alpha=0.8)
     ax.scatter(xs, ys, color=_FRONT, s=40, zorder=3, label=f"Pareto front ({len(front)})")
     bounded = [(x, point) for x, point in zip(xs, points) if point[1] is not None]
     if bounded:
-        several = any((r.get("seeds") or 1) > 1 for r in front)
+        several = any((r.seeds or 1) > 1 for r in front)
         ax.errorbar(
             [x for x, _ in bounded],
             [point[0] for _, point in bounded],
@@ -106,10 +106,10 @@ def _tradeoff(
             else "95% interval (validation split)",
         )
     for row, y in zip(front, ys):
-        tie = " (tie)" if row.get("vs_cheaper") == "tie" else ""
+        tie = " (tie)" if row.vs_cheaper == "tie" else ""
         ax.annotate(
-            f"#{row['number']}{tie}",
-            (row[cost], y),
+            f"#{row.number}{tie}",
+            (getattr(row, cost), y),
             xytext=(4, -10),
             textcoords="offset points",
             fontsize=7,
@@ -185,19 +185,19 @@ def _zoo(ax: Axes, marks: list[ZooMark], cost: str) -> None:
 
 
 def _history(ax: Axes, data: ReportData) -> None:
-    rows = sorted(data.trained, key=lambda row: row["number"])
-    numbers = [row["number"] for row in rows]
-    ax.scatter(numbers, [row["accuracy"] for row in rows], label="trained trial", **_TRIAL)
+    rows = sorted(data.trained, key=lambda row: row.number)
+    numbers = [row.number for row in rows]
+    ax.scatter(numbers, [row.accuracy for row in rows], label="trained trial", **_TRIAL)
     best, running = [], float("-inf")
     for row in rows:
-        running = max(running, row["accuracy"])
+        running = max(running, row.accuracy)
         best.append(running)
     ax.step(numbers, best, where="post", color=_FRONT, linewidth=1.4, label="best so far")
-    zoo = [row for row in rows if any(m.trial == row["number"] for m in data.zoo)]
+    zoo = [row for row in rows if any(m.trial == row.number for m in data.zoo)]
     if zoo:
         ax.scatter(
-            [row["number"] for row in zoo],
-            [row["accuracy"] for row in zoo],
+            [row.number for row in zoo],
+            [row.accuracy for row in zoo],
             marker="*",
             s=150,
             color=_ZOO,
@@ -210,13 +210,13 @@ def _history(ax: Axes, data: ReportData) -> None:
     ax.legend(loc="best", fontsize=8, framealpha=0.85)
 
 
-def _front_point(row: dict[str, Any]) -> tuple[float, float | None, float | None]:
+def _front_point(row: TrainedRow) -> tuple[float, float | None, float | None]:
     """(accuracy, low, high) of a front member: the seed mean +/- one standard deviation where
     confirm runs exist (the front is taken on it), else the one run with its Wilson interval."""
-    if (row.get("seeds") or 1) > 1:
-        mean, std = row["accuracy_mean"], row["accuracy_std"]
+    if (row.seeds or 1) > 1:
+        mean, std = row.accuracy_mean, row.accuracy_std
         return mean, mean - std, mean + std
-    return row["accuracy"], row.get("accuracy_low"), row.get("accuracy_high")
+    return row.accuracy, row.accuracy_low, row.accuracy_high
 
 
 def _bars(points: list[tuple[float, float, float]]) -> list[list[float]]:
@@ -229,8 +229,8 @@ def _cost(mark: ZooMark, cost: str) -> float | None:
 
 
 def _accuracy_label(data: ReportData) -> str:
-    shape = data.dataset.get("input_shape")
-    where = f"{data.dataset.get('name', 'proxy data')}" + (
+    shape = data.dataset.input_shape
+    where = f"{data.dataset.name or 'proxy data'}" + (
         f" at {'x'.join(map(str, shape))}" if shape else ""
     )
     return f"validation accuracy ({where})"

@@ -29,6 +29,7 @@ from nas.evaluators.uncertainty import (
     wilson_interval,
 )
 from nas.study import FINAL_SUFFIX, companion
+from nas.study_attrs import StudyAttrs
 from nas.trials import TrialAttrs
 
 
@@ -173,7 +174,7 @@ def final_summary_markdown(study: optuna.Study, heading_level: int = 2) -> str:
     if not rows:
         return ""
     final = companion(study, suffix=FINAL_SUFFIX)
-    identity = (final.user_attrs.get("identity") if final else None) or {}
+    identity = (StudyAttrs.of(final).identity if final else None) or {}
     recipe = identity.get("recipe", {})
     target = _target(study)
     hashes = "#" * heading_level
@@ -288,4 +289,4 @@ def final_figure(study: optuna.Study, path: Path) -> bool:
 
 
 def _target(study: optuna.Study) -> str:
-    return str((study.user_attrs.get("config") or {}).get("target", "the target"))
+    return StudyAttrs.of(study).target or "the target"

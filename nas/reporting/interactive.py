@@ -62,7 +62,7 @@ def write_html(data: ReportData, study: optuna.Study, path: Path) -> Path:
         f"<h1>{html.escape(data.study_name)}</h1>",
         f"<p>storage {html.escape(data.storage)}; target {html.escape(data.target)}; "
         f"cost at 3x{data.input_size}x{data.input_size}; accuracy on the validation split "
-        f"of {html.escape(str(data.dataset.get('name', 'the proxy data')))}.</p>",
+        f"of {html.escape(data.dataset.name or 'the proxy data')}.</p>",
         _front_table(data),
         final_html(study),
     ]
@@ -116,7 +116,7 @@ def _history(data: ReportData, study: optuna.Study) -> go.Figure:
 def _shadow_study(study: optuna.Study, data: ReportData, cost: str | None) -> optuna.Study:
     """Trained trials valued (accuracy, cost), or accuracy alone (so Optuna draws the best-so-far
     line of a single objective) when `cost` is None."""
-    trained = {row["number"]: row for row in data.trained}
+    trained = {row.number: row for row in data.trained}
     directions = ["maximize"] if cost is None else ["maximize", "minimize"]
     with _quiet_optuna():
         shadow = optuna.create_study(directions=directions, study_name=data.study_name)
@@ -129,7 +129,7 @@ def _shadow_study(study: optuna.Study, data: ReportData, cost: str | None) -> op
         attrs = {
             key: getattr(record, key) for key in HOVER_ATTRS if getattr(record, key) is not None
         }
-        values = [row["accuracy"]] + ([] if cost is None else [row[cost]])
+        values = [row.accuracy] + ([] if cost is None else [getattr(row, cost)])
         shadow.add_trial(create_trial(values=values, user_attrs=attrs))
     return shadow
 
@@ -187,10 +187,10 @@ def _front_table(data: ReportData) -> str:
         )
     )
     rows = "".join(
-        f"<tr><td>{row['number']}</td><td>{accuracy_text(row)}</td><td>{seeds_text(row)}</td>"
-        f"<td>{versus_text(row)}</td><td>{row['latency_ms']:.2f}</td><td>{row['mflops']:.1f}</td>"
-        f"<td>{row['params']:,}</td><td>{html.escape(data.zoo_name(row) or '')}</td>"
-        f"<td><code>{html.escape(row['arch'])}</code></td></tr>"
+        f"<tr><td>{row.number}</td><td>{accuracy_text(row)}</td><td>{seeds_text(row)}</td>"
+        f"<td>{versus_text(row)}</td><td>{row.latency_ms:.2f}</td><td>{row.mflops:.1f}</td>"
+        f"<td>{row.params:,}</td><td>{html.escape(data.zoo_name(row) or '')}</td>"
+        f"<td><code>{html.escape(row.arch)}</code></td></tr>"
         for row in data.front
     )
     return f"<h2>Pareto front (feasible, trained)</h2><table><tr>{head}</tr>{rows}</table>"

@@ -30,7 +30,7 @@ def write_markdown(
         )
         if config.get(key)
     ]
-    shape = "x".join(map(str, dataset.get("input_shape", []))) or "?"
+    shape = "x".join(map(str, dataset.input_shape or ())) or "?"
     counts = ", ".join(
         f"{n} {outcome.words}" for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1])
     )
@@ -43,8 +43,8 @@ def write_markdown(
         f"- budget: {', '.join(budgets) or 'none'}",
         f"- space: `{config.get('space', '?')}`; sampler `{config.get('sampler', '?')}`; "
         f"objective `{config.get('objective', '?')}`",
-        f"- accuracy: validation split of `{dataset.get('name', '?')}` at {shape}, "
-        f"{dataset.get('num_classes', '?')} classes (proxy training)",
+        f"- accuracy: validation split of `{dataset.name or '?'}` at {shape}, "
+        f"{dataset.num_classes or '?'} classes (proxy training)",
         f"- trials: {counts}",
         "",
         f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
@@ -60,10 +60,10 @@ def write_markdown(
     ]
     for row in data.front:
         lines.append(
-            f"| {row['number']} | {accuracy_text(row)} | {seeds_text(row)} | "
+            f"| {row.number} | {accuracy_text(row)} | {seeds_text(row)} | "
             f"{versus_text(row)} | "
-            f"{row['latency_ms']:.2f} | {row['mflops']:.1f} | {row['params']:,} | "
-            f"{data.zoo_name(row) or ''} | `{row['arch']}` |"
+            f"{row.latency_ms:.2f} | {row.mflops:.1f} | {row.params:,} | "
+            f"{data.zoo_name(row) or ''} | `{row.arch}` |"
         )
     lines += [
         "",
