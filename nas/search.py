@@ -37,8 +37,9 @@ from nas.evaluators.results import EpochRecord, Status, TrialResult
 from nas.export import ExportFailed
 from nas.finalize import FinalizeOptions, FinalizeResult, run_finalize
 from nas.finalize import prepare as prepare_finalize
+from nas.front import TrainedRow, pareto_rows
 from nas.monitor import SearchMonitor
-from nas.outputs import pareto_rows, write_outputs
+from nas.outputs import write_outputs
 from nas.preflight import check_search_inputs
 from nas.pricing import Price, check_budget_is_reachable, price
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
@@ -90,7 +91,7 @@ class SearchResult:
     study_name: str
     storage: str
     out_dir: Path
-    pareto: list[dict[str, Any]]
+    pareto: list[TrainedRow]
     n_trained: int
     """Searched candidates trained (what --trials counts); baselines are `n_baselines`."""
     n_infeasible: int
