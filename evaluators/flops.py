@@ -25,7 +25,8 @@ from fvcore.nn import jit_handles
 from fvcore.nn.jit_analysis import JitModelAnalysis
 
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.builder import build_model, count_params
+from nas.search_spaces.builder import build_model
+from nas.search_spaces.footprint import count_params
 from nas.search_spaces.ops import (
     ChannelShuffle,
     Conv,

@@ -15,7 +15,7 @@ from pathlib import Path
 from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.files import unwritable_dir, unwritable_file
-from nas.search_spaces.limits import check_arch_fits
+from nas.search_spaces.footprint import check_arch_fits
 from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.search_spaces.space import SearchSpace
 

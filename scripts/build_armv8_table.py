@@ -46,6 +46,7 @@ from nas.evaluators.latency.cost_model import (
     mape_by_label,
     pooled_mape,
 )
+from nas.search_spaces.blocks.mbconv import MBCONV
 from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
 from nas.search_spaces.zoo import ZOO
@@ -90,7 +91,7 @@ def choose_cache_bytes(note10: Sequence[Sample]) -> tuple[int, dict[str, float]]
 
 def _block_family(sample: Sample) -> str:
     sig = sample.sigs[0]
-    if sig.kind != "mbconv":
+    if sig.kind != MBCONV:
         return f"other {sample.kind}"
     return f"{sig.in_c}>{sig.out_c} s{sig.stride}"
 
@@ -98,7 +99,7 @@ def _block_family(sample: Sample) -> str:
 def _block_variant(sample: Sample) -> str:
     """mbconv split by the choices that change its cost most (stride, SE, activation)."""
     sig = sample.sigs[0]
-    if sig.kind != "mbconv":
+    if sig.kind != MBCONV:
         return sig.kind
     return (
         f"mbconv s{sig.stride}{' +SE' if sig.se_ratio else ''}"
@@ -117,7 +118,7 @@ def _choice_cv(samples: Sequence[Sample], attr: str, cache_bytes: float) -> dict
 
     def group(sample: Sample) -> str:
         sig = sample.sigs[0]
-        if sig.kind != "mbconv" or (attr == "expansion" and sig.expansion == 1):
+        if sig.kind != MBCONV or (attr == "expansion" and sig.expansion == 1):
             return "kept"
         return f"{attr} {getattr(sig, attr):g}"
 
@@ -150,7 +151,7 @@ def evaluate(note10: list[Sample], pixel1: list[Sample], cache_bytes: float) -> 
     """Every held-out error figure, none of them on data the evaluated model was fitted to."""
     by_resolution = _cv(note10, lambda s: s.resolution, cache_bytes=cache_bytes)
     by_family = _only_blocks(_cv(note10, _block_family, cache_bytes=cache_bytes))
-    pixel1_blocks = [s for s in pixel1 if s.kind == "mbconv"]
+    pixel1_blocks = [s for s in pixel1 if s.kind == MBCONV]
     pixel1_family = _only_blocks(_cv(pixel1_blocks, _block_family, cache_bytes=cache_bytes))
     full = fit_cost_model(
         [(s.op, s.ms) for s in note10], mids=[s.mid_c for s in note10], cache_bytes=cache_bytes
@@ -194,14 +195,14 @@ def outside_published(note10: Sequence[Sample]) -> dict[str, dict[str, int]]:
     Their prices rest on terms fitted elsewhere (MACs, bytes, per-element costs), so the
     held-out figures above do not vouch for them.
     """
-    blocks = [s.sigs[0] for s in note10 if s.kind == "mbconv"]
+    blocks = [s.sigs[0] for s in note10 if s.kind == MBCONV]
     hswish_max = max(sig.in_h for sig in blocks if sig.act == "hswish")
     se_max = max(sig.out_h for sig in blocks if sig.se_ratio)
     kernels = {sig.kernel for sig in blocks}
     groups = {sig.groups for sig in blocks}
     counts = {}
     for name in SPACES:
-        sigs = [sig for sig in load_space(name).signatures(DEPLOY_INPUT) if sig.kind == "mbconv"]
+        sigs = [sig for sig in load_space(name).signatures(DEPLOY_INPUT) if sig.kind == MBCONV]
         reasons = {
             "blocks": sigs,
             f"groups not in {sorted(groups)}": [s for s in sigs if s.groups not in groups],

@@ -12,9 +12,10 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from nas.search_spaces import ops
+from nas.search_spaces import layers as ops
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.limits import check_arch_fits
+from nas.search_spaces.footprint import check_arch_fits
+from nas.search_spaces.kinds import block_kind, is_block_kind
 from nas.search_spaces.ops import op_layers
 from nas.search_spaces.signatures import InputShape, OpSignature, arch_signatures
 
@@ -109,8 +110,11 @@ class SqueezeExcite(nn.Module):
         return x * scale
 
 
-class MBConv(nn.Module):
-    """Inverted-residual block; see `nas.search_spaces.arch.Block` for the structure."""
+class LayerBlock(nn.Module):
+    """A block whose layers run in sequence, plus its input when the last layer is a shortcut.
+
+    Every kind that declares no module of its own is built this way (MBConv among them).
+    """
 
     def __init__(self, sig: OpSignature) -> None:
         super().__init__()
@@ -139,11 +143,12 @@ class Linear(nn.Sequential):
 def build_op(sig: OpSignature, dropout: float = 0.0) -> nn.Module:
     """The module for one signature. ``fc`` and ``classifier`` expect a flattened input.
 
-    Only a block gets a wrapper module (for its shortcut); every other operator is the module
-    of its one layer, as it always was.
+    Only a block gets a wrapper module (its kind's own, or `LayerBlock`); every other operator
+    is the module of its one layer, as it always was.
     """
-    if sig.kind == "mbconv":
-        return MBConv(sig)
+    if is_block_kind(sig.kind):
+        kind = block_kind(sig.kind)
+        return kind.build(sig) if kind.build is not None else LayerBlock(sig)
     (module,) = _modules(op_layers(sig, dropout=dropout))
     return module
 
@@ -196,39 +201,3 @@ def build_model(
     """
     check_arch_fits(arch, input_shape, num_classes)
     return Network(arch, input_shape, num_classes)
-
-
-def count_params(
-    arch: Arch, input_shape: InputShape = (3, 224, 224), num_classes: int = 1000
-) -> int:
-    """Trainable parameters, computed from the genotype alone (no model is built).
-
-    Cheap enough for the search to reject a candidate over a parameter budget before building
-    it; the tests hold it equal to the built model's count.
-    """
-    return sum(op_params(sig) for sig in arch_signatures(arch, input_shape, num_classes))
-
-
-def op_params(sig: OpSignature) -> int:
-    return sum(_layer_params(layer) for layer in op_layers(sig))
-
-
-def _layer_params(layer: ops.Layer) -> int:
-    if isinstance(layer, ops.Conv):
-        return _conv_params(layer)
-    if isinstance(layer, ops.SqueezeExcite):
-        return _conv_params(layer.reduce) + _conv_params(layer.expand)
-    if isinstance(layer, ops.Linear):
-        return layer.in_c * layer.out_c + layer.out_c
-    if isinstance(layer, (ops.ZeroPad, ops.ChannelShuffle, ops.GlobalPool, ops.ShortcutAdd)):
-        return 0
-    raise TypeError(f"no parameter count for layer {layer!r}")
-
-
-def _conv_params(conv: ops.Conv) -> int:
-    total = conv.in_c // conv.groups * conv.out_c * conv.kernel * conv.kernel
-    if conv.bias:
-        total += conv.out_c
-    if conv.bn:
-        total += 2 * conv.out_c  # scale and shift; the running statistics are buffers
-    return total

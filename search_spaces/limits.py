@@ -16,21 +16,15 @@ Two kinds of check:
 - structural (`check_channels`, `check_expansion`, `check_blocks`): what an `Arch` may hold at
   all, applied when one is constructed, so every arch string, JSON file or space sample passes
   them;
-- at an input (`check_arch_fits`): parameters and activation memory, which depend on the input
-  shape and classes; applied before a model is built (`nas.search_spaces.builder.build_model`,
-  hence every count, training run and export) and where an input size enters (`nas arch show`,
-  a search's deployment input).
+- at an input (`nas.search_spaces.footprint.check_arch_fits`): parameters and activation
+  memory, which depend on the input shape and classes; applied before a model is built
+  (`nas.search_spaces.builder.build_model`, hence every count, training run and export) and
+  where an input size enters (`nas arch show`, a search's deployment input).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from nas.errors import InputError
-
-if TYPE_CHECKING:
-    from nas.search_spaces.arch import Arch
-    from nas.search_spaces.signatures import OpSignature
 
 MAX_CHANNELS = 16_384
 """Channels of any one layer (stem, block output or expanded width, head): 12.8x the widest
@@ -61,7 +55,7 @@ the backward pass): twice the default space's dearest architecture at 1024x1024 
 43x it at 224x224 (48 MiB), 100x MobileNetV3-Large at 224x224 (21 MiB)."""
 
 
-def _limit(name: str) -> str:
+def limit_name(name: str) -> str:
     return f"nas.search_spaces.limits.{name}"
 
 
@@ -70,7 +64,7 @@ def check_channels(what: str, channels: int) -> None:
     if channels > MAX_CHANNELS:
         raise InputError(
             f"{what} {channels:,} are over the limit of {MAX_CHANNELS:,} channels per layer "
-            f"({_limit('MAX_CHANNELS')}): use a narrower layer"
+            f"({limit_name('MAX_CHANNELS')}): use a narrower layer"
         )
 
 
@@ -79,7 +73,7 @@ def check_expansion(expansion: float) -> None:
     if expansion > MAX_EXPANSION:
         raise InputError(
             f"block expansion {expansion:g} is over the limit of {MAX_EXPANSION:g} "
-            f"({_limit('MAX_EXPANSION')}): use a smaller expansion ratio"
+            f"({limit_name('MAX_EXPANSION')}): use a smaller expansion ratio"
         )
 
 
@@ -88,7 +82,7 @@ def check_blocks(count: int) -> None:
     if count > MAX_BLOCKS:
         raise InputError(
             f"the architecture has {count:,} blocks, over the limit of {MAX_BLOCKS} "
-            f"({_limit('MAX_BLOCKS')}): use fewer blocks"
+            f"({limit_name('MAX_BLOCKS')}): use fewer blocks"
         )
 
 
@@ -97,7 +91,7 @@ def check_input_size(side: int, flag: str = "--input-size") -> None:
     if side > MAX_INPUT_SIZE:
         raise InputError(
             f"{flag} {side:,} is over the limit of {MAX_INPUT_SIZE:,} pixels a side "
-            f"({_limit('MAX_INPUT_SIZE')}): use a smaller one"
+            f"({limit_name('MAX_INPUT_SIZE')}): use a smaller one"
         )
 
 
@@ -110,55 +104,5 @@ def check_input(input_shape: tuple[int, int, int]) -> None:
     if channels > MAX_INPUT_CHANNELS:
         raise InputError(
             f"input channels {channels:,} are over the limit of {MAX_INPUT_CHANNELS} "
-            f"({_limit('MAX_INPUT_CHANNELS')}): give images of 1 to 4 channels"
+            f"({limit_name('MAX_INPUT_CHANNELS')}): give images of 1 to 4 channels"
         )
-
-
-def check_arch_fits(arch: Arch, input_shape: tuple[int, int, int], num_classes: int) -> None:
-    """`arch` at `input_shape` with `num_classes` within the parameter and memory limits.
-
-    Computed from the operator signatures alone, in about a millisecond, so it can run before
-    every build.
-    """
-    # Imported here: the builder and signatures import `arch`, which imports this module.
-    from nas.search_spaces.builder import op_params
-    from nas.search_spaces.signatures import arch_signatures
-
-    check_input(input_shape)
-    if num_classes < 1:
-        raise InputError(f"the number of classes must be positive, got {num_classes}")
-    where = "x".join(map(str, input_shape)) + f" with {num_classes:,} classes"
-    sigs = arch_signatures(arch, input_shape, num_classes)
-    params = sum(op_params(sig) for sig in sigs)
-    if params > MAX_PARAMS:
-        raise InputError(
-            f"the architecture has {params:,} parameters at {where}, over the limit of "
-            f"{MAX_PARAMS:,} ({_limit('MAX_PARAMS')}): use narrower or fewer layers, or "
-            f"fewer classes"
-        )
-    activation = 4 * sum(activation_values(sig) for sig in sigs)
-    if activation > MAX_ACTIVATION_BYTES:
-        raise InputError(
-            f"the architecture writes {activation / 2**30:,.1f} GiB of activations per image "
-            f"at {where}, over the limit of {MAX_ACTIVATION_BYTES / 2**30:g} GiB "
-            f"({_limit('MAX_ACTIVATION_BYTES')}): use a smaller input or narrower layers"
-        )
-
-
-def activation_values(sig: OpSignature) -> int:
-    """Values of the feature maps one operator writes, layer by layer, for one image."""
-    from nas.search_spaces import ops
-
-    total = 0
-    for layer in ops.op_layers(sig):
-        if isinstance(layer, (ops.Conv, ops.ZeroPad)):
-            total += layer.outputs
-        elif isinstance(layer, (ops.ChannelShuffle, ops.SqueezeExcite, ops.ShortcutAdd)):
-            total += layer.elements
-        elif isinstance(layer, ops.GlobalPool):
-            total += layer.channels
-        elif isinstance(layer, ops.Linear):
-            total += layer.out_c
-        else:
-            raise TypeError(f"no activation count for layer {layer!r}")
-    return total

@@ -1,258 +1,69 @@
-"""The layers an operator is made of, described once for everything that builds or counts it.
+"""The layers of one operator (`op_layers`): the anatomy that building, counting and pricing share.
 
 The torch builder, the parameter and multiply-add counts, the latency tables' feature-map bytes
-and the cost model's work terms all need the anatomy of a block (which convolutions, in what
-order, at which widths and resolutions, where a pad or a shuffle copies a tensor). Each of them
-used to spell it out on its own, and a change to one that missed another went unnoticed until a
-count disagreed with the built module. Here the anatomy is plain data, `op_layers`, and each of
-those consumers is a sum or a map over it that only decides what it counts per kind of layer.
+and the cost model's work terms are each a sum or a map over these layers (`nas.search_spaces.
+layers`), so a count can never disagree with the module that runs. The fixed parts of a network
+(stem, head, pooling, classifier) are described here; a block asks its kind
+(`nas.search_spaces.kinds`).
 """
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from functools import lru_cache
-from typing import Literal
 
-from nas.search_spaces.arch import make_divisible
+from nas.search_spaces.kinds import block_kind, is_block_kind
+from nas.search_spaces.layers import (
+    ChannelShuffle,
+    Conv,
+    ConvKind,
+    GlobalPool,
+    Layer,
+    Linear,
+    ShortcutAdd,
+    SqueezeExcite,
+    ZeroPad,
+    same,
+)
 from nas.search_spaces.signatures import OpSignature
 
-ConvKind = Literal["full", "pointwise", "depthwise"]
-
-
-@dataclass(frozen=True)
-class Conv:
-    """A 2-D convolution with "same" output size, optionally followed by batch norm and activation.
-
-    ``kind`` says how it mixes channels, since runtimes execute the three at very different
-    speeds: ``full`` is the dense k x k convolution of the stem (whatever its kernel),
-    ``pointwise`` a 1x1 over all or grouped channels, ``depthwise`` one k x k filter per channel.
-    """
-
-    kind: ConvKind
-    in_c: int
-    out_c: int
-    in_h: int
-    in_w: int
-    kernel: int = 1
-    stride: int = 1
-    groups: int = 1
-    bn: bool = True
-    act: str = ""
-    bias: bool = False
-
-    @property
-    def out_h(self) -> int:
-        return math.ceil(self.in_h / self.stride)
-
-    @property
-    def out_w(self) -> int:
-        return math.ceil(self.in_w / self.stride)
-
-    @property
-    def padding(self) -> int:
-        """Padding on every side that the convolution applies itself.
-
-        An even kernel cannot be padded symmetrically, so it gets none here and a `ZeroPad`
-        before it instead.
-        """
-        return self.kernel // 2 if self.kernel % 2 else 0
-
-    @property
-    def inputs(self) -> int:
-        """Elements of the input feature map."""
-        return self.in_h * self.in_w * self.in_c
-
-    @property
-    def outputs(self) -> int:
-        """Elements of the output feature map."""
-        return self.out_h * self.out_w * self.out_c
-
-
-@dataclass(frozen=True)
-class ZeroPad:
-    """The explicit zero padding in front of an even-kernel convolution.
-
-    Like TensorFlow's "same" padding it puts the extra row and column on the right and bottom,
-    so that even kernels keep the spatial size at stride 1 and halve it (rounding up) at
-    stride 2, exactly like odd ones. It is a real copy of the tensor, which is why it is a layer.
-    """
-
-    kernel: int
-    height: int
-    width: int
-    channels: int
-
-    @property
-    def before(self) -> int:
-        """Rows (and columns) added at the top (and left)."""
-        return (self.kernel - 1) // 2
-
-    @property
-    def after(self) -> int:
-        """Rows (and columns) added at the bottom (and right)."""
-        return self.kernel - 1 - self.before
-
-    @property
-    def inputs(self) -> int:
-        return self.height * self.width * self.channels
-
-    @property
-    def outputs(self) -> int:
-        """Elements of the padded tensor."""
-        return (self.height + self.kernel - 1) * (self.width + self.kernel - 1) * self.channels
-
-
-@dataclass(frozen=True)
-class ChannelShuffle:
-    """Interleaving channels across groups (ShuffleNet), so grouped 1x1 convs still mix them."""
-
-    groups: int
-    channels: int
-    height: int
-    width: int
-
-    @property
-    def elements(self) -> int:
-        return self.height * self.width * self.channels
-
-
-@dataclass(frozen=True)
-class SqueezeExcite:
-    """MobileNetV3 squeeze-and-excitation: pool, `reduce`, `expand`, hard-sigmoid gate, multiply.
-
-    ``channels`` wide at ``height`` x ``width``, squeezed to ``squeeze`` channels in between.
-    """
-
-    channels: int
-    squeeze: int
-    height: int
-    width: int
-
-    @property
-    def reduce(self) -> Conv:
-        """The 1x1 convolution on the pooled vector down to the squeeze width."""
-        return Conv("pointwise", self.channels, self.squeeze, 1, 1, bn=False, act="relu", bias=True)
-
-    @property
-    def expand(self) -> Conv:
-        """The 1x1 convolution back to the full width, whose output the gate turns to scales."""
-        return Conv("pointwise", self.squeeze, self.channels, 1, 1, bn=False, bias=True)
-
-    @property
-    def elements(self) -> int:
-        """Elements of the tensor that is pooled and then gated."""
-        return self.height * self.width * self.channels
-
-
-@dataclass(frozen=True)
-class GlobalPool:
-    """Global average pooling of a feature map to one value per channel."""
-
-    channels: int
-    height: int
-    width: int
-
-    @property
-    def inputs(self) -> int:
-        return self.height * self.width * self.channels
-
-
-@dataclass(frozen=True)
-class Linear:
-    """A fully connected layer (with bias) on the pooled vector, optional dropout before it."""
-
-    in_c: int
-    out_c: int
-    act: str = ""
-    dropout: float = 0.0
-
-
-@dataclass(frozen=True)
-class ShortcutAdd:
-    """The identity shortcut: the operator's input added to the output of the layers before."""
-
-    channels: int
-    height: int
-    width: int
-
-    @property
-    def elements(self) -> int:
-        return self.height * self.width * self.channels
-
-
-Layer = Conv | ZeroPad | ChannelShuffle | SqueezeExcite | GlobalPool | Linear | ShortcutAdd
+__all__ = [
+    "ChannelShuffle",
+    "Conv",
+    "ConvKind",
+    "GlobalPool",
+    "Layer",
+    "Linear",
+    "ShortcutAdd",
+    "SqueezeExcite",
+    "ZeroPad",
+    "op_layers",
+]
 
 
 @lru_cache(maxsize=65536)
 def op_layers(sig: OpSignature, mid: int | None = None, dropout: float = 0.0) -> tuple[Layer, ...]:
     """The layers of one operator, in execution order.
 
-    `mid` overrides the expanded width of an ``mbconv`` (other kinds have none): the cost model
-    prices published blocks whose middle width our channel rounding does not reproduce.
-    `dropout` is the classifier's training dropout; it costs nothing at inference, which is why
-    signatures do not carry it. Cached, because the search counts the same few thousand
-    operators over and over and the layers are immutable.
+    `mid` overrides the expanded width of a block whose kind has one (fixed parts have none):
+    the cost model prices published blocks whose middle width our channel rounding does not
+    reproduce. `dropout` is the classifier's training dropout; it costs nothing at inference,
+    which is why signatures do not carry it. Cached, because the search counts the same few
+    thousand operators over and over and the layers are immutable.
     """
     if sig.kind == "stem":
-        return _same(
+        return same(
             Conv(
                 "full", sig.in_c, sig.out_c, sig.in_h, sig.in_w, sig.kernel, sig.stride, act=sig.act
             )
         )
-    if sig.kind == "mbconv":
-        return _mbconv(sig, sig.mid_c if mid is None else mid)
     if sig.kind == "head":
-        return _same(Conv("pointwise", sig.in_c, sig.out_c, sig.in_h, sig.in_w, act=sig.act))
+        return same(Conv("pointwise", sig.in_c, sig.out_c, sig.in_h, sig.in_w, act=sig.act))
     if sig.kind == "pool":
         return (GlobalPool(sig.in_c, sig.in_h, sig.in_w),)
     if sig.kind == "fc":
         return (Linear(sig.in_c, sig.out_c, act=sig.act),)
     if sig.kind == "classifier":
         return (Linear(sig.in_c, sig.out_c, dropout=dropout),)
+    if is_block_kind(sig.kind):
+        return block_kind(sig.kind).layers(sig, mid)
     raise ValueError(f"unknown operator kind {sig.kind!r}")
-
-
-def _mbconv(sig: OpSignature, mid: int) -> tuple[Layer, ...]:
-    """See `nas.search_spaces.arch.Block`.
-
-    The squeeze width is taken from `mid`, so an overridden width squeezes by the same ratio;
-    without an override it is `Block.se_channels`.
-    """
-    block = sig.block
-    layers: list[Layer] = []
-    if block.expansion != 1.0:
-        layers += _same(
-            Conv("pointwise", sig.in_c, mid, sig.in_h, sig.in_w, groups=block.groups, act=block.act)
-        )
-    if block.groups > 1:
-        layers.append(ChannelShuffle(block.groups, mid, sig.in_h, sig.in_w))
-    layers += _same(
-        Conv(
-            "depthwise",
-            mid,
-            mid,
-            sig.in_h,
-            sig.in_w,
-            block.kernel,
-            block.stride,
-            groups=mid,
-            act=block.act,
-        )
-    )
-    if block.se_ratio:
-        layers.append(
-            SqueezeExcite(mid, make_divisible(mid * block.se_ratio), sig.out_h, sig.out_w)
-        )
-    layers += _same(Conv("pointwise", mid, sig.out_c, sig.out_h, sig.out_w, groups=block.groups))
-    if block.has_shortcut(sig.in_c):
-        layers.append(ShortcutAdd(sig.out_c, sig.out_h, sig.out_w))
-    return tuple(layers)
-
-
-def _same(conv: Conv) -> tuple[Layer, ...]:
-    """`conv` with "same" padding: even kernels need an explicit pad in front."""
-    if conv.kernel % 2:
-        return (conv,)
-    return ZeroPad(conv.kernel, conv.in_h, conv.in_w, conv.in_c), conv

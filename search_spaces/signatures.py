@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
-from nas.search_spaces.arch import ACTIVATIONS, Arch, Block, Head, _format_number, make_divisible
+from nas.search_spaces.arch import Arch, Head
+from nas.search_spaces.kinds import BlockSpec, block_kind, is_block_kind
+from nas.search_spaces.notation import ACTIVATIONS
 
 InputShape = tuple[int, int, int]
 """(channels, height, width) of the network input."""
@@ -23,9 +26,12 @@ DEPLOY_CLASSES = 1000
 class OpSignature:
     """One priced operator: its kind plus every shape and choice that changes its cost.
 
-    Kinds: ``stem`` (k x k conv + BN + act), ``mbconv`` (a whole inverted-residual block,
-    including its shortcut), ``head`` (1x1 conv + BN + act), ``pool`` (global average pooling),
-    ``fc`` (linear + act on the pooled vector), ``classifier`` (the final linear layer).
+    Kinds: ``stem`` (k x k conv + BN + act), ``head`` (1x1 conv + BN + act), ``pool`` (global
+    average pooling), ``fc`` (linear + act on the pooled vector), ``classifier`` (the final
+    linear layer), and every registered block kind (`nas.search_spaces.kinds`; ``mbconv`` is a
+    whole inverted-residual block, including its shortcut). The named fields are the choices
+    mobile blocks share; a block kind's other parameters travel in ``extra`` as sorted
+    (name, value) pairs.
     """
 
     kind: str
@@ -39,6 +45,7 @@ class OpSignature:
     groups: int = 1
     se_ratio: float = 0.0
     act: str = ""
+    extra: tuple[tuple[str, Any], ...] = ()
 
     @property
     def out_h(self) -> int:
@@ -48,43 +55,51 @@ class OpSignature:
     def out_w(self) -> int:
         return math.ceil(self.in_w / self.stride)
 
-    @property
-    def block(self) -> Block:
-        """The `Block` an ``mbconv`` signature stands for."""
-        if self.kind != "mbconv":
-            raise ValueError(f"a {self.kind} signature is not a block")
-        return Block(
-            expansion=self.expansion,
-            kernel=self.kernel,
-            stride=self.stride,
-            out_channels=self.out_c,
-            groups=self.groups,
-            se_ratio=self.se_ratio,
-            act=self.act,
-        )
+    def value(self, name: str) -> Any:
+        """A block parameter by name, whether a named field or one of ``extra``."""
+        for key, value in self.extra:
+            if key == name:
+                return value
+        return getattr(self, name)
 
     @property
-    def mid_c(self) -> int:
-        """Expanded (depthwise) channels of an ``mbconv``; the input channels otherwise."""
-        if self.kind != "mbconv" or self.expansion == 1.0:
-            return self.in_c
-        return make_divisible(self.in_c * self.expansion)
+    def block(self) -> BlockSpec:
+        """The block a block kind's signature stands for."""
+        if not is_block_kind(self.kind):
+            raise ValueError(f"a {self.kind} signature is not a block")
+        kind = block_kind(self.kind)
+        values = {name: self.value(name) for name in kind.signature_names}
+        return kind.block(out_channels=self.out_c, **values)
 
     @property
     def key(self) -> str:
         """Stable text key, e.g. ``mbconv:56x56x24>40:e3:k5:s2:g1:se0.25:hs``."""
         parts = [self.kind, f"{self.in_h}x{self.in_w}x{self.in_c}>{self.out_c}"]
-        if self.kind in ("stem", "mbconv"):
+        if is_block_kind(self.kind):
+            kind = block_kind(self.kind)
+            values = {name: self.value(name) for name in kind.signature_names}
+            return ":".join(parts + kind.key_parts(values))
+        if self.kind == "stem":
             parts += [f"k{self.kernel}", f"s{self.stride}"]
-        if self.kind == "mbconv":
-            parts[2:2] = [f"e{_format_number(self.expansion)}"]
-            parts += [f"g{self.groups}", f"se{_format_number(self.se_ratio)}"]
         if self.act:
             parts.append(ACTIVATIONS[self.act])
         return ":".join(parts)
 
     def __str__(self) -> str:
         return self.key
+
+
+_NAMED = ("stride", "expansion", "kernel", "groups", "se_ratio", "act")
+
+
+def block_signature(block: BlockSpec, height: int, width: int, in_c: int) -> OpSignature:
+    """The signature of `block` receiving `in_c` channels at `height` x `width`."""
+    values = block.kind.signature_values(block)
+    named = {name: value for name, value in values.items() if name in _NAMED}
+    extra = tuple(sorted((name, v) for name, v in values.items() if name not in _NAMED))
+    return OpSignature(
+        block.kind.name, height, width, in_c, block.out_channels, **named, extra=extra
+    )
 
 
 def arch_signatures(
@@ -107,21 +122,7 @@ def arch_signatures(
     ]
     height, width, channels = ops[-1].out_h, ops[-1].out_w, stem.channels
     for block in arch.blocks:
-        ops.append(
-            OpSignature(
-                "mbconv",
-                height,
-                width,
-                channels,
-                block.out_channels,
-                stride=block.stride,
-                expansion=block.expansion,
-                kernel=block.kernel,
-                groups=block.groups,
-                se_ratio=block.se_ratio,
-                act=block.act,
-            )
-        )
+        ops.append(block_signature(block, height, width, channels))
         height, width, channels = ops[-1].out_h, ops[-1].out_w, block.out_channels
     return ops + head_signatures(arch.head, height, width, channels, num_classes)
 

@@ -1,8 +1,10 @@
 """Search spaces: which architectures a search may propose.
 
 A space is a fixed skeleton (stem, head, the stride of each stage) with choices per stage (depth
-range, output width) and per block (expansion, kernel, pointwise groups, SE ratio, activation).
-Spaces are YAML files; the built-in ones ship in ``spaces/`` beside this module.
+range, output width, block kind) and per block (whatever the stage's block kind lets a space
+choose: for MBConv, expansion, kernel, pointwise groups, SE ratio, activation). Spaces are YAML
+files; the built-in ones ship in ``spaces/`` beside this module. A stage without ``kind`` holds
+MBConv blocks.
 
 `sample` asks an Optuna trial (anything with ``suggest_int`` and ``suggest_categorical``) for
 one choice at a time under readable names such as ``s3.depth``, ``s3.width``, ``s3.b2.kernel``;
@@ -22,18 +24,19 @@ from typing import Any, Protocol
 import yaml
 
 from nas.errors import InputError
-from nas.search_spaces.arch import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, Arch, Block, Head, Stem
-from nas.search_spaces.limits import check_channels, check_expansion
+from nas.search_spaces.arch import Arch, BlockSpec, Head, Stem
+from nas.search_spaces.kinds import DEFAULT_KIND, BlockKind, block_kind, block_kinds
+from nas.search_spaces.limits import check_channels
 from nas.search_spaces.signatures import (
     DEPLOY_CLASSES,
     DEPLOY_INPUT,
     InputShape,
     OpSignature,
+    block_signature,
     head_signatures,
 )
 
 DEFAULT_SPACE = "mobile"
-BLOCK_CHOICES = ("expansion", "kernel", "groups", "se_ratio", "act")
 
 
 class Suggester(Protocol):
@@ -46,23 +49,44 @@ class Suggester(Protocol):
 
 @dataclass(frozen=True)
 class BlockChoices:
-    """Options for each block of a stage."""
+    """Options for each block of a stage: the block kind, and per choice it declares, the values
+    a block may take."""
 
-    expansion: tuple[float, ...]
-    kernel: tuple[int, ...]
-    groups: tuple[int, ...]
-    se_ratio: tuple[float, ...]
-    act: tuple[str, ...]
+    kind: str
+    options: tuple[tuple[str, tuple[Any, ...]], ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(name for name, _ in self.options)
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        return dict(self.options)[name]
 
     def combinations(self) -> list[dict[str, Any]]:
-        values = [getattr(self, name) for name in BLOCK_CHOICES]
-        return [dict(zip(BLOCK_CHOICES, combo)) for combo in itertools.product(*values)]
+        values = [options for _, options in self.options]
+        return [dict(zip(self.names, combo)) for combo in itertools.product(*values)]
 
     def count(self) -> int:
         total = 1
-        for name in BLOCK_CHOICES:
-            total *= len(getattr(self, name))
+        for _, options in self.options:
+            total *= len(options)
         return total
+
+    def make(self, stride: int, out_channels: int, chosen: dict[str, Any]) -> BlockSpec:
+        """The block these choices describe at a stage's stride and width."""
+        return block_kind(self.kind).block(stride=stride, out_channels=out_channels, **chosen)
+
+    def corner(self, cheap: bool) -> dict[str, Any]:
+        """Each choice at its cheapest (or dearest) option, as the kind ranks them."""
+        kind = block_kind(self.kind)
+        chosen = {}
+        for name, options in self.options:
+            order = kind.choice(name).cheap
+            if order is None:
+                chosen[name] = options[0]
+            else:
+                chosen[name] = (min if cheap == (order == "low") else max)(options)
+        return chosen
 
 
 @dataclass(frozen=True)
@@ -99,12 +123,10 @@ class SearchSpace:
             blocks = []
             for b in range(depth):
                 chosen = {
-                    name: pick(f"s{s}.b{b}.{name}", getattr(stage.choices, name))
-                    for name in BLOCK_CHOICES
+                    name: pick(f"s{s}.b{b}.{name}", options)
+                    for name, options in stage.choices.options
                 }
-                blocks.append(
-                    Block(stride=stage.stride if b == 0 else 1, out_channels=width, **chosen)
-                )
+                blocks.append(stage.choices.make(stage.stride if b == 0 else 1, width, chosen))
             stages.append(tuple(blocks))
         return Arch(stem=self.stem, stages=tuple(stages), head=self.head)
 
@@ -126,10 +148,12 @@ class SearchSpace:
             if len(stage.widths) > 1:
                 params[f"s{s}.width"] = width
             for b, block in enumerate(blocks):
+                if block.kind.name != stage.choices.kind:
+                    return None
                 if block.out_channels != width or block.stride != (stage.stride if b == 0 else 1):
                     return None
-                for name in BLOCK_CHOICES:
-                    options, value = getattr(stage.choices, name), getattr(block, name)
+                for name, options in stage.choices.options:
+                    value = getattr(block, name)
                     if value not in options:
                         return None
                     if len(options) > 1:
@@ -172,12 +196,13 @@ class SearchSpace:
             for in_c, out_c, combo in itertools.product(
                 in_widths, stage.widths, stage.choices.combinations()
             ):
-                first = OpSignature(
-                    "mbconv", height, width, in_c, out_c, stride=stage.stride, **combo
+                first = block_signature(
+                    stage.choices.make(stage.stride, out_c, combo), height, width, in_c
                 )
                 found[first.key] = first
                 if stage.depth[1] > 1:
-                    repeat = OpSignature("mbconv", first.out_h, first.out_w, out_c, out_c, **combo)
+                    block = stage.choices.make(1, out_c, combo)
+                    repeat = block_signature(block, first.out_h, first.out_w, out_c)
                     found[repeat.key] = repeat
             height, width = -(-height // stage.stride), -(-width // stage.stride)
             in_widths = stage.widths
@@ -200,19 +225,12 @@ class SearchSpace:
         pick = min if cheap else max
         stages = []
         for stage in self.stages:
-            c = stage.choices
             width = pick(stage.widths)
-            combo = dict(
-                expansion=pick(c.expansion),
-                kernel=pick(c.kernel),
-                groups=(max if cheap else min)(c.groups),
-                se_ratio=pick(c.se_ratio),
-                act=c.act[0],
-            )
+            combo = stage.choices.corner(cheap)
             depth = stage.depth[0] if cheap else stage.depth[1]
             stages.append(
                 tuple(
-                    Block(stride=stage.stride if b == 0 else 1, out_channels=width, **combo)
+                    stage.choices.make(stage.stride if b == 0 else 1, width, combo)
                     for b in range(depth)
                 )
             )
@@ -234,7 +252,8 @@ class SearchSpace:
                     "depth": list(stage.depth),
                     "width": list(stage.widths),
                     "stride": stage.stride,
-                    **{name: list(getattr(stage.choices, name)) for name in BLOCK_CHOICES},
+                    **({} if stage.choices.kind == DEFAULT_KIND else {"kind": stage.choices.kind}),
+                    **{name: list(options) for name, options in stage.choices.options},
                 }
                 for stage in self.stages
             ],
@@ -284,7 +303,8 @@ def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpace:
     data = reader.mapping(
         data, "", {"name", "description", "stem", "head", "stages", "block_choices"}
     )
-    defaults = reader.mapping(data.get("block_choices", {}), "block_choices", set(BLOCK_CHOICES))
+    every_choice = {choice.name for kind in block_kinds().values() for choice in kind.choices}
+    defaults = reader.mapping(data.get("block_choices", {}), "block_choices", every_choice)
     stem = reader.build(
         Stem, reader.mapping(data.get("stem"), "stem", {f.name for f in fields(Stem)}), "stem"
     )
@@ -305,7 +325,7 @@ def space_from_dict(data: Any, source: str = "<dict>") -> SearchSpace:
         head=head,
         stages=stages,
     )
-    reader.check_groups(space)
+    reader.check_stages(space)
     reader.check_limits(space)
     return space
 
@@ -354,7 +374,10 @@ class _Reader:
         return tuple(out)
 
     def stage(self, raw: Any, where: str, defaults: dict) -> StageSpace:
-        raw = self.mapping(raw, where, {"depth", "width", "stride", *BLOCK_CHOICES})
+        kind = self.kind(raw, where)
+        raw = self.mapping(
+            raw, where, {"depth", "width", "stride", "kind", *(c.name for c in kind.choices)}
+        )
         for required in ("depth", "width", "stride"):
             if required not in raw:
                 self.fail(where, f"lacks field '{required}'")
@@ -371,25 +394,35 @@ class _Reader:
         self.within(f"{where}.width", lambda: [check_channels("width", w) for w in widths])
         if raw["stride"] not in (1, 2):
             self.fail(f"{where}.stride", f"must be 1 or 2, got {raw['stride']!r}")
-        checks = {
-            "expansion": (float, lambda e: e > 0),
-            "kernel": (int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL),
-            "groups": (int, lambda g: g >= 1 and g & (g - 1) == 0),
-            "se_ratio": (float, lambda r: 0 <= r < 1),
-            "act": (str, lambda a: a in ACTIVATIONS),
-        }
-        chosen = {}
-        for name, (kind, check) in checks.items():
-            value = raw.get(name, defaults.get(name))
+        chosen: dict[str, tuple] = {}
+        for choice in kind.choices:
+            value = raw.get(choice.name, defaults.get(choice.name))
             if value is None:
                 self.fail(
-                    where, f"has no '{name}' options (set it on the stage or in block_choices)"
+                    where,
+                    f"has no '{choice.name}' options (set it on the stage or in block_choices)",
                 )
-            chosen[name] = self.options(value, f"{where}.{name}", kind, check)
-        self.within(f"{where}.expansion", lambda: [check_expansion(e) for e in chosen["expansion"]])
+            options = self.options(value, f"{where}.{choice.name}", choice.type, choice.valid)
+            if choice.bound is not None:
+                bound = choice.bound
+                self.within(f"{where}.{choice.name}", lambda: [bound(v) for v in options])
+            chosen[choice.name] = options
         return StageSpace(
-            depth=tuple(depth), widths=widths, stride=raw["stride"], choices=BlockChoices(**chosen)
+            depth=tuple(depth),
+            widths=widths,
+            stride=raw["stride"],
+            choices=BlockChoices(kind.name, tuple(chosen.items())),
         )
+
+    def kind(self, raw: Any, where: str) -> BlockKind:
+        name = raw.get("kind", DEFAULT_KIND) if isinstance(raw, dict) else DEFAULT_KIND
+        if not isinstance(name, str):
+            self.fail(f"{where}.kind", f"must be the name of a block kind, got {name!r}")
+        try:
+            return block_kind(name)
+        except InputError as error:
+            self.fail(f"{where}.kind", f"is invalid: {error}")
+            raise
 
     def within(self, where: str, check: Callable[[], object]) -> None:
         """Run a check of `nas.search_spaces.limits`, naming the file and field if it fails."""
@@ -404,19 +437,13 @@ class _Reader:
         are checked when a search knows it."""
         self.within("stages at their widest and deepest", space.dearest)
 
-    def check_groups(self, space: SearchSpace) -> None:
-        """Grouped 1x1 convs need every width a block can see divisible by its groups."""
+    def check_stages(self, space: SearchSpace) -> None:
+        """Every option of a stage buildable at every width it can receive, as its kind says."""
         in_widths = (space.stem.channels,)
         for i, stage in enumerate(space.stages):
-            for groups in stage.choices.groups:
-                for width in (*in_widths, *stage.widths):
-                    expanded = [
-                        Block(e, 3, 1, width).mid_channels(width) for e in stage.choices.expansion
-                    ]
-                    for channels in (width, *expanded):
-                        if channels % groups:
-                            self.fail(
-                                f"stages[{i}].groups",
-                                f"option {groups} does not divide {channels} channels",
-                            )
+            check_stage = block_kind(stage.choices.kind).check_stage
+            if check_stage is not None:
+                problem = check_stage(dict(stage.choices.options), in_widths, stage.widths)
+                if problem is not None:
+                    self.fail(f"stages[{i}].{problem[0]}", problem[1])
             in_widths = stage.widths

@@ -10,7 +10,8 @@ from strategies import archs, archs_with_params
 from nas.errors import InputError
 from nas.evaluators.flops import count_cost, estimate_cost
 from nas.search_spaces.arch import Arch, Block, make_divisible
-from nas.search_spaces.builder import build_model, count_params
+from nas.search_spaces.builder import build_model
+from nas.search_spaces.footprint import count_params
 from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import load_space
 

@@ -21,7 +21,7 @@ from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.search_spaces import limits
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.limits import check_arch_fits
+from nas.search_spaces.footprint import check_arch_fits
 from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.search_spaces.space import builtin_spaces, load_space
 from nas.search_spaces.zoo import ZOO
@@ -96,7 +96,7 @@ def test_limits_are_far_above_every_zoo_network_and_builtin_space() -> None:
         for side in (224, limits.MAX_INPUT_SIZE):
             check_arch_fits(arch, (3, side, side), DEPLOY_CLASSES)  # raises if not
     mobilenet = ZOO["mobilenet_v3_large"]()
-    from nas.search_spaces.builder import count_params
+    from nas.search_spaces.footprint import count_params
 
     assert count_params(mobilenet) * 10 < limits.MAX_PARAMS
     assert max(b.out_channels for b in mobilenet.blocks) * 10 < limits.MAX_CHANNELS

@@ -18,7 +18,8 @@ from nas.evaluators.flops import _layer_macs, module_macs, op_macs
 from nas.evaluators.latency.cost_model import op_work
 from nas.evaluators.latency.table import feature_map_bytes
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.builder import _layer_params, build_model, build_op, op_params
+from nas.search_spaces.builder import build_model, build_op
+from nas.search_spaces.footprint import layer_params, op_params
 from nas.search_spaces.ops import (
     ChannelShuffle,
     Conv,
@@ -230,7 +231,7 @@ def test_each_layer_counts_what_its_built_module_holds_and_computes(sig: OpSigna
     parts = list(module.layers) if hasattr(module, "layers") else [module]
     inputs, _ = _shapes(module, _input(sig))
     for part, unit, shape_in in zip(parts, _units(op_layers(sig)), inputs):
-        assert sum(p.numel() for p in part.parameters()) == sum(map(_layer_params, unit))
+        assert sum(p.numel() for p in part.parameters()) == sum(map(layer_params, unit))
         assert module_macs(part, tuple(shape_in)) == sum(map(_layer_macs, unit))
     assert op_params(sig) == sum(p.numel() for p in module.parameters())
     assert op_macs(sig) == module_macs(module, tuple(_input(sig).shape[1:]))

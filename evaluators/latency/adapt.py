@@ -64,6 +64,8 @@ from nas.evaluators.latency.timing import (
     machine_info,
 )
 from nas.search_spaces.arch import ACTIVATIONS, Arch
+from nas.search_spaces.blocks.mbconv import MBCONV
+from nas.search_spaces.kinds import is_block_kind
 from nas.search_spaces.signatures import OpSignature
 from nas.search_spaces.space import DEFAULT_SPACE, SearchSpace, load_space
 
@@ -207,8 +209,10 @@ def adapt_table(
 
 def variant(sig: OpSignature) -> str:
     """The operator variant a sample should cover: what changes which work dominates."""
-    if sig.kind != "mbconv":
+    if not is_block_kind(sig.kind):
         return sig.kind
+    if sig.kind != MBCONV:
+        return sig.key.split(":", 2)[2]  # the kind's own choices, without the shape
     grouped = "grouped" if sig.groups > 1 else "dense"
     se = "se" if sig.se_ratio else "no-se"
     return f"k{sig.kernel} s{sig.stride} {grouped} {se} {ACTIVATIONS[sig.act]}"

@@ -19,7 +19,8 @@ from pathlib import Path
 import yaml
 
 from nas.errors import InputError
-from nas.search_spaces.arch import make_divisible
+from nas.search_spaces.blocks.mbconv import MBCONV, Block
+from nas.search_spaces.notation import make_divisible
 from nas.search_spaces.signatures import OpSignature
 
 NOTE10 = "note10"
@@ -151,7 +152,7 @@ def _block(
         mid = in_c if expansion == 1 else make_divisible(in_c * expansion)
         se_ratio, act = 0.0, "relu6"
     sig = OpSignature(
-        "mbconv",
+        MBCONV,
         in_h,
         in_w,
         in_c,
@@ -167,7 +168,9 @@ def _block(
             f"published key {key!r}: output size {out[:2]} does not follow from "
             f"input {in_h}x{in_w} at stride {stride}"
         )
-    shortcut = sig.block.has_shortcut(in_c)
+    block = sig.block
+    assert isinstance(block, Block)
+    shortcut = block.has_shortcut(in_c)
     if "idskip" in options and bool(options["idskip"]) != shortcut:
         raise InputError(
             f"published key {key!r}: idskip={options['idskip']} contradicts "

@@ -27,6 +27,7 @@ import numpy as np
 from scipy.optimize import nnls
 
 from nas.errors import InputError
+from nas.search_spaces.kinds import is_block_kind
 from nas.search_spaces.ops import (
     ChannelShuffle,
     Conv,
@@ -280,7 +281,7 @@ def _work_vector(op: Op, mid: int | None, cache_bytes: float) -> np.ndarray:
     sigs = (op,) if isinstance(op, OpSignature) else tuple(op)
     vector = np.zeros(len(TERM_NAMES))
     for sig in sigs:
-        mid_c = mid if sig.kind == "mbconv" else None
+        mid_c = mid if is_block_kind(sig.kind) else None
         for name, amount in op_work(sig, mid_c, cache_bytes).items():
             vector[_TERM_INDEX[name]] += amount
     return vector

@@ -7,7 +7,8 @@ import click
 from nas.commands._output import console, echo_json, input_size_option, print_table
 from nas.evaluators.flops import count_cost, op_macs
 from nas.evaluators.latency import load_table
-from nas.search_spaces.limits import check_arch_fits, check_input_size
+from nas.search_spaces.footprint import check_arch_fits
+from nas.search_spaces.limits import check_input_size
 from nas.search_spaces.resolve import resolve_arch
 from nas.search_spaces.signatures import arch_signatures
 

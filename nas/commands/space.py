@@ -6,7 +6,8 @@ import click
 
 from nas.commands._output import console, echo_json, input_size_option, print_table
 from nas.evaluators.flops import estimate_cost
-from nas.search_spaces.space import BLOCK_CHOICES, DEFAULT_SPACE, builtin_spaces, load_space
+from nas.search_spaces.kinds import DEFAULT_KIND
+from nas.search_spaces.space import DEFAULT_SPACE, builtin_spaces, load_space
 
 
 @click.group("space")
@@ -53,19 +54,23 @@ def show(space: str, input_size: int, as_json: bool) -> None:
         f"3x{input_size}x{input_size}"
     )
     console.print(f"stem {loaded.stem.to_string()}   head {loaded.head.to_string()}")
+    choices = list(dict.fromkeys(name for s in loaded.stages for name in s.choices.names))
+    kinds = any(s.choices.kind != DEFAULT_KIND for s in loaded.stages)
     rows = [
         [
             i,
+            *([s.choices.kind] if kinds else []),
             f"{s.depth[0]}-{s.depth[1]}",
             s.stride,
             "/".join(map(str, s.widths)),
             *(
-                "/".join(
-                    f"{v:g}" if isinstance(v, float) else str(v) for v in getattr(s.choices, name)
-                )
-                for name in BLOCK_CHOICES
+                "/".join(f"{v:g}" if isinstance(v, float) else str(v) for v in s.choices[name])
+                if name in s.choices.names
+                else "-"
+                for name in choices
             ),
         ]
         for i, s in enumerate(loaded.stages)
     ]
-    print_table("Stages", ["stage", "depth", "stride", "width", *BLOCK_CHOICES], rows)
+    columns = ["stage", *(["kind"] if kinds else []), "depth", "stride", "width", *choices]
+    print_table("Stages", columns, rows)
