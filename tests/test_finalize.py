@@ -5,6 +5,7 @@ Real Ray, real SQLite and PostgreSQL, the embedded dataset; one epoch per run ke
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -144,6 +145,35 @@ def test_search_finalize_then_more_seeds_report_and_export(
         assert exited.value.code == 0
         printed = " ".join(capsys.readouterr().out.split())
         assert "final training's (1 epochs on the whole training split, seed 0" in printed
+
+        # The final study's own run exports as well, with the data its search recorded.
+        final_study = optuna.load_study(study_name=f"{name}.final", storage=storage)
+        assert final_study.user_attrs["dataset"] == search_study.user_attrs["dataset"]
+        run = next(t for t in final_study.trials if t.user_attrs.get("finalizes") == picked)
+        document = tmp_path / "final-run.json"
+        with pytest.raises(SystemExit) as exited:
+            main(
+                [
+                    "export",
+                    "--study",
+                    f"{name}.final",
+                    "--storage",
+                    storage,
+                    "--trial",
+                    str(run.number),
+                    "--format",
+                    "json",
+                    "--out",
+                    str(document),
+                    "--artifact-dir",
+                    str(artifacts),
+                ]
+            )
+        assert exited.value.code == 0
+        exported = json.loads(document.read_text())
+        assert exported["trained"] is True and exported["study"] == f"{name}.final"
+        assert exported["dataset"] == search_study.user_attrs["dataset"]
+        assert exported["search"]["target"] == "armv8"
     finally:
         if backend == "postgresql":
             for study_name in (name, f"{name}.final"):
