@@ -20,6 +20,7 @@ import optuna
 
 from nas.config import SearchConfig
 from nas.evaluators.recipe import Recipe
+from nas.study_attrs import StudyAttrs
 
 
 def recipe_for(config: SearchConfig) -> Recipe:
@@ -48,7 +49,7 @@ def searched_recipe(study: optuna.Study) -> Recipe:
     earlier version keeps the defaults of its day. Fields added since take today's defaults; a
     study that records no recipe trained with today's.
     """
-    recorded = study.user_attrs.get("recipe")
+    recorded = StudyAttrs.of(study).recipe
     return Recipe.from_dict(recorded) if recorded else Recipe()
 
 
