@@ -6,9 +6,9 @@ into the preceding convolution at inference, and pooling, activations, the SE ga
 shortcut additions are memory-bound element-wise work whose cost the latency tables capture. This
 is the convention under which torchvision's published GFLOPS are reproduced.
 
-`op_macs` is the same count derived from an operator's layers (`op_layers`, which the builder
-builds the module from) without building anything; the tests hold it equal to fvcore's count of
-the built module.
+`op_macs` (`nas.search_spaces.footprint`) is the same count derived from an operator's layers
+(`op_layers`, which the builder builds the module from) without building anything; the tests
+hold it equal to fvcore's count of the built module.
 """
 
 from __future__ import annotations
@@ -26,25 +26,15 @@ from fvcore.nn.jit_analysis import JitModelAnalysis
 
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
-from nas.search_spaces.footprint import count_params
-from nas.search_spaces.ops import (
-    ChannelShuffle,
-    Conv,
-    GlobalPool,
-    Layer,
-    Linear,
-    ShortcutAdd,
-    SqueezeExcite,
-    ZeroPad,
-    op_layers,
-)
+from nas.search_spaces.footprint import count_params, layer_macs, op_macs
 from nas.search_spaces.signatures import (
     DEPLOY_CLASSES,
     DEPLOY_INPUT,
     InputShape,
-    OpSignature,
     arch_signatures,
 )
+
+__all__ = ["Cost", "count_cost", "estimate_cost", "layer_macs", "module_macs", "op_macs"]
 
 _COUNTED_OPS = {
     "aten::_convolution": jit_handles.conv_flop_jit,
@@ -149,27 +139,6 @@ def module_macs(model: torch.nn.Module, input_shape: InputShape) -> int:
             return int(analysis.total())
     finally:
         fvcore_logger.setLevel(previous)
-
-
-def op_macs(sig: OpSignature) -> int:
-    """Multiply-adds of one operator, from its signature alone (no model is built)."""
-    return sum(_layer_macs(layer) for layer in op_layers(sig))
-
-
-def _layer_macs(layer: Layer) -> int:
-    if isinstance(layer, Conv):
-        return _conv_macs(layer)
-    if isinstance(layer, SqueezeExcite):
-        return _conv_macs(layer.reduce) + _conv_macs(layer.expand)
-    if isinstance(layer, Linear):
-        return layer.in_c * layer.out_c
-    if isinstance(layer, (ZeroPad, ChannelShuffle, GlobalPool, ShortcutAdd)):
-        return 0  # element-wise work, not counted (see the module docstring)
-    raise TypeError(f"no multiply-add count for layer {layer!r}")
-
-
-def _conv_macs(conv: Conv) -> int:
-    return conv.outputs * conv.in_c * conv.kernel * conv.kernel // conv.groups
 
 
 def estimate_cost(

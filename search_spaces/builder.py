@@ -119,7 +119,7 @@ class LayerBlock(nn.Module):
     def __init__(self, sig: OpSignature) -> None:
         super().__init__()
         layers = op_layers(sig)
-        self.use_shortcut = isinstance(layers[-1], ops.ShortcutAdd)
+        self.use_shortcut = bool(layers) and isinstance(layers[-1], ops.ShortcutAdd)
         self.layers = nn.Sequential(*_modules(layers[:-1] if self.use_shortcut else layers))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -1,5 +1,5 @@
-"""What an architecture holds at an input: its parameters and the feature maps it writes, and
-the limits on both.
+"""What an architecture holds at an input: its parameters, multiply-adds and the feature maps
+it writes, and the limits on them.
 
 Both are sums over the layers of its operators (`nas.search_spaces.ops.op_layers`), computed
 from the genotype alone in about a millisecond, so they can run before every build: a mistake
@@ -81,6 +81,29 @@ def _conv_params(conv: layers.Conv) -> int:
     if conv.bn:
         total += 2 * conv.out_c  # scale and shift; the running statistics are buffers
     return total
+
+
+def op_macs(sig: OpSignature) -> int:
+    """Multiply-adds of one operator (see `nas.evaluators.flops` for what is counted)."""
+    return sum(layer_macs(layer) for layer in op_layers(sig))
+
+
+def layer_macs(layer: layers.Layer) -> int:
+    if isinstance(layer, layers.Conv):
+        return _conv_macs(layer)
+    if isinstance(layer, layers.SqueezeExcite):
+        return _conv_macs(layer.reduce) + _conv_macs(layer.expand)
+    if isinstance(layer, layers.Linear):
+        return layer.in_c * layer.out_c
+    if isinstance(
+        layer, (layers.ZeroPad, layers.ChannelShuffle, layers.GlobalPool, layers.ShortcutAdd)
+    ):
+        return 0  # element-wise work, not counted
+    raise TypeError(f"no multiply-add count for layer {layer!r}")
+
+
+def _conv_macs(conv: layers.Conv) -> int:
+    return conv.outputs * conv.in_c * conv.kernel * conv.kernel // conv.groups
 
 
 def activation_values(sig: OpSignature) -> int:

@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from nas.search_spaces.layers import Layer
     from nas.search_spaces.signatures import OpSignature
 
-BUILTIN_KINDS = ("nas.search_spaces.blocks.mbconv",)
+BUILTIN_KINDS = ("nas.search_spaces.blocks.mbconv", "nas.search_spaces.blocks.skip")
 """Modules whose import registers the kinds that ship with `nas`."""
 
 ENTRY_POINT_GROUP = "nas.block_kinds"
@@ -98,6 +98,11 @@ class BlockSpec:
 
     def check_input(self, in_channels: int, where: str) -> None:
         """Refuse an input width this block cannot take (e.g. one its groups do not divide)."""
+
+    def is_identity(self, in_channels: int) -> bool:
+        """Whether the block passes `in_channels` through untouched: such a block is no
+        operator at all (nothing to build, count or price)."""
+        return False
 
     def to_string(self) -> str:
         return self.kind.format(self)

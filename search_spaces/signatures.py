@@ -122,6 +122,8 @@ def arch_signatures(
     ]
     height, width, channels = ops[-1].out_h, ops[-1].out_w, stem.channels
     for block in arch.blocks:
+        if block.is_identity(channels):
+            continue  # nothing runs: nothing to build, count or price
         ops.append(block_signature(block, height, width, channels))
         height, width, channels = ops[-1].out_h, ops[-1].out_w, block.out_channels
     return ops + head_signatures(arch.head, height, width, channels, num_classes)

@@ -25,7 +25,8 @@ import yaml
 
 from nas.errors import InputError
 from nas.search_spaces.arch import Arch, BlockSpec, Head, Stem
-from nas.search_spaces.kinds import DEFAULT_KIND, BlockKind, block_kind, block_kinds
+from nas.search_spaces.footprint import op_macs
+from nas.search_spaces.kinds import DEFAULT_KIND, BlockKind, block_kind, block_kinds, kind_for_token
 from nas.search_spaces.limits import check_channels
 from nas.search_spaces.signatures import (
     DEPLOY_CLASSES,
@@ -88,6 +89,68 @@ class BlockChoices:
                 chosen[name] = (min if cheap == (order == "low") else max)(options)
         return chosen
 
+    def values_of(self, block: BlockSpec) -> dict[str, Any] | None:
+        """The choices that made `block`, or None when it is of another kind."""
+        if block.kind.name != self.kind:
+            return None
+        return {name: getattr(block, name) for name in self.names}
+
+
+@dataclass(frozen=True)
+class BlockOps:
+    """A list of candidate blocks, one of which each block of a stage takes (FBNet's and
+    NAS-Bench-Macro's layer-wise choice), possibly of different kinds.
+
+    Each candidate is a block token without its stride and width, which the stage sets
+    (``mb_e3_k3_re``, ``skip``); the trial suggests ``s<i>.b<j>.op`` among them.
+    """
+
+    templates: tuple[str, ...]
+
+    @property
+    def options(self) -> tuple[tuple[str, tuple[Any, ...]], ...]:
+        return (("op", self.templates),)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return ("op",)
+
+    @property
+    def kind(self) -> str:
+        return "/".join(sorted({kind_for_token(t).name for t in self.templates}))
+
+    def __getitem__(self, name: str) -> tuple[Any, ...]:
+        return dict(self.options)[name]
+
+    def combinations(self) -> list[dict[str, Any]]:
+        return [{"op": template} for template in self.templates]
+
+    def count(self) -> int:
+        return len(self.templates)
+
+    def make(self, stride: int, out_channels: int, chosen: dict[str, Any]) -> BlockSpec:
+        template = chosen["op"]
+        return kind_for_token(template).parse(f"{template}_s{stride}_c{out_channels}")
+
+    def corner(self, cheap: bool) -> dict[str, Any]:
+        """The candidate with the fewest (or most) multiply-adds on a reference 8x8x64 map."""
+        macs = [
+            op_macs(block_signature(self.make(1, 64, {"op": t}), 8, 8, 64)) for t in self.templates
+        ]
+        best = (min if cheap else max)(range(len(macs)), key=macs.__getitem__)
+        return {"op": self.templates[best]}
+
+    def values_of(self, block: BlockSpec) -> dict[str, Any] | None:
+        return {"op": template_of(block)}
+
+
+def template_of(block: BlockSpec) -> str:
+    """`block`'s token without its stride and width: what a `BlockOps` candidate names."""
+    pieces = block.to_string().split("_")
+    for field in (f"s{block.stride}", f"c{block.out_channels}"):
+        pieces.remove(field)
+    return "_".join(pieces)
+
 
 @dataclass(frozen=True)
 class StageSpace:
@@ -96,7 +159,7 @@ class StageSpace:
     depth: tuple[int, int]
     widths: tuple[int, ...]
     stride: int
-    choices: BlockChoices
+    choices: BlockChoices | BlockOps
 
 
 @dataclass(frozen=True)
@@ -148,12 +211,13 @@ class SearchSpace:
             if len(stage.widths) > 1:
                 params[f"s{s}.width"] = width
             for b, block in enumerate(blocks):
-                if block.kind.name != stage.choices.kind:
+                values = stage.choices.values_of(block)
+                if values is None:
                     return None
                 if block.out_channels != width or block.stride != (stage.stride if b == 0 else 1):
                     return None
                 for name, options in stage.choices.options:
-                    value = getattr(block, name)
+                    value = values[name]
                     if value not in options:
                         return None
                     if len(options) > 1:
@@ -196,12 +260,12 @@ class SearchSpace:
             for in_c, out_c, combo in itertools.product(
                 in_widths, stage.widths, stage.choices.combinations()
             ):
-                first = block_signature(
-                    stage.choices.make(stage.stride, out_c, combo), height, width, in_c
-                )
-                found[first.key] = first
-                if stage.depth[1] > 1:
-                    block = stage.choices.make(1, out_c, combo)
+                block = stage.choices.make(stage.stride, out_c, combo)
+                first = block_signature(block, height, width, in_c)
+                if not block.is_identity(in_c):
+                    found[first.key] = first
+                block = stage.choices.make(1, out_c, combo)
+                if stage.depth[1] > 1 and not block.is_identity(out_c):
                     repeat = block_signature(block, first.out_h, first.out_w, out_c)
                     found[repeat.key] = repeat
             height, width = -(-height // stage.stride), -(-width // stage.stride)
@@ -252,8 +316,16 @@ class SearchSpace:
                     "depth": list(stage.depth),
                     "width": list(stage.widths),
                     "stride": stage.stride,
-                    **({} if stage.choices.kind == DEFAULT_KIND else {"kind": stage.choices.kind}),
-                    **{name: list(options) for name, options in stage.choices.options},
+                    **(
+                        {}
+                        if isinstance(stage.choices, BlockOps) or stage.choices.kind == DEFAULT_KIND
+                        else {"kind": stage.choices.kind}
+                    ),
+                    **(
+                        {"ops": list(stage.choices.templates)}
+                        if isinstance(stage.choices, BlockOps)
+                        else {name: list(options) for name, options in stage.choices.options}
+                    ),
                 }
                 for stage in self.stages
             ],
@@ -374,10 +446,14 @@ class _Reader:
         return tuple(out)
 
     def stage(self, raw: Any, where: str, defaults: dict) -> StageSpace:
-        kind = self.kind(raw, where)
-        raw = self.mapping(
-            raw, where, {"depth", "width", "stride", "kind", *(c.name for c in kind.choices)}
-        )
+        if isinstance(raw, dict) and "ops" in raw:
+            raw = self.mapping(raw, where, {"depth", "width", "stride", "ops"})
+            kind = None
+        else:
+            kind = self.kind(raw, where)
+            raw = self.mapping(
+                raw, where, {"depth", "width", "stride", "kind", *(c.name for c in kind.choices)}
+            )
         for required in ("depth", "width", "stride"):
             if required not in raw:
                 self.fail(where, f"lacks field '{required}'")
@@ -394,6 +470,13 @@ class _Reader:
         self.within(f"{where}.width", lambda: [check_channels("width", w) for w in widths])
         if raw["stride"] not in (1, 2):
             self.fail(f"{where}.stride", f"must be 1 or 2, got {raw['stride']!r}")
+        if kind is None:
+            return StageSpace(
+                depth=tuple(depth),
+                widths=widths,
+                stride=raw["stride"],
+                choices=self.ops(raw["ops"], f"{where}.ops"),
+            )
         chosen: dict[str, tuple] = {}
         for choice in kind.choices:
             value = raw.get(choice.name, defaults.get(choice.name))
@@ -413,6 +496,20 @@ class _Reader:
             stride=raw["stride"],
             choices=BlockChoices(kind.name, tuple(chosen.items())),
         )
+
+    def ops(self, value: Any, where: str) -> BlockOps:
+        """Candidate tokens, each checked by parsing it at a placeholder stride and width, and
+        written the canonical way (``mb_k3_e3_re`` becomes ``mb_e3_k3_re``)."""
+        templates = self.options(value, where, str, lambda t: bool(t.strip()))
+        canonical = []
+        for i, template in enumerate(templates):
+            try:
+                canonical.append(template_of(BlockOps((template,)).make(1, 8, {"op": template})))
+            except InputError as error:
+                self.fail(f"{where}[{i}]", f"is not a block without stride and width: {error}")
+        if len(set(canonical)) != len(canonical):
+            self.fail(where, f"lists a block twice: {list(templates)!r}")
+        return BlockOps(tuple(canonical))
 
     def kind(self, raw: Any, where: str) -> BlockKind:
         name = raw.get("kind", DEFAULT_KIND) if isinstance(raw, dict) else DEFAULT_KIND
@@ -441,9 +538,25 @@ class _Reader:
         """Every option of a stage buildable at every width it can receive, as its kind says."""
         in_widths = (space.stem.channels,)
         for i, stage in enumerate(space.stages):
+            if isinstance(stage.choices, BlockOps):
+                self.check_ops(f"stages[{i}].ops", stage, in_widths)
+                in_widths = stage.widths
+                continue
             check_stage = block_kind(stage.choices.kind).check_stage
             if check_stage is not None:
                 problem = check_stage(dict(stage.choices.options), in_widths, stage.widths)
                 if problem is not None:
                     self.fail(f"stages[{i}].{problem[0]}", problem[1])
             in_widths = stage.widths
+
+    def check_ops(self, where: str, stage: StageSpace, in_widths: tuple[int, ...]) -> None:
+        """Every candidate buildable at every width the stage's blocks can receive."""
+        for combo in stage.choices.combinations():
+            for stride, widths in ((stage.stride, in_widths), (1, stage.widths)):
+                for width in stage.widths:
+                    block = stage.choices.make(stride, width, combo)
+                    for in_width in widths:
+                        try:
+                            block.check_input(in_width, f"{combo['op']} from {in_width} channels")
+                        except InputError as error:
+                            self.fail(where, f"is invalid: {error}")

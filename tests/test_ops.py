@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from nas.errors import InputError
-from nas.evaluators.flops import _layer_macs, module_macs, op_macs
+from nas.evaluators.flops import layer_macs, module_macs, op_macs
 from nas.evaluators.latency.cost_model import op_work
 from nas.evaluators.latency.table import feature_map_bytes
 from nas.search_spaces.arch import Arch
@@ -232,7 +232,7 @@ def test_each_layer_counts_what_its_built_module_holds_and_computes(sig: OpSigna
     inputs, _ = _shapes(module, _input(sig))
     for part, unit, shape_in in zip(parts, _units(op_layers(sig)), inputs):
         assert sum(p.numel() for p in part.parameters()) == sum(map(layer_params, unit))
-        assert module_macs(part, tuple(shape_in)) == sum(map(_layer_macs, unit))
+        assert module_macs(part, tuple(shape_in)) == sum(map(layer_macs, unit))
     assert op_params(sig) == sum(p.numel() for p in module.parameters())
     assert op_macs(sig) == module_macs(module, tuple(_input(sig).shape[1:]))
 
@@ -265,7 +265,7 @@ def test_cost_model_work_is_the_sum_of_its_layers(sig: OpSignature) -> None:
         work.get(name, 0.0)
         for name in ("full_conv_macs", "pointwise_macs", "depthwise_s1_macs", "depthwise_s2_macs")
     )
-    assert conv_macs == sum(_layer_macs(conv) for conv in convs)
+    assert conv_macs == sum(layer_macs(conv) for conv in convs)
     assert conv_macs + work.get("linear_weight_bytes", 0.0) / 4 == op_macs(sig)
     moved = sum(
         layer.inputs + layer.outputs for layer in layers if isinstance(layer, (Conv, ZeroPad))

@@ -97,3 +97,25 @@ def test_zoo_network_outside_the_space_has_no_params() -> None:
     from nas.search_spaces.zoo import ZOO
 
     assert load_space("mobile").params_of(ZOO["mobilenet_v2"]()) is None
+
+
+def test_a_stage_of_candidate_blocks() -> None:
+    """FBNet's and NAS-Bench-Macro's layer-wise choice: each block takes one of a list of
+    candidates, of any kinds, written without the stride and width the stage sets."""
+    space = load_space("nasbench-macro")
+    assert space.stages[0].choices.templates == ("skip", "mb_e3_k3_re", "mb_e6_k5_re")
+    assert space.size() == 3**8
+    assert space_from_dict(space.to_dict()) == space
+    assert len(space.signatures((3, 32, 32), 10)) == 19  # identities are no operators
+    stage = {"depth": 2, "width": 64, "stride": 2}
+    base = {"name": "ops", "stem": {"channels": 32}, "head": {"conv_channels": 0}}
+    canonical = space_from_dict({**base, "stages": [{**stage, "ops": ["mb_k3_re_e3", "skip"]}]})
+    assert canonical.stages[0].choices.templates == ("mb_e3_k3_re", "skip")
+    for ops, message in (
+        (["mb_e3_k3_s2_re"], r"stages\[0\]\.ops\[0\] is not a block without stride and width"),
+        (["sk"], r"stages\[0\]\.ops\[0\] is not a block .*block prefix"),
+        (["mb_e3_k3_re", "mb_k3_e3_re"], r"stages\[0\]\.ops lists a block twice"),
+        (["mb_e3_k3_g64_re"], r"stages\[0\]\.ops is invalid: .* not divisible by groups=64"),
+    ):
+        with pytest.raises(InputError, match=message):
+            space_from_dict({**base, "stages": [{**stage, "ops": ops}]})
