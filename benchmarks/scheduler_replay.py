@@ -3,8 +3,8 @@
 Each reference run of `proxy_ranking.py` (one architecture, one seed, every epoch's validation
 accuracy) is a candidate with its armv8 latency. A replay feeds the candidates in a random
 order to one scheduling rule exactly as the search's driver does with one worker: after every
-epoch the rule may stop the candidate, seeing only the candidates that came before it
-(`MedianCurveStopper` with the driver's arguments, or `ParetoHalving` at its rungs). Many
+epoch the rule may stop the candidate, seeing only the candidates that came before it (the
+search's own rule classes from `nas.stopping`: `MedianRule`, or `SuccessiveHalvingRule`). Many
 orders give, for each rule:
 
 - compute: epochs trained, as a fraction of training every candidate to the end, under a cap
@@ -26,6 +26,7 @@ import json
 import random
 import statistics
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -33,11 +34,16 @@ from _report import write_section  # noqa: E402
 from proxy_fidelity import recipe_key  # noqa: E402
 from proxy_ranking import RESULTS, parse_spec  # noqa: E402
 
-from nas.early_stopping import MedianCurveStopper  # noqa: E402
 from nas.evaluators.latency import load_table  # noqa: E402
 from nas.evaluators.recipe import Recipe  # noqa: E402
 from nas.search_spaces.arch import Arch  # noqa: E402
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT  # noqa: E402
+from nas.stopping import (  # noqa: E402
+    EpochPoint,
+    MedianRule,
+    StoppingRule,
+    SuccessiveHalvingRule,
+)
 from nas.successive_halving import ParetoHalving, non_dominated_fronts  # noqa: E402
 
 Candidate = tuple[list[float], float]
@@ -58,51 +64,7 @@ def load_candidates(results: dict, recipe_key: str, target: str) -> list[Candida
     return candidates
 
 
-class MedianRule:
-    """The driver's median rule: judged against finished candidates at least as fast."""
-
-    def __init__(self) -> None:
-        self.stopper = MedianCurveStopper()
-        self.curves: list[list[float]] = []
-        self.costs: list[float] = []
-
-    def should_stop(self, epoch: int, value: float, curve: list[float], latency: float) -> bool:
-        return self.stopper.should_stop(
-            epoch,
-            value,
-            self.curves,
-            last_epoch=len(curve),
-            cost=latency,
-            finished_costs=self.costs,
-        )
-
-    def finished(self, curve: list[float], latency: float) -> None:
-        self.curves.append(curve)
-        self.costs.append(latency)
-
-
-class HalvingRule:
-    """MO-ASHA with reduction factor `eta`, judged against every candidate at the same rung."""
-
-    def __init__(self, epochs: int, eta: int) -> None:
-        self.halving = ParetoHalving.for_epochs(epochs, eta)
-        self.at_rung: dict[int, list[tuple[float, float]]] = {}
-
-    def should_stop(self, epoch: int, value: float, curve: list[float], latency: float) -> bool:
-        if epoch not in self.halving.rungs:
-            return False
-        earlier = self.at_rung.setdefault(epoch, [])
-        stop = self.halving.should_stop(epoch, value, latency, earlier)
-        earlier.append((value, latency))
-        return stop
-
-    def finished(self, curve: list[float], latency: float) -> None:
-        pass
-
-
-def replay(
-    order: list[Candidate], budget: int, rule: MedianRule | HalvingRule
-) -> tuple[int, list[int]]:
+def replay(order: list[Candidate], budget: int, rule: StoppingRule) -> tuple[int, list[int]]:
     """(epochs trained, indices trained to the end) when `rule` judges `order` epoch by epoch."""
     epochs, finished = 0, []
     for index, (curve, latency) in enumerate(order):
@@ -110,10 +72,10 @@ def replay(
             if epochs == budget:  # compute is spent: this candidate never finishes
                 return epochs, finished
             epochs += 1
-            if rule.should_stop(epoch, value, curve, latency):
+            if rule.should_stop(EpochPoint(epoch, value, latency)):
                 break
         else:
-            rule.finished(curve, latency)
+            rule.on_finished(curve, latency)
             finished.append(index)
     return epochs, finished
 
@@ -148,7 +110,8 @@ def main() -> None:
     recipe = parse_spec(args.recipe, Recipe(threads=1, max_seconds=None))
     results = json.loads(args.results.read_text())
     keys = {recipe_key(recipe.replace(seed=seed)) for seed in range(10)}
-    candidates = [c for key in keys for c in load_candidates(results, key, args.target)]
+    # Sorted: a set's order changes with the hash seed, and the orders below would with it.
+    candidates = [c for key in sorted(keys) for c in load_candidates(results, key, args.target)]
     if len(candidates) < 6:
         raise SystemExit(f"only {len(candidates)} runs of {args.recipe} in {args.results}")
     worst = max(latency for _, latency in candidates) * 1.1
@@ -158,8 +121,15 @@ def main() -> None:
     total_epochs = sum(len(curve) for curve, _ in candidates)
 
     epochs = len(candidates[0][0])
-    rules = {"median (default)": MedianRule}
-    rules |= {f"asha, eta {eta}": (lambda e=eta: HalvingRule(epochs, e)) for eta in args.eta}
+    rules: dict[str, Callable[[], StoppingRule]] = {
+        "median (default)": lambda: MedianRule(last_epoch=epochs)
+    }
+    rules |= {
+        f"asha, eta {eta}": (
+            lambda e=eta: SuccessiveHalvingRule(ParetoHalving.for_epochs(epochs, e))
+        )
+        for eta in args.eta
+    }
     rng = random.Random(0)
     orders = [rng.sample(range(len(candidates)), len(candidates)) for _ in range(args.orders)]
     rows = []

@@ -10,45 +10,41 @@ queues the interrupted candidates so that ``--resume`` runs them first.
 from __future__ import annotations
 
 import dataclasses
-import signal
 import sys
-import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import optuna
 import ray
-from optuna.trial import TrialState
 
-import nas
-from nas.artifacts import attach_pareto_artifacts, save_trial_weights
+from nas.artifacts import attach_pareto_artifacts
 from nas.config import SearchConfig
-from nas.confirm import run_confirm
-from nas.early_stopping import MedianCurveStopper
-from nas.errors import InputError, SearchFailed
+from nas.errors import SearchFailed
 from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.device import mixed_precision_for
 from nas.evaluators.latency import LatencyTable, load_table
 from nas.evaluators.recipe import Recipe
-from nas.evaluators.results import EpochRecord, Status, TrialResult
-from nas.export import ExportFailed
-from nas.finalize import FinalizeOptions, FinalizeResult, run_finalize
-from nas.finalize import prepare as prepare_finalize
+from nas.evaluators.results import Status, TrialResult
+from nas.export_check import ExportFailed
+from nas.finalize import FinalizeResult
 from nas.front import TrainedRow, pareto_rows
+from nas.handoff import Workers, hand_off
+from nas.jobs import Job
 from nas.monitor import SearchMonitor
 from nas.outputs import write_outputs
 from nas.preflight import check_search_inputs
-from nas.pricing import Price, check_budget_is_reachable, price
+from nas.pricing import check_budget_is_reachable
+from nas.proposals import Proposer
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
 from nas.ray_cluster import describe as describe_ray
 from nas.ray_cluster import start_local_ray as start_local_ray  # noqa: F401 (benchmarks use it)
 from nas.recipes import recipe_for
-from nas.search_spaces.arch import Arch
+from nas.recorder import Recorder
+from nas.retries import FailureStreak
 from nas.search_spaces.space import SearchSpace, load_space
-from nas.search_spaces.zoo import ZOO
+from nas.stop_signals import stopping_cleanly
+from nas.stopping import EpochPoint, StoppingRule, rule_for
 from nas.storage import (
     StorageUnavailable,
     StudyLease,
@@ -56,32 +52,9 @@ from nas.storage import (
     mask_password,
     open_storage,
 )
-from nas.study import (
-    FINAL_SUFFIX,
-    check_study_name,
-    count_outcomes,
-    count_trained,
-    finished_curves,
-    objective_values,
-    open_study,
-    requeue,
-    requeue_orphans,
-    rung_points,
-    set_budget_constraints,
-)
-from nas.successive_halving import ParetoHalving, RungPoint
-from nas.trials import Outcome, TrialAttrs, check_names, result_attrs, write_attrs
+from nas.study import check_study_name, count_outcomes, count_trained, open_study
+from nas.trials import Outcome
 from nas.worker import WorkerMessage, check_gpu_training, error_line, remote_trainer
-
-MAX_FRUITLESS_ASKS = 300
-"""Consecutive candidates without one to train (all over budget) before the search gives up."""
-
-MAX_FAILURES_IN_ROW = 10
-"""Consecutive failed trials (at least two per worker slot) before the search gives up.
-
-A cause that fails every trial (a worker that cannot import the package, a time limit no
-candidate meets) would otherwise fail trial after trial for as long as the search runs.
-"""
 
 
 @dataclass
@@ -103,42 +76,21 @@ class SearchResult:
     """What `--finalize` trained, when it was asked for."""
 
 
-@dataclass
-class _Job:
-    """A candidate out on a worker."""
-
-    trial: optuna.Trial
-    arch: Arch
-    price: Price
-    attempt: int
-    baseline: str | None = None
-    dispatched: float = field(default_factory=time.monotonic)
-    curve: list[EpochRecord] = field(default_factory=list)
-    host: str | None = None
-    node_id: str | None = None
-    device: dict[str, Any] | None = None
-    """Where the worker runs, once it has streamed a record."""
-
-    def partial_result(self) -> TrialResult:
-        """What a candidate stopped early is recorded with: its last epoch, as a finished one is."""
-        last = self.curve[-1]
-        return TrialResult(
-            status=Status.STOPPED,
-            accuracy=last.val_accuracy,
-            curve=list(self.curve),
-            train_seconds=round(sum(epoch.seconds for epoch in self.curve), 3),
-            images_per_second=last.images_per_second,
-            host=self.host or "",
-            val_count=last.val_count,
-        )
-
-
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
     """Run (or resume) the search `config` describes; the CLI is a thin layer over this."""
     return _Driver(config).run(monitor)
 
 
 class _Driver:
+    """One search from start to finish: opens everything, keeps the workers busy, hands over.
+
+    What to train comes from `self.proposer`, when to stop from `self.rule`, and every record
+    goes through `self.recorder`; the driver moves jobs between them and the Ray workers.
+    """
+
+    monitor: SearchMonitor
+    """What the user sees; set once the search starts (`_open`)."""
+
     def __init__(self, config: SearchConfig) -> None:
         # Everything a user can get wrong is checked before Ray starts or a trial is written.
         self.config = config
@@ -150,7 +102,7 @@ class _Driver:
             config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
         )
         self.recipe = recipe_for(config)
-        self.halving = halving_for(config, self.recipe)
+        self.rule: StoppingRule = rule_for(config, self.recipe)
         self.storage = open_storage(config.storage, outage_window_s=config.storage_outage_s)
         # Taken before the study is touched: a live driver's trials must never be requeued.
         self.lease = StudyLease.acquire(self.storage.engine, config.study_name)
@@ -174,23 +126,25 @@ class _Driver:
                 self.ray.close()
             self.lease.release()
             raise
-        self.stopper = MedianCurveStopper()
-        self.curves, self.curve_latencies = finished_curves(self.study)
-        self.at_rung: dict[int, list[RungPoint]] = (
-            rung_points(self.study, self.halving.rungs) if self.halving else {}
+        self.rule.load_history(self.study)
+        self.recorder = Recorder(
+            self.study,
+            config,
+            space=self.space,
+            table=self.table,
+            recipe=self.recipe,
+            data=self.data,
+            artifacts=self.artifacts,
         )
-        self.trained_archs = self._trained_archs()
-        self.failures_in_row = 0
-        self.last_error = ""
+        self.failures = FailureStreak(config.max_retries)
 
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self, monitor: SearchMonitor | None) -> SearchResult:
-        previous = _stop_once(lambda message: self.say(message))
         try:
-            return self._run(monitor)
+            with stopping_cleanly(self.say):
+                return self._run(monitor)
         finally:
-            _restore_handlers(previous)
             self.lease.release()
 
     def say(self, message: str) -> None:
@@ -201,83 +155,20 @@ class _Driver:
         else:
             print(message, file=sys.stderr, flush=True)
 
-    def _run(self, monitor: SearchMonitor | None) -> SearchResult:
+    def _run(self, given: SearchMonitor | None) -> SearchResult:
         started = time.monotonic()
-        config, study = self.config, self.study
-        orphans = requeue_orphans(study)
-        self._record_study_attrs()
-        if config.warm_start and not config.resume:
-            self._enqueue_zoo()
-        trained, _ = count_trained(study)
-        monitor = monitor or SearchMonitor(config.trials, already_trained=trained)
-        self.monitor = monitor
-        self.storage.notify = monitor.say
-        monitor.say(
-            f"study {study.study_name!r} in {mask_password(config.storage)}"
-            + (f"; re-running trials {orphans} left running" if orphans else "")
-        )
-        if self.ray is not None:
-            monitor.say(describe_ray(self.ray))
-        if self.gpu is not None:
-            monitor.say(_describe_gpu(self.gpu, config.gpus_per_trial, self.recipe))
-        elif config.gpus_per_trial > 0:
-            monitor.say(
-                "GPU trials: no GPU was free to check before the first trial; a trial whose "
-                "GPU torch cannot use fails saying why"
-            )
+        config = self.config
+        monitor, trained = self._open(given)
         trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
         data_ref = ray.put(self.data)
-        running: dict[Any, _Job] = {}
+        running: dict[Any, Job] = {}
         interrupted = False
         final = None
         try:
             with monitor:
-                while True:
-                    while (
-                        len(running) < self._slots()
-                        and trained + _searched(running) < config.trials
-                    ):
-                        in_flight = {
-                            job.arch.to_string(): job.trial.number for job in running.values()
-                        }
-                        job = self._next_job(monitor, in_flight)
-                        running[self._submit(trainer, job, data_ref)] = job
-                        monitor.started(
-                            job.trial.number,
-                            job.arch.to_string(),
-                            job.price.mflops,
-                            job.price.latency_ms,
-                            _job_note(job),
-                        )
-                    if not running:
-                        break
-                    ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
-                    if why := self.lease.stop_reason():
-                        for generator in running:
-                            ray.cancel(generator)
-                        raise SearchFailed(why)
-                    for generator in ready:
-                        trained += self._advance(generator, running, monitor)
-                    if self._failing_throughout():
-                        self._requeue_running(running)
-                        raise SearchFailed(
-                            f"{self.failures_in_row} trials in a row failed (the last: "
-                            f"{self.last_error}); the study keeps them with their errors: fix "
-                            f"the cause, then run again with --resume"
-                        )
-                if config.seeds_to_confirm:
-                    run_confirm(
-                        study,
-                        config.seeds_to_confirm,
-                        self.recipe,
-                        trainer,
-                        data_ref,
-                        self._slots,
-                        monitor,
-                        stop_if=self.lease.stop_reason,
-                    )
-                if config.finalize:
-                    final = self._finalize(trainer, monitor)
+                self._train(trainer, data_ref, running, trained)
+                workers = Workers(trainer, data_ref, self._slots)
+                final = hand_off(self.study, config, self.recipe, workers, monitor, self.lease)
         except KeyboardInterrupt:
             interrupted = True
             self._interrupt(running, monitor)
@@ -292,35 +183,74 @@ class _Driver:
         self.storage.engine.dispose()
         return dataclasses.replace(result, final=final)
 
-    def _finalize(self, trainer: Any, monitor: SearchMonitor) -> FinalizeResult:
-        """`--finalize K`: the final training of K picks and the zoo, on this search's workers."""
-        config = self.config
-        options = FinalizeOptions(
-            study=self.study.study_name,
-            storage=config.storage,
-            top=config.finalize,
-            epochs=config.final_epochs,
-            seeds=config.final_seeds,
-            cpus_per_trial=config.cpus_per_trial,
-            gpus_per_trial=config.gpus_per_trial,
-            workers=config.workers,
-            data_dir=config.data_dir,
-            artifact_dir=config.artifact_dir,
+    def _open(self, given: SearchMonitor | None) -> tuple[SearchMonitor, int]:
+        """Start the study's side of the search and say where it runs; returns the monitor and
+        the searched candidates the study has trained already."""
+        config, study = self.config, self.study
+        trained, _ = count_trained(study)
+        monitor = self.monitor = given or SearchMonitor(config.trials, already_trained=trained)
+        self.proposer = Proposer(
+            study,
+            config,
+            space=self.space,
+            table=self.table,
+            recorder=self.recorder,
+            monitor=monitor,
         )
-        plan = prepare_finalize(self.study, options)
-        final_name = f"{self.study.study_name}{FINAL_SUFFIX}"
-        with StudyLease.acquire(self.storage.engine, final_name) as final_lease:
-            return run_finalize(
-                self.study,
-                plan,
-                options,
-                monitor.say,
-                trainer,
-                self._slots,
-                stop_if=lambda: self.lease.stop_reason() or final_lease.stop_reason(),
+        orphans = self.proposer.requeue_orphans()
+        self.recorder.record_study_attrs()
+        if config.warm_start and not config.resume:
+            self.proposer.enqueue_baselines()
+        self.storage.notify = monitor.say
+        monitor.say(
+            f"study {study.study_name!r} in {mask_password(config.storage)}"
+            + (f"; re-running trials {orphans} left running" if orphans else "")
+        )
+        if self.ray is not None:
+            monitor.say(describe_ray(self.ray))
+        if self.gpu is not None:
+            monitor.say(_describe_gpu(self.gpu, config.gpus_per_trial, self.recipe))
+        elif config.gpus_per_trial > 0:
+            monitor.say(
+                "GPU trials: no GPU was free to check before the first trial; a trial whose "
+                "GPU torch cannot use fails saying why"
             )
+        return monitor, trained
 
-    def _submit(self, trainer: Any, job: _Job, data_ref: Any) -> Any:
+    def _train(self, trainer: Any, data_ref: Any, running: dict[Any, Job], trained: int) -> None:
+        """Keep every worker slot busy until --trials searched candidates are trained."""
+        while True:
+            while (
+                len(running) < self._slots() and trained + _searched(running) < self.config.trials
+            ):
+                self._dispatch(trainer, data_ref, running)
+            if not running:
+                return
+            ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            if why := self.lease.stop_reason():
+                for generator in running:
+                    ray.cancel(generator)
+                raise SearchFailed(why)
+            for generator in ready:
+                trained += self._advance(generator, running)
+            if self.failures.failing_throughout(self._slots):
+                self._requeue_running(running)
+                raise SearchFailed(self.failures.why())
+
+    def _dispatch(self, trainer: Any, data_ref: Any, running: dict[Any, Job]) -> None:
+        """Send the next proposed candidate to a worker."""
+        in_flight = {job.arch.to_string(): job.trial.number for job in running.values()}
+        job = self.proposer.next(in_flight)
+        running[self._submit(trainer, job, data_ref)] = job
+        self.monitor.started(
+            job.trial.number,
+            job.arch.to_string(),
+            job.price.mflops,
+            job.price.latency_ms,
+            job.note(),
+        )
+
+    def _submit(self, trainer: Any, job: Job, data_ref: Any) -> Any:
         """Start `job` on a worker; returns the stream of records it sends back."""
         return trainer.remote(job.arch.to_string(), data_ref, self.recipe.to_dict())
 
@@ -333,52 +263,7 @@ class _Driver:
         config = self.config
         return worker_slots(config.workers, config.cpus_per_trial, config.gpus_per_trial)
 
-    def _failing_throughout(self) -> bool:
-        """Whether enough trials failed in a row (at least two per slot) to stop asking."""
-        # The slot count asks the cluster, so it is only read once the run of failures is long.
-        return (
-            self.failures_in_row >= MAX_FAILURES_IN_ROW
-            and self.failures_in_row >= 2 * self._slots()
-        )
-
-    def _next_job(self, monitor: SearchMonitor, in_flight: dict[str, int]) -> _Job:
-        """Ask until a feasible, new candidate comes up; record every other one on the way.
-
-        New means neither trained before nor training right now (`in_flight`: arch -> trial).
-        """
-        for _ in range(MAX_FRUITLESS_ASKS):
-            asked = time.monotonic()
-            trial = self.study.ask()
-            queued = TrialAttrs.of(trial)  # a zoo network or a retry carries what it must run
-            arch = ZOO[queued.zoo]() if queued.zoo else self.space.sample(trial)
-            cost = price(arch, self.config, self.table)
-            self._record_price(trial, arch, cost)
-            write_attrs(trial, driver_seconds=round(time.monotonic() - asked, 4))
-            if not cost.feasible:
-                write_attrs(trial, outcome=Outcome.INFEASIBLE)
-                self.study.tell(trial, state=TrialState.PRUNED)
-                monitor.infeasible_skipped(
-                    trial.number, cost.mflops, cost.latency_ms, cost.over_budget()
-                )
-                continue
-            previous = self.trained_archs.get(arch.to_string())
-            if previous is not None and queued.retry_of is None:
-                self._reuse(trial, previous)
-                continue
-            if arch.to_string() in in_flight:
-                write_attrs(
-                    trial, outcome=Outcome.DUPLICATE, duplicate_of=in_flight[arch.to_string()]
-                )
-                self.study.tell(trial, state=TrialState.PRUNED)
-                continue
-            return _Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
-        raise SearchFailed(
-            f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
-            f"already trained: the budget leaves too little of space "
-            f"{self.space.name!r}; raise it or use another space"
-        )
-
-    def _advance(self, generator: Any, running: dict[Any, _Job], monitor: SearchMonitor) -> int:
+    def _advance(self, generator: Any, running: dict[Any, Job]) -> int:
         """Take the next record a worker streamed; return 1 when a searched candidate is trained.
 
         Baselines are trained as candidates are, but do not count toward --trials.
@@ -397,243 +282,76 @@ class _Driver:
             )
         except ray.exceptions.RayError as error:
             del running[generator]
-            self._fail(job, error_line(error), monitor, retry=True)
+            self._fail(job, error_line(error), retry=True)
             return 0
         job.host = message.host or job.host
         job.node_id = message.node_id or job.node_id
         job.device = message.device or job.device
         if message.epoch is not None:
             job.curve.append(message.epoch)
-            monitor.epoch(job.trial.number, message.epoch.epoch, message.epoch.val_accuracy)
-            if self._should_stop(job):
+            self.monitor.epoch(job.trial.number, message.epoch.epoch, message.epoch.val_accuracy)
+            if self.rule.should_stop(EpochPoint.of(job)):
                 ray.cancel(generator)
                 del running[generator]
-                outcome = Outcome.NOT_PROMOTED if self.halving else Outcome.STOPPED
-                self._tell_trained(job, job.partial_result(), monitor, outcome=outcome)
-                return int(job.baseline is None)
+                self._tell_trained(job, job.partial_result(), outcome=self.rule.stopped_outcome)
+                return int(job.searched)
             return 0
         del running[generator]
         result = message.result
         assert result is not None
         if result.ok:
-            self._tell_trained(job, result, monitor, message.weights)
-            return int(job.baseline is None)
+            self._tell_trained(job, result, message.weights)
+            return int(job.searched)
         # Training itself failed (NaN loss, time limit): deterministic, so not retried.
-        self._fail(job, result.error or "training failed", monitor, retry=False, result=result)
+        self._fail(job, result.error or "training failed", retry=False, result=result)
         return 0
 
-    # ---- telling Optuna -----------------------------------------------------------------------
+    # ---- what became of a candidate --------------------------------------------------------------
 
     def _tell_trained(
         self,
-        job: _Job,
+        job: Job,
         result: TrialResult,
-        monitor: SearchMonitor,
         weights: bytes | None = None,
         outcome: Outcome | None = None,
     ) -> None:
-        """Record a candidate trained to the end (`Status.OK`) or stopped early.
-
-        A candidate stopped early is PRUNED, whichever rule stopped it: its accuracy after
-        fewer epochs is on another scale than a finished candidate's, so it must not join the
-        Pareto front. TPE ranks PRUNED trials below every COMPLETE one, which is what stopping
-        found; NSGA-II builds its generations from COMPLETE trials only.
-        """
-        trial = job.trial
+        """Record a candidate trained to the end (`Status.OK`) or stopped early."""
         outcome = outcome or Outcome.of_status(result.status)
         accuracy = float(result.accuracy)
-        self._record_result(trial, job, result, outcome)
-        if weights:  # artifacts can only be attached before the trial finishes
-            save_trial_weights(trial, weights, self.artifacts)
-        values = objective_values(self.config, accuracy, job.price.latency_ms)
+        self.recorder.trained(job, result, outcome, weights)
         if outcome is Outcome.TRAINED:
-            self.study.tell(trial, values)
-            self.curves.append([epoch.val_accuracy for epoch in result.curve])
-            self.curve_latencies.append(job.price.latency_ms)
-            self.trained_archs[job.arch.to_string()] = trial.number
-        else:
-            self.study.tell(trial, state=TrialState.PRUNED)
-        monitor.finished(
-            trial.number, outcome, accuracy, job.price.latency_ms, baseline=job.baseline
+            curve = [epoch.val_accuracy for epoch in result.curve]
+            self.rule.on_finished(curve, job.price.latency_ms)
+            self.proposer.on_trained(job)
+        self.monitor.finished(
+            job.trial.number, outcome, accuracy, job.price.latency_ms, baseline=job.baseline
         )
-        self.failures_in_row = 0
+        self.failures.trained()
 
-    def _fail(
-        self,
-        job: _Job,
-        error: str,
-        monitor: SearchMonitor,
-        retry: bool,
-        result: TrialResult | None = None,
-    ) -> None:
-        trial = job.trial
-        if result is not None:
-            self._record_result(trial, job, result, Outcome.FAILED)
-        else:
-            write_attrs(trial, curve=_curve_attr(job.curve))
-            if job.curve:  # where it was running when it was lost
-                write_attrs(
-                    trial, worker_host=job.host, worker_node=job.node_id, worker_device=job.device
-                )
-        write_attrs(trial, outcome=Outcome.FAILED, error=error, attempt=job.attempt)
-        retrying = retry and job.attempt <= self.config.max_retries
-        self.study.tell(trial, state=TrialState.FAIL)
+    def _fail(self, job: Job, error: str, retry: bool, result: TrialResult | None = None) -> None:
+        """Record a failed candidate, and queue it again when its failure may not recur."""
+        self.recorder.failed(job, error, result)
+        retrying = self.failures.failed(job, error, retry)
         if retrying:
-            requeue(self.study, trial, reason=error)
-        monitor.failed(trial.number, error, retrying)
-        self.failures_in_row += 1
-        self.last_error = error
+            self.proposer.requeue(job.trial, reason=error)
+        self.monitor.failed(job.trial.number, error, retrying)
 
-    def _interrupt(self, running: dict[Any, _Job], monitor: SearchMonitor) -> None:
+    def _interrupt(self, running: dict[Any, Job], monitor: SearchMonitor) -> None:
         self._requeue_running(running)
         # A candidate asked for but not yet sent to a worker is RUNNING too; under the lease
         # every RUNNING trial of the study is this driver's, so none is left for a resume.
-        requeue_orphans(self.study)
+        self.proposer.requeue_orphans()
         monitor.say(
             "interrupted: the candidates that were training are queued to run first on resume"
         )
 
-    def _requeue_running(self, running: dict[Any, _Job]) -> None:
+    def _requeue_running(self, running: dict[Any, Job]) -> None:
         """Cancel what is training and queue it to run first when the search resumes."""
         for generator, job in running.items():
             ray.cancel(generator)
-            write_attrs(
-                job.trial,
-                outcome=Outcome.INTERRUPTED,
-                curve=_curve_attr(job.curve),
-                attempt=job.attempt,
-            )
-            self.study.tell(job.trial, state=TrialState.FAIL)
-            requeue(self.study, job.trial, reason="interrupted")
+            self.recorder.interrupted(job)
+            self.proposer.requeue(job.trial, reason="interrupted")
         running.clear()
-
-    def _should_stop(self, job: _Job) -> bool:
-        """Whether the rule stops `job` after its latest epoch. A zoo baseline is never
-        stopped: it is the yardstick the front is compared with (its rung accuracy still counts
-        as a point the rule compares later candidates with)."""
-        if not self.config.early_stopping:
-            return False
-        epoch = len(job.curve)
-        value = job.curve[-1].val_accuracy
-        if self.config.objective == "reward":  # the study's own pruner (`make_pruner`)
-            if epoch >= self.recipe.epochs:  # the same last-epoch rule as the curve stopper's
-                return False
-            job.trial.report(value, epoch)
-            return job.trial.should_prune() and job.baseline is None
-        if self.halving is not None:
-            if epoch not in self.halving.rungs:
-                return False
-            earlier = self.at_rung.setdefault(epoch, [])
-            latency = job.price.latency_ms
-            stop = self.halving.should_stop(epoch, value, latency, earlier)
-            earlier.append((value, latency))
-            return stop and job.baseline is None
-        if job.baseline is not None:
-            return False
-        return self.stopper.should_stop(
-            epoch,
-            value,
-            self.curves,
-            last_epoch=self.recipe.epochs,
-            cost=job.price.latency_ms,
-            finished_costs=self.curve_latencies,
-        )
-
-    # ---- user attributes ------------------------------------------------------------------------
-
-    def _record_price(self, trial: optuna.Trial, arch: Arch, cost: Price) -> None:
-        write_attrs(
-            trial,
-            arch=arch.to_string(),
-            arch_json=arch.to_dict(),
-            mflops=cost.mflops,
-            params=cost.params,
-            latency_ms=cost.latency_ms,
-            target=self.table.target,
-            latency_n_measured=cost.latency_n_measured,
-            latency_n_modelled=cost.latency_n_modelled,
-            violations=list(cost.violations),
-            cost_input=list(self.config.deploy_input),
-            proxy_input=list(self.recipe.proxy_input(self.data.input_shape)),
-            nas_version=nas.__version__,
-        )
-        set_budget_constraints(trial, cost.violations)
-
-    def _record_result(
-        self, trial: optuna.Trial, job: _Job, result: TrialResult, outcome: Outcome
-    ) -> None:
-        write_attrs(
-            trial,
-            **result_attrs(result, outcome),
-            recipe=self.recipe.to_dict(),
-            seed=self.recipe.seed,
-            worker_host=job.host,
-            worker_node=job.node_id,
-            worker_device=job.device,
-            wall_seconds=round(time.monotonic() - job.dispatched, 3),
-            attempt=job.attempt,
-        )
-
-    def _reuse(self, trial: optuna.Trial, previous_number: int) -> None:
-        """A candidate trained before (same arch, recipe and seed) gets its values, not a rerun."""
-        previous = self.study.get_trials(deepcopy=False)[previous_number]
-        attrs = TrialAttrs.of(previous)
-        write_attrs(
-            trial,
-            accuracy=attrs.accuracy,
-            val_count=attrs.val_count,
-            val_correct=attrs.val_correct,
-            accuracy_interval=attrs.accuracy_interval,
-            curve=attrs.curve,
-            train_seconds=attrs.train_seconds,
-            images_per_second=attrs.images_per_second,
-            outcome=Outcome.DUPLICATE,
-            duplicate_of=previous_number,
-        )
-        self.study.tell(trial, previous.values)
-
-    def _record_study_attrs(self) -> None:
-        self.study.set_user_attr("latency_table", self.table.metadata)
-        self.study.set_user_attr("space", self.space.to_dict())
-        self.study.set_user_attr("recipe", self.recipe.to_dict())
-        self.study.set_user_attr(
-            "dataset",
-            {
-                "name": self.data.name,
-                "input_shape": list(self.data.input_shape),
-                "num_classes": self.data.num_classes,
-            },
-        )
-
-    # ---- helpers ------------------------------------------------------------------------------
-
-    def _enqueue_zoo(self) -> None:
-        """Queue the zoo networks that fit the budget as baselines, trained before the search.
-
-        They are what the search must beat, not part of it: they do not count toward --trials
-        (`nas search --trials 4` trains four searched candidates besides them), and they enter
-        the sampler's history like any trial, so the search starts from known designs. One
-        the space can express is queued by its parameters; any other by its zoo name.
-        """
-        for name, factory in ZOO.items():
-            arch = factory()
-            try:
-                cost = price(arch, self.config, self.table)
-            except InputError:
-                continue  # the table cannot price this network's operators
-            if cost.feasible:
-                params = self.space.params_of(arch)
-                fixed = {} if params else {"zoo": name}
-                self.study.enqueue_trial(
-                    params or {}, user_attrs=check_names({**fixed, "baseline": name})
-                )
-
-    def _trained_archs(self) -> dict[str, int]:
-        trained = (
-            (trial.number, TrialAttrs.of(trial))
-            for trial in self.study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        )
-        return {attrs.arch: number for number, attrs in trained if attrs.outcome is Outcome.TRAINED}
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = count_outcomes(self.study)
@@ -675,70 +393,6 @@ def _describe_gpu(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:
     )
 
 
-def halving_for(config: SearchConfig, recipe: Recipe) -> ParetoHalving | None:
-    """The successive-halving rule of `--scheduler asha` on a Pareto study; None otherwise.
-
-    Refuses a schedule too short to have a rung before the work starts.
-    """
-    if config.scheduler != "asha":
-        return None
-    halving = ParetoHalving.for_epochs(recipe.epochs, config.reduction_factor)
-    if not halving.rungs:
-        raise InputError(
-            f"--scheduler asha judges candidates at epochs E/eta, E/eta^2, ...: "
-            f"{recipe.epochs} epochs with --reduction-factor {config.reduction_factor} leave "
-            f"no such epoch; train at least {config.reduction_factor} epochs "
-            f"(e.g. --epochs {config.reduction_factor**2}) or lower --reduction-factor "
-            f"(2 judges at half the epochs)"
-        )
-    return halving if config.objective == "pareto" else None
-
-
-def _stop_once(say: Callable[[str], None]) -> dict[int, Any] | None:
-    """Make the first Ctrl-C or SIGTERM (docker stop, kill) stop the search cleanly, and any
-    later one say that it is stopping; return the handlers to restore.
-
-    Ray installs a SIGTERM handler that exits at once, which would leave the running trials
-    RUNNING until a resume noticed them; raising KeyboardInterrupt takes the clean path instead.
-    A second signal while the running trials are queued and Ray shuts down would break that
-    clean-up half way (a traceback, no resume command), so it only says what is happening.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    stopping = False
-    told = False
-
-    def stop(signum: int, frame: Any) -> None:
-        nonlocal stopping, told
-        if not stopping:
-            stopping = True
-            raise KeyboardInterrupt
-        if not told:
-            told = True
-            say("still stopping: queuing the running candidates for --resume (a few seconds)")
-
-    return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-
-
-def _restore_handlers(previous: dict[int, Any] | None) -> None:
-    for signum, handler in (previous or {}).items():
-        signal.signal(signum, handler)
-
-
-def _searched(running: dict[Any, _Job]) -> int:
+def _searched(running: dict[Any, Job]) -> int:
     """Candidates out on workers that will count toward --trials."""
-    return sum(job.baseline is None for job in running.values())
-
-
-def _curve_attr(curve: list[EpochRecord]) -> list[dict[str, Any]]:
-    return [epoch.to_dict() for epoch in curve]
-
-
-def _job_note(job: _Job) -> str:
-    queued = TrialAttrs.of(job.trial)
-    notes = []
-    if job.baseline:
-        notes.append(f"baseline {job.baseline}")
-    if job.attempt > 1:
-        notes.append(f"attempt {job.attempt}, retry of trial {queued.retry_of}")
-    return ", ".join(notes)
+    return sum(job.searched for job in running.values())

@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from nas.stopping import EpochPoint, SuccessiveHalvingRule
 from nas.successive_halving import (
     ParetoHalving,
     best,
@@ -93,31 +94,11 @@ def test_a_nan_accuracy_is_never_promoted():
     assert ParetoHalving((1,)).should_stop(1, math.nan, 1.0, [])
 
 
-def test_the_driver_never_stops_a_zoo_baseline_but_counts_its_rung_point() -> None:
-    from types import SimpleNamespace
-
-    from nas.config import SearchConfig
-    from nas.evaluators.recipe import Recipe
-    from nas.search import _Driver, _Job
-
-    driver = object.__new__(_Driver)
-    driver.config = SearchConfig(budget_mflops=150, scheduler="asha", epochs=4)
-    driver.recipe = Recipe(epochs=4)
-    driver.halving = ParetoHalving.for_epochs(4, 3)
+def test_the_rule_never_stops_a_zoo_baseline_but_counts_its_rung_point() -> None:
+    rule = SuccessiveHalvingRule(ParetoHalving.for_epochs(4, 3))
     # Three earlier candidates, all faster and more accurate: anything new is dominated at rung 1.
-    driver.at_rung = {1: [(0.9, 1.0), (0.8, 1.5), (0.85, 1.2)]}
+    rule.at_rung = {1: [(0.9, 1.0), (0.8, 1.5), (0.85, 1.2)]}
 
-    def job(baseline: str | None) -> _Job:
-        made = _Job(
-            trial=None,
-            arch=None,
-            price=SimpleNamespace(latency_ms=9.0),
-            attempt=1,
-            baseline=baseline,
-        )
-        made.curve.append(SimpleNamespace(val_accuracy=0.1))
-        return made
-
-    assert not driver._should_stop(job("mnasnet0_5"))
-    assert len(driver.at_rung[1]) == 4  # the baseline's point is there for later candidates
-    assert driver._should_stop(job(None))
+    assert not rule.should_stop(EpochPoint(1, 0.1, 9.0, baseline=True))
+    assert len(rule.at_rung[1]) == 4  # the baseline's point is there for later candidates
+    assert rule.should_stop(EpochPoint(1, 0.1, 9.0))

@@ -1,0 +1,137 @@
+"""Proposals: which candidate trains next.
+
+`Proposer.next` asks Optuna for a trial, turns its suggestions (or the zoo network or retry it
+was queued with) into an `Arch`, prices it at the deployment input, and hands back a `Job` only
+for a candidate within budget that is neither trained already nor training now. Every other
+candidate it asked for is recorded on the way (over budget, or a duplicate that reuses a
+trained twin's result), so the sampler learns from it too. The proposer also owns the queue:
+the zoo baselines before a search, and the candidates to run again after a crash or an
+interruption.
+
+This is the one place that chooses what to train, so a choice beyond the sampler's (covering
+latency bands, a surrogate's ranking) goes here behind the same `next`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+import optuna
+from optuna.trial import FrozenTrial, TrialState
+
+from nas.config import SearchConfig
+from nas.errors import InputError, SearchFailed
+from nas.evaluators.latency import LatencyTable
+from nas.jobs import Job
+from nas.monitor import SearchMonitor
+from nas.pricing import price
+from nas.recorder import Recorder
+from nas.search_spaces.space import SearchSpace
+from nas.search_spaces.zoo import ZOO
+from nas.study import requeue, requeue_orphans
+from nas.trials import Outcome, TrialAttrs, check_names
+
+MAX_FRUITLESS_ASKS = 300
+"""Consecutive candidates without one to train (all over budget) before the search gives up."""
+
+
+class Proposer:
+    """Proposes the candidates of one search, recording through `recorder` those it skips."""
+
+    def __init__(
+        self,
+        study: optuna.Study,
+        config: SearchConfig,
+        *,
+        space: SearchSpace,
+        table: LatencyTable,
+        recorder: Recorder,
+        monitor: SearchMonitor,
+    ) -> None:
+        self.study = study
+        self.config = config
+        self.space = space
+        self.table = table
+        self.recorder = recorder
+        self.monitor = monitor
+        self.trained = trained_archs(study)
+        """Arch string -> number of the trial that trained it to the end."""
+
+    def next(self, in_flight: Mapping[str, int]) -> Job:
+        """Ask until a feasible, new candidate comes up; record every other one on the way.
+
+        New means neither trained before nor training right now (`in_flight`: arch -> trial).
+        """
+        for _ in range(MAX_FRUITLESS_ASKS):
+            asked = time.monotonic()
+            trial = self.study.ask()
+            queued = TrialAttrs.of(trial)  # a zoo network or a retry carries what it must run
+            arch = ZOO[queued.zoo]() if queued.zoo else self.space.sample(trial)
+            cost = price(arch, self.config, self.table)
+            self.recorder.priced(trial, arch, cost, asked)
+            if not cost.feasible:
+                self.recorder.infeasible(trial)
+                self.monitor.infeasible_skipped(
+                    trial.number, cost.mflops, cost.latency_ms, cost.over_budget()
+                )
+                continue
+            key = arch.to_string()
+            previous = self.trained.get(key)
+            if previous is not None and queued.retry_of is None:
+                self.recorder.reuse(trial, previous)
+                continue
+            if key in in_flight:
+                self.recorder.duplicate_in_flight(trial, in_flight[key])
+                continue
+            return Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
+        raise SearchFailed(
+            f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
+            f"already trained: the budget leaves too little of space "
+            f"{self.space.name!r}; raise it or use another space"
+        )
+
+    def on_trained(self, job: Job) -> None:
+        """`job` trained to its last epoch: a later proposal of its arch reuses its result."""
+        self.trained[job.arch.to_string()] = job.trial.number
+
+    # ---- the queue ----------------------------------------------------------------------------
+
+    def enqueue_baselines(self) -> None:
+        """Queue the zoo networks that fit the budget as baselines, trained before the search.
+
+        They are what the search must beat, not part of it: they do not count toward --trials
+        (`nas search --trials 4` trains four searched candidates besides them), and they enter
+        the sampler's history like any trial, so the search starts from known designs. One
+        the space can express is queued by its parameters; any other by its zoo name.
+        """
+        for name, factory in ZOO.items():
+            arch = factory()
+            try:
+                cost = price(arch, self.config, self.table)
+            except InputError:
+                continue  # the table cannot price this network's operators
+            if cost.feasible:
+                params = self.space.params_of(arch)
+                fixed = {} if params else {"zoo": name}
+                self.study.enqueue_trial(
+                    params or {}, user_attrs=check_names({**fixed, "baseline": name})
+                )
+
+    def requeue(self, trial: optuna.Trial | FrozenTrial, reason: str) -> None:
+        """Run the same candidate again, first, as attempt n + 1."""
+        requeue(self.study, trial, reason=reason)
+
+    def requeue_orphans(self) -> list[int]:
+        """Queue again the trials a dead driver (or one stopped between ask and dispatch) left
+        RUNNING; returns their numbers."""
+        return requeue_orphans(self.study)
+
+
+def trained_archs(study: optuna.Study) -> dict[str, int]:
+    """Arch string -> trial number of every candidate `study` trained to the end."""
+    trained = (
+        (trial.number, TrialAttrs.of(trial))
+        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+    return {attrs.arch: number for number, attrs in trained if attrs.outcome is Outcome.TRAINED}
