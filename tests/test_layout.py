@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -126,3 +127,79 @@ def test_nas_is_only_its_own_folder_inside_a_checkout() -> None:
     assert [Path(p).resolve() for p in result["path"]] == [ROOT / "nas"]
     assert result["found"] == []
     assert Path(result["table"]).resolve() == ROOT / "evaluators" / "latency" / "table.py"
+
+
+def readme_map() -> dict[str, set[str]]:
+    """The README's map of the code: each top folder and the names listed under it.
+
+    A name is a module file (`cli.py`, `blocks/kind.py`) or a sub-folder (`commands/`), which
+    stands for every module in it; the top folder's own line stands for none of them.
+    """
+    text = (ROOT / "README.md").read_text()
+    block = text.split("\n## Map of the code\n", 1)[1].split("\n## ", 1)[0]
+    sections: dict[str, set[str]] = {}
+    current: set[str] = set()
+    for line in block.strip("\n").splitlines():
+        if not line.startswith("    "):
+            break  # the prose after the map
+        if not line.startswith("     "):
+            folder, _, line = line.strip().partition(" ")
+            current = sections.setdefault(folder, set())
+        current.update(re.findall(r"(?<![\w./-])((?:\w+/)*\w+\.py|(?:\w+/)+)(?![\w/])", line))
+    return sections
+
+
+def unmapped_modules(sections: dict[str, set[str]]) -> list[str]:
+    """Product modules (under nas/, search_spaces/, evaluators/, storage/) the map omits."""
+    missing = []
+    for folder in ("nas", *ALLOWED):
+        listed = sections.get(f"{folder}/", set())
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT / folder).parts
+            if folder == "nas" and parts[0] in ALLOWED:
+                continue  # the links, mapped under their own folders
+            folders = {"/".join(parts[:depth]) + "/" for depth in range(1, len(parts))}
+            files = {"/".join(parts[depth:]) for depth in range(len(parts))}
+            if parts == ("__init__.py",) or listed & (folders | files):
+                continue
+            missing.append(str(path.relative_to(ROOT)))
+    return missing
+
+
+def stale_names(sections: dict[str, set[str]]) -> list[str]:
+    """Names the map lists under a top folder that no file or folder in it has any more."""
+    stale = []
+    for section, names in sections.items():
+        paths = [
+            path.relative_to(ROOT / section).as_posix() for path in (ROOT / section).rglob("*")
+        ]
+        for name in sorted(names):
+            wanted = name.rstrip("/")
+            if not any(path == wanted or path.endswith("/" + wanted) for path in paths):
+                stale.append(section + name)
+    return stale
+
+
+def test_the_readme_map_of_the_code_names_every_module() -> None:
+    # A module the map leaves out is one a newcomer cannot find by reading it: name the file,
+    # or the sub-folder it belongs to, with its one job. A name it keeps after the file went
+    # sends the newcomer looking for nothing.
+    sections = readme_map()
+    missing = unmapped_modules(sections)
+    assert not missing, "README.md, 'Map of the code', does not name: " + ", ".join(missing)
+    stale = stale_names(sections)
+    assert not stale, "README.md, 'Map of the code', names what is gone: " + ", ".join(stale)
+
+
+def test_the_map_reader_sees_files_folders_and_sections() -> None:
+    sections = readme_map()
+    assert {"nas/", "search_spaces/", "evaluators/", "storage/"} <= set(sections)
+    assert {"cli.py", "commands/", "reporting/"} <= sections["nas/"]
+    assert {"latency/", "datasets/", "flops.py"} <= sections["evaluators/"]
+    assert "nas/" not in sections["nas/"]
+    fake = {"nas/": {"cli.py", "commands/"}, "storage/": {"rdb.py"}}
+    missing = unmapped_modules(fake)
+    assert "nas/cli.py" not in missing and "nas/commands/search.py" not in missing
+    assert "nas/config.py" in missing and "storage/urls.py" in missing
+    assert "nas/__init__.py" not in missing and "storage/rdb.py" not in missing
+    assert stale_names({"nas/": {"cli.py", "reporting/", "gone.py"}}) == ["nas/gone.py"]
