@@ -353,7 +353,7 @@ def report(args: argparse.Namespace, figures: dict[str, Any]) -> None:
     if profiles := profile_table(args):
         body += (
             "\nWhere an ask's time goes (`--profile`: cProfile of the driver's own ask loop, "
-            "`_Driver._next_job`, on a copy of the study, without Ray; seconds per asked "
+            "`Proposer.next`, on a copy of the study, without Ray; seconds per asked "
             "candidate under the profiler, which inflates them alike; the sampler's time is "
             "part of ask, sample and tell; a row profiled while the study grew ran beside the search at "
             "a lower priority, so compare shares, not seconds, across rows; each row is "
@@ -388,8 +388,8 @@ class counts, so a sampler delegating to an inner RandomSampler is not counted t
 
 
 def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
-    """cProfile `asks` candidates of the driver's own ask loop (`_Driver._next_job`) on a copy
-    of a grown SQLite study, without Ray: seconds per ask in each part, and the sampler's."""
+    """cProfile `asks` candidates of the driver's own ask loop (`Proposer.next`) on a copy of a
+    grown SQLite study, without Ray: seconds per ask in each part, and the sampler's."""
     import cProfile
     import inspect
     import pstats
@@ -402,8 +402,9 @@ def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
     from nas.evaluators.datasets import load_dataset
     from nas.evaluators.latency import load_table
     from nas.monitor import SearchMonitor
+    from nas.proposals import Proposer
     from nas.recipes import recipe_for
-    from nas.search import _Driver
+    from nas.recorder import Recorder
     from nas.search_spaces.space import load_space
     from nas.storage import open_storage
     from nas.study import open_study
@@ -424,22 +425,24 @@ def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
             sampler=sampler,
             force=True,  # another sampler than the one that grew the study
         )
-        driver = _Driver.__new__(_Driver)  # the ask loop's state, without Ray or a lease
-        driver.config, driver.space = config, load_space("tiny")
-        driver.table, driver.recipe = load_table("armv8"), recipe_for(config)
-        driver.data = load_dataset(config.dataset, seed=0, limit_train=config.limit_train)
-        driver.study = open_study(config, open_storage(config.storage), driver.recipe)
-        driver.trained_archs = driver._trained_archs()
-        size = len(driver.study.get_trials(deepcopy=False))
+        # The driver's own proposer and recorder, without Ray or a lease.
+        space, table, recipe = load_space("tiny"), load_table("armv8"), recipe_for(config)
+        data = load_dataset(config.dataset, seed=0, limit_train=config.limit_train)
+        study = open_study(config, open_storage(config.storage), recipe)
+        recorder = Recorder(study, config, space=space, table=table, recipe=recipe, data=data)
         monitor = SearchMonitor(0, console=Console(file=open("/dev/null", "w")), live=False)
+        proposer = Proposer(
+            study, config, space=space, table=table, recorder=recorder, monitor=monitor
+        )
+        size = len(study.get_trials(deepcopy=False))
         profiler = cProfile.Profile()
         profiler.enable()
-        while len(driver.study.get_trials(deepcopy=False)) < size + asks:
-            driver._next_job(monitor, {})
+        while len(study.get_trials(deepcopy=False)) < size + asks:
+            proposer.next({})
         profiler.disable()
-        asked = len(driver.study.get_trials(deepcopy=False)) - size
+        asked = len(study.get_trials(deepcopy=False)) - size
     stats = pstats.Stats(profiler).stats  # type: ignore[attr-defined]
-    sampler_file = inspect.getfile(type(driver.study.sampler))
+    sampler_file = inspect.getfile(type(study.sampler))
     parts: dict[str, float] = {}
     for (filename, _, function), (*_, cumulative, _) in stats.items():
         for (suffix, name), part in PROFILED.items():
@@ -450,7 +453,7 @@ def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
     loop = max(
         cumulative
         for (filename, _, function), (*_, cumulative, _) in stats.items()
-        if function == "_next_job"
+        if function == "next" and filename.endswith("nas/proposals.py")
     )
     per_ask = {part: round(seconds / asked, 4) for part, seconds in parts.items()}
     return {
