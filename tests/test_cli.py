@@ -141,3 +141,11 @@ def test_the_readme_flag_table_is_the_search_help() -> None:
     rows = re.findall(r"^\| `(--[^` ]+)[^`]*` \| (.*) \|$", readme, re.M)
     assert dict(rows) == _search_help()
     assert [flag for flag, _ in rows] == list(_search_help())
+
+
+def test_search_help_names_every_dataset_and_which_is_embedded() -> None:
+    from nas.evaluators.datasets import DATASET_NAMES, DEFAULT_DATASET
+
+    text = _search_help()["--dataset"]
+    assert [name.split(" (")[0] for name in text.split(". [")[0].split(", ")] == list(DATASET_NAMES)
+    assert f"{DEFAULT_DATASET} (embedded)" in text

@@ -22,6 +22,7 @@ from nas.config import (
     read_config_file,
 )
 from nas.errors import SearchFailed
+from nas.evaluators.datasets import DATASET_NAMES, DEFAULT_DATASET
 from nas.evaluators.recipe import Recipe
 from nas.storage import StorageUnavailable
 
@@ -68,7 +69,10 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--space", help="Search space: a built-in name (see `nas space list`) or a YAML file.")
 @_opt(
     "--dataset",
-    help="fashion-mnist-mini (embedded), fashion-mnist, cifar10, cifar100, imagefolder.",
+    help=", ".join(
+        f"{name} (embedded)" if name == DEFAULT_DATASET else name for name in DATASET_NAMES
+    )
+    + ".",
 )
 @_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
 @_opt("--limit-train", help="Train on at most this many images (stratified subset).")
