@@ -3,7 +3,8 @@
 Only the driver's process writes to the study database, and within it only this class records
 what happened: a candidate's price, its training result, a failure or an interruption, the
 reuse of an identical candidate's result, and the study's own attributes. Trial attributes go
-through `nas.trials.write_attrs`, so each name is spelled once; what gets asked and queued is
+through `nas.trials.write_attrs` and study attributes through
+`nas.study_attrs.write_study_attrs`, so each name is spelled once; what gets asked and queued is
 `nas.proposals`' business, and when a candidate stops is `nas.stopping`'s.
 """
 
@@ -27,6 +28,7 @@ from nas.pricing import Price
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
 from nas.study import objective_values, set_budget_constraints
+from nas.study_attrs import DatasetInfo, write_study_attrs
 from nas.trials import Outcome, TrialAttrs, result_attrs, write_attrs
 
 
@@ -54,16 +56,12 @@ class Recorder:
 
     def record_study_attrs(self) -> None:
         """What the study's trials were measured with, for reports and a later resume."""
-        self.study.set_user_attr("latency_table", self.table.metadata.to_dict())
-        self.study.set_user_attr("space", self.space.to_dict())
-        self.study.set_user_attr("recipe", self.recipe.to_dict())
-        self.study.set_user_attr(
-            "dataset",
-            {
-                "name": self.data.name,
-                "input_shape": list(self.data.input_shape),
-                "num_classes": self.data.num_classes,
-            },
+        write_study_attrs(
+            self.study,
+            latency_table=self.table.metadata.to_dict(),
+            space=self.space.to_dict(),
+            recipe=self.recipe.to_dict(),
+            dataset=DatasetInfo.of(self.data),
         )
 
     # ---- a candidate asked for --------------------------------------------------------------
