@@ -90,7 +90,7 @@ def hypervolume(points: list[tuple[float, float]], worst_latency: float) -> floa
     return area
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--recipe", default="e8-m2", help="the runs replayed (a recipe spec)")
@@ -105,22 +105,11 @@ def main() -> None:
         help="epochs each rule may train, as shares of training every candidate to the end",
     )
     parser.add_argument("--section", default="scheduler-replay", help="'' to print only")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    recipe = parse_spec(args.recipe, Recipe(threads=1, max_seconds=None))
-    results = json.loads(args.results.read_text())
-    keys = {recipe_key(recipe.replace(seed=seed)) for seed in range(10)}
-    # Sorted: a set's order changes with the hash seed, and the orders below would with it.
-    candidates = [c for key in sorted(keys) for c in load_candidates(results, key, args.target)]
-    if len(candidates) < 6:
-        raise SystemExit(f"only {len(candidates)} runs of {args.recipe} in {args.results}")
-    worst = max(latency for _, latency in candidates) * 1.1
-    finals = [(curve[-1], latency) for curve, latency in candidates]
-    front = set(non_dominated_fronts(finals)[0])
-    full_volume = hypervolume(finals, worst)
-    total_epochs = sum(len(curve) for curve, _ in candidates)
 
-    epochs = len(candidates[0][0])
+def rules_for(epochs: int, etas: list[int]) -> dict[str, Callable[[], StoppingRule]]:
+    """A fresh rule of each kind compared, by the name the table gives it."""
     rules: dict[str, Callable[[], StoppingRule]] = {
         "median (default)": lambda: MedianRule(last_epoch=epochs)
     }
@@ -128,8 +117,19 @@ def main() -> None:
         f"asha, eta {eta}": (
             lambda e=eta: SuccessiveHalvingRule(ParetoHalving.for_epochs(epochs, e))
         )
-        for eta in args.eta
+        for eta in etas
     }
+    return rules
+
+
+def table_rows(candidates: list[Candidate], args: argparse.Namespace) -> list[str]:
+    """One row per (compute allowed, rule): its means over `args.orders` arrival orders."""
+    worst = max(latency for _, latency in candidates) * 1.1
+    finals = [(curve[-1], latency) for curve, latency in candidates]
+    front = set(non_dominated_fronts(finals)[0])
+    full_volume = hypervolume(finals, worst)
+    total_epochs = sum(len(curve) for curve, _ in candidates)
+    rules = rules_for(len(candidates[0][0]), args.eta)
     rng = random.Random(0)
     orders = [rng.sample(range(len(candidates)), len(candidates)) for _ in range(args.orders)]
     rows = []
@@ -147,6 +147,19 @@ def main() -> None:
             f"(5th percentile {sorted(volume)[len(volume) // 20]:.3f}) | "
             f"{statistics.mean(kept):.1f} of {len(front)} |"
         )
+    return rows
+
+
+def main() -> None:
+    args = parse_args()
+    recipe = parse_spec(args.recipe, Recipe(threads=1, max_seconds=None))
+    results = json.loads(args.results.read_text())
+    keys = {recipe_key(recipe.replace(seed=seed)) for seed in range(10)}
+    # Sorted: a set's order changes with the hash seed, and the orders replayed would with it.
+    candidates = [c for key in sorted(keys) for c in load_candidates(results, key, args.target)]
+    if len(candidates) < 6:
+        raise SystemExit(f"only {len(candidates)} runs of {args.recipe} in {args.results}")
+    epochs = len(candidates[0][0])
     text = "\n".join(
         [
             f"{len(candidates)} measured curves ({args.recipe}: {epochs} epochs, every seed as its "
@@ -160,7 +173,7 @@ def main() -> None:
             "| compute allowed (share of all epochs) | rule | epochs trained (share) "
             "| hypervolume of the finished set (share of all) | true-front members finished |",
             "| --- | --- | --- | --- | --- |",
-            *rows,
+            *table_rows(candidates, args),
         ]
     )
     print(text)

@@ -41,7 +41,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import optuna
 from _report import write_section
@@ -49,6 +49,9 @@ from sqlalchemy.engine import make_url
 
 from nas.study import count_trained
 from nas.trials import Outcome, TrialAttrs
+
+if TYPE_CHECKING:
+    from nas.proposals import Proposer
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"
@@ -387,15 +390,9 @@ SAMPLER_ENTRY_POINTS = (
 class counts, so a sampler delegating to an inner RandomSampler is not counted twice."""
 
 
-def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
-    """cProfile `asks` candidates of the driver's own ask loop (`Proposer.next`) on a copy of a
-    grown SQLite study, without Ray: seconds per ask in each part, and the sampler's."""
-    import cProfile
-    import inspect
-    import pstats
-    import sqlite3
-    import tempfile
-
+def proposer_on(database: Path, sampler: str) -> Proposer:
+    """The driver's own proposer (and the recorder it writes through) on the study in
+    `database`, as a resumed search with `sampler` would ask, without Ray or a lease."""
     from rich.console import Console
 
     from nas.config import SearchConfig
@@ -409,31 +406,41 @@ def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
     from nas.storage import open_storage
     from nas.study import open_study
 
+    config = SearchConfig(
+        space="tiny",
+        target="armv8",
+        budget_mflops=float(json.loads(_study_attr(database, "config"))["budget_mflops"]),
+        study=STUDY,
+        storage=f"sqlite:///{database}",
+        epochs=1,
+        limit_train=200,
+        resume=True,
+        sampler=sampler,
+        force=True,  # another sampler than the one that grew the study
+    )
+    space, table, recipe = load_space("tiny"), load_table("armv8"), recipe_for(config)
+    data = load_dataset(config.dataset, seed=0, limit_train=config.limit_train)
+    study = open_study(config, open_storage(config.storage), recipe)
+    recorder = Recorder(study, config, space=space, table=table, recipe=recipe, data=data)
+    monitor = SearchMonitor(0, console=Console(file=open("/dev/null", "w")), live=False)
+    return Proposer(study, config, space=space, table=table, recorder=recorder, monitor=monitor)
+
+
+def profile_asks(database: Path, asks: int, sampler: str) -> dict[str, Any]:
+    """cProfile `asks` candidates of the driver's own ask loop (`Proposer.next`) on a copy of a
+    grown SQLite study, without Ray: seconds per ask in each part, and the sampler's."""
+    import cProfile
+    import inspect
+    import pstats
+    import sqlite3
+    import tempfile
+
     with tempfile.TemporaryDirectory() as folder:
         copy = Path(folder) / "study.db"
         with sqlite3.connect(database) as source, sqlite3.connect(copy) as target:
             source.backup(target)  # consistent while a search writes to `database`
-        config = SearchConfig(
-            space="tiny",
-            target="armv8",
-            budget_mflops=float(json.loads(_study_attr(copy, "config"))["budget_mflops"]),
-            study=STUDY,
-            storage=f"sqlite:///{copy}",
-            epochs=1,
-            limit_train=200,
-            resume=True,
-            sampler=sampler,
-            force=True,  # another sampler than the one that grew the study
-        )
-        # The driver's own proposer and recorder, without Ray or a lease.
-        space, table, recipe = load_space("tiny"), load_table("armv8"), recipe_for(config)
-        data = load_dataset(config.dataset, seed=0, limit_train=config.limit_train)
-        study = open_study(config, open_storage(config.storage), recipe)
-        recorder = Recorder(study, config, space=space, table=table, recipe=recipe, data=data)
-        monitor = SearchMonitor(0, console=Console(file=open("/dev/null", "w")), live=False)
-        proposer = Proposer(
-            study, config, space=space, table=table, recorder=recorder, monitor=monitor
-        )
+        proposer = proposer_on(copy, sampler)
+        study = proposer.study
         size = len(study.get_trials(deepcopy=False))
         profiler = cProfile.Profile()
         profiler.enable()
