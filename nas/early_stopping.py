@@ -2,18 +2,20 @@
 
 Optuna's pruners (`trial.report` / `trial.should_prune`) refuse multi-objective studies, and the
 search's default study optimises accuracy and latency together. `MedianCurveStopper` is the median
-rule of Optuna's `MedianPruner` restated over plain lists, so the driver can apply it to any
-study: it keeps the learning curves of finished candidates and stops a running one whose
-validation accuracy at epoch k is below their median at epoch k.
+rule of Optuna's `MedianPruner` restated over plain lists, so it applies to any study: given the
+learning curves of finished candidates, it stops a running one whose validation accuracy at
+epoch k is below their median at epoch k. `nas.stopping.MedianRule` keeps those curves for a
+search and asks it after every epoch.
 
 In a study that also minimises latency, the median of every finished candidate is mostly the
 median of the slower, larger ones, and a fast candidate below it may still be on the front. So
-the driver passes costs: a candidate is compared only with the finished candidates that are at
+the rule passes costs: a candidate is compared only with the finished candidates that are at
 least as fast as it (no higher latency), the only ones that could dominate it. The plain median
 stops cheap candidates more often and starves the fast end of the front (docs/training.md,
 "Early stopping").
 
-For single-objective studies (``--objective reward``) the driver uses Optuna's own pruner.
+For single-objective studies (``--objective reward``) the search uses Optuna's own pruner
+(`nas.stopping.PrunerRule`).
 
 Only compare curves trained with the same recipe: an epoch of a ten-epoch schedule is not an
 epoch of a four-epoch one.

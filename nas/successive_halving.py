@@ -16,6 +16,9 @@ stop. Ties left after both keys go to the more accurate candidate.
 
 The rule starts once `reduction_factor` candidates have reached a rung: the first ones cannot
 be ranked against anything, and stopping them would leave the rung with nothing to compare.
+
+This module is the arithmetic; `nas.stopping.SuccessiveHalvingRule` keeps each rung's points for
+a search and applies it.
 """
 
 from __future__ import annotations
