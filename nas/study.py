@@ -257,7 +257,7 @@ def rung_points(
 
 
 def make_pruner(config: SearchConfig) -> optuna.pruners.BasePruner:
-    """The pruner of a single-objective study (multi-objective ones use `nas.search`'s rules)."""
+    """The pruner of a single-objective study (multi-objective ones use `nas.stopping`'s rules)."""
     if config.scheduler == "asha":
         return optuna.pruners.SuccessiveHalvingPruner(
             min_resource=1, reduction_factor=config.reduction_factor
