@@ -29,8 +29,8 @@ from nas.storage import (
 SAMPLERS = ("tpe", "nsga2", "random")
 OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
-"""Early-stopping rules: the median of finished curves at least as fast (`nas.early_stopping`),
-or successive halving over both objectives (`nas.successive_halving`)."""
+"""Early-stopping rules: the median of finished curves at least as fast, or successive halving
+over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
 DEFAULT_SAMPLER = "nsga2"  # chosen on the search-quality benchmark (BENCHMARKS.md)
 
 DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
