@@ -47,6 +47,7 @@ from _report import command_line, write_section
 from optuna.trial import TrialState
 
 from nas.config import DEFAULT_SAMPLER, SearchConfig
+from nas.study_attrs import StudyAttrs
 
 SECTION = "end-to-end"
 HERE = Path(__file__).resolve().parent
@@ -321,8 +322,8 @@ FIDELITY_COST = (
 
 
 def _settings_text(args: argparse.Namespace, study: Any) -> str:
-    config = study.user_attrs.get("config", {})
-    recipe = study.user_attrs.get("recipe", {})
+    attrs = StudyAttrs.of(study)
+    config, recipe = attrs.config or {}, attrs.recipe or {}
     snapshot = (RESULTS / DATABASE).relative_to(HERE.parent)
     recorded = RESULTS / command_file(args)
     run_command = recorded.read_text().strip() if recorded.exists() else command_line()
