@@ -1,10 +1,12 @@
-"""The search driver: ask Optuna, price, dispatch to Ray, stream epochs back, tell Optuna.
+"""The search driver: one search from its first candidate to the hand-off after it.
 
 The driver is the only process that touches the study database. Each loop keeps up to
-``workers`` candidates training; every over-budget candidate is priced, recorded as infeasible
-and never trained; every epoch a worker streams back can stop its candidate early; a worker
-that dies fails its trial, which is retried with the same parameters. Ctrl-C stops cleanly and
-queues the interrupted candidates so that ``--resume`` runs them first.
+``workers`` candidates training: the proposer (`nas.proposals`) asks, prices and deduplicates
+them, so over-budget ones are recorded and never trained; every epoch a worker streams back goes
+to the stopping rule (`nas.stopping`); the recorder (`nas.recorder`) writes what became of each.
+A worker that dies fails its trial, which runs again with the same parameters (`nas.retries`).
+Ctrl-C stops cleanly and queues the interrupted candidates so that ``--resume`` runs them first
+(`nas.stop_signals`). Confirm and finalize follow on the same workers (`nas.handoff`).
 """
 
 from __future__ import annotations
@@ -82,11 +84,7 @@ def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> Search
 
 
 class _Driver:
-    """One search from start to finish: opens everything, keeps the workers busy, hands over.
-
-    What to train comes from `self.proposer`, when to stop from `self.rule`, and every record
-    goes through `self.recorder`; the driver moves jobs between them and the Ray workers.
-    """
+    """Moves jobs between the proposer, the Ray workers, the stopping rule and the recorder."""
 
     monitor: SearchMonitor
     """What the user sees; set once the search starts (`_open`)."""
