@@ -134,3 +134,41 @@ def test_the_examples_are_found_with_their_markers_and_lines(tmp_path: Path) -> 
         exec(failing.compiled(), {})
     last = traceback.extract_tb(error.value.__traceback__)[-1]
     assert (last.filename, last.lineno) == (str(document), 11)  # the markdown file's own line
+
+
+FILE_SUFFIXES = {"json", "db", "yaml", "yml", "md", "py", "onnx", "pte", "param", "bin", "csv"}
+
+
+def _resolves(dotted: str) -> bool:
+    """Whether `dotted` (nas.module.attribute...) names a module or something in one."""
+    import importlib
+
+    parts = dotted.split(".")
+    for split in range(len(parts), 0, -1):
+        try:
+            found: object = importlib.import_module(".".join(parts[:split]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[split:]:
+            if not hasattr(found, attribute):
+                return False
+            found = getattr(found, attribute)
+        return True
+    return False
+
+
+def test_the_names_and_paths_the_docs_give_exist() -> None:
+    # Prose drifts as examples do: `nas.search._recipe` outlived its function by weeks.
+    assert _resolves("nas.evaluators.latency") and _resolves("nas.recipes.recipe_for")
+    assert not _resolves("nas.recipes.no_such_function") and not _resolves("nas.no_such_module")
+    stale = []
+    for document in DOCUMENTS:
+        text = document.read_text()
+        where = document.relative_to(ROOT)
+        for name in re.findall(r"`(nas(?:\.\w+)+)(?:\([^`]*\))?`", text):
+            if name.rsplit(".", 1)[1] not in FILE_SUFFIXES and not _resolves(name):
+                stale.append(f"{where}: `{name}`")
+        for path in re.findall(r"`((?:\w[\w.-]*/)+[\w.-]+\.py)(?::\w+)?`", text):
+            if not (ROOT / path).exists():
+                stale.append(f"{where}: `{path}`")
+    assert not stale, "names no longer in the code:\n" + "\n".join(stale)
