@@ -115,15 +115,11 @@ class TrainedRow:
         return self.baseline or self.zoo
 
     def to_dict(self) -> dict[str, Any]:
-        """The row as ``pareto.json`` and `SearchResult` consumers have always read it."""
+        """The row as ``pareto.json`` holds it: every field, in order, as JSON values."""
         row = {field.name: getattr(self, field.name) for field in dataclasses.fields(self)}
         if self.seed_accuracies is not None:
             row["seed_accuracies"] = list(self.seed_accuracies)
         return row
-
-
-PARETO_COLUMNS = tuple(field.name for field in dataclasses.fields(TrainedRow))
-"""The keys of a row of ``pareto.json``, in order."""
 
 
 def single_seed_rows(study: optuna.Study) -> list[TrainedRow]:

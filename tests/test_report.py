@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -95,6 +96,38 @@ def test_report_marks_zoo_networks_from_trials_or_on_the_cost_axes(made: MadeStu
     assert data.front == sorted(data.front, key=lambda row: row.latency_ms)
     assert [row.number for row in data.front] == [row.number for row in pareto_rows(study)]
     assert data.zoo_name(TrainedRow.of(study.trials[1])) == "mnasnet0_5"
+
+
+def test_front_rows_serialize_as_pareto_json_always_had_them(made: MadeStudy) -> None:
+    study = optuna.load_study(study_name=made.name, storage=made.url)
+    rows = pareto_rows(study)
+    assert rows and all(isinstance(row, TrainedRow) for row in rows)
+    for row in rows:
+        stored = row.to_dict()
+        assert list(stored) == [
+            "number",
+            "accuracy",
+            "accuracy_low",
+            "accuracy_high",
+            "val_count",
+            "seeds",
+            "accuracy_mean",
+            "accuracy_std",
+            "seed_accuracies",
+            "vs_cheaper",
+            "p_vs_cheaper",
+            "latency_ms",
+            "mflops",
+            "params",
+            "zoo",
+            "baseline",
+            "arch",
+        ]
+        assert json.loads(json.dumps(stored)) == stored
+        assert stored["seed_accuracies"] == [row.accuracy] and stored["seeds"] == 1
+        assert stored["accuracy_mean"] == round(row.accuracy, 6)
+    assert [row.vs_cheaper for row in rows][0] is None
+    assert all(row.vs_cheaper in ("better", "tie") for row in rows[1:])
 
 
 def test_report_bad_input_is_one_line_and_exit_2(made: MadeStudy, tmp_path: Path, capsys) -> None:
