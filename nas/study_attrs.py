@@ -156,8 +156,8 @@ def write_study_attrs(study: optuna.Study, **values: Any) -> None:
 
 def search_attrs(study: optuna.Study) -> StudyAttrs:
     """The record of `study`, and for a companion study the search's configuration and data
-    besides its own (`StudyAttrs.inherit`), so that a ``.final`` study's trials export and report
-    as their search's do. A companion whose search is gone keeps what it records."""
+    besides its own (`StudyAttrs.inherit`), so that a ``.final`` study's trials export with
+    their search's data and settings. A companion whose search is gone keeps what it records."""
     attrs = StudyAttrs.of(study)
     name = attrs.search_study
     if name is None or name not in optuna.get_all_study_names(study._storage):
