@@ -30,6 +30,7 @@ from _report import write_section
 
 from nas.evaluators.latency.adapt import AdaptOptions, adapt_table
 from nas.evaluators.latency.build import BuildOptions, build_table
+from nas.evaluators.latency.metadata import Calibration
 from nas.evaluators.latency.table import LatencyTable, load_table
 from nas.evaluators.latency.timing import get_backend
 from nas.evaluators.latency.validate import (
@@ -97,7 +98,7 @@ def main() -> None:
             # The source's own operators re-timed here, as `nas lut validate --target SOURCE`
             # does: the one speed ratio a user would scale the source by.
             source_speed = check_operator_speed(
-                source, load_space(args.space), get_backend(str(source.metadata["runtime"]), 1)
+                source, load_space(args.space), get_backend(str(source.metadata.runtime), 1)
             )
             report = validate_table(
                 tables["adapted"], load_space(args.space), n_archs=args.archs, rounds=args.rounds
@@ -188,8 +189,8 @@ def _full_build(args: argparse.Namespace, steps: dict[str, Any]) -> dict[str, An
         }
     return {
         "wall_seconds": round(time.perf_counter() - started, 1),
-        "build_seconds": table.metadata.get("build_seconds"),
-        "calibration_seconds": table.metadata.get("calibration", {}).get("seconds"),
+        "build_seconds": table.metadata.build_seconds,
+        "calibration_seconds": (table.metadata.calibration or Calibration()).seconds,
         "operators": report.total,
         "cold_ms_per_mb": table.cold_ms_per_mb,
     }
@@ -202,8 +203,8 @@ def _full_build_seconds(table: LatencyTable, space: str) -> float:
     time), so the mean time per sampled operator times the space's count is a build's cost,
     without the build's calibration networks.
     """
-    adaptation = table.metadata["adaptation"]
-    per_op = adaptation["operator_seconds"] / adaptation["operators"]
+    adaptation = table.metadata.adaptation
+    per_op = adaptation.operator_seconds / adaptation.operators
     return round(per_op * len(load_space(space).signatures((3, *table.input_hw))), 1)
 
 

@@ -46,6 +46,7 @@ from nas.evaluators.latency.cost_model import (
     mape_by_label,
     pooled_mape,
 )
+from nas.evaluators.latency.metadata import TableMetadata
 from nas.search_spaces.blocks.mbconv import MBCONV
 from nas.search_spaces.signatures import DEPLOY_INPUT, OpSignature, arch_signatures
 from nas.search_spaces.space import load_space
@@ -400,15 +401,15 @@ def write_section(path: Path, body: str) -> None:
     path.write_text(text)
 
 
-def _section(report_md: str, metadata: dict[str, Any]) -> str:
-    versions = ", ".join(f"{name} {version}" for name, version in metadata["versions"].items())
+def _section(report_md: str, metadata: TableMetadata) -> str:
+    versions = ", ".join(f"{name} {version}" for name, version in (metadata.versions or {}).items())
     return "\n".join(
         [
             "## armv8 latency table: cost model fitted to published Note10 operators",
             "",
             "`python scripts/build_armv8_table.py`",
             "",
-            f"{metadata['date']}; {versions}. Data: the Once-for-All Note10 tables (fitted) and the "
+            f"{metadata.date}; {versions}. Data: the Once-for-All Note10 tables (fitted) and the "
             "ProxylessNAS Pixel 1 table (transfer check only). Every figure below is an error on "
             "operators the evaluated model was not fitted to, unless it says training. See "
             "docs/armv8.md for what the target stands for.",
@@ -472,39 +473,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         },
     )
     entries, counts = build_entries(model, note10, pixel1, relative_std)
-    metadata = {
-        "target": "armv8",
-        "device": DEVICES[NOTE10]["device"],
-        "cpu": DEVICES[NOTE10]["cpu"],
-        "runtime": None,
-        "runtime_note": "not recorded with the published tables",
-        "threads": None,
-        "threads_note": "not recorded with the published tables",
-        "precision": "float32",
-        "precision_note": "assumed: the published networks are float models; the tables do "
-        "not record precision",
-        "input_size": list(DEPLOY_INPUT),
-        "space": "mobile",
-        "spaces": list(SPACES),
-        "date": datetime.date.today().isoformat(),
-        "method": "per-operator cost model (evaluators/latency/cost_model.py) fitted by non-negative "
-        "least squares on relative error to the Note10 tables published with "
-        "Once-for-All; an entry is 'measured' only when that exact operator was "
-        "published for this device, otherwise 'model' with std = held-out relative "
-        f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
-        "sources": [
-            DEVICES[NOTE10]["source"],
-            DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)",
-        ],
-        "cv_mape": report,
-        "entry_counts": counts,
-        "versions": {
-            "python": platform.python_version(),
-            "numpy": np.__version__,
-            "scipy": scipy.__version__,
-        },
+    # Read back through the table's own record: what the file says is what pricing will read.
+    metadata = TableMetadata.read(
+        {
+            "target": "armv8",
+            "device": DEVICES[NOTE10]["device"],
+            "cpu": DEVICES[NOTE10]["cpu"],
+            "runtime": None,
+            "runtime_note": "not recorded with the published tables",
+            "threads": None,
+            "threads_note": "not recorded with the published tables",
+            "precision": "float32",
+            "precision_note": "assumed: the published networks are float models; the tables do "
+            "not record precision",
+            "input_size": list(DEPLOY_INPUT),
+            "space": "mobile",
+            "spaces": list(SPACES),
+            "date": datetime.date.today().isoformat(),
+            "method": "per-operator cost model (evaluators/latency/cost_model.py) fitted by non-negative "
+            "least squares on relative error to the Note10 tables published with "
+            "Once-for-All; an entry is 'measured' only when that exact operator was "
+            "published for this device, otherwise 'model' with std = held-out relative "
+            f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
+            "sources": [
+                DEVICES[NOTE10]["source"],
+                DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)",
+            ],
+            "cv_mape": report,
+            "entry_counts": counts,
+            "versions": {
+                "python": platform.python_version(),
+                "numpy": np.__version__,
+                "scipy": scipy.__version__,
+            },
+        }
+    )
+    table = {
+        "format": 1,
+        "metadata": metadata.to_dict(),
+        "entries": entries,
+        "cost_model": model.to_dict(),
     }
-    table = {"format": 1, "metadata": metadata, "entries": entries, "cost_model": model.to_dict()}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     text = _dump(table)
     args.out.write_text(text + "\n")

@@ -100,7 +100,7 @@ def test_predict_sums_entries_less_per_call_overhead_in_network_order() -> None:
     assert (estimate.n_measured, estimate.n_modelled) == (n, 0)
     assert estimate.to_dict(with_ops=False)["latency_ms"] == pytest.approx(estimate.total_ms)
     # The cold-cache term adds its rate times the feature-map megabytes the network moves.
-    table.metadata["cold_ms_per_mb"] = 0.02
+    table.metadata = table.metadata.replace(cold_ms_per_mb=0.02)
     megabytes = sum(feature_map_bytes(sig) for sig in sigs) / 1e6
     assert 10 < megabytes < 500
     assert table.predict(arch).total_ms == pytest.approx(estimate.total_ms + 0.02 * megabytes)
@@ -171,7 +171,7 @@ def test_other_input_size_without_a_cost_model_is_refused() -> None:
         _synthetic_table(arch).predict(arch, (3, 160, 160))
     assert "--input-size 224" in str(info.value) and "--input-size 160" in str(info.value)
     listed = _synthetic_table(arch)
-    listed.metadata["input_size"] = [3, 224, 224]  # the form a table may also record
+    listed.metadata = listed.metadata.replace(input_size=(3, 224, 224))  # a table may say so too
     assert listed.predict(arch).total_ms > 0
 
 
@@ -239,7 +239,7 @@ def test_load_table_finds_user_tables_first_then_shipped(tmp_path: Path, monkeyp
     shipped = load_table("x86_64")
     assert shipped.target == "x86_64"
     mine = _synthetic_table(load_space("mobile").cheapest())
-    mine.metadata["target"] = "x86_64"
+    mine.metadata = mine.metadata.replace(target="x86_64")
     mine.save(tmp_path / "x86_64.json")
     assert load_table("x86_64").path == tmp_path / "x86_64.json"
     with pytest.raises(
@@ -255,9 +255,9 @@ def test_shipped_x86_64_table_covers_the_default_space() -> None:
     sigs = load_space("mobile").signatures()
     assert len(sigs) == 2959
     assert not table.missing(sigs)
-    assert table.metadata["threads"] == 1 and table.metadata["runtime"] == "onnxruntime"
-    assert table.metadata["per_op_overhead_ms"] > 0
-    assert table.metadata["cold_ms_per_mb"] > 0 and table.metadata["calibration"]["seed"] != 0
+    assert table.metadata.threads == 1 and table.metadata.runtime == "onnxruntime"
+    assert table.metadata.per_op_overhead_ms > 0
+    assert table.metadata.cold_ms_per_mb > 0 and table.metadata.calibration.seed != 0
     assert table.cost_model is not None
     assert Path(table.path).stat().st_size < 1_000_000
 
@@ -296,12 +296,12 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(
     table = LatencyTable.load(out)
     assert len(table.entries) == total
     assert all(e["source"] == "measured" and e["ms"] > 0 for e in table.entries.values())
-    assert table.metadata["cpu_model"] and table.metadata["runtime"] == "onnxruntime"
-    assert table.metadata["threads"] == 1 and table.metadata["input_size"] == INPUT
-    assert table.metadata["per_op_overhead_ms"] > 0
+    assert table.metadata.cpu_model and table.metadata.runtime == "onnxruntime"
+    assert table.metadata.threads == 1 and table.metadata.input_size == INPUT
+    assert table.metadata.per_op_overhead_ms > 0
     assert table.cost_model is not None and table.cost_model["fit"]["samples"] == total
-    assert table.metadata["calibration"]["networks"] == 2
-    assert table.metadata["cold_ms_per_mb"] >= 0
+    assert table.metadata.calibration.networks == 2
+    assert table.metadata.cold_ms_per_mb >= 0
 
     # Nothing left: a third run measures nothing; a different thread count is refused.
     assert build_table(_fast(small_space, out), show_progress=False).measured == 0
@@ -329,7 +329,7 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(
         estimate = table.predict(
             Arch.from_string(row.arch),
             (3, INPUT, INPUT),
-            int(table.metadata.get("num_classes", 1000)),
+            table.num_classes,
         )
         assert row.predicted_ms == pytest.approx(estimate.total_ms)
         assert row.sum_ms == pytest.approx(sum(op.ms for op in estimate.ops))
@@ -346,7 +346,7 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(
     # A table whose entries are a thousandth of what this machine took moments ago reports the
     # change of speed; the margin is wide enough that no load on a shared machine hides it.
     faster = LatencyTable(
-        dict(table.metadata),
+        table.metadata,
         {key: {**entry, "ms": entry["ms"] / 1000} for key, entry in table.entries.items()},
     )
     speed = check_operator_speed(
@@ -369,7 +369,7 @@ def test_torch_backend_builds_a_table(small_space: Path, tmp_path: Path) -> None
         _fast(small_space, out, backend="torch"), show_progress=False, on_measured=stop_after_three
     )
     table = LatencyTable.load(out)
-    assert table.metadata["runtime"] == "torch" and len(table.entries) == 3
+    assert table.metadata.runtime == "torch" and len(table.entries) == 3
 
 
 # ---- the command line ---------------------------------------------------------------------

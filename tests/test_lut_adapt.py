@@ -21,6 +21,7 @@ from nas.evaluators.latency.adapt import (
 )
 from nas.evaluators.latency.build import BuildOptions, build_table
 from nas.evaluators.latency.cost_model import TERM_NAMES, OpCostModel
+from nas.evaluators.latency.metadata import AdaptedFrom
 from nas.evaluators.latency.table import LatencyTable, load_table
 from nas.search_spaces.space import load_space
 
@@ -144,7 +145,7 @@ def test_adapt_times_here_resumes_and_recovers_a_speed_change(
     # bring its entries back to this machine's scale, whatever the load on the machine.
     built = LatencyTable.load(source_table)
     faster = LatencyTable(
-        {**built.metadata, "target": "fast"},
+        built.metadata.replace(target="fast"),
         {key: {**e, "ms": e["ms"] / 1000} for key, e in built.entries.items()},
     )
     fast_path = faster.save(tmp_path / "fast.json")
@@ -161,7 +162,7 @@ def test_adapt_times_here_resumes_and_recovers_a_speed_change(
     assert report.interrupted and report.operators_measured == 5
     partial = LatencyTable.load(out)
     assert sorted(partial.entries) == sorted(first)
-    assert partial.metadata["adaptation"]["status"] == "measuring"
+    assert partial.metadata.adaptation.status == "measuring"
 
     timed: list[str] = []
     real_measure = lut_adapt.measure_op
@@ -179,15 +180,15 @@ def test_adapt_times_here_resumes_and_recovers_a_speed_change(
     assert set(table.entries) == {sig.key for sig in sigs}
     sources = [entry["source"] for entry in table.entries.values()]
     assert sources.count("measured") == 14 and sources.count("model") == len(sigs) - 14
-    done = table.metadata["adaptation"]
-    assert done["status"] == "complete" and done["operators"] == 14
-    assert done["speed_ratio_median"] > 100 and len(done["networks"]) == 2
-    assert set(done["cv_operator_mape_pct_by_ridge"]) >= {"overall ratio only", "1"}
-    assert table.metadata["adapted_from"]["target"] == "fast"
-    assert table.metadata["adapted_from"]["path"] == str(fast_path)
-    assert table.metadata["runtime"] == "onnxruntime" and table.metadata["threads"] == 1
-    assert table.metadata["per_op_overhead_ms"] > 0 and table.metadata["cold_ms_per_mb"] >= 0
-    assert table.metadata["calibration"]["networks"] == 2
+    done = table.metadata.adaptation
+    assert done.status == "complete" and done.operators == 14
+    assert done.speed_ratio_median > 100 and len(done.networks) == 2
+    assert set(done.cv_operator_mape_pct_by_ridge) >= {"overall ratio only", "1"}
+    assert table.metadata.adapted_from.target == "fast"
+    assert table.metadata.adapted_from.path == str(fast_path)
+    assert table.metadata.runtime == "onnxruntime" and table.metadata.threads == 1
+    assert table.metadata.per_op_overhead_ms > 0 and table.metadata.cold_ms_per_mb >= 0
+    assert table.metadata.calibration.networks == 2
     # Modelled entries are on this machine's scale, not the fast source's.
     modelled = [key for key, e in table.entries.items() if e["source"] == "model"]
     ratios = [table.entries[key]["ms"] / faster.entries[key]["ms"] for key in modelled]
@@ -226,7 +227,7 @@ def test_cli_adapts_and_validates(
     printed = " ".join(printed.split())  # rich folds long lines at the terminal's width
     assert code == 0 and "adapted from 'source'" in printed and "held-out" in printed
     assert f"nas lut validate --target {out}" in printed
-    assert load_table(str(out)).metadata["adaptation"]["status"] == "complete"
+    assert load_table(str(out)).metadata.adaptation.status == "complete"
     code, printed, _ = _run(
         [
             "lut",
@@ -276,7 +277,7 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path: Path, capsys) -> None:
 
 def test_a_build_does_not_mix_into_an_adapted_table(source_table: Path, tmp_path: Path) -> None:
     adapted = LatencyTable.load(source_table)
-    adapted.metadata["adapted_from"] = {"target": "x86_64"}
+    adapted.metadata = adapted.metadata.replace(adapted_from=AdaptedFrom(target="x86_64"))
     path = adapted.save(tmp_path / "adapted.json")
     options = BuildOptions(target="x", space=str(tmp_path / "adapt_test.yaml"), out=path)
     with pytest.raises(InputError, match="made by 'nas lut adapt'.*another --out"):

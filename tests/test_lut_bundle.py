@@ -143,11 +143,11 @@ def test_tiny_round_trips_through_bundle_local_run_import_and_validate(
         assert entry["ms"] == pytest.approx(_fastest(raw), rel=1e-3)  # the file keeps 4 digits
     meta = table.metadata
     probe = _fastest(bundle / "raw/overhead.txt")
-    assert meta["per_op_overhead_probe_ms"] == pytest.approx(probe, abs=1e-5)
-    assert meta["per_op_overhead_ms"] >= meta["per_op_overhead_probe_ms"]  # plus the fitted rest
-    assert meta["runtime"] == "onnxruntime" and meta["benchmark_tool"] == "nas-local-bench"
-    assert (meta["threads"], meta["input_size"], meta["space"]) == (1, 32, "tiny")
-    assert meta["calibration"]["networks"] == 4 and "cold_ms_per_mb" in meta
+    assert meta.per_op_overhead_probe_ms == pytest.approx(probe, abs=1e-5)
+    assert meta.per_op_overhead_ms >= meta.per_op_overhead_probe_ms  # plus the fitted rest
+    assert meta.runtime == "onnxruntime" and meta.benchmark_tool == "nas-local-bench"
+    assert (meta.threads, meta.input_size, meta.space) == (1, 32, "tiny")
+    assert meta.calibration.networks == 4 and meta.cold_ms_per_mb is not None
     assert table.cost_model is not None
 
     out = tmp_path / "judged"
@@ -182,7 +182,7 @@ def test_an_ncnn_bundle_runs_in_ncnn_and_imports(tmp_path: Path) -> None:
     table_path = tmp_path / "box.json"
     assert nas(["lut", "import", str(bundle), "--target", "box", "--out", str(table_path)]) == 0
     table = LatencyTable.load(table_path)
-    assert table.metadata["runtime"] == "ncnn"
+    assert table.metadata.runtime == "ncnn"
     assert sum(e["source"] == "measured" for e in table.entries.values()) == len(
         load_space(str(space)).signatures((3, 224, 224), 1000)
     )
@@ -301,9 +301,9 @@ def test_the_per_call_overhead_a_probe_misses_is_fitted_on_whole_networks(tmp_pa
         base = table.predict(arch, shape, 1000).total_ms
         measured.append(base - 0.03 * (len(found) - 1) + 0.01 * megabytes)
     summary = fit_cold_term(table, archs, measured, fit_overhead=True)
-    assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)
-    assert table.metadata["per_op_overhead_probe_ms"] == 0.004
+    assert table.metadata.per_op_overhead_ms == pytest.approx(0.034, abs=1e-4)
+    assert table.metadata.per_op_overhead_probe_ms == 0.004
     assert table.cold_ms_per_mb == pytest.approx(0.01, abs=1e-4)
-    assert summary["mape_fitted_pct"] < 0.1 < summary["mape_without_pct"]
+    assert summary.mape_fitted_pct < 0.1 < summary.mape_without_pct
     fit_cold_term(table, archs, measured, fit_overhead=True)  # a refit starts from the probe again
-    assert table.metadata["per_op_overhead_ms"] == pytest.approx(0.034, abs=1e-4)
+    assert table.metadata.per_op_overhead_ms == pytest.approx(0.034, abs=1e-4)

@@ -4,6 +4,7 @@ Everything outside this package uses only the names below; the modules behind th
 subsystem's own and may change shape freely:
 
     table        `LatencyTable` (JSON file, `predict`), where tables live, `load_table`
+    metadata     `TableMetadata`: what a table says about itself, one typed record
     cost_model   the readable per-operator model a table prices unmeasured operators with
     arm_data     the published ARM measurements the shipped armv8 model is fitted to
     timing       how one module is timed (backends, the timing loop, the machine's identity)
@@ -17,6 +18,7 @@ subsystem's own and may change shape freely:
     local_bench  the local mode's tool: a model file timed in its Python runtime
     bench_output the benchmark tools' outputs, read back
     device_import `nas lut import`: a table from a timed bundle
+    reports      what the `nas lut` commands print, made from the results above
 
 Building and validating need torch, onnxruntime and scipy; they load on first use, so pricing a
 candidate from a table stays a plain-Python lookup.
@@ -27,6 +29,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from nas.evaluators.latency.metadata import TableMetadata
 from nas.evaluators.latency.table import (
     LatencyEstimate,
     LatencyTable,
@@ -45,6 +48,18 @@ if TYPE_CHECKING:
     from nas.evaluators.latency.cost_model import OpCostModel
     from nas.evaluators.latency.device_import import import_bundle
     from nas.evaluators.latency.networks import NETWORK_ROUNDS
+    from nas.evaluators.latency.reports import (
+        TableListing,
+        TableSummary,
+        TableView,
+        adapt_summary,
+        build_summary,
+        bundle_summary,
+        import_summary,
+        list_tables,
+        listing_view,
+        validation_summary,
+    )
     from nas.evaluators.latency.timing import BACKENDS
     from nas.evaluators.latency.validate import (
         ValidationReport,
@@ -64,6 +79,16 @@ _LAZY = {
     "import_bundle": "device_import",
     "OpCostModel": "cost_model",
     "NETWORK_ROUNDS": "networks",
+    "TableListing": "reports",
+    "TableSummary": "reports",
+    "TableView": "reports",
+    "adapt_summary": "reports",
+    "build_summary": "reports",
+    "bundle_summary": "reports",
+    "import_summary": "reports",
+    "list_tables": "reports",
+    "listing_view": "reports",
+    "validation_summary": "reports",
     "BACKENDS": "timing",
     "ValidationReport": "validate",
     "validate_table": "validate",
@@ -85,6 +110,17 @@ __all__ = [
     "LatencyEstimate",
     "LatencyTable",
     "OpLatency",
+    "TableMetadata",
+    "TableListing",
+    "TableSummary",
+    "TableView",
+    "adapt_summary",
+    "build_summary",
+    "bundle_summary",
+    "import_summary",
+    "list_tables",
+    "listing_view",
+    "validation_summary",
     "available_tables",
     "default_table_path",
     "load_table",

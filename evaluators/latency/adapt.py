@@ -54,6 +54,7 @@ from nas.evaluators.latency.cost_model import (
     mape,
     op_work,
 )
+from nas.evaluators.latency.metadata import Adaptation, AdaptedFrom, TableMetadata
 from nas.evaluators.latency.networks import sample_archs, time_networks
 from nas.evaluators.latency.table import LatencyTable, default_table_path, load_table
 from nas.evaluators.latency.timing import (
@@ -115,8 +116,8 @@ class AdaptReport:
     interrupted: bool = False
 
     @property
-    def adaptation(self) -> dict[str, Any]:
-        return dict(self.table.metadata.get("adaptation", {}))
+    def adaptation(self) -> Adaptation:
+        return self.table.metadata.adaptation or Adaptation()
 
 
 def adapt_table(
@@ -135,14 +136,14 @@ def adapt_table(
         raise InputError(f"--threads must be at least 1, got {threads}")
     backend = get_backend(options.backend or _source_backend(source), threads)
     shape = (3, *source.input_hw)
-    num_classes = int(source.metadata.get("num_classes", 1000))
+    num_classes = source.num_classes
     sigs = space.signatures(shape, num_classes)
     source_model = _source_model(source, sigs)
     table = _open_output(options, source, backend, space.name, num_classes)
     chosen = choose_operators(sigs, options.operators, options.seed)
     todo = [sig for sig in chosen if table.entries.get(sig.key, {}).get("source") != "measured"]
     report = AdaptReport(path=options.path, table=table, operators_resumed=len(chosen) - len(todo))
-    progress = table.metadata["adaptation"]
+    progress = table.metadata.adaptation.to_dict()  # the working record, saved with the table
     started = time.perf_counter()
     spent_before = float(progress.get("measurement_seconds", 0.0))
     console = Console(stderr=True)
@@ -157,13 +158,16 @@ def adapt_table(
     def save(measuring: bool = True) -> None:
         if measuring:  # a rerun that only refits adds nothing to the time spent measuring
             progress["measurement_seconds"] = round(spent_before + time.perf_counter() - started, 1)
-        table.metadata["date"] = date.today().isoformat()
+        table.metadata = table.metadata.replace(
+            adaptation=Adaptation.from_dict(progress), date=date.today().isoformat()
+        )
         table.save(options.path)
 
     torch.manual_seed(options.seed)
     try:
-        if "per_op_overhead_ms" not in table.metadata:
-            table.metadata["per_op_overhead_ms"] = round(call_overhead_ms(backend, build_like), 5)
+        if table.metadata.per_op_overhead_ms is None:
+            overhead = round(call_overhead_ms(backend, build_like), 5)
+            table.metadata = table.metadata.replace(per_op_overhead_ms=overhead)
         with progress_bar(console, show_progress and bool(todo)) as bar:
             task = bar.add_task(
                 f"adapt {options.target}: operators of {space.name}",
@@ -377,7 +381,7 @@ def _fit(
     table.cost_model = OpCostModel(
         coefficients,
         cache_bytes=source_model.cache_bytes,
-        device=dict(source_model.device, adapted_to=table.metadata["device"]),
+        device=dict(source_model.device, adapted_to=table.metadata.device),
         fit={
             "method": "the source table's cost model with each term's rate scaled by its fitted "
             "speed factor (nas lut adapt)",
@@ -408,12 +412,11 @@ def _fit(
     )
     networks = progress["networks"]
     archs = [Arch.from_string(row["arch"]) for row in networks]
-    table.metadata["calibration"] = {
-        **fit_cold_term(table, archs, [row["ms"] for row in networks]),
-        "seed": CALIBRATION_SEED,
-        "space": table.metadata["space"],
-        "date": date.today().isoformat(),
-    }
+    fitted = fit_cold_term(table, archs, [row["ms"] for row in networks])  # sets the terms
+    calibration = fitted.replace(
+        seed=CALIBRATION_SEED, space=table.metadata.space, date=date.today().isoformat()
+    )
+    table.metadata = table.metadata.replace(calibration=calibration)
 
 
 def fit_error(fit: SpeedFit) -> float:
@@ -437,7 +440,7 @@ def _source_model(source: LatencyTable, sigs: list[OpSignature]) -> OpCostModel:
             f"space: adapt a table built for it ('nas lut list'), or build one here with "
             f"'nas lut build'"
         )
-    return fit_cost_model(samples, device=str(source.metadata.get("device", source.target)))
+    return fit_cost_model(samples, device=str(source.metadata.device or source.target))
 
 
 # ---- timing networks and the output file --------------------------------------------------
@@ -469,59 +472,64 @@ def _open_output(
     options: AdaptOptions, source: LatencyTable, backend: Backend, space: str, num_classes: int
 ) -> LatencyTable:
     """The partly adapted table at the output path (to resume), or a new one."""
+    meta = source.metadata
     machine = machine_info()
-    origin = {
-        "target": source.target,
-        "path": str(source.path) if source.path else None,
-        "device": source.metadata.get("device"),
-        "runtime": source.metadata.get("runtime"),
-        "threads": source.metadata.get("threads"),
-        "date": source.metadata.get("date"),
-    }
-    metadata = {
-        "target": options.target,
-        "device": f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
+    origin = AdaptedFrom.create(
+        target=source.target,
+        path=str(source.path) if source.path else None,
+        device=meta.device,
+        runtime=meta.runtime,
+        threads=meta.threads,
+        date=meta.date,
+    )
+    metadata = TableMetadata.create(
+        target=options.target,
+        device=f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
         **machine,
-        "runtime": backend.name,
-        "runtime_version": backend.version,
-        "torch_version": torch.__version__,
-        "threads": backend.threads,
-        "precision": "float32",
-        "input_size": source.metadata["input_size"],
-        "num_classes": num_classes,
-        "space": space,
-        "clock": clock_name(backend.threads),
-        "method": _method(options, source, backend),
-        "adapted_from": origin,
-        "adaptation": {"status": "measuring", "seed": options.seed, "rounds": options.rounds},
-    }
+        runtime=backend.name,
+        runtime_version=backend.version,
+        torch_version=torch.__version__,
+        threads=backend.threads,
+        precision="float32",
+        input_size=meta.input_size,
+        num_classes=num_classes,
+        space=space,
+        clock=clock_name(backend.threads),
+        method=_method(options, source, backend),
+        adapted_from=origin,
+        adaptation=Adaptation.create(status="measuring", seed=options.seed, rounds=options.rounds),
+    )
     path = options.path
     if not path.exists():
         return LatencyTable(metadata)
     table = LatencyTable.load(path)
-    previous = table.metadata.get("adaptation")
-    if (
-        not isinstance(previous, dict)
-        or table.metadata.get("adapted_from", {}).get("target") != (origin["target"])
-    ):
+    previous = table.metadata.adaptation
+    adapted_from = table.metadata.adapted_from
+    if previous is None or adapted_from is None or adapted_from.target != origin.target:
         raise InputError(
             f"{path} exists and is not an adaptation of {source.target!r}: give another --out "
             f"or delete the file to start over"
         )
     require_same_setup(table, metadata, _MUST_MATCH, path, "adapted")
-    sample = (previous.get("seed"), previous.get("rounds"), len(previous.get("networks", [])))
-    if sample != (options.seed, options.rounds, options.networks):
-        previous.pop("networks", None)  # another sample of networks: time them again
-    previous.update(seed=options.seed, rounds=options.rounds, status="measuring")
+    networks = previous.networks
+    if (previous.seed, previous.rounds, len(networks or ())) != (
+        options.seed,
+        options.rounds,
+        options.networks,
+    ):
+        networks = None  # another sample of networks: time them again
+    resumed = previous.replace(
+        networks=networks, seed=options.seed, rounds=options.rounds, status="measuring"
+    )
     table.entries = {k: e for k, e in table.entries.items() if e["source"] == "measured"}
-    table.metadata.update({k: v for k, v in metadata.items() if k != "adaptation"})
+    table.metadata = table.metadata.overlay(metadata.replace(adaptation=resumed))
     return table
 
 
 def _space(options: AdaptOptions, source: LatencyTable) -> SearchSpace:
     if options.space:
         return load_space(options.space)
-    name = str(source.metadata.get("space") or DEFAULT_SPACE).split(",")[0]
+    name = source.metadata.first_space or DEFAULT_SPACE
     try:
         return load_space(name)
     except InputError:
@@ -532,12 +540,12 @@ def _space(options: AdaptOptions, source: LatencyTable) -> SearchSpace:
 
 
 def _source_threads(source: LatencyTable) -> int:
-    threads = source.metadata.get("threads")
+    threads = source.metadata.threads
     return threads if isinstance(threads, int) and threads > 0 else 1
 
 
 def _source_backend(source: LatencyTable) -> str:
-    runtime = source.metadata.get("runtime")
+    runtime = source.metadata.runtime
     return runtime if runtime in BACKENDS else "onnxruntime"
 
 

@@ -33,6 +33,7 @@ from rich.progress import (
 
 from nas.errors import InputError
 from nas.evaluators.latency.calibrate import calibrate
+from nas.evaluators.latency.metadata import Calibration, TableMetadata
 from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.evaluators.latency.timing import (
     Backend,
@@ -80,7 +81,8 @@ class BuildReport:
     measured: int = 0
     seconds: float = 0.0
     interrupted: bool = False
-    calibration: dict | None = None
+    calibration: Calibration | None = None
+    """The networks this run timed to fit the cold-cache term; None when it fitted none."""
     table: LatencyTable | None = field(default=None, repr=False)
 
 
@@ -106,15 +108,18 @@ def build_table(
     report = BuildReport(
         path=options.path, total=len(sigs), skipped=len(sigs) - len(todo), table=table
     )
-    if todo and "per_op_overhead_ms" not in table.metadata:
-        table.metadata["per_op_overhead_ms"] = round(call_overhead_ms(backend, options), 5)
+    if todo and table.metadata.per_op_overhead_ms is None:
+        overhead = round(call_overhead_ms(backend, options), 5)
+        table.metadata = table.metadata.replace(per_op_overhead_ms=overhead)
     started = time.perf_counter()
-    previous_seconds = float(table.metadata.get("build_seconds", 0.0))
+    previous_seconds = float(table.metadata.build_seconds or 0.0)
     torch.manual_seed(0)
 
     def save() -> None:
-        table.metadata["build_seconds"] = round(previous_seconds + time.perf_counter() - started, 1)
-        table.metadata["date"] = date.today().isoformat()
+        table.metadata = table.metadata.replace(
+            build_seconds=round(previous_seconds + time.perf_counter() - started, 1),
+            date=date.today().isoformat(),
+        )
         table.save(options.path)
 
     console = Console(stderr=True)
@@ -140,7 +145,7 @@ def build_table(
             if table.cost_model is None:
                 attach_cost_model(table, sigs)
                 save()
-            if options.calibrate and "cold_ms_per_mb" not in table.metadata:
+            if options.calibrate and table.metadata.cold_ms_per_mb is None:
                 report.calibration = calibrate(
                     table, space, backend, networks=options.calibrate, show_progress=show_progress
                 )
@@ -173,12 +178,12 @@ def attach_cost_model(table: LatencyTable, sigs: list[OpSignature], folds: int =
     ]
     if len(samples) < 4 * folds:  # too few to hold any out
         return
-    cache = int(table.metadata.get("l2_cache_bytes") or DEFAULT_CACHE_BYTES)
+    cache = int(table.metadata.l2_cache_bytes or DEFAULT_CACHE_BYTES)
     groups = [index % folds for index in range(len(samples))]
     held_out = pooled_mape(cross_validate(samples, groups, cache_bytes=cache))
     model = fit_cost_model(
         samples,
-        device=str(table.metadata.get("device", table.target)),
+        device=str(table.metadata.device or table.target),
         cache_bytes=cache,
         describe={
             f"held_out_mape_percent_{folds}_fold": round(held_out, 2),
@@ -202,15 +207,21 @@ def measure_op(sig: OpSignature, backend: Backend, options: BuildOptions):
 
 
 def require_same_setup(
-    table: LatencyTable, metadata: dict, names: tuple[str, ...], path: Path, made: str
+    table: LatencyTable, metadata: TableMetadata, names: tuple[str, ...], path: Path, made: str
 ) -> None:
     """A rerun may only add to a table timed with the same settings on the same machine."""
     for name in names:
-        if table.metadata.get(name) != metadata[name]:
+        recorded, now = _shown(getattr(table.metadata, name)), _shown(getattr(metadata, name))
+        if recorded != now:
             raise InputError(
-                f"{path} was {made} with {name}={table.metadata.get(name)!r}, this run has "
-                f"{name}={metadata[name]!r}: give another --out or delete the file to start over"
+                f"{path} was {made} with {name}={recorded!r}, this run has "
+                f"{name}={now!r}: give another --out or delete the file to start over"
             )
+
+
+def _shown(value: object) -> object:
+    """A setting as its file writes it ([3, 224, 224], not the record's tuple)."""
+    return list(value) if isinstance(value, tuple) else value
 
 
 def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
@@ -232,37 +243,37 @@ def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
 def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> LatencyTable:
     """The existing table at the output path (to resume), or a new one."""
     machine = machine_info()
-    metadata = {
-        "target": options.target,
-        "device": f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
+    metadata = TableMetadata.create(
+        target=options.target,
+        device=f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
         **machine,
-        "runtime": backend.name,
-        "runtime_version": backend.version,
-        "torch_version": torch.__version__,
-        "threads": options.threads,
-        "precision": "float32",
-        "input_size": options.input_size,
-        "num_classes": options.num_classes,
-        "space": space_name,
-        "clock": clock_name(options.threads),
-        "method": _method(options),
-    }
+        runtime=backend.name,
+        runtime_version=backend.version,
+        torch_version=torch.__version__,
+        threads=options.threads,
+        precision="float32",
+        input_size=options.input_size,
+        num_classes=options.num_classes,
+        space=space_name,
+        clock=clock_name(options.threads),
+        method=_method(options),
+    )
     path = options.path
     if not path.exists():
         return LatencyTable(metadata)
     table = LatencyTable.load(path)
-    if "adapted_from" in table.metadata:
+    if table.metadata.adapted_from is not None or table.metadata.is_unknown("adapted_from"):
         raise InputError(
             f"{path} was made by 'nas lut adapt', not measured operator by operator: build "
             f"into another --out"
         )
     require_same_setup(table, metadata, _MUST_MATCH, path, "built")
-    for name, value in metadata.items():  # fields a newer nas records that the file lacks
-        table.metadata.setdefault(name, value)
-    spaces = str(table.metadata.get("space", "")).split(",")
+    # Fields a newer nas records that the file lacks are filled in; the file's own stay.
+    resumed = table.metadata.with_defaults(metadata)
+    spaces = resumed.space_names
     if space_name not in spaces:
-        table.metadata["space"] = ",".join([s for s in spaces if s] + [space_name])
-    table.metadata["target"] = options.target
+        resumed = resumed.replace(space=",".join([*spaces, space_name]))
+    table.metadata = resumed.replace(target=options.target)
     return table
 
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import time
 from datetime import date
-from typing import Any
 
 import numpy as np
 
 from nas.evaluators.latency.cost_model import mape
+from nas.evaluators.latency.metadata import Calibration
 from nas.evaluators.latency.networks import NETWORK_ROUNDS, sample_archs, time_networks
 from nas.evaluators.latency.table import LatencyTable, feature_map_bytes
 from nas.evaluators.latency.timing import Backend
@@ -38,11 +38,11 @@ def calibrate(
     seed: int = CALIBRATION_SEED,
     rounds: int = NETWORK_ROUNDS,
     show_progress: bool = True,
-) -> dict[str, Any]:
+) -> Calibration:
     """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it."""
     started = time.perf_counter()
     shape = (3, *table.input_hw)
-    num_classes = int(table.metadata.get("num_classes", 1000))
+    num_classes = table.num_classes
     archs = sample_archs(space, networks, seed)
     timings = time_networks(
         archs,
@@ -53,21 +53,20 @@ def calibrate(
         description=f"calibrate {table.target}",
         show_progress=show_progress,
     )
-    summary = fit_cold_term(table, archs, [timing.ms for timing in timings])
-    summary.update(
+    summary = fit_cold_term(table, archs, [timing.ms for timing in timings]).replace(
         seed=seed,
         space=space.name,
         rounds=rounds,
         date=date.today().isoformat(),
         seconds=round(time.perf_counter() - started, 1),
     )
-    table.metadata["calibration"] = summary
+    table.metadata = table.metadata.replace(calibration=summary)
     return summary
 
 
 def fit_cold_term(
     table: LatencyTable, archs: list[Arch], measured_ms: list[float], fit_overhead: bool = False
-) -> dict[str, Any]:
+) -> Calibration:
     """Fit and store ``cold_ms_per_mb`` from networks timed end to end; returns the fit's summary.
 
     `nas lut adapt` times its own few networks and fits the same term, so the fit lives apart
@@ -84,11 +83,10 @@ def fit_cold_term(
     from scipy.optimize import nnls
 
     shape = (3, *table.input_hw)
-    num_classes = int(table.metadata.get("num_classes", 1000))
+    num_classes = table.num_classes
     measured = np.asarray(measured_ms, dtype=float)
-    probe = float(table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms))
-    table.metadata["per_op_overhead_ms"] = probe
-    table.metadata["cold_ms_per_mb"] = 0.0
+    probe = table.metadata.probe_overhead_ms
+    table.metadata = table.metadata.replace(per_op_overhead_ms=probe, cold_ms_per_mb=0.0)
     summed = np.array([table.predict(arch, shape, num_classes).total_ms for arch in archs])
     sigs = [arch_signatures(arch, shape, num_classes) for arch in archs]
     calls = np.array([len(found) - 1 for found in sigs], dtype=float)
@@ -98,22 +96,24 @@ def fit_cold_term(
     (cold, *extra), _ = nnls(np.column_stack(columns), (measured - summed) / measured)
     extra_ms = float(extra[0]) if extra else 0.0
     fitted = summed - calls * extra_ms + megabytes * cold
-    table.metadata["cold_ms_per_mb"] = round(float(cold), 6)
-    summary = {
-        "networks": len(archs),
-        "fitted": "cold_ms_per_mb, by least squares on relative error",
-        "mape_without_pct": round(mape(summed, measured), 2),
-        "mape_fitted_pct": round(mape(fitted, measured), 2),
-        "median_network_ms": round(float(np.median(measured)), 3),
-        "median_feature_map_mb": round(float(np.median(megabytes)), 2),
-        "effective_gb_per_s": round(1 / cold, 1) if cold else None,
-    }
+    table.metadata = table.metadata.replace(cold_ms_per_mb=round(float(cold), 6))
+    summary = Calibration.create(
+        networks=len(archs),
+        fitted="cold_ms_per_mb, by least squares on relative error",
+        mape_without_pct=round(mape(summed, measured), 2),
+        mape_fitted_pct=round(mape(fitted, measured), 2),
+        median_network_ms=round(float(np.median(measured)), 3),
+        median_feature_map_mb=round(float(np.median(megabytes)), 2),
+        effective_gb_per_s=round(1 / cold, 1) if cold else None,
+    )
     if fit_overhead:
-        table.metadata["per_op_overhead_ms"] = round(probe + extra_ms, 5)
-        table.metadata["per_op_overhead_probe_ms"] = round(probe, 5)
-        summary["fitted"] = (
-            "per-operator overhead above the probe's and cold_ms_per_mb, by non-negative "
-            "least squares on relative error"
+        table.metadata = table.metadata.replace(
+            per_op_overhead_ms=round(probe + extra_ms, 5),
+            per_op_overhead_probe_ms=round(probe, 5),
         )
-        summary["extra_overhead_ms"] = round(extra_ms, 5)
+        summary = summary.replace(
+            fitted="per-operator overhead above the probe's and cold_ms_per_mb, by "
+            "non-negative least squares on relative error",
+            extra_overhead_ms=round(extra_ms, 5),
+        )
     return summary

@@ -23,6 +23,7 @@ from nas.evaluators.latency.bench_output import BenchOutputError, RunTiming, par
 from nas.evaluators.latency.build import attach_cost_model
 from nas.evaluators.latency.bundle import MANIFEST, PHONE_FORMATS
 from nas.evaluators.latency.calibrate import fit_cold_term
+from nas.evaluators.latency.metadata import BundleRecord, Calibration, TableMetadata
 from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import load_space
@@ -91,7 +92,7 @@ class ImportReport:
     path: Path
     table: LatencyTable
     operators: int
-    calibration: dict[str, Any] | None
+    calibration: Calibration | None
     held_out_mape_pct: float | None
 
 
@@ -108,7 +109,9 @@ def import_bundle(folder: Path, target: str, out: Path | None = None) -> ImportR
         timings = bundle.timings[model["id"]]
         fastest = min(timings, key=lambda t: t.ms)
         table.set_entry(model["key"], fastest.ms, max(0.0, fastest.typical_ms - fastest.ms))
-    table.metadata["per_op_overhead_ms"] = round(bundle.fastest_ms("overhead"), 5)
+    table.metadata = table.metadata.replace(
+        per_op_overhead_ms=round(bundle.fastest_ms("overhead"), 5)
+    )
     sigs = space.signatures((3, size, size), num_classes)
     known = {sig.key for sig in sigs}
     if {m["key"] for m in operators} != known:
@@ -122,14 +125,13 @@ def import_bundle(folder: Path, target: str, out: Path | None = None) -> ImportR
     if calibration:
         archs = [Arch.from_string(m["arch"]) for m in calibration]
         measured = [bundle.fastest_ms(m["id"]) for m in calibration]
-        summary = fit_cold_term(table, archs, measured, fit_overhead=True)
-        summary.update(
+        summary = fit_cold_term(table, archs, measured, fit_overhead=True).replace(
             seed=manifest["calibration_seed"],
             space=space.name,
             rounds=manifest["network_rounds"],
-            date=table.metadata["date"],
+            date=table.metadata.date,
         )
-        table.metadata["calibration"] = summary
+        table.metadata = table.metadata.replace(calibration=summary)
     path = Path(out) if out else default_table_path(target)
     table.save(path)
     return ImportReport(path, table, len(operators), summary, _held_out(table))
@@ -141,7 +143,7 @@ def _held_out(table: LatencyTable) -> float | None:
     return float(found) if found is not None else None
 
 
-def _metadata(bundle: Bundle, target: str) -> dict[str, Any]:
+def _metadata(bundle: Bundle, target: str) -> TableMetadata:
     """The same fields `nas lut build` records, from the manifest and the device's record."""
     manifest, device = bundle.manifest, bundle.device
     maker = " ".join(
@@ -156,38 +158,38 @@ def _metadata(bundle: Bundle, target: str) -> dict[str, Any]:
     fmt = PHONE_FORMATS[manifest["format"]]
     tool = device.get("tool") or fmt.tool
     described = ", ".join(part for part in (soc, system) if part)
-    return {
-        "target": target,
-        "device": f"{maker or 'unknown device'} ({described})" if described else maker,
-        "cpu_model": soc or maker,
-        "machine": device.get("ro.product.cpu.abi", ""),
-        "system": system,
-        "serial": device.get("serial"),
-        "device_properties": {k: v for k, v in device.items() if k.startswith("ro.")},
-        "runtime": fmt.runtime,
-        "runtime_version": device.get("runtime_version", "not given (run.py --runtime-version)"),
-        "benchmark_tool": tool,
-        "benchmark_tool_sha256": device.get("tool_sha256"),
-        "threads": int(manifest["threads"]),
-        "precision": fmt.precision if tool != "nas-local-bench" else "float32",
-        "input_size": int(manifest["input_size"]),
-        "num_classes": int(manifest["num_classes"]),
-        "space": manifest["space"],
-        "clock": "thread_cpu" if tool == "nas-local-bench" and manifest["threads"] == 1 else "wall",
-        "method": (
+    return TableMetadata.create(
+        target=target,
+        device=f"{maker or 'unknown device'} ({described})" if described else maker,
+        cpu_model=soc or maker,
+        machine=device.get("ro.product.cpu.abi", ""),
+        system=system,
+        serial=device.get("serial"),
+        device_properties={k: v for k, v in device.items() if k.startswith("ro.")},
+        runtime=fmt.runtime,
+        runtime_version=device.get("runtime_version", "not given (run.py --runtime-version)"),
+        benchmark_tool=tool,
+        benchmark_tool_sha256=device.get("tool_sha256"),
+        threads=int(manifest["threads"]),
+        precision=fmt.precision if tool != "nas-local-bench" else "float32",
+        input_size=int(manifest["input_size"]),
+        num_classes=int(manifest["num_classes"]),
+        space=manifest["space"],
+        clock="thread_cpu" if tool == "nas-local-bench" and manifest["threads"] == 1 else "wall",
+        method=(
             f"nas lut bundle + import: each operator exported alone ({manifest['exporter']}) "
             f"with random weights at batch 1 and timed on the device by {tool} "
             f"({manifest['operator_loops']} runs, networks {manifest['network_loops']} runs in "
             f"{manifest['network_rounds']} interleaved rounds), {manifest['threads']} thread(s); "
             f"each entry is the fastest run, its std the tool's mean (median) minus that"
         ),
-        "bundle": {
-            "folder": str(bundle.folder),
-            "format": manifest["format"],
-            "created": manifest["created"],
-            "runs": len(manifest["runs"]),
-            "timed": device.get("started"),
-            "last_run": device.get("last_run"),
-        },
-        "date": date.today().isoformat(),
-    }
+        bundle=BundleRecord.create(
+            folder=str(bundle.folder),
+            format=manifest["format"],
+            created=manifest["created"],
+            runs=len(manifest["runs"]),
+            timed=device.get("started"),
+            last_run=device.get("last_run"),
+        ),
+        date=date.today().isoformat(),
+    )

@@ -29,8 +29,8 @@ A signature the table lacks is priced by the optional cost model (entries and es
 from __future__ import annotations
 
 import json
-import math
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from nas.errors import InputError
+from nas.evaluators.latency.metadata import MAX_ENTRY_MS, TableMetadata, is_number
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.ops import (
@@ -61,12 +62,6 @@ from nas.search_spaces.signatures import (
 
 FORMAT_VERSION = 1
 SOURCES = ("measured", "model")
-REQUIRED_METADATA = ("target", "input_size", "method")
-MAX_ENTRY_MS = 60_000.0
-"""Most milliseconds a table entry may say (also its spread, and the per-operator overhead).
-An operator of a mobile network takes under 10 ms on a phone (the shipped tables' largest
-entry is 8.7 ms); a minute allows a microcontroller and rules out 1e308, which would make every
-sum infinite."""
 
 
 @dataclass(frozen=True)
@@ -158,16 +153,22 @@ def _feature_map_values(layer: Layer) -> int:
 
 
 class LatencyTable:
-    """A target's per-operator latencies plus how they were obtained."""
+    """A target's per-operator latencies plus how they were obtained (`metadata`).
+
+    The metadata is an immutable record: code that learns something about the table (a build's
+    date, a fitted term) replaces it, ``table.metadata = table.metadata.replace(...)``.
+    """
 
     def __init__(
         self,
-        metadata: dict[str, Any],
+        metadata: TableMetadata | Mapping[str, Any],
         entries: dict[str, dict[str, Any]] | None = None,
         cost_model: dict[str, Any] | None = None,
         path: Path | None = None,
     ) -> None:
-        self.metadata = dict(metadata)
+        if not isinstance(metadata, TableMetadata):
+            metadata = TableMetadata.read(dict(metadata))
+        self.metadata: TableMetadata = metadata
         self.entries: dict[str, dict[str, Any]] = dict(entries or {})
         self.cost_model = cost_model
         self.path = path
@@ -177,25 +178,28 @@ class LatencyTable:
 
     @property
     def target(self) -> str:
-        return str(self.metadata["target"])
+        return str(self.metadata.target)
 
     @property
     def input_hw(self) -> tuple[int, int]:
         """(height, width) the table was built at; metadata holds a side or [C, H, W]."""
-        size = self.metadata["input_size"]
-        return (size, size) if isinstance(size, int) else (size[1], size[2])
+        return self.metadata.input_hw
 
     @property
     def input_size(self) -> int:
         return self.input_hw[0]
 
     @property
+    def num_classes(self) -> int:
+        return self.metadata.classes
+
+    @property
     def per_op_overhead_ms(self) -> float:
-        return float(self.metadata.get("per_op_overhead_ms", 0.0))
+        return self.metadata.overhead_ms
 
     @property
     def cold_ms_per_mb(self) -> float:
-        return float(self.metadata.get("cold_ms_per_mb", 0.0))
+        return self.metadata.cold_ms
 
     def describe(self) -> str:
         """Where the table came from, for error messages."""
@@ -258,7 +262,7 @@ class LatencyTable:
 
     def _model_ms(self, sig: OpSignature) -> float:
         if self.cost_model is None:
-            space = self.metadata.get("space", "<space>")
+            space = self.metadata.space or "<space>"
             raise InputError(
                 f"{self.describe()} has no entry for operator {sig.key} and no cost model to "
                 f"price it: run 'nas lut build --target {self.target} --space {space}' with the "
@@ -282,7 +286,7 @@ class LatencyTable:
     def to_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
             "format": FORMAT_VERSION,
-            "metadata": self.metadata,
+            "metadata": self.metadata.to_dict(),
             "entries": {
                 key: {
                     "ms": _round(entry["ms"]),
@@ -334,24 +338,15 @@ class LatencyTable:
                 f"{where} has format {data.get('format')!r}, this nas reads format "
                 f"{FORMAT_VERSION}: {hint}"
             )
-        metadata, entries = data.get("metadata"), data.get("entries")
-        if not isinstance(metadata, dict):
-            raise InputError(f"{where}: 'metadata' must be an object: {hint}")
-        for name in REQUIRED_METADATA:
-            if name not in metadata:
-                raise InputError(f"{where}: metadata lacks '{name}': {hint}")
-        if not _is_input_size(metadata["input_size"]):
-            raise InputError(
-                f"{where}: metadata 'input_size' must be a positive integer or "
-                f"[channels, height, width]: {hint}"
-            )
+        metadata = TableMetadata.read(data.get("metadata"), where, hint)
+        entries = data.get("entries")
         if not isinstance(entries, dict):
             raise InputError(f"{where}: 'entries' must be an object: {hint}")
         for key, entry in entries.items():
             if (
                 not isinstance(entry, dict)
-                or not _is_number(entry.get("ms"))
-                or not _is_number(entry.get("std"))
+                or not is_number(entry.get("ms"))
+                or not is_number(entry.get("std"))
                 or entry.get("source") not in SOURCES
             ):
                 raise InputError(
@@ -365,13 +360,6 @@ class LatencyTable:
                         f"{MAX_ENTRY_MS:g} ms (no operator takes negative time, or minutes): "
                         f"{hint}"
                     )
-        for name in ("per_op_overhead_ms", "cold_ms_per_mb"):
-            value = metadata.get(name, 0.0)
-            if not _is_number(value) or not 0 <= value <= MAX_ENTRY_MS:
-                raise InputError(
-                    f"{where}: metadata {name!r} is {value!r}, not a number from 0 to "
-                    f"{MAX_ENTRY_MS:g}: {hint}"
-                )
         cost_model = data.get("cost_model")
         if cost_model is not None and not isinstance(cost_model, dict):
             raise InputError(f"{where}: 'cost_model' must be an object: {hint}")
@@ -398,16 +386,6 @@ class LatencyTable:
                 f"'nas lut build' (a rerun resumes) or restore the file"
             ) from None
         return cls.from_dict(data, where=f"latency table {path}", path=path)
-
-
-def _is_input_size(value: Any) -> bool:
-    if isinstance(value, list) and len(value) == 3:
-        return all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value)
-    return isinstance(value, int) and not isinstance(value, bool) and value > 0
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def _round(value: float) -> float:

@@ -209,8 +209,8 @@ def check_same_machine(table: LatencyTable) -> None:
     """A table can only be validated where it was measured: same CPU, an installed runtime."""
     meta = table.metadata
     here = machine_info()["cpu_model"]
-    if meta.get("runtime") not in BACKENDS or meta.get("cpu_model") != here:
-        made = meta.get("cpu_model") or meta.get("device") or "another device"
+    if meta.runtime not in BACKENDS or meta.cpu_model != here:
+        made = meta.cpu_model or meta.device or "another device"
         raise InputError(
             f"{table.describe()} was made for {made}, not this machine ({here}): "
             f"validate it on that device, or build a table here with "
@@ -228,7 +228,7 @@ def check_operator_speed(
     them (a table of published or modelled values cannot be re-timed here).
     """
     shape = (3, *table.input_hw)
-    num_classes = int(table.metadata.get("num_classes", 1000))
+    num_classes = table.num_classes
     measured = [
         sig
         for sig in space.signatures(shape, num_classes)
@@ -268,10 +268,10 @@ def validate_table(
     """
     check_same_machine(table)
     meta = table.metadata
-    threads = int(meta["threads"])
-    backend = get_backend(str(meta["runtime"]), threads)
+    threads = int(meta.threads or 1)
+    backend = get_backend(str(meta.runtime), threads)
     shape = (3, input_size, input_size) if input_size else (3, *table.input_hw)
-    num_classes = int(meta.get("num_classes", 1000))
+    num_classes = table.num_classes
     candidates = [
         (f"random_{i:03d}", "random", arch)
         for i, arch in enumerate(sample_archs(space, n_archs, seed))
@@ -314,10 +314,10 @@ def validate_table(
             "n_archs": n_archs,
             "rounds": rounds,
             "repeats": repeats,
-            "runtime": meta["runtime"],
+            "runtime": meta.runtime,
             "runtime_version": backend.version,
             "threads": threads,
-            "clock": meta.get("clock"),
+            "clock": meta.clock,
             "input": list(shape),
             "num_classes": num_classes,
             "machine": machine_info(),
@@ -368,7 +368,7 @@ def validate_with_timings(table: LatencyTable, folder: Path) -> ValidationReport
             "runtime": PHONE_RUNTIMES.get(manifest["format"], manifest["format"]),
             "runtime_version": device.get("runtime_version"),
             "threads": manifest["threads"],
-            "clock": table.metadata.get("clock"),
+            "clock": table.metadata.clock,
             "input": list(shape),
             "num_classes": num_classes,
             "machine": {k: v for k, v in device.items() if k.startswith("ro.") or k == "serial"},

@@ -1,4 +1,8 @@
-"""`nas lut`: build, validate and inspect latency lookup tables."""
+"""`nas lut`: build, validate and inspect latency lookup tables.
+
+Each command parses its flags, calls the latency library and prints the lines and tables the
+library makes of the result (`build_summary`, `TableSummary`, ...).
+"""
 
 from __future__ import annotations
 
@@ -12,11 +16,26 @@ from nas.evaluators.latency import (
     BACKENDS,
     BUNDLE_FORMATS,
     NETWORK_ROUNDS,
-    available_tables,
+    TableSummary,
+    TableView,
+    adapt_summary,
+    build_summary,
+    bundle_summary,
+    import_summary,
+    list_tables,
+    listing_view,
     load_table,
-    shipped_tables,
+    validation_summary,
 )
 from nas.search_spaces.space import DEFAULT_SPACE
+
+
+def _print(parts: list[str | TableView]) -> None:
+    for part in parts:
+        if isinstance(part, TableView):
+            print_table(part.title, part.columns, part.rows)
+        else:
+            console.print(part)
 
 
 @click.group("lut")
@@ -85,19 +104,8 @@ def build(
         calibrate=calibrate,
     )
     report = build_table(options)
-    console.print(
-        f"{report.path}: {report.measured} operators measured, {report.skipped} "
-        f"already there, {report.total} in the space ({report.seconds / 60:.1f} min)"
-    )
-    if report.calibration:
-        c = report.calibration
-        console.print(
-            f"calibrated on {c['networks']} networks: cold feature maps cost "
-            f"{report.table.cold_ms_per_mb:.4f} ms/MB; table error on them "
-            f"{c['mape_without_pct']:.1f}% -> {c['mape_fitted_pct']:.1f}%"
-        )
+    _print(build_summary(report))
     if report.interrupted:
-        console.print("interrupted: rerun the same command to resume")
         sys.exit(130)
 
 
@@ -188,34 +196,9 @@ def adapt(
     )
     require_writable_file(options.path)
     report = adapt_table(options)
+    _print(adapt_summary(report))
     if report.interrupted:
-        console.print(
-            f"{report.path}: interrupted after {report.operators_measured} operators: rerun "
-            f"the same command to resume"
-        )
         sys.exit(130)
-    done = report.adaptation
-    table = report.table
-    origin = table.metadata["adapted_from"]
-    console.print(
-        f"{report.path}: {len(table.entries)} entries adapted from {origin['target']!r} "
-        f"({done['operators']} operators over {done['variants']} variants and "
-        f"{len(done['networks'])} networks timed here, {done['measurement_seconds']:.0f} s)"
-    )
-    console.print(
-        f"operators here take {done['speed_ratio_median']:.2f}x the source's time (10-90%: "
-        f"{done['speed_ratio_p10_p90'][0]:.2f}-{done['speed_ratio_p10_p90'][1]:.2f}); "
-        f"per-term factors with ridge {done['ridge']}: "
-        f"{done['cv_operator_mape_pct_by_ridge'][done['ridge']]:.1f}% error on held-out "
-        f"operators ({done['cv_operator_mape_pct_by_ridge']['overall ratio only']:.1f}% with "
-        f"the overall ratio alone)"
-    )
-    calibration = table.metadata["calibration"]
-    console.print(
-        f"cold feature maps cost {table.cold_ms_per_mb:.4f} ms/MB; error on the timed networks "
-        f"{calibration['mape_without_pct']:.1f}% -> {calibration['mape_fitted_pct']:.1f}%"
-    )
-    console.print(f"judge it on other networks: nas lut validate --target {report.path}")
 
 
 @command.command("bundle")
@@ -316,17 +299,7 @@ def bundle(
         zoo=zoo,
     )
     manifest = write_bundle(options, writer, exporter)
-    models = manifest["models"]
-    operators = sum(m["role"] == "operator" for m in models)
-    console.print(
-        f"{out}: {operators} operators and {len(models) - operators - 1} networks as "
-        f"{fmt} ({exporter}), {len(manifest['runs'])} runs for {manifest['tool']} "
-        f"({manifest['export_seconds'] / 60:.1f} min of export)"
-    )
-    console.print(
-        f"next: python {out / 'run.py'} --bench PATH/TO/{manifest['tool']} (phone on adb) "
-        f"or --local (this machine); then nas lut import {out} --target {target}"
-    )
+    _print(bundle_summary(manifest, out, target))
 
 
 @command.command("import")
@@ -345,29 +318,7 @@ def import_(folder: Path, target: str, out: Path | None) -> None:
 
     require_writable_file(out or default_table_path(target))
     report = import_bundle(folder, target, out)
-    table = report.table
-    console.print(
-        f"{report.path}: {report.operators} operators measured on {table.metadata['device']} "
-        f"with {table.metadata['benchmark_tool']}, {table.metadata['threads']} thread(s)"
-    )
-    probe = table.metadata.get("per_op_overhead_probe_ms", table.per_op_overhead_ms)
-    console.print(
-        f"call overhead {table.per_op_overhead_ms:.4f} ms per operator (the probe's "
-        f"{probe:.4f} ms, the rest fitted on the calibration networks)"
-    )
-    if report.held_out_mape_pct is not None:
-        console.print(
-            f"cost model for operators outside the space: {report.held_out_mape_pct:.1f}% "
-            f"error on held-out entries (5-fold)"
-        )
-    if report.calibration:
-        c = report.calibration
-        console.print(
-            f"calibrated on {c['networks']} networks: cold feature maps cost "
-            f"{table.cold_ms_per_mb:.4f} ms/MB; table error on them "
-            f"{c['mape_without_pct']:.1f}% -> {c['mape_fitted_pct']:.1f}%"
-        )
-    console.print(f"judge it: nas lut validate --target {report.path} --timings {folder}")
+    _print(import_summary(report, folder))
 
 
 @command.command("validate")
@@ -440,7 +391,7 @@ def validate(
     if timings is not None:
         report = validate_with_timings(table, timings)
     else:
-        space_name = space or str(table.metadata.get("space", DEFAULT_SPACE)).split(",")[0]
+        space_name = space or table.metadata.first_space or DEFAULT_SPACE
         report = validate_table(
             table,
             load_space(space_name),
@@ -450,95 +401,18 @@ def validate(
             rounds=rounds,
             input_size=input_size,
         )
-    json_path, png_path = write_report(report, out)
-    rows = []
-    for group in ("random", "zoo"):
-        for label, metrics in (
-            ("table", report.metrics(group)),
-            ("table x speed ratio", report.speed_scaled_metrics(group)),
-            ("plain sum", report.plain_sum_metrics(group)),
-        ):
-            if metrics:
-                rows.append(
-                    [
-                        group,
-                        label,
-                        metrics.n,
-                        f"{metrics.mape_pct:.1f}%",
-                        f"{metrics.within_pct:.0f}%",
-                        f"{metrics.kendall_tau:.3f}",
-                        f"{metrics.max_abs_error_pct:.1f}%",
-                    ]
-                )
-    print_table(
-        f"{report.target}: table sum against end-to-end time "
-        f"({report.settings['runtime']}, {report.settings['threads']} thread(s))",
-        ["networks", "prediction", "n", "MAPE", "within ±10%", "Kendall tau", "worst"],
-        rows,
-    )
-    console.print(
-        "table = entries - call overhead + cold feature maps (what the search uses); "
-        "x speed ratio = the table scaled by the operator speed measured below; "
-        "plain sum = entries alone"
-    )
-    speed = report.speed
-    if speed is not None:
-        console.print(speed.describe())
-        if speed.changed:
-            console.print(
-                f"[yellow]this machine takes {speed.ratio:.2f}x the time the "
-                f"table recorded for its operators, so the sums above miss for that "
-                f"reason first: adapt the table to this machine in a minute ('nas lut "
-                f"adapt --from {target} --target NAME') or rebuild it here ('nas lut build "
-                f"--target {report.target} --out FILE')[/yellow]"
-            )
-    unpriced = [row.name for row in report.rows if row.predicted_ms is None]
-    if unpriced:
-        console.print(f"not priced by the table (no entry, no cost model): {', '.join(unpriced)}")
-    console.print(f"wrote {json_path} and {png_path}")
+    _print(validation_summary(report, target, write_report(report, out)))
 
 
 @command.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list.")
-def list_tables(as_json: bool) -> None:
+def list_(as_json: bool) -> None:
     """List the targets that have a table, with how each was made."""
-    shipped = shipped_tables()
-    rows = []
-    for target, path in sorted(available_tables().items()):
-        meta = load_table(str(path)).metadata
-        rows.append(
-            {
-                "target": target,
-                "origin": "shipped" if shipped.get(target) == path else "user",
-                "path": str(path),
-                "device": meta.get("device", ""),
-                "runtime": _runtime(meta),
-                "threads": meta.get("threads"),
-                "input_size": meta.get("input_size"),
-                "space": meta.get("space"),
-                "date": meta.get("date"),
-            }
-        )
+    listings = list_tables()
     if as_json:
-        echo_json(rows)
+        echo_json([listing.to_dict() for listing in listings])
         return
-    print_table(
-        "Latency tables",
-        ["target", "origin", "device", "runtime", "threads", "input", "space", "date"],
-        [
-            [
-                r["target"],
-                r["origin"],
-                r["device"],
-                r["runtime"],
-                r["threads"],
-                r["input_size"],
-                r["space"],
-                r["date"],
-            ]
-            for r in rows
-        ],
-    )
+    _print([listing_view(listings)])
 
 
 @command.command("show")
@@ -546,44 +420,8 @@ def list_tables(as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print metadata and entry counts as JSON.")
 def show(target: str, as_json: bool) -> None:
     """Show a table's metadata and what its entries are made of."""
-    table = load_table(target)
-    counts = {
-        source: sum(1 for e in table.entries.values() if e["source"] == source)
-        for source in ("measured", "model")
-    }
-    kinds: dict[str, list[float]] = {}
-    for key, entry in table.entries.items():
-        kinds.setdefault(key.split(":")[0], []).append(entry["ms"])
-    summary = {
-        "target": table.target,
-        "path": str(table.path),
-        "metadata": table.metadata,
-        "entries": len(table.entries),
-        **{f"n_{k}": v for k, v in counts.items()},
-        "has_cost_model": table.cost_model is not None,
-        "kinds": {
-            kind: {"n": len(v), "min_ms": round(min(v), 4), "max_ms": round(max(v), 4)}
-            for kind, v in sorted(kinds.items())
-        },
-    }
+    summary = TableSummary.of(load_table(target))
     if as_json:
-        echo_json(summary)
+        echo_json(summary.to_dict())
         return
-    console.print(f"[bold]{table.target}[/bold] ({table.path})")
-    for name, value in sorted(table.metadata.items()):
-        console.print(f"  {name}: {value}")
-    console.print(
-        f"{len(table.entries)} entries ({counts['measured']} measured, "
-        f"{counts['model']} model), cost model: "
-        f"{'yes' if table.cost_model is not None else 'no'}"
-    )
-    print_table(
-        "Entries by operator kind",
-        ["kind", "n", "min ms", "max ms"],
-        [[k, v["n"], v["min_ms"], v["max_ms"]] for k, v in summary["kinds"].items()],
-    )
-
-
-def _runtime(meta: dict) -> str:
-    runtime = meta.get("runtime", "")
-    return f"{runtime} {meta.get('runtime_version', '')}".strip()
+    _print(summary.parts())
