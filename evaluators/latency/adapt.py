@@ -120,6 +120,7 @@ class AdaptReport:
         return self.table.metadata.adaptation or Adaptation()
 
 
+# Long: timing, saving and resuming share the table, the progress record and the save closure.
 def adapt_table(
     options: AdaptOptions,
     show_progress: bool = True,
@@ -356,6 +357,7 @@ def _ridge_name(weight: float) -> str:
     return "overall ratio only" if np.isinf(weight) else f"{weight:g}"
 
 
+# Long: one speed fit fills the entries, the scaled cost model and the progress record.
 def _fit(
     table: LatencyTable,
     source: LatencyTable,

@@ -86,6 +86,7 @@ class BuildReport:
     table: LatencyTable | None = field(default=None, repr=False)
 
 
+# Long: timing, the periodic saves and the resume bookkeeping share one table and one clock.
 def build_table(
     options: BuildOptions,
     show_progress: bool = True,

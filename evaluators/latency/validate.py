@@ -247,6 +247,7 @@ def check_operator_speed(
     )
 
 
+# Long: pricing, the speed check and the timing fill one set of rows and one settings record.
 def validate_table(
     table: LatencyTable,
     space: SearchSpace,

@@ -43,6 +43,7 @@ def command() -> None:
     """Latency lookup tables: milliseconds per operator on a target device."""
 
 
+# Long only by its options: the body parses them, calls the library and prints.
 @command.command("build")
 @click.option("--target", required=True, help="Name of the table (your device), e.g. rpi4.")
 @click.option(
@@ -109,6 +110,7 @@ def build(
         sys.exit(130)
 
 
+# Long only by its options: the body parses them, calls the library and prints.
 @command.command("adapt")
 @click.option(
     "--from",
@@ -201,6 +203,7 @@ def adapt(
         sys.exit(130)
 
 
+# Long only by its options: the body parses them, calls the library and prints.
 @command.command("bundle")
 @click.option("--target", required=True, help="Name of the table the bundle is for (the phone).")
 @click.option(
@@ -321,6 +324,7 @@ def import_(folder: Path, target: str, out: Path | None) -> None:
     _print(import_summary(report, folder))
 
 
+# Long only by its options: the body parses them, calls the library and prints.
 @command.command("validate")
 @click.option("--target", required=True, help="Target name or table file.")
 @click.option(
