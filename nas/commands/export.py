@@ -4,10 +4,13 @@ safetensors weights or a reproducible JSON."""
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import click
 import optuna
+from optuna.trial import FrozenTrial
 
 from nas.artifacts import FoundWeights, load_weights, locate_weights
 from nas.commands._output import console, storage_option, study_option
@@ -133,6 +136,35 @@ def command(
     if arch_text is not None:
         _export_arch(arch_text, fmt, out, input_size, num_classes)
         return
+    chosen = _choose(storage, study, number, best, max_ms, input_size, num_classes, artifact_dir)
+    check = _write(chosen.spec, fmt, out, chosen.document)
+    _say_what_was_written(chosen, fmt, out, input_size, check)
+
+
+@dataclass(frozen=True)
+class _Chosen:
+    """The trial to export and what its model is built from."""
+
+    study: optuna.Study
+    study_attrs: StudyAttrs
+    """The study's record, with its search's data and settings for a companion study."""
+    trial: FrozenTrial
+    located: FoundWeights | None
+    spec: ModelSpec
+    document: dict[str, Any]
+
+
+def _choose(
+    storage: str,
+    study: str | None,
+    number: int | None,
+    best: bool,
+    max_ms: float | None,
+    input_size: int | None,
+    num_classes: int | None,
+    artifact_dir: Path | None,
+) -> _Chosen:
+    """Find the trial (--trial N or --best) and its weights, and say what to build."""
     rdb = open_existing_storage(storage)
     try:
         found = pick_study(rdb, study)
@@ -148,18 +180,25 @@ def command(
         document = trial_document(found.study_name, study_attrs, trial, trained=weights is not None)
     finally:
         rdb.engine.dispose()
-    check = _write(spec, fmt, out, document)
-    attrs = TrialAttrs.of(trial)
+    return _Chosen(found, study_attrs, trial, located, spec, document)
+
+
+def _say_what_was_written(
+    chosen: _Chosen, fmt: str, out: Path, input_size: int | None, check: Check | None
+) -> None:
+    """The trial's figures, the files written, their check, and whose weights they carry."""
+    attrs, spec = TrialAttrs.of(chosen.trial), chosen.spec
+    target = attrs.target or chosen.study_attrs.target
     console.print(
-        f"trial {trial.number} of {found.study_name}: "
+        f"trial {chosen.trial.number} of {chosen.study.study_name}: "
         + (f"val acc {attrs.accuracy:.2%}, " if attrs.accuracy is not None else "")
-        + f"{_or_nan(attrs.latency_ms):.2f} ms on {attrs.target or study_attrs.target or '?'}, "
+        + f"{_or_nan(attrs.latency_ms):.2f} ms on {target or '?'}, "
         f"{_or_nan(attrs.mflops):.1f} MFLOPs"
     )
     if fmt == "json":
         console.print(
             f"wrote {out} (arch and record; trained weights "
-            f"{'exist' if weights is not None else 'do not exist'} for this trial)"
+            f"{'exist' if spec.trained else 'do not exist'} for this trial)"
         )
         return
     console.print(f"wrote {_written(fmt, out)} ({fmt}, {spec.describe()})")
@@ -167,11 +206,11 @@ def command(
         console.print(_latency_at(spec, attrs.target))
     if check is not None:
         console.print(check.describe())
-    if weights is not None:
-        dataset = study_attrs.dataset
+    if spec.trained and chosen.located is not None:
+        dataset = chosen.study_attrs.dataset
         console.print(
-            f"the weights are the {_training(found, study_attrs, located)} on "
-            f"{(dataset and dataset.name) or '?'}: "
+            f"the weights are the {_training(chosen.study, chosen.study_attrs, chosen.located)} "
+            f"on {(dataset and dataset.name) or '?'}: "
             f"the model takes {spec.input_shape[0]}-channel input and predicts its "
             f"{spec.num_classes} classes"
         )

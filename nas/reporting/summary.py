@@ -20,58 +20,7 @@ def write_markdown(
     def link(target: Path) -> str:
         return target.relative_to(path.parent).as_posix()
 
-    config, dataset = data.config, data.dataset
-    budgets = [
-        f"{config[key]:g} {unit}"
-        for key, unit in (
-            ("budget_mflops", "MFLOPs"),
-            ("budget_params", "parameters"),
-            ("budget_ms", "ms"),
-        )
-        if config.get(key)
-    ]
-    shape = "x".join(map(str, dataset.input_shape or ())) or "?"
-    counts = ", ".join(
-        f"{n} {outcome.words}" for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1])
-    )
-    lines = [
-        f"# Search report: {data.study_name}",
-        "",
-        f"- storage: `{data.storage}`",
-        f"- target: `{data.target}`; cost priced at 3x{data.input_size}x{data.input_size}, "
-        f"MFLOPs = millions of multiply-adds",
-        f"- budget: {', '.join(budgets) or 'none'}",
-        f"- space: `{config.get('space', '?')}`; sampler `{config.get('sampler', '?')}`; "
-        f"objective `{config.get('objective', '?')}`",
-        f"- accuracy: validation split of `{dataset.name or '?'}` at {shape}, "
-        f"{dataset.num_classes or '?'} classes (proxy training)",
-        f"- trials: {counts}",
-        "",
-        f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
-        "",
-        "Accuracy with its 95% Wilson interval on the validation split; *over seeds*: mean and "
-        "standard deviation with the confirm runs, which the front is taken on; *vs cheaper*: "
-        "more accurate than the next cheaper member beyond the noise (Welch t-test over seeds, "
-        "or a two-proportion z-test on one run, at 5%), or a tie.",
-        "",
-        "| trial | accuracy [95% CI] | over seeds | vs cheaper | latency ms | MFLOPs | params | "
-        "zoo | arch |",
-        "|---:|---:|---:|---|---:|---:|---:|---|---|",
-    ]
-    for row in data.front:
-        lines.append(
-            f"| {row.number} | {accuracy_text(row)} | {seeds_text(row)} | "
-            f"{versus_text(row)} | "
-            f"{row.latency_ms:.2f} | {row.mflops:.1f} | {row.params:,} | "
-            f"{data.zoo_name(row) or ''} | `{row.arch}` |"
-        )
-    lines += [
-        "",
-        "Export one: `nas export --study "
-        + data.study_name
-        + " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).",
-        "",
-    ]
+    lines = [*_settings_section(data), *_front_section(data)]
     if final:
         lines += [final, ""]
         if "final_training" in figures:
@@ -102,6 +51,68 @@ def write_markdown(
         lines += ["## Notes", "", *(f"- {note}" for note in data.notes)]
     path.write_text("\n".join(lines).rstrip() + "\n")
     return path
+
+
+def _settings_section(data: ReportData) -> list[str]:
+    """The title and what the search was: storage, target, budgets, space, data, trial counts."""
+    config, dataset = data.config, data.dataset
+    budgets = [
+        f"{config[key]:g} {unit}"
+        for key, unit in (
+            ("budget_mflops", "MFLOPs"),
+            ("budget_params", "parameters"),
+            ("budget_ms", "ms"),
+        )
+        if config.get(key)
+    ]
+    shape = "x".join(map(str, dataset.input_shape or ())) or "?"
+    counts = ", ".join(
+        f"{n} {outcome.words}" for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1])
+    )
+    return [
+        f"# Search report: {data.study_name}",
+        "",
+        f"- storage: `{data.storage}`",
+        f"- target: `{data.target}`; cost priced at 3x{data.input_size}x{data.input_size}, "
+        f"MFLOPs = millions of multiply-adds",
+        f"- budget: {', '.join(budgets) or 'none'}",
+        f"- space: `{config.get('space', '?')}`; sampler `{config.get('sampler', '?')}`; "
+        f"objective `{config.get('objective', '?')}`",
+        f"- accuracy: validation split of `{dataset.name or '?'}` at {shape}, "
+        f"{dataset.num_classes or '?'} classes (proxy training)",
+        f"- trials: {counts}",
+        "",
+    ]
+
+
+def _front_section(data: ReportData) -> list[str]:
+    """The front as a table, one member a row, and how to export one."""
+    lines = [
+        f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
+        "",
+        "Accuracy with its 95% Wilson interval on the validation split; *over seeds*: mean and "
+        "standard deviation with the confirm runs, which the front is taken on; *vs cheaper*: "
+        "more accurate than the next cheaper member beyond the noise (Welch t-test over seeds, "
+        "or a two-proportion z-test on one run, at 5%), or a tie.",
+        "",
+        "| trial | accuracy [95% CI] | over seeds | vs cheaper | latency ms | MFLOPs | params | "
+        "zoo | arch |",
+        "|---:|---:|---:|---|---:|---:|---:|---|---|",
+    ]
+    for row in data.front:
+        lines.append(
+            f"| {row.number} | {accuracy_text(row)} | {seeds_text(row)} | "
+            f"{versus_text(row)} | "
+            f"{row.latency_ms:.2f} | {row.mflops:.1f} | {row.params:,} | "
+            f"{data.zoo_name(row) or ''} | `{row.arch}` |"
+        )
+    return lines + [
+        "",
+        "Export one: `nas export --study "
+        + data.study_name
+        + " --trial N --format onnx --out model.onnx` (or `--best [--max-ms X]`).",
+        "",
+    ]
 
 
 def _zoo_section(data: ReportData) -> list[str]:
