@@ -105,7 +105,7 @@ def test_note10_keys_map_to_exact_signatures(key: str, expected: OpSignature) ->
     sigs, mid = parse_key(key, NOTE10)
     assert sigs == (expected,)
     if expected.kind == "mbconv":
-        assert mid == expected.mid_c
+        assert mid == expected.block.mid_channels(expected.in_c)
 
 
 def test_pixel1_keys_use_expansion_ratios_relu6_and_split_logits() -> None:
@@ -144,7 +144,7 @@ def test_every_published_entry_parses_and_reproduces_its_middle_width(note10: li
     pixel1 = load_pixel1()
     assert len(note10) == 4 * 96 and len(pixel1) == 72
     blocks = [s for s in note10 + pixel1 if s.kind == "mbconv"]
-    assert all(s.sigs[0].mid_c == s.mid_c for s in blocks)
+    assert all(s.sigs[0].block.mid_channels(s.sigs[0].in_c) == s.mid_c for s in blocks)
 
 
 # ---- pricing ---------------------------------------------------------------------------------

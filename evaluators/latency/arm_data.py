@@ -51,9 +51,9 @@ _KEY = re.compile(rf"^(?P<op>[A-Za-z_0-9]+)-input:{_SHAPE}-output:(?P<out>[0-9x]
 class Sample:
     """One published measurement: the operators it times, their mean and spread in ms.
 
-    ``mid_c`` is the published middle width of an inverted-residual block; it equals
-    ``sigs[0].mid_c`` whenever the expansion ratio reproduces it through our rounding, and the
-    cost model prices the published width either way.
+    ``mid_c`` is the published middle width of an inverted-residual block; it equals the
+    block's own (``sigs[0].block.mid_channels``) whenever the expansion ratio reproduces it
+    through our rounding, and the cost model prices the published width either way.
     """
 
     device: str
