@@ -3,6 +3,8 @@
 Latency tables are rewritten while `nas lut build` runs and resumed after a kill, exported
 models are picked up by deployment scripts, dataset caches are read by several workers at once:
 each is written beside its final name and renamed into place, which readers see as one step.
+Only a regular file (or nothing) is ever replaced: renaming over a device or a FIFO
+(``--out /dev/full``) would put a plain file where the system expects the node.
 Output paths are checked up front (`unwritable_dir`, `unwritable_file`), so that a command
 never finds out after its work that it cannot save the result.
 Part of the shared base every sub-package may import (with `nas.errors`).
@@ -10,6 +12,7 @@ Part of the shared base every sub-package may import (with `nas.errors`).
 
 from __future__ import annotations
 
+import errno
 import os
 import tempfile
 from collections.abc import Iterator
@@ -22,8 +25,13 @@ def replacing(path: str | os.PathLike[str]) -> Iterator[Path]:
     """A temporary path to write; on success it replaces `path`, on any error it is removed.
 
     The file gets the permissions a plain `open` would give it (mkstemp makes it private).
+    A `path` that exists and is not a regular file raises `FileExistsError` before anything
+    is written.
     """
     target = Path(path)
+    problem = _not_regular(target)
+    if problem:
+        raise FileExistsError(errno.EEXIST, f"{problem}; refusing to replace it", str(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, name = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
     os.close(handle)
@@ -73,7 +81,14 @@ def unwritable_file(path: str | os.PathLike[str]) -> str | None:
     target = Path(path)
     if target.is_dir():
         return "is a folder, not a file name"
-    return _cannot_create(target.parent)
+    return _not_regular(target) or _cannot_create(target.parent)
+
+
+def _not_regular(target: Path) -> str | None:
+    """Why `target` is something other than a regular file or nothing (a device, a FIFO)."""
+    if target.exists() and not target.is_file():
+        return "is not a regular file (a device, a FIFO or a socket)"
+    return None
 
 
 def _cannot_create(folder: Path) -> str | None:

@@ -1,4 +1,9 @@
-"""Shared output helpers: machine-readable JSON for scripts, rich tables for people."""
+"""Shared output helpers: machine-readable JSON for scripts, rich tables for people.
+
+A terminal gets tables that fit its width. A pipe or a log file (where cluster users read
+results) has no width to fit: there a table is printed as wide as its cells, so no number or
+name is ever folded over two lines.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.measure import Measurement
 from rich.table import Table
 
 console = Console()
@@ -26,13 +32,19 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
     """A table, with any long column printed below it, one unwrapped line per row, so it can
     be read (and copied) at any terminal width, and in a pipe."""
     long = [i for i, column in enumerate(columns) if column in LONG_COLUMNS and i > 0]
-    table = Table(title=title, title_justify="left")
+    piped = not console.is_terminal
+    table = Table(title=None if piped else title, title_justify="left")
     for i, column in enumerate(columns):
         if i not in long:
             table.add_column(column, overflow="fold")
     for row in rows:
         table.add_row(*(str(cell) for i, cell in enumerate(row) if i not in long))
-    console.print(table)
+    if piped:
+        console.print(title, soft_wrap=True, markup=False, highlight=False)
+        wide = Console(file=console.file, width=natural_width(table), force_terminal=False)
+        wide.print(table)
+    else:
+        console.print(table)
     for i in long:
         for row in rows:
             console.print(
@@ -41,6 +53,12 @@ def print_table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
                 markup=False,
                 highlight=False,
             )
+
+
+def natural_width(table: Table) -> int:
+    """The columns a table takes when nothing has to fold."""
+    unbounded = console.options.update_width(1_000_000)
+    return Measurement.get(console, unbounded, table).maximum
 
 
 def _row_label(column: str, cell: Any) -> str:
