@@ -26,6 +26,11 @@ for a node that fits, saying so, and gives up after a deadline:
 
 A private Ray never grows, and neither does a joined cluster that says neither: both fail at
 once with one line.
+
+A private Ray's ports listen on every interface (Ray binds them so), and whoever can reach a
+Ray can run code on it. So a private Ray always requires Ray's token (``~/.ray/auth_token``,
+made on first use), even where ``RAY_AUTH_MODE=disabled`` was set for a trusted cluster:
+nothing but this process and the workers it starts ever needs to join it.
 """
 
 from __future__ import annotations
@@ -216,6 +221,7 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
     its start-up deadline and `ray.init` raises a bare Exception; a second try after a pause
     usually succeeds. After `attempts` the search fails with one line instead of a traceback.
     """
+    require_token_auth()
     for attempt in range(1, attempts + 1):
         try:
             ray.init(
@@ -234,6 +240,24 @@ def start_local_ray(attempts: int = 3, wait_s: float = 20.0) -> None:
                     f"({error_line(error)}); is the machine overloaded?"
                 ) from None
             time.sleep(wait_s * attempt)
+
+
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
+
+
+def require_token_auth() -> None:
+    """Make the Ray this process starts (and the workers it spawns) require Ray's token.
+
+    Ray turns token authentication on for a new local cluster unless `RAY_AUTH_MODE` says
+    otherwise; here it is turned on whatever that says. Ray reads the mode into its cached
+    configuration, which is reloaded after the variable changes.
+    """
+    if os.environ.get(AUTH_MODE_ENV, "").lower() == "token":
+        return
+    os.environ[AUTH_MODE_ENV] = "token"
+    from ray._raylet import Config
+
+    Config.initialize("")
 
 
 # ---- what the cluster offers ------------------------------------------------------------------

@@ -4,6 +4,8 @@ nothing the user had is lost or replaced."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -61,3 +63,51 @@ def test_a_table_in_a_pipe_folds_no_cell_at_80_columns(
     assert lines[0] == title
     for row in rows:  # every row on one line of its own, each cell whole
         assert any(all(f" {cell} " in line for cell in row) for line in lines), row
+
+
+PRIVATE_RAY = """
+import sys, ray
+from nas.ray_cluster import connect_ray
+connection = connect_ray(None)
+print(ray.get_runtime_context().gcs_address, flush=True)
+sys.stdin.readline()
+connection.close()
+"""
+
+OUTSIDER = """
+import sys, ray
+ray.init(address=sys.argv[1], logging_level="ERROR", log_to_driver=False)
+print("JOINED", ray.get(ray.remote(lambda: 1).remote()), flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_a_private_ray_admits_no_one_without_its_token_even_with_auth_disabled() -> None:
+    env = dict(os.environ, RAY_AUTH_MODE="disabled", RAY_USAGE_STATS_ENABLED="0")
+    env.pop("RAY_ADDRESS", None)
+    owner = subprocess.Popen(
+        [sys.executable, "-c", PRIVATE_RAY],
+        env=env,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert owner.stdout is not None and owner.stdin is not None
+        address = owner.stdout.readline().strip()
+        assert address, "the private Ray did not start"
+        outsider = subprocess.run(
+            [sys.executable, "-c", OUTSIDER, address],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=180,
+        )
+        assert outsider.returncode != 0 and "JOINED" not in outsider.stdout
+        owner.stdin.write("\n")
+        owner.stdin.flush()
+        assert owner.wait(timeout=120) == 0
+    finally:
+        if owner.poll() is None:
+            owner.kill()
+            owner.wait()
