@@ -50,6 +50,7 @@ from nas.pricing import price
 from nas.ray_cluster import worker_slots
 from nas.recipes import final_recipe, searched_recipe
 from nas.search_spaces.zoo import ZOO
+from nas.stop_signals import stopping_cleanly
 from nas.storage import (
     DEFAULT_STORAGE_URL,
     OUTAGE_WINDOW_S,
@@ -320,7 +321,9 @@ def run_finalize(
 def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None) -> FinalizeResult:
     """Open the study, check the request, start (or join) Ray, and train what is missing.
 
-    Ctrl-C keeps the finished runs recorded and returns with `interrupted` set.
+    Ctrl-C or SIGTERM (kill, docker stop, timeout) keeps the finished runs recorded, fails the
+    running ones (a rerun trains them) and returns with `interrupted` set; before Ray starts
+    either ends the command with nothing written.
     """
     from nas.ray_cluster import describe, join_ray
     from nas.select import open_existing_storage, pick_study
@@ -328,6 +331,8 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
     say = say or Console(stderr=True).print
     storage = open_existing_storage(options.storage, outage_window_s=OUTAGE_WINDOW_S)
     with contextlib.ExitStack() as stack:
+        # Also where SIGINT arrives ignored (a command started in the background by a script).
+        stack.enter_context(stopping_cleanly(say, STILL_STOPPING))
         stack.callback(storage.engine.dispose)
         study = pick_study(storage, options.study)
         say(f"study {study.study_name!r} in {mask_password(options.storage)}")
@@ -339,6 +344,8 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
         connection = join_ray(
             options.ray_address, options.cpus_per_trial, options.gpus_per_trial, say
         )
+        # Ray's own SIGTERM handler (set as it starts) exits at once, leaving runs RUNNING.
+        stack.enter_context(stopping_cleanly(say, STILL_STOPPING))
         try:
             say(describe(connection))
             # As the search does: a GPU node whose torch cannot use its GPU fails here, once.
@@ -352,6 +359,9 @@ def finalize(options: FinalizeOptions, say: Callable[[str], None] | None = None)
             return FinalizeResult(study.study_name, final_name, plan.picks, 0, 0, 0, True)
         finally:
             connection.close()
+
+
+STILL_STOPPING = "still stopping: failing the running runs so that a rerun trains them"
 
 
 def _cluster_slots(options: FinalizeOptions) -> Callable[[], int]:

@@ -17,12 +17,16 @@ from typing import Any
 
 
 @contextmanager
-def stopping_cleanly(say: Callable[[str], None]) -> Iterator[None]:
+def stopping_cleanly(
+    say: Callable[[str], None],
+    still: str = "still stopping: queuing the running candidates for --resume (a few seconds)",
+) -> Iterator[None]:
     """Within the block, the first Ctrl-C or SIGTERM (docker stop, kill) raises
-    KeyboardInterrupt and any later one is told through `say`; the handlers before are
+    KeyboardInterrupt and any later one is told `still` through `say`; the handlers before are
     restored after. Outside the main thread, where Python allows no handlers, nothing changes.
     """
-    previous = _install(say) if threading.current_thread() is threading.main_thread() else {}
+    main = threading.current_thread() is threading.main_thread()
+    previous = _install(lambda: say(still)) if main else {}
     try:
         yield
     finally:
@@ -30,7 +34,7 @@ def stopping_cleanly(say: Callable[[str], None]) -> Iterator[None]:
             signal.signal(signum, handler)
 
 
-def _install(say: Callable[[str], None]) -> dict[int, Any]:
+def _install(tell_still_stopping: Callable[[], None]) -> dict[int, Any]:
     """Install the stopping handler; returns the handlers it replaced."""
     stopping = False
     told = False
@@ -42,6 +46,6 @@ def _install(say: Callable[[str], None]) -> dict[int, Any]:
             raise KeyboardInterrupt
         if not told:
             told = True
-            say("still stopping: queuing the running candidates for --resume (a few seconds)")
+            tell_still_stopping()
 
     return {signum: signal.signal(signum, stop) for signum in (signal.SIGINT, signal.SIGTERM)}

@@ -4,14 +4,22 @@ nothing the user had is lost or replaced."""
 from __future__ import annotations
 
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import optuna
 import pytest
+from optuna.trial import TrialState
+from tiny_search import TINY_SEARCH
 
 from nas.cli import main
+from nas.config import SearchConfig
 from nas.files import unwritable_file, write_atomically
+from nas.search import search
 
 
 def run_cli(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
@@ -111,3 +119,92 @@ def test_a_private_ray_admits_no_one_without_its_token_even_with_auth_disabled()
         if owner.poll() is None:
             owner.kill()
             owner.wait()
+
+
+def _ignoring_sigint() -> None:
+    """What a shell gives a command it starts in the background from a script."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_the_dashboard_stops_cleanly_on_sigterm_and_on_an_ignored_sigint(
+    signum: int, tmp_path: Path
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    optuna.create_study(study_name="s", storage=storage)
+    port = _free_port()
+    command = [sys.executable, "-m", "nas.cli", "dashboard", "--storage", storage]
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignoring_sigint,
+    )
+    try:
+        assert process.stdout is not None
+        assert "Ctrl-C stops it" in process.stdout.readline()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # serving, not just printing its banner
+            with socket.socket() as client:
+                if client.connect_ex(("127.0.0.1", port)) == 0:
+                    break
+            time.sleep(0.2)
+        process.send_signal(signum)
+        _, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, err
+    assert "Traceback" not in err
+
+
+def _running_final_runs(storage: str) -> int:
+    """RUNNING trials of the storage's `.final` study; 0 while it does not exist yet."""
+    try:
+        summaries = optuna.get_all_study_summaries(storage)
+        final = [s.study_name for s in summaries if s.study_name.endswith(".final")]
+        if not final:
+            return 0
+        study = optuna.load_study(study_name=final[0], storage=storage)
+        return len(study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)))
+    except Exception:  # mid-write
+        return 0
+
+
+@pytest.mark.slow
+def test_finalize_stops_cleanly_on_sigterm(local_ray, tmp_path: Path) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    config = dict(TINY_SEARCH, trials=1, storage=storage, study="term", out=str(tmp_path / "o"))
+    search(SearchConfig(**config))
+    args = ["finalize", "--storage", storage, "--top", "1", "--epochs", "30", "--seeds", "1"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "nas.cli", *args, "--workers", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=_ignoring_sigint,
+    )
+    try:
+        deadline = time.monotonic() + 300
+        while _running_final_runs(storage) < 1 and time.monotonic() < deadline:
+            assert process.poll() is None
+            time.sleep(0.5)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert "stopped; run the same command again to train what is missing" in err
+    assert _running_final_runs(storage) == 0

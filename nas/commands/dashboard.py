@@ -10,6 +10,7 @@ import click
 
 from nas.commands._output import storage_option
 from nas.errors import InputError
+from nas.stop_signals import stopping_cleanly
 from nas.storage import mask_password
 
 
@@ -55,13 +56,20 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
             err=True,
         )
     try:
-        run_server(rdb, host=host, port=port, artifact_store=store)
+        # SIGTERM (docker stop, kill) stops it as Ctrl-C does: exit 0, the database closed;
+        # SIGINT too where a script started it in the background with SIGINT ignored.
+        with stopping_cleanly(say, "still stopping the dashboard"):
+            run_server(rdb, host=host, port=port, artifact_store=store)
     except OSError as error:  # taken between the check and the server's own bind
         raise InputError(listen_problem(host, port, error)) from None
     except KeyboardInterrupt:
         pass
     finally:
         rdb.engine.dispose()
+
+
+def say(message: str) -> None:
+    click.echo(message, err=True)
 
 
 def check_can_listen(host: str, port: int) -> None:
