@@ -37,17 +37,18 @@ from rich.console import Console
 
 from nas.errors import InputError
 from nas.evaluators.latency.build import progress_bar
+from nas.evaluators.latency.bundle_files import BUNDLE_VERSION, read_manifest
 from nas.evaluators.latency.calibrate import CALIBRATION_SEED
 from nas.evaluators.latency.networks import sample_archs
 from nas.evaluators.latency.timing import op_input_shape
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model, build_op
+from nas.search_spaces.limits import check_input_size
 from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
 from nas.search_spaces.space import DEFAULT_SPACE, SearchSpace, load_space
 from nas.search_spaces.zoo import ZOO
 
-BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
 RUNNER = "run.py"
 
@@ -145,6 +146,7 @@ def write_bundle(
 
     Returns the manifest. `exporter` names the converter and its version, for the record.
     """
+    check_input_size(options.input_size)
     fmt = PHONE_FORMATS.get(options.format)
     if fmt is None:
         raise InputError(f"unknown --format {options.format!r}: one of {', '.join(PHONE_FORMATS)}")
@@ -158,7 +160,7 @@ def write_bundle(
     existing = folder / MANIFEST
     before = 0.0
     if existing.exists():
-        kept = json.loads(existing.read_text())
+        kept = read_manifest(existing)
         _require_same_plan(kept, manifest, folder)
         before = float(kept.get("export_seconds", 0.0))
     (folder / "models").mkdir(parents=True, exist_ok=True)

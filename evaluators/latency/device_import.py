@@ -12,7 +12,6 @@ timings `nas lut validate --timings` compares the table with.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -22,6 +21,7 @@ from nas.errors import InputError
 from nas.evaluators.latency.bench_output import BenchOutputError, RunTiming, parse_output
 from nas.evaluators.latency.build import attach_cost_model
 from nas.evaluators.latency.bundle import MANIFEST, PHONE_FORMATS
+from nas.evaluators.latency.bundle_files import check_timing, read_device, read_manifest
 from nas.evaluators.latency.calibrate import fit_cold_term
 from nas.evaluators.latency.metadata import BundleRecord, Calibration, TableMetadata
 from nas.evaluators.latency.table import LatencyTable, default_table_path
@@ -57,12 +57,16 @@ def read_bundle(folder: Path, require_complete: bool = True) -> Bundle:
     path = folder / MANIFEST
     if not path.is_file():
         raise InputError(f"{folder} is not a latency bundle (no {MANIFEST}): see 'nas lut bundle'")
-    manifest = json.loads(path.read_text())
+    manifest = read_manifest(path)
+    if manifest["format"] not in PHONE_FORMATS:
+        raise InputError(
+            f"{path}: the bundle's format {manifest['format']!r} is none of "
+            f"{', '.join(PHONE_FORMATS)}: make the bundle again with 'nas lut bundle'"
+        )
     if not manifest.get("complete", True):
         raise InputError(f"{folder}: its export was interrupted: rerun the same 'nas lut bundle'")
     raw = folder / "raw"
-    device_path = raw / "device.json"
-    device = json.loads(device_path.read_text()) if device_path.is_file() else {}
+    device = read_device(raw / "device.json")
     # The binary may be renamed (benchncnn-arm64); only the local tool prints another format.
     tool = "nas-local-bench" if device.get("tool") == "nas-local-bench" else manifest["tool"]
     bundle = Bundle(folder, manifest, device)
@@ -73,7 +77,7 @@ def read_bundle(folder: Path, require_complete: bool = True) -> Bundle:
             missing.append(run["run"])
             continue
         try:
-            timing = parse_output(tool, output.read_text(errors="replace"))
+            timing = check_timing(output, parse_output(tool, output.read_text(errors="replace")))
         except BenchOutputError as error:
             raise InputError(f"{output}: {error}") from None
         bundle.timings.setdefault(run["model"], []).append(timing)
