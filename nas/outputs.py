@@ -1,7 +1,7 @@
 """What a search leaves in its output folder, and how every table writes a front member.
 
-``pareto.json`` holds the front (`nas.front`) with the search's configuration, latency table
-and dataset; ``trials.csv`` one row per trial. The cells a front member shows (accuracy with
+``pareto.json`` holds the front (`nas.front`) with the search's configuration, latency table,
+dataset and counts (`nas.counts`); ``trials.csv`` one row per trial. The cells a front member shows (accuracy with
 its interval, the spread over seeds, the verdict against the next cheaper member) are written
 here once, for the terminal, report.md and report.html alike.
 """
@@ -15,6 +15,7 @@ from pathlib import Path
 
 import optuna
 
+from nas.counts import StudyCounts
 from nas.evaluators.uncertainty import format_accuracy
 from nas.files import MAX_NAME_LENGTH, name_problem
 from nas.front import TrainedRow
@@ -81,15 +82,25 @@ def study_folder(study_name: str) -> Path:
     return Path("results") / (safe or "study")
 
 
-def write_outputs(study: optuna.Study, out_dir: Path, pareto: list[TrainedRow]) -> None:
-    """``pareto.json`` (the front plus how it was found) and ``trials.csv`` (every trial)."""
+def write_outputs(
+    study: optuna.Study,
+    out_dir: Path,
+    pareto: list[TrainedRow],
+    counts: StudyCounts | None = None,
+) -> None:
+    """``pareto.json`` (the front plus how it was found) and ``trials.csv`` (every trial).
+
+    `counts` are the study's (`StudyCounts.of`), read here unless the caller has them.
+    """
     out_dir.mkdir(parents=True, exist_ok=True)
     attrs = StudyAttrs.of(study)
+    counts = counts or StudyCounts.of(study)
     document = {
         "study": study.study_name,
         "config": attrs.config,
         "latency_table": attrs.latency_table,
         "dataset": attrs.dataset.to_dict() if attrs.dataset else None,
+        "counts": counts.to_dict(),
         "pareto": [row.to_dict() for row in pareto],
     }
     (out_dir / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")

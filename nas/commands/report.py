@@ -41,11 +41,12 @@ def command(study: str | None, storage: str, out: Path | None) -> None:
     data = report.data
     rows = [[*front_cells(row, data.zoo_name(row)), row.arch] for row in data.front]
     print_table(
-        f"Pareto front of {data.study_name}: {len(data.front)} of {len(data.trained)} "
-        f"trained (latency on {data.target}, MFLOPs = M multiply-adds)",
+        f"Pareto front of {data.study_name}: {data.counts.front_title()} (latency on "
+        f"{data.target}, MFLOPs = M multiply-adds)",
         [*FRONT_HEADERS, "arch"],
         rows,
     )
+    console.print(f"trials: {data.counts.sentence()}", highlight=False, soft_wrap=True)
     for note in data.notes:
         console.print(f"note: {note}")
     console.print(

@@ -12,13 +12,14 @@ from typing import Any
 
 import optuna
 
+from nas.counts import StudyCounts
 from nas.errors import InputError
 from nas.front import TrainedRow, mark_ties, pareto_front, trained_rows
 from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password
 from nas.study import count_outcomes
 from nas.study_attrs import DatasetInfo, StudyAttrs
-from nas.trials import Outcome, TrialAttrs
+from nas.trials import TrialAttrs
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,8 @@ class ReportData:
     config: dict[str, Any]
     dataset: DatasetInfo
     target: str
-    counts: dict[Outcome, int]
+    counts: StudyCounts
+    """How many trials were what: the numbers the search's summary and pareto.json give."""
     trained: list[TrainedRow]
     front: list[TrainedRow]
     mflops_front: list[TrainedRow]
@@ -73,10 +75,10 @@ class ReportData:
 def collect(study: optuna.Study, storage_url: str) -> ReportData:
     """Read the study; a study without a single trained candidate has nothing to report."""
     rows = trained_rows(study)
-    counts = count_outcomes(study)
     if not rows:
+        outcomes = count_outcomes(study)
         summary = (
-            ", ".join(f"{n} {outcome}" for outcome, n in sorted(counts.items())) or "no trials"
+            ", ".join(f"{n} {outcome}" for outcome, n in sorted(outcomes.items())) or "no trials"
         )
         raise InputError(
             f"study {study.study_name!r} has no trained trials yet ({summary}); "
@@ -93,7 +95,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
         config=config,
         dataset=attrs.dataset or DatasetInfo(),
         target=target,
-        counts=counts,
+        counts=StudyCounts.of(study),
         trained=rows,
         front=mark_ties(pareto_front(rows)),
         mflops_front=_mflops_front(rows),

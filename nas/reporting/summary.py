@@ -66,9 +66,6 @@ def _settings_section(data: ReportData) -> list[str]:
         if config.get(key)
     ]
     shape = "x".join(map(str, dataset.input_shape or ())) or "?"
-    counts = ", ".join(
-        f"{n} {outcome.words}" for outcome, n in sorted(data.counts.items(), key=lambda kv: -kv[1])
-    )
     return [
         f"# Search report: {data.study_name}",
         "",
@@ -80,7 +77,7 @@ def _settings_section(data: ReportData) -> list[str]:
         f"objective `{config.get('objective', '?')}`",
         f"- accuracy: validation split of `{dataset.name or '?'}` at {shape}, "
         f"{dataset.num_classes or '?'} classes (proxy training)",
-        f"- trials: {counts}",
+        f"- trials: {data.counts.sentence()}",
         "",
     ]
 
@@ -88,7 +85,7 @@ def _settings_section(data: ReportData) -> list[str]:
 def _front_section(data: ReportData) -> list[str]:
     """The front as a table, one member a row, and how to export one."""
     lines = [
-        f"## Pareto front ({len(data.front)} of {len(data.trained)} trained, feasible)",
+        f"## Pareto front ({data.counts.front_title()}, within budget)",
         "",
         "Accuracy with its 95% Wilson interval on the validation split; *over seeds*: mean and "
         "standard deviation with the confirm runs, which the front is taken on; *vs cheaper*: "
