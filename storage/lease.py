@@ -104,8 +104,19 @@ class StudyLease:
         """Take the lease of `study_name` and start renewing it; `StudyBusy` if a live driver
         holds it."""
         lease = cls(engine, study_name, uuid.uuid4().hex, ttl_s, heartbeat_s)
-        _create_table(engine)
-        lease._take()
+        try:
+            _create_table(engine)
+            lease._take()
+        except OperationalError as error:
+            if "readonly" not in str(error).lower().replace("read-only", "readonly"):
+                raise
+            # The lease is a driver's first write: a read-only database stops it here, before
+            # any work, rather than at its first trial.
+            where = engine.url.render_as_string(hide_password=True)
+            raise InputError(
+                f"storage {where} is read-only (attempt to write a readonly database): make "
+                f"the database file and its folder writable, or pass --storage with another"
+            ) from None
         lease._thread.start()
         return lease
 

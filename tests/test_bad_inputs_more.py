@@ -208,3 +208,31 @@ def test_finalize_stops_cleanly_on_sigterm(local_ray, tmp_path: Path) -> None:
     assert "Traceback" not in err
     assert "stopped; run the same command again to train what is missing" in err
     assert _running_final_runs(storage) == 0
+
+
+def test_a_read_only_database_is_one_line_before_a_driver_writes(tmp_path: Path) -> None:
+    import sqlalchemy
+
+    from nas.errors import InputError
+    from nas.storage import StudyLease
+
+    path = tmp_path / "nas.db"
+    optuna.create_study(study_name="s", storage=f"sqlite:///{path}")
+    # Read-only as SQLite sees it whoever runs the test (a mode 0444 file is writable by root).
+    engine = sqlalchemy.create_engine(f"sqlite:///file:{path}?mode=ro&uri=true")
+    try:
+        with pytest.raises(InputError, match=r"is read-only .* make the database file and its"):
+            StudyLease.acquire(engine, "s")
+    finally:
+        engine.dispose()
+
+
+def test_lut_bundle_bounds_the_input_size_before_any_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "bundle"
+    args = ["lut", "bundle", "--target", "x", "--format", "onnx", "--input-size", "100000"]
+    code, _, err = run_cli([*args, "--out", str(out)], capsys)
+    assert code == 2
+    assert "--input-size 100,000 is over the limit of 1,024 pixels a side" in err
+    assert not out.exists()
