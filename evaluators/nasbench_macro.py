@@ -21,7 +21,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from nas.errors import InputError
+from nas.evaluators.datasets import Dataset
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import BlockOps, SearchSpace, load_space
 
@@ -31,6 +34,33 @@ TEST_IMAGES = 10_000
 """CIFAR-10's test split, which every published accuracy was scored on."""
 
 RUNS = 3
+PUBLISHED_RECIPE = {
+    "epochs": 50,
+    "batch_size": 256,
+    "lr": 0.1,
+    "momentum": 0.9,
+    "nesterov": False,
+    "weight_decay": 5e-4,
+    "label_smoothing": 0.0,
+    "schedule": "cosine",
+    "warmup_epochs": 0.0,
+    "crop_padding": 4,
+    "flip": True,
+    "max_seconds": None,
+}
+"""How the published accuracies were trained (the benchmark's README), as a `Recipe`'s fields."""
+CIFAR10_CLASSES = (
+    "airplane",
+    "automobile",
+    "bird",
+    "cat",
+    "deer",
+    "dog",
+    "frog",
+    "horse",
+    "ship",
+    "truck",
+)
 
 
 @dataclass(frozen=True)
@@ -94,6 +124,30 @@ class NasBenchMacro:
             params=int(row["params"]),
             flops=int(row["flops"]),
         )
+
+
+def described_dataset() -> Dataset:
+    """What the looked-up accuracies were measured on, as a dataset with no images: CIFAR-10's
+    shape, classes and statistics, so a study records where its numbers come from."""
+    empty = torch.zeros((0, 3, 32, 32), dtype=torch.uint8)
+    labels = torch.zeros(0, dtype=torch.int64)
+    return Dataset(
+        name=SPACE,
+        train_images=empty,
+        train_labels=labels,
+        val_images=empty,
+        val_labels=labels,
+        test_images=empty,
+        test_labels=labels,
+        num_classes=10,
+        channels=3,
+        resolution=(32, 32),
+        class_names=CIFAR10_CLASSES,
+        mean=(0.4914, 0.4822, 0.4465),
+        std=(0.2470, 0.2435, 0.2616),
+        hflip_ok=True,
+        provenance="NAS-Bench-Macro's published CIFAR-10 test accuracies (no images)",
+    )
 
 
 class _Fixed:

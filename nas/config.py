@@ -19,6 +19,7 @@ from nas.errors import InputError
 from nas.evaluators.recipe import PRECISIONS
 from nas.files import name_problem
 from nas.search_spaces.limits import check_input_size
+from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.storage import (
     DEFAULT_STORAGE_URL,
     OUTAGE_WINDOW_S,
@@ -64,6 +65,11 @@ DEFAULT_FINAL_SEEDS = 2
 """Seeds per finalized network: two give a spread across training seeds, not only the test
 split's binomial noise."""
 
+EVALUATORS = ("train", "table", "table-mean")
+"""What --evaluator accepts (`nas.lookup`)."""
+TABLE_CLASSES = 10
+"""Classes of NAS-Bench-Macro's networks (CIFAR-10)."""
+
 # Fields that define *which* search a study is; resuming with other values needs --force.
 IDENTITY_FIELDS = (
     "space",
@@ -76,6 +82,7 @@ IDENTITY_FIELDS = (
     "target_ms",
     "input_size",
     "limit_train",
+    "evaluator",
 )
 """What makes two runs one search: a resume that changes any of these is refused without --force.
 `limit_train` is here because candidates trained on different subsets would share one front."""
@@ -136,6 +143,10 @@ class SearchConfig:
     """Searched networks to finalize after the search (`nas.finalize`); 0: none."""
     final_epochs: int = DEFAULT_FINAL_EPOCHS
     final_seeds: int = DEFAULT_FINAL_SEEDS
+    evaluator: str = "train"
+    """How a candidate's accuracy is had: trained (``train``), or looked up in NAS-Bench-Macro's
+    published results, one run chosen by the training seed (``table``) or their mean
+    (``table-mean``); see `nas.lookup`."""
 
     def __post_init__(self) -> None:
         def positive(name: str) -> None:
@@ -161,6 +172,15 @@ class SearchConfig:
             "final_seeds",
         ):
             positive(name)
+        if self.evaluator not in EVALUATORS:
+            raise InputError(
+                f"unknown evaluator {self.evaluator!r}; choose one of {', '.join(EVALUATORS)}"
+            )
+        if self.looks_up and self.finalize:
+            raise InputError(
+                f"--finalize trains networks on images, which --evaluator {self.evaluator} never "
+                f"reads: leave --finalize out"
+            )
         if self.scheduler not in SCHEDULERS:
             raise InputError(
                 f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
@@ -223,7 +243,7 @@ class SearchConfig:
             parts.append(f"{_name_number(self.budget_params)}params")
         if self.budget_ms:
             parts.append(f"{_name_number(self.budget_ms)}ms")
-        parts.append(self.dataset)
+        parts.append(self.evaluator if self.looks_up else self.dataset)
         if self.objective == "reward":
             parts.append(f"reward{_name_number(self.target_ms)}ms")
         return re.sub(r"[^A-Za-z0-9_.-]+", "-", "-".join(parts))
@@ -244,6 +264,17 @@ class SearchConfig:
     @property
     def deploy_input(self) -> tuple[int, int, int]:
         return (3, self.input_size, self.input_size)
+
+    @property
+    def looks_up(self) -> bool:
+        """Whether accuracies are read from a published table instead of trained."""
+        return self.evaluator != "train"
+
+    @property
+    def deploy_classes(self) -> int:
+        """Classes of the deployed classifier that cost is priced with: ImageNet's 1000, or
+        CIFAR-10's 10 for the table evaluator, whose published FLOPs count a 10-way one."""
+        return TABLE_CLASSES if self.looks_up else DEPLOY_CLASSES
 
     def to_dict(self, mask: bool = True) -> dict[str, Any]:
         """JSON-able form; the storage password is masked unless asked otherwise."""
@@ -334,6 +365,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "finalize": click.INT,
     "final_epochs": click.INT,
     "final_seeds": click.INT,
+    "evaluator": click.Choice(EVALUATORS),
 }
 """The type of every setting. `nas search` declares its flags with these, and a config file's
 values are converted by the same types, so a flag and a YAML key always mean the same."""

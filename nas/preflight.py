@@ -16,7 +16,6 @@ from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.files import unwritable_dir, unwritable_file
 from nas.search_spaces.footprint import check_arch_fits
-from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.search_spaces.space import SearchSpace
 
 
@@ -50,7 +49,7 @@ def check_search_inputs(config: SearchConfig, space: SearchSpace) -> None:
     """
     require_writable_dir(config.out or Path("results") / config.study_name)
     try:
-        check_arch_fits(space.dearest(), config.deploy_input, DEPLOY_CLASSES)
+        check_arch_fits(space.dearest(), config.deploy_input, config.deploy_classes)
     except InputError as error:
         raise InputError(
             f"search space {space.name!r} at its widest and deepest: {error}"

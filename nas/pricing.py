@@ -13,7 +13,6 @@ from nas.errors import InputError
 from nas.evaluators.flops import count_cost, estimate_cost
 from nas.evaluators.latency import LatencyTable
 from nas.search_spaces.arch import Arch
-from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.search_spaces.space import SearchSpace
 
 
@@ -42,8 +41,8 @@ class Price:
 
 def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
     """MACs and parameters counted by fvcore; latency from the target's lookup table."""
-    cost = count_cost(arch, config.deploy_input, DEPLOY_CLASSES)
-    latency = table.predict(arch, config.deploy_input, DEPLOY_CLASSES)
+    cost = count_cost(arch, config.deploy_input, config.deploy_classes)
+    latency = table.predict(arch, config.deploy_input, config.deploy_classes)
     return Price(
         mflops=round(cost.mflops, 4),
         params=cost.params,
@@ -76,8 +75,8 @@ def check_budget_is_reachable(
     and latency fall with the same choices, so it is the one to test against every budget.
     """
     cheapest = space.cheapest()
-    cost = estimate_cost(cheapest, config.deploy_input, DEPLOY_CLASSES)
-    latency = table.predict(cheapest, config.deploy_input, DEPLOY_CLASSES).total_ms
+    cost = estimate_cost(cheapest, config.deploy_input, config.deploy_classes)
+    latency = table.predict(cheapest, config.deploy_input, config.deploy_classes).total_ms
     checks = (
         ("--budget-mflops", config.budget_mflops, cost.mflops, "MFLOPs"),
         ("--budget-params", config.budget_params, cost.params, "parameters"),

@@ -27,6 +27,7 @@ from nas.jobs import Job
 from nas.monitor import SearchMonitor
 from nas.pricing import price
 from nas.recorder import Recorder
+from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
 from nas.study import requeue, requeue_orphans
@@ -56,12 +57,13 @@ class Proposer:
         self.recorder = recorder
         self.monitor = monitor
         self.trained = trained_archs(study)
-        """Arch string -> number of the trial that trained it to the end."""
+        """Network key -> number of the trial that trained it to the end."""
 
     def next(self, in_flight: Mapping[str, int]) -> Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.
 
-        New means neither trained before nor training right now (`in_flight`: arch -> trial).
+        New means neither trained before nor training right now (`in_flight`: network key,
+        `Arch.network_key`, -> trial).
         """
         for _ in range(MAX_FRUITLESS_ASKS):
             asked = time.monotonic()
@@ -76,7 +78,7 @@ class Proposer:
                     trial.number, cost.mflops, cost.latency_ms, cost.over_budget()
                 )
                 continue
-            key = arch.to_string()
+            key = arch.network_key()
             previous = self.trained.get(key)
             if previous is not None and queued.retry_of is None:
                 self.recorder.reuse(trial, previous)
@@ -93,7 +95,7 @@ class Proposer:
 
     def on_trained(self, job: Job) -> None:
         """`job` trained to its last epoch: a later proposal of its arch reuses its result."""
-        self.trained[job.arch.to_string()] = job.trial.number
+        self.trained[job.arch.network_key()] = job.trial.number
 
     # ---- the queue ----------------------------------------------------------------------------
 
@@ -129,9 +131,14 @@ class Proposer:
 
 
 def trained_archs(study: optuna.Study) -> dict[str, int]:
-    """Arch string -> trial number of every candidate `study` trained to the end."""
+    """Network key (`Arch.network_key`) -> trial number of every candidate `study` trained to
+    the end."""
     trained = (
         (trial.number, TrialAttrs.of(trial))
         for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     )
-    return {attrs.arch: number for number, attrs in trained if attrs.outcome is Outcome.TRAINED}
+    return {
+        Arch.from_string(attrs.arch).network_key(): number
+        for number, attrs in trained
+        if attrs.outcome is Outcome.TRAINED and attrs.arch
+    }

@@ -19,12 +19,16 @@ import dataclasses
 import optuna
 
 from nas.config import SearchConfig
+from nas.evaluators.nasbench_macro import PUBLISHED_RECIPE
 from nas.evaluators.recipe import Recipe
 from nas.study_attrs import StudyAttrs
 
 
 def recipe_for(config: SearchConfig) -> Recipe:
-    """The proxy-training recipe a search with `config` gives every candidate."""
+    """The proxy-training recipe a search with `config` gives every candidate; for a lookup
+    (`--evaluator table`), the recipe the looked-up accuracies were trained with."""
+    if config.looks_up:
+        return Recipe(seed=config.seed, threads=config.cpus_per_trial, **PUBLISHED_RECIPE)
     overrides = {
         "epochs": config.proxy_setting("epochs"),
         "batch_size": config.batch_size,

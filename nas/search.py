@@ -22,17 +22,16 @@ import ray
 
 from nas.artifacts import attach_pareto_artifacts
 from nas.config import SearchConfig
+from nas.counts import StudyCounts, baselines_planned
 from nas.errors import SearchFailed
-from nas.evaluators.datasets import Dataset, load_dataset
-from nas.evaluators.device import mixed_precision_for
 from nas.evaluators.latency import LatencyTable, load_table
-from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import Status, TrialResult
 from nas.export_check import ExportFailed
 from nas.finalize import FinalizeResult
 from nas.front import TrainedRow, pareto_rows
 from nas.handoff import Workers, hand_off
 from nas.jobs import Job
+from nas.lookup import check_lookup, evaluation_data, evaluation_task
 from nas.monitor import SearchMonitor
 from nas.outputs import write_outputs
 from nas.preflight import check_search_inputs
@@ -54,9 +53,9 @@ from nas.storage import (
     mask_password,
     open_storage,
 )
-from nas.study import check_study_name, count_outcomes, count_trained, open_study
+from nas.study import check_study_name, count_trained, open_study
 from nas.trials import Outcome
-from nas.worker import WorkerMessage, check_gpu_training, error_line, remote_trainer
+from nas.worker import WorkerMessage, check_gpu_training, describe_gpu_trials, error_line
 
 
 @dataclass
@@ -76,6 +75,8 @@ class SearchResult:
     n_baselines: int = 0
     final: FinalizeResult | None = None
     """What `--finalize` trained, when it was asked for."""
+    counts: StudyCounts | None = None
+    """Every count of the study (`nas.counts`), as `nas report` and pareto.json give them."""
 
 
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
@@ -93,12 +94,11 @@ class _Driver:
         # Everything a user can get wrong is checked before Ray starts or a trial is written.
         self.config = config
         self.space: SearchSpace = load_space(config.space)
+        check_lookup(config, self.space)  # a search the published table cannot answer
         check_search_inputs(config, self.space)  # output folder writable, space within limits
         self.table: LatencyTable = load_table(config.target)
         check_budget_is_reachable(self.space, config, self.table)
-        self.data: Dataset = load_dataset(
-            config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
-        )
+        self.data, self.task_input = evaluation_data(config, self.space)
         self.recipe = recipe_for(config)
         self.rule: StoppingRule = rule_for(config, self.recipe)
         self.storage = open_storage(config.storage, outage_window_s=config.storage_outage_s)
@@ -157,8 +157,8 @@ class _Driver:
         started = time.monotonic()
         config = self.config
         monitor, trained = self._open(given)
-        trainer = remote_trainer(config.cpus_per_trial, config.gpus_per_trial)
-        data_ref = ray.put(self.data)
+        trainer = evaluation_task(config)
+        data_ref = ray.put(self.task_input)
         running: dict[Any, Job] = {}
         interrupted = False
         final = None
@@ -185,8 +185,13 @@ class _Driver:
         """Start the study's side of the search and say where it runs; returns the monitor and
         the searched candidates the study has trained already."""
         config, study = self.config, self.study
-        trained, _ = count_trained(study)
-        monitor = self.monitor = given or SearchMonitor(config.trials, already_trained=trained)
+        trained, baselines_done = count_trained(study)
+        monitor = self.monitor = given or SearchMonitor(
+            config.trials,
+            already_trained=trained,
+            epochs=self.recipe.epochs,
+            baselines_done=baselines_done,
+        )
         self.proposer = Proposer(
             study,
             config,
@@ -197,8 +202,9 @@ class _Driver:
         )
         orphans = self.proposer.requeue_orphans()
         self.recorder.record_study_attrs()
-        if config.warm_start and not config.resume:
-            self.proposer.enqueue_baselines()
+        if config.warm_start and not config.resume and not config.looks_up:
+            self.proposer.enqueue_baselines()  # (the zoo's networks have no published result)
+        monitor.baselines = baselines_planned(study)
         self.storage.notify = monitor.say
         monitor.say(
             f"study {study.study_name!r} in {mask_password(config.storage)}"
@@ -207,7 +213,7 @@ class _Driver:
         if self.ray is not None:
             monitor.say(describe_ray(self.ray))
         if self.gpu is not None:
-            monitor.say(_describe_gpu(self.gpu, config.gpus_per_trial, self.recipe))
+            monitor.say(describe_gpu_trials(self.gpu, config.gpus_per_trial, self.recipe))
         elif config.gpus_per_trial > 0:
             monitor.say(
                 "GPU trials: no GPU was free to check before the first trial; a trial whose "
@@ -237,7 +243,7 @@ class _Driver:
 
     def _dispatch(self, trainer: Any, data_ref: Any, running: dict[Any, Job]) -> None:
         """Send the next proposed candidate to a worker."""
-        in_flight = {job.arch.to_string(): job.trial.number for job in running.values()}
+        in_flight = {job.arch.network_key(): job.trial.number for job in running.values()}
         job = self.proposer.next(in_flight)
         running[self._submit(trainer, job, data_ref)] = job
         self.monitor.started(
@@ -287,7 +293,8 @@ class _Driver:
         job.device = message.device or job.device
         if message.epoch is not None:
             job.curve.append(message.epoch)
-            self.monitor.epoch(job.trial.number, message.epoch.epoch, message.epoch.val_accuracy)
+            record = message.epoch
+            self.monitor.epoch(job.trial.number, record.epoch, record.val_accuracy, record.seconds)
             if self.rule.should_stop(EpochPoint.of(job)):
                 ray.cancel(generator)
                 del running[generator]
@@ -352,11 +359,10 @@ class _Driver:
         running.clear()
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
-        counts = count_outcomes(self.study)
-        searched, baselines = count_trained(self.study)
+        counts = StudyCounts.of(self.study)
         out_dir = Path(self.config.out or Path("results") / self.study.study_name)
         rows = pareto_rows(self.study)
-        write_outputs(self.study, out_dir, rows)
+        write_outputs(self.study, out_dir, rows, counts)
         if not interrupted and rows:
             try:  # ONNX + arch JSON of the front, downloadable from optuna-dashboard
                 attach_pareto_artifacts(
@@ -369,26 +375,14 @@ class _Driver:
             storage=mask_password(self.config.storage),
             out_dir=out_dir,
             pareto=rows,
-            n_trained=searched,
-            n_baselines=baselines,
-            n_infeasible=counts.get(Outcome.INFEASIBLE, 0),
-            n_failed=counts.get(Outcome.FAILED, 0),
+            n_trained=counts.searched,
+            n_baselines=counts.baselines,
+            n_infeasible=counts.over_budget,
+            n_failed=counts.failed,
+            counts=counts,
             wall_seconds=round(time.monotonic() - started, 2),
             interrupted=interrupted,
         )
-
-
-def _describe_gpu(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:
-    """The line that says what a GPU trial trains on."""
-    per_gpu = f", {10_000 // int(round(gpus * 10_000))} trials per GPU" if gpus < 1 else ""
-    precision = recipe.precision
-    if precision == "auto":
-        major = int(str(info.get("capability") or "0").split(".")[0])
-        precision = f"auto: {mixed_precision_for(major)}"
-    return (
-        f"GPU trials: {info.get('name')} (compute {info.get('capability')}, CUDA "
-        f"{info.get('cuda')}, cuDNN {info.get('cudnn')}), precision {precision}{per_gpu}"
-    )
 
 
 def _searched(running: dict[Any, Job]) -> int:

@@ -31,7 +31,12 @@ import ray
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.evaluators.datasets import Dataset
-from nas.evaluators.device import describe_device, ray_task_device, resolve_precision
+from nas.evaluators.device import (
+    describe_device,
+    mixed_precision_for,
+    ray_task_device,
+    resolve_precision,
+)
 from nas.evaluators.recipe import Recipe
 from nas.evaluators.results import EpochRecord, TrialResult
 from nas.evaluators.training import build_proxy_model, iter_training
@@ -185,6 +190,20 @@ def check_gpu_training(
     if "error" in info:
         raise InputError(f"--gpus-per-trial {gpus:g}: {info['error']}")
     return info
+
+
+def describe_gpu_trials(info: dict[str, Any], gpus: float, recipe: Recipe) -> str:
+    """The line a search prints about what its GPU trials train on (`check_gpu_training`'s
+    `info`), with how many share a GPU and in which precision."""
+    per_gpu = f", {10_000 // int(round(gpus * 10_000))} trials per GPU" if gpus < 1 else ""
+    precision = recipe.precision
+    if precision == "auto":
+        major = int(str(info.get("capability") or "0").split(".")[0])
+        precision = f"auto: {mixed_precision_for(major)}"
+    return (
+        f"GPU trials: {info.get('name')} (compute {info.get('capability')}, CUDA "
+        f"{info.get('cuda')}, cuDNN {info.get('cudnn')}), precision {precision}{per_gpu}"
+    )
 
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")

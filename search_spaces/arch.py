@@ -224,6 +224,22 @@ class Arch:
         head = _parse_head(parts[-1])
         return cls(stem=stem, stages=stages, head=head)
 
+    def network_key(self) -> str:
+        """The arch string without the blocks that pass their input through untouched.
+
+        Two architectures with one key are one network (a skip that changes no shape is no
+        operator, wherever it sits), so a search trains it once.
+        """
+        channels, stages = self.stem.channels, []
+        for stage in self.stages:
+            kept = []
+            for block in stage:
+                if not block.is_identity(channels):
+                    kept.append(block.to_string())
+                channels = block.out_channels
+            stages.append(",".join(kept))
+        return ":".join([self.stem.to_string(), *stages, self.head.to_string()])
+
     def __str__(self) -> str:
         return self.to_string()
 

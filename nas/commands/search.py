@@ -6,7 +6,7 @@ import shlex
 import sys
 from collections.abc import Mapping
 from dataclasses import fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -25,6 +25,9 @@ from nas.errors import SearchFailed
 from nas.evaluators.datasets import DATASET_NAMES, DEFAULT_DATASET
 from nas.evaluators.recipe import Recipe
 from nas.storage import StorageUnavailable
+
+if TYPE_CHECKING:
+    from nas.search import SearchResult
 
 _DEFAULTS = {f.name: f.default for f in fields(SearchConfig)}
 
@@ -180,6 +183,12 @@ def _opt(*names: str, help: str, **kwargs: Any):
 )
 @_opt("--final-epochs", help="Epochs of the final recipe.")
 @_opt("--final-seeds", help="Training seeds per finalized network.")
+@_opt(
+    "--evaluator",
+    help="train: train each candidate; table: look its accuracy up in NAS-Bench-Macro's "
+    "published results (--space nasbench-macro --input-size 32), one of its three runs "
+    "chosen by the training seed; table-mean: their mean.",
+)
 @click.option(
     "--config",
     "config_file",
@@ -251,20 +260,23 @@ def resume_command(config: SearchConfig) -> str:
     )
 
 
-def _print_result(result) -> None:
+def _print_result(result: SearchResult) -> None:
+    """The front and the study's counts (`nas.counts`), as `nas report` gives them too."""
     from nas.outputs import FRONT_HEADERS, front_cells
+
+    counts = result.counts
+    assert counts is not None  # the driver counts every study it finishes
 
     rows = [[*front_cells(row, row.name), row.arch] for row in result.pareto]
     print_table(
-        f"Pareto front of {result.study_name} (feasible, trained; val acc with its 95% "
-        f"interval, vs cheaper: beyond the noise or a tie)",
+        f"Pareto front of {result.study_name}: {counts.front_title()} (val acc with "
+        f"its 95% interval; vs cheaper: beyond the noise or a tie)",
         [*FRONT_HEADERS, "arch"],
         rows,
     )
-    baselines = f" (+ {result.n_baselines} zoo baselines)" if result.n_baselines else ""
     console.print(
-        f"{result.n_trained} searched candidates trained{baselines}, "
-        f"{result.n_infeasible} over budget (not trained), "
-        f"{result.n_failed} failed, in {result.wall_seconds / 60:.1f} min; "
-        f"results in {result.out_dir}/ (pareto.json, trials.csv)"
+        f"{counts.sentence()}; in {result.wall_seconds / 60:.1f} min; "
+        f"results in {result.out_dir}/ (pareto.json, trials.csv)",
+        highlight=False,
+        soft_wrap=True,
     )
