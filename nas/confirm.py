@@ -85,8 +85,8 @@ def run_confirm(
     if not pending:
         return 0
     monitor.say(
-        f"confirm: {len(pending)} runs ({seeds} more seeds of each front member and "
-        f"baseline) into study {confirm_study.study_name!r}"
+        f"confirm: {len(pending)} runs ({seeds} more seed{'' if seeds == 1 else 's'} of each "
+        f"front member and baseline) into study {confirm_study.study_name!r}"
     )
     runs = [
         CompanionRun(

@@ -35,7 +35,8 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     Serves until Ctrl-C. Pareto models attached by the search are listed for download on the
     study page.
     """
-    from optuna_dashboard import run_server
+    import bottle
+    from optuna_dashboard import wsgi
 
     from nas.select import open_existing_storage
     from nas.storage import artifact_store_for
@@ -46,8 +47,8 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
     shown = f"[{host}]" if ":" in host else host
     click.echo(
         f"optuna-dashboard for {mask_password(storage)} (artifacts in "
-        f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ ; "
-        f"Ctrl-C stops it"
+        f"{getattr(store, '_base_path', '?')}) at http://{shown}:{port}/dashboard/ "
+        f"(Ctrl-C stops it)"
     )
     if host not in ("127.0.0.1", "localhost", "::1"):
         click.echo(
@@ -59,7 +60,8 @@ def command(storage: str, host: str, port: int, artifact_dir: Path | None) -> No
         # SIGTERM (docker stop, kill) stops it as Ctrl-C does: exit 0, the database closed;
         # SIGINT too where a script started it in the background with SIGINT ignored.
         with stopping_cleanly(say, "still stopping the dashboard"):
-            run_server(rdb, host=host, port=port, artifact_store=store)
+            # Quiet: the banner above says where it serves; Bottle's own lines would repeat it.
+            bottle.run(wsgi(rdb, artifact_store=store), host=host, port=port, quiet=True)
     except OSError as error:  # taken between the check and the server's own bind
         raise InputError(listen_problem(host, port, error)) from None
     except KeyboardInterrupt:
