@@ -382,6 +382,8 @@ def read_config_file(path: str | Path) -> dict[str, Any]:
         raise InputError(
             f"config file {path}: invalid YAML ({' '.join(str(error).split())})"
         ) from None
+    except UnicodeDecodeError:
+        raise InputError(f"config file {path} is not UTF-8 text (YAML)") from None
     if not isinstance(data, dict):
         raise InputError(f"config file {path}: expected a mapping of settings")
     settings = {str(key).replace("-", "_"): value for key, value in data.items()}

@@ -362,6 +362,8 @@ def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as error:
         raise InputError(f"search space {path}: invalid YAML ({_one_line(error)})") from None
+    except UnicodeDecodeError:
+        raise InputError(f"search space {path} is not UTF-8 text (YAML)") from None
     return space_from_dict(data, source=str(path))
 
 

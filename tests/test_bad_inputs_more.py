@@ -236,3 +236,23 @@ def test_lut_bundle_bounds_the_input_size_before_any_export(
     assert code == 2
     assert "--input-size 100,000 is over the limit of 1,024 pixels a side" in err
     assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--config", "{file}"], "config file {file} is not UTF-8 text (YAML)"),
+        (["search", "--space", "{file}"], "search space {file} is not UTF-8 text (YAML)"),
+        (["arch", "show", "{file}"], "architecture file {file} is not UTF-8 text (JSON)"),
+        (["train", "{file}"], "architecture file {file} is not UTF-8 text (JSON)"),
+    ],
+)
+def test_a_file_that_is_not_utf8_is_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    file = tmp_path / "latin1.json"
+    file.write_bytes("name: caf\xe9\n".encode("latin-1"))
+    argv = [arg.format(file=file) for arg in args]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert err.strip() == f"nas: error: {message.format(file=file)}"
