@@ -18,7 +18,7 @@ import yaml
 from nas.errors import InputError
 from nas.evaluators.recipe import PRECISIONS
 from nas.files import name_problem
-from nas.search_spaces.limits import check_input_size
+from nas.search_spaces.limits import MIN_INPUT_SIZE, check_input_size
 from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.storage import (
     DEFAULT_STORAGE_URL,
@@ -227,6 +227,11 @@ class SearchConfig:
                 f"folder (results/<study>/); use letters, digits, '-', '_' and '.'"
             )
         check_input_size(self.input_size)
+        if self.input_size < MIN_INPUT_SIZE:
+            raise InputError(
+                f"--input-size must be at least {MIN_INPUT_SIZE}, as for every other command, "
+                f"got {self.input_size}"
+            )
         if self.proxy_resolution:
             check_input_size(self.proxy_resolution, "--proxy-resolution")
         object.__setattr__(self, "storage", normalize_storage_url(self.storage))

@@ -38,6 +38,10 @@ EfficientNet-B7 (no mobile network) 55."""
 MAX_EXPANSION = 16.0
 """A block's expansion ratio: MobileNetV2/V3, MnasNet and every built-in space use at most 6."""
 
+MIN_INPUT_SIZE = 8
+"""Side of the deployment input every command accepts at least: the stride-2 stages of a mobile
+network leave less than one pixel of a smaller input."""
+
 MAX_INPUT_SIZE = 1024
 """Side of the input: 4.6x the 224 deployment side, 21x its pixels; mobile networks deploy at
 512 or less."""

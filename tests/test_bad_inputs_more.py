@@ -256,3 +256,12 @@ def test_a_file_that_is_not_utf8_is_one_line(
     code, _, err = run_cli(argv, capsys)
     assert code == 2, err
     assert err.strip() == f"nas: error: {message.format(file=file)}"
+
+
+@pytest.mark.parametrize("side", [1, 7])
+def test_search_takes_the_input_sizes_every_other_command_takes(side: int) -> None:
+    from nas.errors import InputError
+
+    with pytest.raises(InputError, match=f"--input-size must be at least 8, .* got {side}$"):
+        SearchConfig(input_size=side)
+    assert SearchConfig(input_size=8).input_size == 8
