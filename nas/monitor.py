@@ -22,6 +22,9 @@ from rich.text import Text
 
 from nas.trials import Outcome
 
+STILL_TRAINING_S = 60.0
+"""In a log, how long the monitor stays silent before a status line says what is training."""
+
 MAX_OVER_BUDGET_PER_LINE = 10
 """Over-budget candidates told in one line; a longer run of them takes several lines."""
 
@@ -33,7 +36,8 @@ class _Running:
     latency_ms: float
     worker: int
     """The worker slot (1, 2, ...) training it: the lowest one free when it started."""
-    started: float = field(default_factory=time.monotonic)
+    started: float
+    """When it started (`time.monotonic`)."""
     epoch: int = 0
     val_accuracy: float | None = None
 
@@ -69,6 +73,7 @@ class SearchMonitor:
             self.live = self.console.is_terminal
         self._live: Live | None = None
         self._over_budget: list[_OverBudget] = []
+        self._last_line = time.monotonic()
 
     # ---- lifecycle ----------------------------------------------------------------------
 
@@ -101,7 +106,7 @@ class SearchMonitor:
     ) -> None:
         busy = {run.worker for run in self.running.values()}
         worker = next(slot for slot in range(1, len(busy) + 2) if slot not in busy)
-        self.running[number] = _Running(arch, mflops, latency_ms, worker)
+        self.running[number] = _Running(arch, mflops, latency_ms, worker, time.monotonic())
         self._event(
             f"trial {number} started on worker {worker}: {mflops:.1f} MFLOPs, "
             f"{latency_ms:.2f} ms{f' ({note})' if note else ''}"
@@ -174,6 +179,22 @@ class SearchMonitor:
     def _print(self, message: str) -> None:
         console = self._live.console if self._live is not None else self.console
         console.print(message, highlight=False, markup=False, soft_wrap=True)
+        self._last_line = time.monotonic()
+
+    def tick(self) -> None:
+        """Called while the driver waits: in a log that said nothing for `STILL_TRAINING_S`,
+        a status line with each running candidate, as Ray Tune prints its status table."""
+        if self._live is not None or not self.running:
+            return
+        now = time.monotonic()
+        if now - self._last_line < STILL_TRAINING_S:
+            return
+        runs = "; ".join(
+            f"trial {number} on worker {run.worker}: {run.epoch}/{self.epochs or '?'} epochs "
+            f"done, {now - run.started:.0f} s"
+            for number, run in sorted(self.running.items(), key=lambda item: item[1].worker)
+        )
+        self._print(f"still training: {runs}")
 
     def _tell_over_budget(self) -> None:
         """One line for the over-budget candidates not told yet."""

@@ -231,6 +231,7 @@ class _Driver:
             if not running:
                 return
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            self.monitor.tick()
             if why := self.lease.stop_reason():
                 for generator in running:
                     ray.cancel(generator)

@@ -81,3 +81,18 @@ def test_baselines_count_to_their_own_total_and_no_line_ends_in_a_space() -> Non
     assert "trial 2 stopped early: accuracy 0.7000, 7.00 ms [1/2]" in lines
     assert all(line == line.rstrip() for line in lines)
     assert monitor.summary_line().startswith("trained 1/2, baselines 2/2, running 0")
+
+
+def test_a_quiet_log_gets_a_status_line_while_candidates_train(monkeypatch) -> None:
+    clock = [1000.0]
+    monkeypatch.setattr("nas.monitor.time.monotonic", lambda: clock[0])
+    monitor, console = _plain_monitor(target_trials=4, epochs=4)
+    with monitor:
+        monitor.started(3, "arch", 120.0, 9.5)
+        clock[0] += 30
+        monitor.tick()  # a line half a minute ago: nothing to add yet
+        clock[0] += 45
+        monitor.tick()
+        monitor.tick()  # and not again at once
+    lines = console.export_text().splitlines()
+    assert lines[1:] == ["still training: trial 3 on worker 1: 0/4 epochs done, 75 s"]
