@@ -102,6 +102,7 @@ class Recipe:
     bn_momentum: float = 0.1
     precision: str = "float32"
 
+    # Long: one check per field, each naming the field and its bounds, in field order.
     def __post_init__(self) -> None:
         def check(ok: bool, message: str) -> None:
             if not ok:

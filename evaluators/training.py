@@ -113,6 +113,7 @@ def train(
         return finished.value
 
 
+# Long: a generator, so the epoch loop and every way a run ends (built, stopped, failed) share it.
 def iter_training(
     arch: Arch,
     data: Dataset,

@@ -149,6 +149,12 @@ class SearchConfig:
     (``table-mean``); see `nas.lookup`."""
 
     def __post_init__(self) -> None:
+        self._check_numbers()
+        self._check_choices()
+        self._check_names_and_sizes()
+        object.__setattr__(self, "storage", normalize_storage_url(self.storage))
+
+    def _check_numbers(self) -> None:
         def positive(name: str) -> None:
             value = getattr(self, name)
             if value is not None and not value > 0:
@@ -172,19 +178,6 @@ class SearchConfig:
             "final_seeds",
         ):
             positive(name)
-        if self.evaluator not in EVALUATORS:
-            raise InputError(
-                f"unknown evaluator {self.evaluator!r}; choose one of {', '.join(EVALUATORS)}"
-            )
-        if self.looks_up and self.finalize:
-            raise InputError(
-                f"--finalize trains networks on images, which --evaluator {self.evaluator} never "
-                f"reads: leave --finalize out"
-            )
-        if self.scheduler not in SCHEDULERS:
-            raise InputError(
-                f"unknown scheduler {self.scheduler!r}; choose one of {', '.join(SCHEDULERS)}"
-            )
         if self.storage_outage_s < 0:
             raise InputError(f"--storage-outage-s must be >= 0, got {self.storage_outage_s}")
         if self.reduction_factor < 2:
@@ -203,24 +196,33 @@ class SearchConfig:
             raise InputError(f"--confirm-seeds must be >= 0, got {self.confirm_seeds}")
         if self.max_retries < 0:
             raise InputError(f"--max-retries must be >= 0, got {self.max_retries}")
-        if self.sampler not in SAMPLERS:
+        if not 0 <= self.seed < 2**32:
             raise InputError(
-                f"unknown sampler {self.sampler!r}; choose one of {', '.join(SAMPLERS)}"
+                f"--seed must be from 0 to {2**32 - 1} (numpy's and torch's seeds are 32-bit), "
+                f"got {self.seed}"
             )
-        if self.objective not in OBJECTIVES:
+
+    def _check_choices(self) -> None:
+        for flag, value, allowed in (
+            ("evaluator", self.evaluator, EVALUATORS),
+            ("scheduler", self.scheduler, SCHEDULERS),
+            ("sampler", self.sampler, SAMPLERS),
+            ("objective", self.objective, OBJECTIVES),
+        ):
+            if value not in allowed:
+                raise InputError(f"unknown {flag} {value!r}; choose one of {', '.join(allowed)}")
+        if self.looks_up and self.finalize:
             raise InputError(
-                f"unknown objective {self.objective!r}; choose one of {', '.join(OBJECTIVES)}"
+                f"--finalize trains networks on images, which --evaluator {self.evaluator} never "
+                f"reads: leave --finalize out"
             )
         if self.objective == "reward" and self.target_ms is None:
             raise InputError(
                 "--objective reward needs --target-ms (the latency the MnasNet "
                 "reward acc * (ms / target_ms)^w aims at)"
             )
-        if not 0 <= self.seed < 2**32:
-            raise InputError(
-                f"--seed must be from 0 to {2**32 - 1} (numpy's and torch's seeds are 32-bit), "
-                f"got {self.seed}"
-            )
+
+    def _check_names_and_sizes(self) -> None:
         if self.study and (problem := name_problem(self.study)):
             raise InputError(
                 f"--study {self.study!r} {problem}: a study's name is also its results "
@@ -234,7 +236,6 @@ class SearchConfig:
             )
         if self.proxy_resolution:
             check_input_size(self.proxy_resolution, "--proxy-resolution")
-        object.__setattr__(self, "storage", normalize_storage_url(self.storage))
 
     @property
     def study_name(self) -> str:

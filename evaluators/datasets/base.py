@@ -137,6 +137,7 @@ class Dataset:
         return _build(name, raw, val_fraction, val_count, seed, resolution, limit_train)
 
 
+# Long: split, limit, resize and the statistics are one pass over the same arrays, in order.
 def _build(
     name: str,
     raw: RawData,

@@ -197,6 +197,7 @@ def write_bundle(
     return manifest
 
 
+# Long: the plan lists every model and run of a bundle in the one order the phone follows.
 def _plan(
     options: BundleOptions,
     fmt: PhoneFormat,
