@@ -255,9 +255,13 @@ def require_token_auth() -> None:
     if os.environ.get(AUTH_MODE_ENV, "").lower() == "token":
         return
     os.environ[AUTH_MODE_ENV] = "token"
-    from ray._raylet import Config
-
-    Config.initialize("")
+    try:
+        from ray._raylet import Config
+    except ImportError:  # a Ray without token authentication has no mode to reload
+        return
+    reload = getattr(Config, "initialize", None)
+    if reload is not None:
+        reload("")
 
 
 # ---- what the cluster offers ------------------------------------------------------------------
