@@ -25,7 +25,7 @@ from nas.errors import InputError, SearchFailed
 from nas.evaluators.latency import LatencyTable
 from nas.jobs import Job
 from nas.monitor import SearchMonitor
-from nas.pricing import price
+from nas.pricing import Pricer, price
 from nas.recorder import Recorder
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
@@ -49,6 +49,7 @@ class Proposer:
         table: LatencyTable,
         recorder: Recorder,
         monitor: SearchMonitor,
+        pricer: Pricer | None = None,
     ) -> None:
         self.study = study
         self.config = config
@@ -56,6 +57,8 @@ class Proposer:
         self.table = table
         self.recorder = recorder
         self.monitor = monitor
+        self.pricer = pricer or Pricer(config, table)
+        """Prices each network once; a benchmark may hand in one that knows costs already."""
         self.trained = trained_archs(study)
         """Network key -> number of the trial that trained it to the end."""
 
@@ -70,7 +73,7 @@ class Proposer:
             trial = self.study.ask()
             queued = TrialAttrs.of(trial)  # a zoo network or a retry carries what it must run
             arch = ZOO[queued.zoo]() if queued.zoo else self.space.sample(trial)
-            cost = price(arch, self.config, self.table)
+            cost = self.pricer(arch)
             self.recorder.priced(trial, arch, cost, asked)
             if not cost.feasible:
                 self.recorder.infeasible(trial)

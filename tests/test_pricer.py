@@ -1,0 +1,45 @@
+"""`nas.pricing.Pricer`: a search counts each network once, and a cost counted under one budget
+is judged under another exactly as pricing it again would judge it."""
+
+from __future__ import annotations
+
+import pytest
+
+from nas.config import SearchConfig
+from nas.evaluators.latency import load_table
+from nas.evaluators.nasbench_macro import NasBenchMacro
+from nas.pricing import Pricer, price
+
+TABLE_PRICING = dict(space="nasbench-macro", evaluator="table", input_size=32)
+
+
+@pytest.fixture(scope="module")
+def macro() -> NasBenchMacro:
+    return NasBenchMacro.load()
+
+
+def test_skips_placed_differently_are_counted_once(macro: NasBenchMacro) -> None:
+    config = SearchConfig(**TABLE_PRICING, budget_mflops=30.0)
+    table = load_table("armv8")
+    # Layers 2 and 3 of stage 2: a skip after the stage's first block is an identity wherever
+    # it sits, so these two keys are one network.
+    one, other = macro.arch_of("11201100"), macro.arch_of("11210100")
+    assert one != other and one.network_key() == other.network_key()
+    pricer = Pricer(config, table)
+    first = pricer(one)
+    assert pricer(other) is first and list(pricer.known) == [one.network_key()]
+    assert first == price(other, config, table)
+    assert not first.feasible
+
+
+def test_a_known_cost_serves_another_budget(macro: NasBenchMacro) -> None:
+    table = load_table("armv8")
+    arch = macro.arch_of("21210200")
+    counted = price(arch, SearchConfig(**TABLE_PRICING), table)
+    assert counted.feasible
+    for budget in ({"budget_mflops": 40.0}, {"budget_ms": 4.0}, {"budget_mflops": 60.0}):
+        config = SearchConfig(**TABLE_PRICING, **budget)
+        assert counted.held_against(config) == price(arch, config, table)
+    known = {arch.network_key(): counted.held_against(SearchConfig(**TABLE_PRICING, budget_ms=4.0))}
+    pricer = Pricer(SearchConfig(**TABLE_PRICING, budget_ms=4.0), table, known)
+    assert pricer(arch) is known[arch.network_key()]
