@@ -44,7 +44,7 @@ from nas.recipes import recipe_for
 from nas.recorder import Recorder
 from nas.retries import FailureStreak
 from nas.search_spaces.space import SearchSpace, load_space
-from nas.stop_signals import stopping_cleanly
+from nas.stop_signals import StopRequest, stopping_cleanly
 from nas.stopping import EpochPoint, StoppingRule, rule_for
 from nas.storage import (
     StorageUnavailable,
@@ -135,12 +135,13 @@ class _Driver:
             artifacts=self.artifacts,
         )
         self.failures = FailureStreak(config.max_retries)
+        self.stop_request = StopRequest()  # replaced by the signal handlers' own in `run`
 
     # ---- the loop ---------------------------------------------------------------------------
 
     def run(self, monitor: SearchMonitor | None) -> SearchResult:
         try:
-            with stopping_cleanly(self.say):
+            with stopping_cleanly(self.say) as self.stop_request:
                 return self._run(monitor)
         finally:
             self.lease.release()
@@ -168,7 +169,7 @@ class _Driver:
                 workers = Workers(trainer, data_ref, self._slots)
                 final = hand_off(self.study, config, self.recipe, workers, monitor, self.lease)
         except KeyboardInterrupt:
-            interrupted = True
+            interrupted = self.stop_request.delivered = True
             self._interrupt(running, monitor)
         except StorageUnavailable:
             for generator in running:  # nothing can be written: resume re-runs what was running
@@ -231,6 +232,7 @@ class _Driver:
             if not running:
                 return
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
+            self.stop_request.raise_if_lost()
             self.monitor.tick()
             if why := self.lease.stop_reason():
                 for generator in running:
