@@ -43,6 +43,7 @@ from nas.evaluators.latency.build import (
     BuildOptions,
     call_overhead_ms,
     measure_op,
+    measured_here,
     progress_bar,
     require_same_setup,
 )
@@ -54,15 +55,13 @@ from nas.evaluators.latency.cost_model import (
     mape,
     op_work,
 )
-from nas.evaluators.latency.metadata import Adaptation, AdaptedFrom, TableMetadata
+from nas.evaluators.latency.metadata import Adaptation, AdaptedFrom
 from nas.evaluators.latency.networks import sample_archs, time_networks
 from nas.evaluators.latency.table import LatencyTable, default_table_path, load_table
 from nas.evaluators.latency.timing import (
     BACKENDS,
     Backend,
-    clock_name,
     get_backend,
-    machine_info,
 )
 from nas.search_spaces.arch import ACTIVATIONS, Arch
 from nas.search_spaces.blocks.mbconv import MBCONV
@@ -475,7 +474,6 @@ def _open_output(
 ) -> LatencyTable:
     """The partly adapted table at the output path (to resume), or a new one."""
     meta = source.metadata
-    machine = machine_info()
     origin = AdaptedFrom.create(
         target=source.target,
         path=str(source.path) if source.path else None,
@@ -484,19 +482,13 @@ def _open_output(
         threads=meta.threads,
         date=meta.date,
     )
-    metadata = TableMetadata.create(
-        target=options.target,
-        device=f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
-        **machine,
-        runtime=backend.name,
-        runtime_version=backend.version,
-        torch_version=torch.__version__,
+    metadata = measured_here(
+        options.target,
+        backend,
         threads=backend.threads,
-        precision="float32",
         input_size=meta.input_size,
         num_classes=num_classes,
         space=space,
-        clock=clock_name(backend.threads),
         method=_method(options, source, backend),
         adapted_from=origin,
         adaptation=Adaptation.create(status="measuring", seed=options.seed, rounds=options.rounds),

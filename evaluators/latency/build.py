@@ -19,6 +19,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import torch
 from rich.console import Console
@@ -241,22 +242,32 @@ def call_overhead_ms(backend: Backend, options: BuildOptions) -> float:
     ).ms
 
 
-def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> LatencyTable:
-    """The existing table at the output path (to resume), or a new one."""
+def measured_here(target: str, backend: Backend, **fields: Any) -> TableMetadata:
+    """The metadata of a table timed on this machine by `backend`: the machine, the runtime and
+    its clock, plus `fields` (threads, input size, classes, space, method, ...)."""
     machine = machine_info()
-    metadata = TableMetadata.create(
-        target=options.target,
+    return TableMetadata.create(
+        target=target,
         device=f"{machine['cpu_model']} ({machine['cores']} cores, {machine['machine']})",
         **machine,
         runtime=backend.name,
         runtime_version=backend.version,
         torch_version=torch.__version__,
-        threads=options.threads,
         precision="float32",
+        clock=clock_name(fields["threads"]),
+        **fields,
+    )
+
+
+def _open_table(options: BuildOptions, backend: Backend, space_name: str) -> LatencyTable:
+    """The existing table at the output path (to resume), or a new one."""
+    metadata = measured_here(
+        options.target,
+        backend,
+        threads=options.threads,
         input_size=options.input_size,
         num_classes=options.num_classes,
         space=space_name,
-        clock=clock_name(options.threads),
         method=_method(options),
     )
     path = options.path
