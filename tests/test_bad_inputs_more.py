@@ -265,3 +265,24 @@ def test_search_takes_the_input_sizes_every_other_command_takes(side: int) -> No
     with pytest.raises(InputError, match=f"--input-size must be at least 8, .* got {side}$"):
         SearchConfig(input_size=side)
     assert SearchConfig(input_size=8).input_size == 8
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["lut", "build", "--space", "tiny"],
+        ["lut", "adapt", "--from", "x86_64"],
+        ["lut", "import", "{tmp}"],
+        ["lut", "bundle", "--format", "onnx", "--out", "{tmp}/bundle"],
+    ],
+)
+@pytest.mark.parametrize("name", ["../../x", "a/b", "..", ".hidden"])
+def test_a_table_name_that_is_a_path_is_refused(
+    args: list[str], name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    code, _, err = run_cli([*argv, "--target", name], capsys)
+    assert code == 2, err
+    assert err.startswith(f"nas: error: --target {name!r} ") and len(err.splitlines()) == 1
+    assert "a table's name is a plain name such as rpi4" in err
+    assert list(tmp_path.iterdir()) == []

@@ -114,3 +114,74 @@ def test_the_undamaged_bundle_imports(timed_bundle: Path, tmp_path: Path, capsys
     out = tmp_path / "t.json"
     assert _nas(["lut", "import", str(timed_bundle), "--target", "box", "--out", str(out)]) == 0
     assert out.is_file()
+
+
+@pytest.fixture(scope="module")
+def box_table(timed_bundle: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The table `nas lut import` makes of the timed bundle."""
+    out = tmp_path_factory.mktemp("box") / "box.json"
+    assert _nas(["lut", "import", str(timed_bundle), "--target", "box", "--out", str(out)]) == 0
+    return out
+
+
+OTHER_BUNDLES: dict[str, tuple[Callable[[Path], None], str]] = {
+    "another device": (
+        lambda b: _edit_json(b / "raw" / "device.json", lambda d: d.update(serial="xyz")),
+        "was timed on another device (serial xyz) than table 'box' was measured on (serial abc)",
+    ),
+    "another space": (
+        lambda b: _edit_json(b / "manifest.json", lambda m: m.update(space="mobile")),
+        "timed networks of space 'mobile', which table 'box' does not cover (it covers lut_test)",
+    ),
+    "another resolution": (
+        lambda b: _edit_json(b / "manifest.json", lambda m: m.update(input_size=96)),
+        "timed its networks at 96x96, but table 'box' was built at 64x64",
+    ),
+}
+
+
+@pytest.mark.parametrize("other", list(OTHER_BUNDLES))
+def test_validate_refuses_the_timings_of_another_bundle(
+    other: str, timed_bundle: Path, box_table: Path, tmp_path: Path, capsys
+) -> None:
+    bundle = tmp_path / "bundle"
+    shutil.copytree(timed_bundle, bundle)
+    change, message = OTHER_BUNDLES[other]
+    change(bundle)
+    args = ["lut", "validate", "--target", str(box_table), "--timings", str(bundle)]
+    capsys.readouterr()
+    code = _nas([*args, "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"nas: error: {bundle} ") and len(err.strip().splitlines()) == 1
+    assert message in err
+    assert not (tmp_path / "report").exists()
+
+
+def test_validate_takes_the_timings_of_the_tables_own_bundle_at_its_input_size(
+    timed_bundle: Path, box_table: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["lut", "validate", "--target", str(box_table), "--timings", str(timed_bundle)]
+    capsys.readouterr()
+    code = _nas([*args, "--input-size", "48", "--out", str(tmp_path / "report")])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.strip() == (
+        f"nas: error: --input-size 48 does not apply with --timings: {timed_bundle} timed its "
+        "networks at 64x64; drop --input-size, or bundle again with --input-size 48"
+    )
+    code = _nas([*args, "--input-size", "64", "--out", str(tmp_path / "report")])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / "report" / "validate_box.json").is_file()
+
+
+def test_a_cost_model_table_is_judged_by_a_bundle_at_its_input_size(
+    timed_bundle: Path, tmp_path: Path, capsys
+) -> None:
+    args = ["lut", "validate", "--target", "armv8", "--timings", str(timed_bundle)]
+    capsys.readouterr()
+    assert _nas([*args, "--out", str(tmp_path / "report")]) == 2
+    assert (
+        "timed its networks at 64x64, but table 'armv8' was built at 224x224: judge it with a "
+        "bundle made with --input-size 224" in capsys.readouterr().err
+    )

@@ -330,17 +330,21 @@ def validate_table(
     )
 
 
-def validate_with_timings(table: LatencyTable, folder: Path) -> ValidationReport:
+def validate_with_timings(
+    table: LatencyTable, folder: Path, input_size: int | None = None
+) -> ValidationReport:
     """Judge `table` on the networks a bundle timed on its device (`nas lut bundle`).
 
     A phone cannot run the timing loop here, so its whole-network timings come from the
     bundle's validation networks (another seed than its calibration networks, and the zoo),
-    read back as `nas lut import` reads the operators.
+    read back as `nas lut import` reads the operators. The bundle must be one the table can
+    be judged by (`check_bundle_fits`); `input_size`, when given, must be the bundle's.
     """
     from nas.evaluators.latency.device_import import read_bundle
 
     bundle = read_bundle(folder)
     manifest = bundle.manifest
+    check_bundle_fits(table, folder, manifest, bundle.device, input_size)
     judged = [m for m in manifest["models"] if m["role"] == "validation"]
     if not judged:
         raise InputError(
@@ -379,6 +383,66 @@ def validate_with_timings(table: LatencyTable, folder: Path) -> ValidationReport
             "cold_ms_per_mb": table.cold_ms_per_mb,
         },
     )
+
+
+def check_bundle_fits(
+    table: LatencyTable,
+    folder: Path,
+    manifest: dict[str, Any],
+    device: dict[str, Any],
+    input_size: int | None = None,
+) -> None:
+    """An `InputError` when the bundle's networks cannot judge `table`.
+
+    Networks timed at another input, or of a space the table does not cover, are priced from
+    entries the table does not have; networks timed on another device than the one a table
+    was measured on say nothing about that table. A table that names no device (the shipped
+    cost-model tables) may be judged by any device's timings: that is how its error on a
+    phone is found.
+    """
+    side = int(manifest["input_size"])
+    if input_size is not None and input_size != side:
+        raise InputError(
+            f"--input-size {input_size} does not apply with --timings: {folder} timed its "
+            f"networks at {side}x{side}; drop --input-size, or bundle again with "
+            f"--input-size {input_size}"
+        )
+    built = table.metadata.input_hw
+    if built != (side, side):
+        raise InputError(
+            f"{folder} timed its networks at {side}x{side}, but table {table.target!r} was "
+            f"built at {built[0]}x{built[1]}: judge it with a bundle made with --input-size "
+            f"{built[0]}"
+        )
+    spaces = table.metadata.space_names
+    if spaces and manifest["space"] not in spaces:
+        raise InputError(
+            f"{folder} timed networks of space {manifest['space']!r}, which table "
+            f"{table.target!r} does not cover (it covers {', '.join(spaces)}): bundle one of "
+            f"those spaces"
+        )
+    mine, theirs = (
+        _device_identity(table.metadata.serial, table.metadata.device_properties),
+        (_device_identity(device.get("serial"), device)),
+    )
+    if mine and theirs and mine != theirs:
+        raise InputError(
+            f"{folder} was timed on another device ({theirs}) than table {table.target!r} was "
+            f"measured on ({mine}): judge a table with timings from its own device"
+        )
+
+
+def _device_identity(serial: Any, properties: Any) -> str | None:
+    """A device as a bundle records it: its serial, else its maker and model; None if unknown."""
+    if serial:
+        return f"serial {serial}"
+    properties = properties or {}
+    model = " ".join(
+        str(properties[key])
+        for key in ("ro.product.manufacturer", "ro.product.model")
+        if properties.get(key)
+    )
+    return model or None
 
 
 def write_report(report: ValidationReport, out_dir: Path) -> tuple[Path, Path]:

@@ -30,6 +30,26 @@ from nas.evaluators.latency import (
 from nas.search_spaces.space import DEFAULT_SPACE
 
 
+def _table_name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A new table's name, which is also its file's in the user table folder: a separator or
+    a leading dot (``../../x``) would write outside that folder."""
+    from nas.errors import InputError
+    from nas.files import name_problem
+
+    problem = name_problem(value)
+    if problem:
+        raise InputError(
+            f"--target {value!r} {problem}: a table's name is a plain name such as rpi4 "
+            f"(pass --out to write the table file somewhere else)"
+        )
+    return value
+
+
+def target_name_option(help: str):  # noqa: A002 (click's own word)
+    """`--target` of a command that makes a table (`_table_name`)."""
+    return click.option("--target", required=True, callback=_table_name, help=help)
+
+
 def _print(parts: list[str | TableView]) -> None:
     for part in parts:
         if isinstance(part, TableView):
@@ -45,7 +65,7 @@ def command() -> None:
 
 # Long only by its options: the body parses them, calls the library and prints.
 @command.command("build")
-@click.option("--target", required=True, help="Name of the table (your device), e.g. rpi4.")
+@target_name_option("Name of the table (your device), e.g. rpi4.")
 @click.option(
     "--space",
     default=DEFAULT_SPACE,
@@ -119,7 +139,7 @@ def build(
     metavar="NAME|FILE",
     help="Table to adapt: a target name (see `nas lut list`) or a table file.",
 )
-@click.option("--target", required=True, help="Name of the new table (this machine).")
+@target_name_option("Name of the new table (this machine).")
 @click.option(
     "--space", default=None, help="Space whose operators are sampled [default: the source's]."
 )
@@ -205,7 +225,7 @@ def adapt(
 
 # Long only by its options: the body parses them, calls the library and prints.
 @command.command("bundle")
-@click.option("--target", required=True, help="Name of the table the bundle is for (the phone).")
+@target_name_option("Name of the table the bundle is for (the phone).")
 @click.option(
     "--space",
     default=DEFAULT_SPACE,
@@ -307,7 +327,7 @@ def bundle(
 
 @command.command("import")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--target", required=True, help="Name of the new table (the phone).")
+@target_name_option("Name of the new table (the phone).")
 @click.option(
     "--out",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -393,7 +413,7 @@ def validate(
     table = load_table(target)
     require_writable_dir(out)
     if timings is not None:
-        report = validate_with_timings(table, timings)
+        report = validate_with_timings(table, timings, input_size)
     else:
         space_name = space or table.metadata.first_space or DEFAULT_SPACE
         report = validate_table(
