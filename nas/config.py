@@ -27,7 +27,9 @@ from nas.storage import (
     normalize_storage_url,
 )
 
-SAMPLERS = ("tpe", "nsga2", "random")
+SAMPLERS = ("tpe", "nsga2", "random", "bands")
+"""``bands`` is NSGA-II with every latency band from the space's fastest network to the budget
+covered (`nas.reach`); the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
 OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
 """Early-stopping rules: the median of finished curves at least as fast, or successive halving

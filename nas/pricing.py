@@ -1,19 +1,25 @@
 """Price a candidate at the deployment input and hold it against the search's budgets.
 
-Pricing is milliseconds of work and happens in the driver before anything is trained: an
-over-budget candidate is recorded with its cost and never reaches a worker.
+Pricing happens in the driver before anything is trained: an over-budget candidate is
+recorded with its cost and never reaches a worker. A candidate that trains is counted by fvcore
+on its built model (`price`); one the proposer only considers (a pool of candidates for a
+latency band, `nas.reach`) is priced from its operator signatures (`estimate_price`), the same
+numbers without building anything, so thousands can be weighed before one is chosen.
 """
 
 from __future__ import annotations
 
 from collections.abc import MutableMapping
 from dataclasses import dataclass, field, replace
+from functools import lru_cache
 
 from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.evaluators.flops import count_cost, estimate_cost
 from nas.evaluators.latency import LatencyTable
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.footprint import op_macs, op_params
+from nas.search_spaces.signatures import OpSignature, arch_signatures
 from nas.search_spaces.space import SearchSpace
 
 
@@ -63,6 +69,41 @@ def price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
     )
 
 
+def estimate_price(arch: Arch, config: SearchConfig, table: LatencyTable) -> Price:
+    """`price` from the operator signatures alone (as `estimate_cost` counts), building nothing.
+
+    The signatures are derived once and serve both the count and the latency table; each
+    operator's count is remembered (`_op_counts`), since a space has a few thousand operators
+    and its candidates share them.
+    """
+    sigs = arch_signatures(arch, config.deploy_input, config.deploy_classes)
+    macs = params = 0
+    for sig in sigs:
+        op_m, op_p = _op_counts(sig)
+        macs += op_m
+        params += op_p
+    _, height, width = config.deploy_input
+    if table.cost_model is not None or (height, width) == table.input_hw:
+        latency = table.price(sigs)
+    else:  # entries of another size and no model: predict says which build would fill it
+        latency = table.predict(arch, config.deploy_input, config.deploy_classes)
+    mflops = macs / 1e6
+    return Price(
+        mflops=round(mflops, 4),
+        params=params,
+        latency_ms=round(latency.total_ms, 4),
+        latency_n_measured=latency.n_measured,
+        latency_n_modelled=latency.n_modelled,
+        violations=_violations(config, mflops, params, latency.total_ms),
+        unrounded=(mflops, latency.total_ms),
+    )
+
+
+@lru_cache(maxsize=65536)
+def _op_counts(sig: OpSignature) -> tuple[int, int]:
+    return op_macs(sig), op_params(sig)
+
+
 class Pricer:
     """`price` for one search, counting each network once (`Arch.network_key`).
 
@@ -81,11 +122,23 @@ class Pricer:
         self.table = table
         self.known: MutableMapping[str, Price] = {} if known is None else known
 
+        self.estimated: dict[str, Price] = {}
+        """Costs from signatures (`estimate_price`) of networks only considered, by network key."""
+
     def __call__(self, arch: Arch) -> Price:
         key = arch.network_key()
         found = self.known.get(key)
         if found is None:
             found = self.known[key] = price(arch, self.config, self.table)
+        return found
+
+    def estimate(self, arch: Arch, key: str | None = None) -> Price:
+        """The cost of a network the proposer weighs but may never train: the counted one when
+        known, else from its signatures (`estimate_price`), remembered by network key."""
+        key = key or arch.network_key()
+        found = self.known.get(key) or self.estimated.get(key)
+        if found is None:
+            found = self.estimated[key] = estimate_price(arch, self.config, self.table)
         return found
 
 

@@ -8,8 +8,10 @@ trained twin's result), so the sampler learns from it too. The proposer also own
 the zoo baselines before a search, and the candidates to run again after a crash or an
 interruption.
 
-This is the one place that chooses what to train, so a choice beyond the sampler's (covering
-latency bands, a surrogate's ranking) goes here behind the same `next`.
+This is the one place that chooses what to train, so a choice beyond the sampler's goes here
+behind the same `next`: with ``--sampler bands`` (`nas.reach`), a proposal is steered into the
+least-covered latency band before the sampler is asked, by queueing the chosen candidate's
+parameters, so the trial records exactly what trained.
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ import optuna
 from optuna.trial import FrozenTrial, TrialState
 
 from nas.config import SearchConfig
+from nas.coverage import Coverage
 from nas.errors import InputError, SearchFailed
 from nas.evaluators.latency import LatencyTable
 from nas.jobs import Job
 from nas.monitor import SearchMonitor
 from nas.pricing import Pricer, price
+from nas.reach import Reach, priced_latencies, steer_seed, study_coverage
 from nas.recorder import Recorder
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
@@ -61,6 +65,18 @@ class Proposer:
         """Prices each network once; a benchmark may hand in one that knows costs already."""
         self.trained = trained_archs(study)
         """Network key -> number of the trial that trained it to the end."""
+        self.reach: Reach | None = None
+        """The latency bands steered by, with ``--sampler bands``; None: the sampler alone."""
+        if config.sampler == "bands":
+            searched, feasible = priced_latencies(study)
+            self.reach = Reach(
+                space,
+                config,
+                self.pricer,
+                seed=steer_seed(config, len(study.get_trials(deepcopy=False))),
+                proposed=searched,
+                feasible=feasible,
+            )
 
     def next(self, in_flight: Mapping[str, int]) -> Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.
@@ -70,11 +86,15 @@ class Proposer:
         """
         for _ in range(MAX_FRUITLESS_ASKS):
             asked = time.monotonic()
+            if self.reach is not None:
+                self._steer(in_flight)
             trial = self.study.ask()
             queued = TrialAttrs.of(trial)  # a zoo network or a retry carries what it must run
             arch = ZOO[queued.zoo]() if queued.zoo else self.space.sample(trial)
             cost = self.pricer(arch)
             self.recorder.priced(trial, arch, cost, asked)
+            if self.reach is not None:
+                self.reach.priced(cost)
             if not cost.feasible:
                 self.recorder.infeasible(trial)
                 self.monitor.infeasible_skipped(
@@ -89,12 +109,36 @@ class Proposer:
             if key in in_flight:
                 self.recorder.duplicate_in_flight(trial, in_flight[key])
                 continue
-            return Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
+            job = Job(trial, arch, cost, attempt=queued.attempt or 1, baseline=queued.baseline)
+            if self.reach is not None and job.searched and queued.retry_of is None:
+                self.reach.dispatched(cost)
+            return job
         raise SearchFailed(
             f"{MAX_FRUITLESS_ASKS} candidates in a row were over budget or "
             f"already trained: the budget leaves too little of space "
             f"{self.space.name!r}; raise it or use another space"
         )
+
+    def _steer(self, in_flight: Mapping[str, int]) -> None:
+        """Queue a candidate for the least-covered latency band when one is under-covered.
+
+        Only when nothing is queued already (baselines, retries), since the study hands out
+        queued trials first come, first served.
+        """
+        assert self.reach is not None
+        if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        band = self.reach.wanted()
+        if band is None:
+            return
+        params = self.reach.draw(band, lambda key: key in self.trained or key in in_flight)
+        if params is not None:
+            self.study.enqueue_trial(params)
+
+    def coverage(self) -> Coverage | None:
+        """The study's trained candidates per latency band, and against each zoo network within
+        the budget (`nas.coverage`); None where the target's table cannot price the space."""
+        return study_coverage(self.study, self.config, self.space, self.pricer, self.reach)
 
     def on_trained(self, job: Job) -> None:
         """`job` trained to its last epoch: a later proposal of its arch reuses its result."""
