@@ -70,6 +70,11 @@ _IGNORED_OPS = (
     "aten::view",
     "aten::reshape",
     "aten::transpose",
+    "aten::cat",
+    "aten::split",
+    "aten::split_with_sizes",
+    "aten::slice",
+    "aten::max_pool2d",
 )
 
 

@@ -55,6 +55,10 @@ def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
             modules.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)))
         elif isinstance(layer, ops.Linear):
             modules.append(Linear(layer.in_c, layer.out_c, act=layer.act, dropout=layer.dropout))
+        elif isinstance(layer, ops.MaxPool):
+            modules.append(nn.MaxPool2d(layer.kernel, layer.stride, layer.kernel // 2))
+        elif isinstance(layer, ops.Branches):
+            modules.append(Branches(layer))
         else:
             raise TypeError(f"no module for layer {layer!r}")
     return modules
@@ -108,6 +112,32 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
         return x * scale
+
+
+class Branches(nn.Module):
+    """Paths side by side on (parts of) one input, concatenated or summed (`ops.Branches`).
+
+    An empty path is the identity. Parameters live under ``paths.<i>``, one `nn.Sequential` per
+    path built like any other run of layers.
+    """
+
+    def __init__(self, layer: ops.Branches) -> None:
+        super().__init__()
+        self.paths = nn.ModuleList(nn.Sequential(*_modules(path)) for path in layer.paths)
+        self.split = list(layer.split)
+        self.add = layer.merge == "add"
+        self.keep = layer.out_c if layer.sliced else 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        parts = torch.split(x, self.split, dim=1) if self.split else [x] * len(self.paths)
+        outs = [path(part) for path, part in zip(self.paths, parts)]
+        if self.add:
+            total = outs[0]
+            for out in outs[1:]:
+                total = total + out
+            return total
+        out = torch.cat(outs, dim=1)
+        return out[:, : self.keep] if self.keep else out
 
 
 class LayerBlock(nn.Module):

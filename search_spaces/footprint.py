@@ -67,8 +67,17 @@ def layer_params(layer: layers.Layer) -> int:
         return _conv_params(layer.reduce) + _conv_params(layer.expand)
     if isinstance(layer, layers.Linear):
         return layer.in_c * layer.out_c + layer.out_c
+    if isinstance(layer, layers.Branches):
+        return sum(layer_params(inner) for path in layer.paths for inner in path)
     if isinstance(
-        layer, (layers.ZeroPad, layers.ChannelShuffle, layers.GlobalPool, layers.ShortcutAdd)
+        layer,
+        (
+            layers.ZeroPad,
+            layers.ChannelShuffle,
+            layers.GlobalPool,
+            layers.ShortcutAdd,
+            layers.MaxPool,
+        ),
     ):
         return 0
     raise TypeError(f"no parameter count for layer {layer!r}")
@@ -95,10 +104,19 @@ def layer_macs(layer: layers.Layer) -> int:
         return _conv_macs(layer.reduce) + _conv_macs(layer.expand)
     if isinstance(layer, layers.Linear):
         return layer.in_c * layer.out_c
+    if isinstance(layer, layers.Branches):
+        return sum(layer_macs(inner) for path in layer.paths for inner in path)
     if isinstance(
-        layer, (layers.ZeroPad, layers.ChannelShuffle, layers.GlobalPool, layers.ShortcutAdd)
+        layer,
+        (
+            layers.ZeroPad,
+            layers.ChannelShuffle,
+            layers.GlobalPool,
+            layers.ShortcutAdd,
+            layers.MaxPool,
+        ),
     ):
-        return 0  # element-wise work, not counted
+        return 0  # element-wise work and copies, not counted
     raise TypeError(f"no multiply-add count for layer {layer!r}")
 
 
@@ -108,16 +126,23 @@ def _conv_macs(conv: layers.Conv) -> int:
 
 def activation_values(sig: OpSignature) -> int:
     """Values of the feature maps one operator writes, layer by layer, for one image."""
-    total = 0
-    for layer in op_layers(sig):
-        if isinstance(layer, (layers.Conv, layers.ZeroPad)):
-            total += layer.outputs
-        elif isinstance(layer, (layers.ChannelShuffle, layers.SqueezeExcite, layers.ShortcutAdd)):
-            total += layer.elements
-        elif isinstance(layer, layers.GlobalPool):
-            total += layer.channels
-        elif isinstance(layer, layers.Linear):
-            total += layer.out_c
-        else:
-            raise TypeError(f"no activation count for layer {layer!r}")
-    return total
+    return sum(_written(layer) for layer in op_layers(sig))
+
+
+def _written(layer: layers.Layer) -> int:
+    """Values one layer writes; a branched layer writes its paths', its split's and its merge's."""
+    if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.MaxPool)):
+        return layer.outputs
+    if isinstance(layer, (layers.ChannelShuffle, layers.SqueezeExcite, layers.ShortcutAdd)):
+        return layer.elements
+    if isinstance(layer, layers.GlobalPool):
+        return layer.channels
+    if isinstance(layer, layers.Linear):
+        return layer.out_c
+    if isinstance(layer, layers.Branches):
+        total = sum(_written(inner) for path in layer.paths for inner in path)
+        total += layer.inputs if layer.split else 0
+        if layer.merge == "add":
+            return total + layer.outputs
+        return total + layer.concatenated + (layer.outputs if layer.sliced else 0)
+    raise TypeError(f"no activation count for layer {layer!r}")

@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from nas.search_spaces.layers import Layer
     from nas.search_spaces.signatures import OpSignature
 
-BUILTIN_KINDS = ("nas.search_spaces.blocks.mbconv", "nas.search_spaces.blocks.skip")
+BUILTIN_KINDS = (
+    "nas.search_spaces.blocks.mbconv",
+    "nas.search_spaces.blocks.skip",
+    "nas.search_spaces.blocks.separable",
+    "nas.search_spaces.blocks.shufflev2",
+    "nas.search_spaces.blocks.ghost",
+    "nas.search_spaces.blocks.maxpool",
+)
 """Modules whose import registers the kinds that ship with `nas`."""
 
 ENTRY_POINT_GROUP = "nas.block_kinds"

@@ -178,7 +178,101 @@ class ShortcutAdd:
         return self.height * self.width * self.channels
 
 
-Layer = Conv | ZeroPad | ChannelShuffle | SqueezeExcite | GlobalPool | Linear | ShortcutAdd
+@dataclass(frozen=True)
+class MaxPool:
+    """A k x k max pooling with "same" output size (padding k // 2, odd kernels), as after
+    ShuffleNet's stem."""
+
+    kernel: int
+    stride: int
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def out_h(self) -> int:
+        return math.ceil(self.height / self.stride)
+
+    @property
+    def out_w(self) -> int:
+        return math.ceil(self.width / self.stride)
+
+    @property
+    def inputs(self) -> int:
+        return self.height * self.width * self.channels
+
+    @property
+    def outputs(self) -> int:
+        return self.out_h * self.out_w * self.channels
+
+
+@dataclass(frozen=True)
+class Branches:
+    """Paths that run side by side on one input and are merged: the branched blocks.
+
+    ``paths`` are layer sequences, an empty one being the identity. With ``split`` the input is
+    cut along channels into those widths, one part per path (ShuffleNetV2's channel split);
+    without, every path reads the whole input. ``merge`` is ``concat`` (the paths' outputs
+    stacked along channels, of which the first ``out_c`` are kept, as a Ghost module keeps
+    them) or ``add`` (a residual whose shortcut is a path of its own). Splitting, concatenating
+    and slicing compute nothing but copy tensors in a deployed graph, which is why the counts
+    and prices see them.
+    """
+
+    paths: tuple[tuple[Layer, ...], ...]
+    in_c: int
+    height: int
+    width: int
+    out_c: int
+    out_h: int
+    out_w: int
+    split: tuple[int, ...] = ()
+    merge: Literal["concat", "add"] = "concat"
+
+    @property
+    def inputs(self) -> int:
+        """Elements of the input feature map (what a channel split copies)."""
+        return self.height * self.width * self.in_c
+
+    @property
+    def outputs(self) -> int:
+        """Elements of the merged output."""
+        return self.out_h * self.out_w * self.out_c
+
+    @property
+    def concatenated(self) -> int:
+        """Elements the paths write before a concatenation keeps the first ``out_c`` channels."""
+        widths = self.split or (self.in_c,) * len(self.paths)
+        channels = sum(out_channels(path, width) for path, width in zip(self.paths, widths))
+        return self.out_h * self.out_w * channels
+
+    @property
+    def sliced(self) -> bool:
+        """Whether a concatenation keeps fewer channels than its paths write."""
+        return self.merge == "concat" and self.concatenated > self.outputs
+
+
+Layer = (
+    Conv
+    | ZeroPad
+    | ChannelShuffle
+    | SqueezeExcite
+    | GlobalPool
+    | Linear
+    | ShortcutAdd
+    | MaxPool
+    | Branches
+)
+
+
+def out_channels(path: tuple[Layer, ...], in_c: int) -> int:
+    """Channels a sequence of block layers leaves, given the `in_c` it receives."""
+    for layer in reversed(path):
+        if isinstance(layer, (Conv, Branches)):
+            return layer.out_c
+        if isinstance(layer, Linear):
+            return layer.out_c
+    return in_c  # only shape-keeping layers (or none): the width it received
 
 
 def same(conv: Conv) -> tuple[Layer, ...]:

@@ -13,12 +13,14 @@ from functools import lru_cache
 
 from nas.search_spaces.kinds import block_kind, is_block_kind
 from nas.search_spaces.layers import (
+    Branches,
     ChannelShuffle,
     Conv,
     ConvKind,
     GlobalPool,
     Layer,
     Linear,
+    MaxPool,
     ShortcutAdd,
     SqueezeExcite,
     ZeroPad,
@@ -27,12 +29,14 @@ from nas.search_spaces.layers import (
 from nas.search_spaces.signatures import OpSignature
 
 __all__ = [
+    "Branches",
     "ChannelShuffle",
     "Conv",
     "ConvKind",
     "GlobalPool",
     "Layer",
     "Linear",
+    "MaxPool",
     "ShortcutAdd",
     "SqueezeExcite",
     "ZeroPad",

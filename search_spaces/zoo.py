@@ -9,7 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from nas.search_spaces.arch import Arch, Block, Head, Stem, make_divisible
+from nas.search_spaces.arch import Arch, Block, BlockSpec, Head, Stem, make_divisible
+from nas.search_spaces.blocks.ghost import DIVISOR as GHOST_DIVISOR
+from nas.search_spaces.blocks.ghost import GhostBlock
+from nas.search_spaces.blocks.maxpool import MaxPoolBlock
+from nas.search_spaces.blocks.separable import SeparableBlock
+from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
 
 
 def mobilenet_v2(width: float = 1.0) -> Arch:
@@ -78,13 +83,14 @@ _V3_SMALL = [
 ]
 
 
-def _expansion_for(in_c: int, mid_c: int) -> float:
-    """The shortest ratio whose `make_divisible(in_c * ratio)` gives exactly `mid_c` channels."""
+def _expansion_for(in_c: int, mid_c: int, divisor: int = 8) -> float:
+    """The shortest ratio whose `make_divisible(in_c * ratio, divisor)` gives exactly `mid_c`
+    channels."""
     if in_c == mid_c:
         return 1.0
     for digits in range(1, 8):
         ratio = round(mid_c / in_c, digits)
-        if make_divisible(in_c * ratio) == mid_c:
+        if make_divisible(in_c * ratio, divisor) == mid_c:
             return ratio
     raise ValueError(f"no expansion ratio maps {in_c} to {mid_c} channels")
 
@@ -156,6 +162,103 @@ def mnasnet(alpha: float = 1.0) -> Arch:
     )
 
 
+def mobilenet_v1(width: float = 1.0) -> Arch:
+    """MobileNetV1 (Howard et al. 2017) at width multiplier `width`: thirteen depthwise-separable
+    blocks, pooling and the classifier (timm's `mobilenetv1_100` has the same layers)."""
+    settings = [  # channels, stride
+        (64, 1),
+        (128, 2),
+        (128, 1),
+        (256, 2),
+        (256, 1),
+        (512, 2),
+        *[(512, 1)] * 5,
+        (1024, 2),
+        (1024, 1),
+    ]
+    blocks = [
+        SeparableBlock(3, stride, make_divisible(channels * width), "relu")
+        for channels, stride in settings
+    ]
+    stages = [tuple(blocks[0:1]), tuple(blocks[1:3]), tuple(blocks[3:5]), tuple(blocks[5:11])]
+    return Arch(
+        stem=Stem(make_divisible(32 * width), 3, 2, "relu"),
+        stages=(*stages, tuple(blocks[11:])),
+        head=Head(0, act="relu", dropout=0.0),
+    )
+
+
+_SHUFFLENET_V2_WIDTHS = {  # torchvision's stages_out_channels
+    "0_5": (24, 48, 96, 192, 1024),
+    "1_0": (24, 116, 232, 464, 1024),
+    "1_5": (24, 176, 352, 704, 1024),
+    "2_0": (24, 244, 488, 976, 2048),
+}
+
+
+def shufflenet_v2(width: str = "1_0") -> Arch:
+    """ShuffleNetV2 (Ma et al. 2018), torchvision's `shufflenet_v2_x{width}`: the stem, a 3x3
+    stride-2 max pooling, stages of 4, 8 and 4 units, a 1x1 convolution and the classifier."""
+    stem, *stage_widths, last = _SHUFFLENET_V2_WIDTHS[width]
+    stages: list[tuple[BlockSpec, ...]] = [(MaxPoolBlock(3, 2, stem),)]
+    for repeats, channels in zip((4, 8, 4), stage_widths):
+        stages.append(
+            tuple(ShuffleV2Block(3, 2 if i == 0 else 1, channels, "relu") for i in range(repeats))
+        )
+    return Arch(
+        stem=Stem(stem, 3, 2, "relu"),
+        stages=tuple(stages),
+        head=Head(last, act="relu", dropout=0.0),
+    )
+
+
+# GhostNet rows: kernel, middle, output, SE ratio, stride (ghostnet.pytorch's cfgs, by stage)
+_GHOSTNET = [
+    [(3, 16, 16, 0, 1)],
+    [(3, 48, 24, 0, 2), (3, 72, 24, 0, 1)],
+    [(5, 72, 40, 0.25, 2), (5, 120, 40, 0.25, 1)],
+    [
+        (3, 240, 80, 0, 2),
+        (3, 200, 80, 0, 1),
+        (3, 184, 80, 0, 1),
+        (3, 184, 80, 0, 1),
+        (3, 480, 112, 0.25, 1),
+        (3, 672, 112, 0.25, 1),
+    ],
+    [
+        (5, 672, 160, 0.25, 2),
+        (5, 960, 160, 0, 1),
+        (5, 960, 160, 0.25, 1),
+        (5, 960, 160, 0, 1),
+        (5, 960, 160, 0.25, 1),
+    ],
+]
+
+
+def ghostnet(width: float = 1.0) -> Arch:
+    """GhostNet (Han et al. 2020) at width multiplier `width`, as huawei-noah's ghostnet.pytorch
+    and timm's `ghostnet_*` build it: widths rounded to multiples of 4, a 1x1 convolution to
+    960 x width, pooling, a 1280-wide linear layer with ReLU and the classifier."""
+
+    def adjust(channels: int) -> int:
+        return make_divisible(channels * width, GHOST_DIVISOR)
+
+    in_c = adjust(16)
+    stages = []
+    for rows in _GHOSTNET:
+        stage = []
+        for kernel, mid, out, se, stride in rows:
+            expansion = _expansion_for(in_c, adjust(mid), GHOST_DIVISOR)
+            stage.append(GhostBlock(expansion, kernel, stride, adjust(out), se, "relu"))
+            in_c = adjust(out)
+        stages.append(tuple(stage))
+    return Arch(
+        stem=Stem(adjust(16), 3, 2, "relu"),
+        stages=tuple(stages),
+        head=Head(adjust(960), fc_channels=1280, act="relu", dropout=0.2),
+    )
+
+
 ZOO: dict[str, Callable[[], Arch]] = {
     "mobilenet_v2": lambda: mobilenet_v2(1.0),
     "mobilenet_v2_0.75": lambda: mobilenet_v2(0.75),
@@ -166,5 +269,16 @@ ZOO: dict[str, Callable[[], Arch]] = {
     "mnasnet1_0": lambda: mnasnet(1.0),
     "mnasnet0_75": lambda: mnasnet(0.75),
     "mnasnet0_5": lambda: mnasnet(0.5),
+    "mobilenet_v1": lambda: mobilenet_v1(1.0),
+    "mobilenet_v1_0.75": lambda: mobilenet_v1(0.75),
+    "mobilenet_v1_0.5": lambda: mobilenet_v1(0.5),
+    "mobilenet_v1_0.25": lambda: mobilenet_v1(0.25),
+    "shufflenet_v2_x0_5": lambda: shufflenet_v2("0_5"),
+    "shufflenet_v2_x1_0": lambda: shufflenet_v2("1_0"),
+    "shufflenet_v2_x1_5": lambda: shufflenet_v2("1_5"),
+    "shufflenet_v2_x2_0": lambda: shufflenet_v2("2_0"),
+    "ghostnet_050": lambda: ghostnet(0.5),
+    "ghostnet_100": lambda: ghostnet(1.0),
+    "ghostnet_130": lambda: ghostnet(1.3),
 }
-"""Zoo name (torchvision's where it has one) -> factory."""
+"""Zoo name (torchvision's where it has one, else timm's) -> factory."""

@@ -29,11 +29,13 @@ from scipy.optimize import nnls
 from nas.errors import InputError
 from nas.search_spaces.kinds import is_block_kind
 from nas.search_spaces.ops import (
+    Branches,
     ChannelShuffle,
     Conv,
     GlobalPool,
     Layer,
     Linear,
+    MaxPool,
     ShortcutAdd,
     SqueezeExcite,
     ZeroPad,
@@ -244,8 +246,39 @@ def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> Non
         work["pool_elements"] += layer.inputs
     elif isinstance(layer, ShortcutAdd):
         work["add_elements"] += layer.elements
+    elif isinstance(layer, MaxPool):
+        # One more operator that reads its input and writes its output, comparing k x k taps
+        # per output: the taps are priced like the elements a global pooling reads.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * (layer.inputs + layer.outputs)
+        work["pool_elements"] += layer.outputs * layer.kernel**2
+    elif isinstance(layer, Branches):
+        _branches(work, layer, cache_bytes)
     else:
         raise TypeError(f"the cost model has no terms for layer {layer!r}")
+
+
+def _branches(work: dict[str, float], layer: Branches, cache_bytes: float) -> None:
+    """Each path's layers, plus the copies around them, priced by the bytes they move.
+
+    A channel split, a concatenation and the slice of a Ghost module compute nothing: each is
+    one more operator that reads and writes a feature map (onnxruntime runs Split, Concat and
+    Slice as copies), priced like a channel shuffle. An ``add`` merge is a shortcut addition.
+    """
+    for path in layer.paths:
+        for inner in path:
+            _layer_work(work, inner, cache_bytes)
+    if layer.split:
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.inputs
+    if layer.merge == "add":
+        work["add_elements"] += layer.outputs
+        return
+    work["operator"] += 1.0
+    work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.concatenated
+    if layer.sliced:
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.outputs
 
 
 def _conv(work: dict[str, float], conv: Conv, cache_bytes: float) -> None:

@@ -42,11 +42,13 @@ from nas.evaluators.latency.metadata import MAX_ENTRY_MS, TableMetadata, is_numb
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.ops import (
+    Branches,
     ChannelShuffle,
     Conv,
     GlobalPool,
     Layer,
     Linear,
+    MaxPool,
     ShortcutAdd,
     SqueezeExcite,
     ZeroPad,
@@ -149,6 +151,16 @@ def _feature_map_values(layer: Layer) -> int:
         return layer.inputs + layer.channels
     if isinstance(layer, Linear):
         return layer.in_c + layer.out_c
+    if isinstance(layer, MaxPool):
+        return layer.inputs + layer.outputs
+    if isinstance(layer, Branches):
+        # The paths' own maps, plus the copies a split, a concatenation and a slice make
+        # (read and written once each); an ``add`` merge reads two maps and writes one.
+        values = sum(_feature_map_values(inner) for path in layer.paths for inner in path)
+        values += 2 * layer.inputs if layer.split else 0
+        if layer.merge == "add":
+            return values + 3 * layer.outputs
+        return values + 2 * layer.concatenated + (2 * layer.outputs if layer.sliced else 0)
     raise TypeError(f"no feature-map count for layer {layer!r}")
 
 

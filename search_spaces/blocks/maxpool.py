@@ -1,0 +1,71 @@
+"""Max pooling as a block: the k x k, stride-2 pooling ShuffleNet puts after its stem.
+
+It keeps the width (its output channels must equal its input's) and has no weights and no
+activation. Arch-string token ``mp``: ``k`` kernel (odd), ``s`` stride, ``c`` channels, e.g.
+``mp_k3_s2_c24``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from nas.search_spaces.kinds import BlockKind, BlockSpec, Param, register_block_kind
+from nas.search_spaces.layers import Layer, MaxPool
+from nas.search_spaces.limits import check_channels
+from nas.search_spaces.notation import MAX_KERNEL, check
+
+if TYPE_CHECKING:
+    from nas.search_spaces.signatures import OpSignature
+
+MAXPOOL = "maxpool"
+
+
+@dataclass(frozen=True)
+class MaxPoolBlock(BlockSpec):
+    """k x k max pooling with "same" padding, at a stride."""
+
+    kernel: int
+    stride: int
+    out_channels: int
+
+    def __post_init__(self) -> None:
+        check(
+            isinstance(self.kernel, int) and 1 <= self.kernel <= MAX_KERNEL and self.kernel % 2,
+            f"maxpool kernel must be an odd integer from 1 to {MAX_KERNEL}, got {self.kernel!r}",
+        )
+        check(self.stride in (1, 2), f"maxpool stride must be 1 or 2, got {self.stride!r}")
+        check(
+            isinstance(self.out_channels, int) and self.out_channels > 0,
+            f"maxpool out_channels must be a positive integer, got {self.out_channels!r}",
+        )
+        check_channels("maxpool out_channels", self.out_channels)
+
+    def check_input(self, in_channels: int, where: str) -> None:
+        check(
+            in_channels == self.out_channels,
+            f"{where}: max pooling keeps the width, but it receives {in_channels} channels "
+            f"and names {self.out_channels}",
+        )
+
+    def is_identity(self, in_channels: int) -> bool:
+        return self.kernel == 1 and self.stride == 1
+
+
+def layers(sig: OpSignature, mid: int | None = None) -> tuple[Layer, ...]:
+    return (MaxPool(sig.kernel, sig.stride, sig.in_c, sig.in_h, sig.in_w),)
+
+
+MAXPOOL_KIND = register_block_kind(
+    BlockKind(
+        name=MAXPOOL,
+        token="mp",
+        block=MaxPoolBlock,
+        params=(
+            Param("k", "kernel", int),
+            Param("s", "stride", int),
+            Param("c", "out_channels", int),
+        ),
+        layers=layers,
+    )
+)

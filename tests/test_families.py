@@ -1,0 +1,271 @@
+"""The families the field is built on: MobileNetV1's depthwise-separable block, the ShuffleNetV2
+unit, the Ghost bottleneck and max pooling, as block kinds, and the zoo networks made of them.
+
+Each zoo network must have exactly its reference implementation's parameters (torchvision's
+`shufflenet_v2_x*`, timm's `mobilenetv1_*` layers, huawei-noah's ghostnet.pytorch) and its
+paper's multiply-adds within 2%; each kind's layers must count what its built module holds and
+computes, be priced on every shipped table, and export to ONNX.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+import torch
+
+from nas.errors import InputError
+from nas.evaluators.flops import count_cost, estimate_cost, module_macs, op_macs
+from nas.evaluators.latency import load_table
+from nas.evaluators.latency.cost_model import op_work
+from nas.evaluators.latency.table import feature_map_bytes
+from nas.export import ModelSpec, build, export
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.blocks.ghost import GhostBlock
+from nas.search_spaces.blocks.maxpool import MaxPoolBlock
+from nas.search_spaces.blocks.separable import SeparableBlock
+from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
+from nas.search_spaces.builder import build_model, build_op
+from nas.search_spaces.footprint import activation_values, op_params
+from nas.search_spaces.kinds import BlockSpec
+from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, MaxPool, ShortcutAdd
+from nas.search_spaces.ops import op_layers
+from nas.search_spaces.signatures import OpSignature, arch_signatures, block_signature
+from nas.search_spaces.zoo import ZOO
+
+# name: (parameters of the reference implementation at 224x224x3 and 1000 classes, the
+# paper's millions of multiply-adds). Parameters: torchvision 0.28 `shufflenet_v2_x*` (as its
+# documentation lists them); timm's `mobilenetv1_*` / the paper's layer table for MobileNetV1
+# (batch-norm scale and shift included, which the paper's 4.2M rounds away); huawei-noah's
+# ghostnet.pytorch `ghostnet(width=...)`. Multiply-adds: MobileNetV1 Tables 6-7 (569, 325,
+# 149, 41), ShuffleNetV2 Table 5 (41, 146, 299, 591; torchvision lists 583 for x2.0, which
+# counts as this module does), GhostNet Table 7 (42, 141, 226).
+REFERENCE = {
+    "mobilenet_v1": (4_231_976, 569),
+    "mobilenet_v1_0.75": (2_585_560, 325),
+    "mobilenet_v1_0.5": (1_331_592, 149),
+    "mobilenet_v1_0.25": (470_072, 41),
+    "shufflenet_v2_x0_5": (1_366_792, 41),
+    "shufflenet_v2_x1_0": (2_278_604, 146),
+    "shufflenet_v2_x1_5": (3_503_624, 299),
+    "shufflenet_v2_x2_0": (7_393_996, 583),
+    "ghostnet_050": (2_587_292, 42),
+    "ghostnet_100": (5_182_508, 141),
+    "ghostnet_130": (7_358_820, 226),
+}
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_zoo_network_has_the_reference_parameters_and_the_papers_macs(name: str) -> None:
+    params, mmacs = REFERENCE[name]
+    arch = ZOO[name]()
+    cost = count_cost(arch)  # built in torch, parameters summed, multiply-adds by fvcore
+    assert cost.params == params
+    assert cost.mflops == pytest.approx(mmacs, rel=0.02)
+    estimate = estimate_cost(arch)  # the same from the layers alone
+    assert estimate.params == cost.params
+    assert estimate.mflops == pytest.approx(cost.mflops, abs=1e-9)
+
+
+@pytest.mark.parametrize("name", sorted(REFERENCE))
+def test_zoo_network_round_trips_through_its_string_and_json(name: str) -> None:
+    arch = ZOO[name]()
+    assert Arch.from_string(arch.to_string()) == arch
+    assert Arch.from_json(arch.to_json()) == arch
+    assert Arch.from_string(arch.to_string()).to_string() == arch.to_string()
+
+
+def test_arch_strings_name_the_kinds() -> None:
+    assert ZOO["mobilenet_v1"]().to_string().startswith("stem_c32_k3_s2_re:ds_k3_s1_c64_re:")
+    shufflenet = ZOO["shufflenet_v2_x1_0"]().to_string()
+    assert shufflenet.startswith("stem_c24_k3_s2_re:mp_k3_s2_c24:sv2_k3_s2_c116_re,")
+    assert shufflenet.endswith(":head_c1024_re_d0")
+    ghostnet = ZOO["ghostnet_100"]().to_string()
+    assert ":gb_e3_k5_s2_c40_se0.25_re," in ghostnet
+    assert ghostnet.endswith(":head_c960_f1280_re_d0.2")
+
+
+# ---- each kind's layers against its built module ------------------------------------------
+
+
+def _sig(block: BlockSpec, height: int, width: int, in_c: int) -> OpSignature:
+    return block_signature(block, height, width, in_c)
+
+
+VARIETY = [
+    _sig(SeparableBlock(3, 1, 24, "relu"), 9, 9, 16),
+    _sig(SeparableBlock(4, 2, 32, "hswish"), 15, 13, 24),
+    _sig(ShuffleV2Block(3, 1, 24, "relu"), 9, 9, 24),  # split form
+    _sig(ShuffleV2Block(5, 2, 48, "relu"), 15, 13, 24),  # two branches, stride 2
+    _sig(ShuffleV2Block(3, 1, 32, "swish"), 8, 8, 24),  # two branches, new width
+    _sig(ShuffleV2Block(2, 1, 16, "relu"), 8, 8, 16),  # even kernel: padded
+    _sig(GhostBlock(3, 3, 1, 24, act="relu"), 9, 9, 24),  # identity shortcut
+    _sig(GhostBlock(1, 3, 1, 16), 9, 9, 16),  # no expansion
+    _sig(GhostBlock(6, 5, 2, 40, 0.25, "relu"), 15, 13, 24),  # shortcut path, SE
+    _sig(GhostBlock(2.5, 3, 1, 21, 0.25, "hswish"), 8, 8, 16),  # odd width: a sliced concat
+    _sig(MaxPoolBlock(3, 2, 24), 15, 13, 24),
+]
+
+
+def _flat(layers: tuple[Layer, ...]) -> list[Layer]:
+    flat: list[Layer] = []
+    for layer in layers:
+        flat.append(layer)
+        if isinstance(layer, Branches):
+            flat += _flat(tuple(inner for path in layer.paths for inner in path))
+    return flat
+
+
+def _input(sig: OpSignature) -> torch.Tensor:
+    return torch.randn(1, sig.in_c, sig.in_h, sig.in_w)
+
+
+@pytest.mark.parametrize("sig", VARIETY, ids=str)
+def test_layers_count_what_the_built_module_holds_and_computes(sig: OpSignature) -> None:
+    module = build_op(sig).eval()
+    with torch.no_grad():
+        out = module(_input(sig))
+    assert tuple(out.shape[1:]) == (sig.out_c, sig.out_h, sig.out_w)
+    assert op_params(sig) == sum(p.numel() for p in module.parameters())
+    assert op_macs(sig) == module_macs(module, (sig.in_c, sig.in_h, sig.in_w))
+
+
+@pytest.mark.parametrize("sig", VARIETY, ids=str)
+def test_cost_model_work_holds_every_multiply_add_and_every_copy(sig: OpSignature) -> None:
+    work = op_work(sig)
+    conv_macs = sum(
+        work.get(name, 0.0)
+        for name in ("full_conv_macs", "pointwise_macs", "depthwise_s1_macs", "depthwise_s2_macs")
+    )
+    assert conv_macs + work.get("linear_weight_bytes", 0.0) / 4 == op_macs(sig)
+    flat = _flat(op_layers(sig))
+    # one operator for the block, one per copy: pad, shuffle, pooling, split, concat, slice
+    copies = sum(isinstance(layer, (ChannelShuffle, MaxPool)) for layer in flat)
+    for layer in flat:
+        if isinstance(layer, Branches):
+            copies += bool(layer.split) + (layer.merge == "concat") + layer.sliced
+    pads = sum(type(layer).__name__ == "ZeroPad" for layer in flat)
+    assert work["operator"] == 1 + copies + pads
+    assert feature_map_bytes(sig) > 4 * (sig.in_c * sig.in_h * sig.in_w)
+    assert activation_values(sig) >= sig.out_c * sig.out_h * sig.out_w
+
+
+def test_the_split_form_passes_half_its_input_to_the_even_channels() -> None:
+    sig = _sig(ShuffleV2Block(3, 1, 8, "relu"), 5, 5, 8)
+    module = build_op(sig).eval()
+    x = _input(sig)
+    with torch.no_grad():
+        out = module(x)
+    # concat(first half, branch(second half)) shuffled in two groups: channel 2i is input i
+    assert torch.equal(out[:, 0::2], x[:, :4])
+    assert not torch.equal(out[:, 1::2], x[:, 4:])
+
+
+def test_a_ghost_module_keeps_its_primary_features_then_the_cheap_ones() -> None:
+    sig = _sig(GhostBlock(2.5, 3, 1, 21, act="relu"), 6, 6, 21)
+    layers = op_layers(sig)
+    primary, branches = layers[:2]
+    assert isinstance(primary, Conv) and primary.out_c == 26  # make_divisible(52.5, 4) / 2
+    assert isinstance(branches, Branches) and branches.paths[0] == ()
+    assert isinstance(layers[-1], ShortcutAdd)
+    second = layers[-2]  # the second Ghost module, before the shortcut
+    assert isinstance(second, Branches) and second.sliced  # 11 + 11 channels, 21 kept
+    assert second.out_c == 21 and second.concatenated == 22 * 6 * 6
+
+
+def test_ghost_shortcut_is_identity_only_where_the_shape_is_kept() -> None:
+    kept = op_layers(_sig(GhostBlock(3, 3, 1, 24), 8, 8, 24))
+    assert isinstance(kept[-1], ShortcutAdd)
+    changed = op_layers(_sig(GhostBlock(3, 3, 2, 24), 8, 8, 24))
+    assert len(changed) == 1 and isinstance(changed[0], Branches) and changed[0].merge == "add"
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        ("stem_c16_k3_s2_re:sv2_k3_s2_c25_re:head_c0_re", "must be even"),
+        ("stem_c16_k3_s2_re:mp_k3_s2_c24:head_c0_re", "keeps the width"),
+        ("stem_c16_k3_s2_re:mp_k2_s2_c16:head_c0_re", "odd integer"),
+        ("stem_c16_k3_s2_re:ds_k3_s3_c16_re:head_c0_re", "stride must be 1 or 2"),
+        ("stem_c16_k3_s2_re:gb_e0_k3_s1_c16_re:head_c0_re", "expansion"),
+        ("stem_c16_k3_s2_re:gb_e3_k3_s1_c16_se1_re:head_c0_re", "se_ratio"),
+        ("stem_c16_k3_s2_re:ds_k3_s1_c16:head_c0_re", "lacks an activation"),
+    ],
+)
+def test_bad_blocks_are_one_line_input_errors(text: str, message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        Arch.from_string(text)
+
+
+# ---- pricing and export -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("target", ["armv8", "x86_64"])
+def test_every_new_zoo_network_is_priced_on_the_shipped_tables(target: str) -> None:
+    table = load_table(target)
+    prices = {name: table.predict(ZOO[name]()).total_ms for name in REFERENCE}
+    assert all(math.isfinite(ms) and ms > 0 for ms in prices.values())
+    for family in ("mobilenet_v1", "shufflenet_v2", "ghostnet"):
+        # wider is dearer within a family
+        names = sorted(
+            (name for name in REFERENCE if name.startswith(family)),
+            key=lambda name: estimate_cost(ZOO[name]()).mflops,
+        )
+        ordered = [prices[name] for name in names]
+        assert ordered == sorted(ordered), family
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["mobilenet_v1_0.25", "shufflenet_v2_x0_5", "ghostnet_050"],
+)
+def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
+    import onnx
+
+    spec = ModelSpec(ZOO[name](), (3, 64, 64), 10)
+    check = export(build(spec), spec, "onnx", tmp_path / "m.onnx", {"arch": name})
+    assert check is not None and check.tolerance_ok
+    onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"))
+
+
+def test_the_new_kinds_train_one_step() -> None:
+    arch = Arch.from_string(
+        "stem_c16_k3_s2_re:mp_k3_s2_c16:ds_k3_s1_c24_re,sv2_k3_s2_c32_re,sv2_k3_s1_c32_re:"
+        "gb_e3_k3_s2_c40_se0.25_re,gb_e3_k5_s1_c40_re:head_c64_re_d0.2"
+    )
+    model = build_model(arch, (3, 32, 32), 10).train()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(4, 3, 32, 32), torch.tensor([0, 1, 2, 3])
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    before = [p.detach().clone() for p in model.parameters()]
+    optimizer.step()
+    assert any(not torch.equal(b, p) for b, p in zip(before, model.parameters()))
+
+
+# ---- the families space -------------------------------------------------------------------
+
+
+def test_families_space_mixes_the_kinds_and_every_operator_is_priced() -> None:
+    import random
+
+    from nas.evaluators.latency.cost_model import OpCostModel
+    from nas.evaluators.latency.networks import SeededSuggester
+    from nas.search_spaces.space import load_space
+
+    space = load_space("families")
+    archs = [space.sample(SeededSuggester(random.Random(seed))) for seed in range(20)]
+    kinds = {block.kind.name for arch in archs for block in arch.blocks}
+    assert kinds == {"mbconv", "shufflev2", "ghost"}
+    for arch in archs:
+        assert Arch.from_string(arch.to_string()) == arch
+        assert {sig.key for sig in arch_signatures(arch)} <= {sig.key for sig in space.signatures()}
+        assert space.params_of(arch) is not None  # how a zoo network is queued by its choices
+    cheapest, dearest = estimate_cost(space.cheapest()), estimate_cost(space.dearest())
+    assert all(cheapest.mflops <= estimate_cost(a).mflops <= dearest.mflops for a in archs)
+    for target in ("armv8", "x86_64"):
+        model = OpCostModel.from_dict(load_table(target).cost_model)
+        prices = [model.predict_ms(sig) for sig in space.signatures()]
+        assert all(math.isfinite(ms) and ms > 0 for ms in prices), target
