@@ -37,6 +37,14 @@ from nas.trials import TrialAttrs
 WEIGHTS_FILENAME = "weights.safetensors"
 
 
+class ArtifactWriteFailed(RuntimeError):
+    """An artifact could not be written (a full disk, an I/O error); the message says where.
+
+    A full artifact folder fails every trial after it, so the driver stops on it rather than
+    training candidates whose weights cannot be kept.
+    """
+
+
 def save_trial_weights(
     trial: optuna.Trial,
     weights: torch.nn.Module | Mapping[str, torch.Tensor] | bytes,
@@ -45,8 +53,25 @@ def save_trial_weights(
     """Attach trained weights to the running `trial`; returns the artifact id.
 
     `weights` is the trained model, its state dict, or safetensors bytes as a worker would
-    send them back (so the driver stores them without decoding them).
+    send them back (so the driver stores them without decoding them). A write that fails
+    leaves no part of the file (`nas.storage.artifacts.AtomicArtifactStore`) and raises
+    `ArtifactWriteFailed`.
     """
+    try:
+        return _save_weights(trial, weights, store)
+    except OSError as error:
+        where = getattr(store, "_base_path", store)
+        raise ArtifactWriteFailed(
+            f"trial {trial.number}'s weights could not be saved in {where} "
+            f"({error.strerror or error})",
+        ) from error
+
+
+def _save_weights(
+    trial: optuna.Trial,
+    weights: torch.nn.Module | Mapping[str, torch.Tensor] | bytes,
+    store: FileSystemArtifactStore,
+) -> str:
     if isinstance(weights, bytes):
         data = weights
     else:
@@ -152,6 +177,12 @@ def attach_pareto_artifacts(
                 )
         except (ExportFailed, InputError) as error:
             failures.append(f"trial {trial.number}: {error}")
+            continue
+        except OSError as error:  # a full or failing disk: the store keeps no part of a file
+            where = getattr(store, "_base_path", store)
+            failures.append(
+                f"trial {trial.number}: not saved in {where} ({error.strerror or error})"
+            )
             continue
         result[trial.number] = [attached[name] for name in files]
     if failures:

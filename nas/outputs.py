@@ -9,6 +9,7 @@ here once, for the terminal, report.md and report.html alike.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import re
 from pathlib import Path
@@ -16,8 +17,9 @@ from pathlib import Path
 import optuna
 
 from nas.counts import StudyCounts
+from nas.errors import InputError
 from nas.evaluators.uncertainty import format_accuracy
-from nas.files import MAX_NAME_LENGTH, name_problem
+from nas.files import MAX_NAME_LENGTH, name_problem, write_atomically
 from nas.front import TrainedRow
 from nas.study import trial_summary
 from nas.study_attrs import StudyAttrs
@@ -90,9 +92,10 @@ def write_outputs(
 ) -> None:
     """``pareto.json`` (the front plus how it was found) and ``trials.csv`` (every trial).
 
-    `counts` are the study's (`StudyCounts.of`), read here unless the caller has them.
+    `counts` are the study's (`StudyCounts.of`), read here unless the caller has them. Each
+    file is whole or as it was (`nas.files.write_atomically`); `OutputsNotWritten` says why
+    none could be written.
     """
-    out_dir.mkdir(parents=True, exist_ok=True)
     attrs = StudyAttrs.of(study)
     counts = counts or StudyCounts.of(study)
     document = {
@@ -103,9 +106,22 @@ def write_outputs(
         "counts": counts.to_dict(),
         "pareto": [row.to_dict() for row in pareto],
     }
-    (out_dir / "pareto.json").write_text(json.dumps(document, indent=2) + "\n")
     rows = [trial_summary(trial) for trial in study.get_trials(deepcopy=False)]
-    with (out_dir / "trials.csv").open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(rows[0]) if rows else ["number"])
-        writer.writeheader()
-        writer.writerows(rows)
+    table = io.StringIO(newline="")
+    writer = csv.DictWriter(table, fieldnames=list(rows[0]) if rows else ["number"])
+    writer.writeheader()
+    writer.writerows(rows)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        write_atomically(out_dir / "pareto.json", json.dumps(document, indent=2) + "\n")
+        write_atomically(out_dir / "trials.csv", table.getvalue())
+    except OSError as error:
+        raise OutputsNotWritten(
+            f"results could not be written in {out_dir} ({error.strerror or error}); the "
+            f"study {study.study_name!r} keeps every trial"
+        ) from None
+
+
+class OutputsNotWritten(InputError):
+    """The output folder took no results (a full disk, an I/O error): the study is whole, and
+    the same search resumed with room to write writes them (no file is left half written)."""

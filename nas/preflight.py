@@ -9,11 +9,16 @@ dataset is loaded, Ray starts or a trial is written.
 
 from __future__ import annotations
 
+import math
 import os
+import warnings
 from pathlib import Path
+
+import numpy as np
 
 from nas.config import SearchConfig
 from nas.errors import InputError
+from nas.evaluators.latency import LatencyTable
 from nas.files import unwritable_dir, unwritable_file
 from nas.search_spaces.footprint import check_arch_fits
 from nas.search_spaces.space import SearchSpace
@@ -54,3 +59,22 @@ def check_search_inputs(config: SearchConfig, space: SearchSpace) -> None:
         raise InputError(
             f"search space {space.name!r} at its widest and deepest: {error}"
         ) from None
+
+
+def check_table_prices(space: SearchSpace, config: SearchConfig, table: LatencyTable) -> None:
+    """The table prices the space's cheapest and dearest networks at a time a network can take.
+
+    A table whose entries are all zero ranks every candidate alike, and cost-model
+    coefficients edited or damaged into huge numbers price a candidate at ``inf ms``: either
+    would run a whole search against a latency that means nothing.
+    """
+    for which, arch in (("cheapest", space.cheapest()), ("dearest", space.dearest())):
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ms = table.predict(arch, config.deploy_input, config.deploy_classes).total_ms
+        if not (math.isfinite(ms) and ms > 0):
+            raise InputError(
+                f"latency table {table.target!r} ({table.path}) prices the {which} network of "
+                f"space {space.name!r} at {ms:g} ms, which no network takes: its entries or "
+                f"cost model are damaged; rebuild it with 'nas lut build' or restore the file"
+            )

@@ -4,12 +4,18 @@ Artifacts sit next to the SQLite file so that one directory holds a whole search
 copied or deleted as a unit. A PostgreSQL database has no directory, so its artifacts go under
 a directory the caller names (``./artifacts`` by default); point optuna-dashboard's
 ``--artifact-dir`` at the same place to browse them.
+
+Optuna's store writes an artifact straight to its final name, so a full disk would leave a
+truncated weights file that a later export reads as if it were whole; here each artifact is
+written beside its name and renamed into place (`nas.files.replacing`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
+from typing import BinaryIO
 
 from optuna.artifacts import FileSystemArtifactStore, download_artifact, upload_artifact
 from optuna.artifacts.exceptions import ArtifactNotFound
@@ -18,6 +24,7 @@ from optuna.study import Study
 from optuna.trial import FrozenTrial, Trial
 
 from nas.errors import InputError
+from nas.files import replacing
 from nas.storage.urls import sqlite_path
 
 ARTIFACT_DIRNAME = "artifacts"
@@ -44,7 +51,15 @@ def artifact_store_for(
         raise InputError(
             f"cannot create artifact directory {root}: {exc.strerror}; pass a writable directory"
         ) from exc
-    return FileSystemArtifactStore(root)
+    return AtomicArtifactStore(root)
+
+
+class AtomicArtifactStore(FileSystemArtifactStore):
+    """Optuna's filesystem store, with every artifact either whole under its name or absent."""
+
+    def write(self, artifact_id: str, content_body: BinaryIO) -> None:
+        with replacing(self._get_filepath(artifact_id)) as temporary, temporary.open("wb") as out:
+            shutil.copyfileobj(content_body, out)
 
 
 def upload(

@@ -90,6 +90,10 @@ class StudyLease:
         self.ttl_s = ttl_s
         self.heartbeat_s = heartbeat_s
         self.taken_by: Holder | None = None
+        self.renewed_at = 0.0
+        """Wall-clock time (UTC seconds) of the last heartbeat the database took."""
+        self._renewing = threading.Lock()
+        self._checked_at = 0.0
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, name=f"lease:{study_name}", daemon=True)
 
@@ -125,7 +129,28 @@ class StudyLease:
         return self.taken_by is not None
 
     def stop_reason(self) -> str | None:
-        """Why the holder must stop writing to the study (the lease was taken over), or None."""
+        """Why the holder must stop writing to the study (the lease was taken over), or None.
+
+        A driver that was stalled (a suspended laptop, a stopped process, a swapping machine)
+        wakes with its heartbeat overdue, and its heartbeat thread may sleep for up to
+        `heartbeat_s` more before it learns the lease is gone: meanwhile the driver would
+        write to trials another driver has taken over. So an overdue heartbeat is renewed
+        here, before the caller writes.
+        """
+        now = time.time()
+        overdue = now - self.renewed_at > 2 * self.heartbeat_s
+        # At most once a heartbeat, so that a database outage does not slow the loop.
+        if (
+            overdue
+            and not self.lost
+            and not self._stop.is_set()
+            and now - self._checked_at > self.heartbeat_s
+        ):
+            self._checked_at = now
+            try:
+                self._renew()
+            except SQLAlchemyError as error:  # an outage: the storage's own retries tell
+                log.warning("lease check of %s failed: %s", self.study_name, error)
         return self.lost_message() if self.lost else None
 
     def lost_message(self) -> str:
@@ -176,6 +201,7 @@ class StudyLease:
                         connection.execute(
                             LEASES.insert().values(study_name=self.study_name, **mine)
                         )
+                    self.renewed_at = now
                     return
                 except IntegrityError:  # another driver inserted it first
                     row = _holder(connection, self.study_name)
@@ -194,6 +220,7 @@ class StudyLease:
             )
             if taken.rowcount != 1:  # another driver took it over between our read and write
                 raise StudyBusy(self._busy_text(_holder(connection, self.study_name)))
+            self.renewed_at = now
 
     def _free(self, row: Holder, now: float) -> bool:
         """Whether `row`'s driver can no longer be alive: stale, or a dead process of this host."""
@@ -212,23 +239,28 @@ class StudyLease:
         )
 
     def _beat(self) -> None:
-        while not self._stop.wait(self.heartbeat_s):
+        while not self._stop.wait(self.heartbeat_s) and not self.lost:
             try:
-                with self.engine.begin() as connection:
-                    renewed = connection.execute(
-                        LEASES.update()
-                        .where(
-                            LEASES.c.study_name == self.study_name,
-                            LEASES.c.holder == self.holder,
-                        )
-                        .values(heartbeat_at=time.time())
-                    )
-                    if renewed.rowcount != 1:
-                        row = _holder(connection, self.study_name)
-                        self.taken_by = row or Holder("?", "?", 0, 0.0, 0.0)
-                        return
+                self._renew()
             except SQLAlchemyError as error:  # an outage: keep trying until the TTL tells
                 log.warning("lease heartbeat of %s failed: %s", self.study_name, error)
+
+    def _renew(self) -> None:
+        """Renew the heartbeat, or learn that another driver holds the lease (`taken_by`)."""
+        with self._renewing, self.engine.begin() as connection:
+            if self.lost:
+                return
+            now = time.time()
+            renewed = connection.execute(
+                LEASES.update()
+                .where(LEASES.c.study_name == self.study_name, LEASES.c.holder == self.holder)
+                .values(heartbeat_at=now)
+            )
+            if renewed.rowcount != 1:
+                row = _holder(connection, self.study_name)
+                self.taken_by = row or Holder("?", "?", 0, 0.0, 0.0)
+                return
+            self.renewed_at = now
 
 
 def _create_table(engine: Engine) -> None:

@@ -25,6 +25,7 @@ an interrupted run resumes with what it had. The networks that judge the result
 
 from __future__ import annotations
 
+import math
 import random
 import time
 from collections.abc import Callable, Sequence
@@ -139,6 +140,7 @@ def adapt_table(
     num_classes = source.num_classes
     sigs = space.signatures(shape, num_classes)
     source_model = _source_model(source, sigs)
+    _check_source_prices(source, source_model, sigs, space.name)
     table = _open_output(options, source, backend, space.name, num_classes)
     chosen = choose_operators(sigs, options.operators, options.seed)
     todo = [sig for sig in chosen if table.entries.get(sig.key, {}).get("source") != "measured"]
@@ -428,6 +430,23 @@ def fit_error(fit: SpeedFit) -> float:
 def _source_ms(source: LatencyTable, model: OpCostModel, sig: OpSignature) -> float:
     entry = source.entries.get(sig.key)
     return float(entry["ms"]) if entry is not None else model.predict_ms(sig)
+
+
+def _check_source_prices(
+    source: LatencyTable, model: OpCostModel, sigs: list[OpSignature], space: str
+) -> None:
+    """Refuse, before any timing, a source whose prices cannot be rescaled: all zero (no ratio
+    to fit) or not finite (damaged cost-model coefficients)."""
+    with np.errstate(all="ignore"):
+        prices = [_source_ms(source, model, sig) for sig in sigs]
+    bad = next((ms for ms in prices if not (math.isfinite(ms) and ms >= 0)), None)
+    if bad is not None or not any(ms > 0 for ms in prices):
+        shown = f"{bad:g} ms" if bad is not None else "0 ms, every one"
+        raise InputError(
+            f"{source.describe()} prices the operators of space {space!r} at {shown}: there "
+            f"is nothing to rescale; adapt a table with real timings ('nas lut list'), or "
+            f"build one here with 'nas lut build'"
+        )
 
 
 def _source_model(source: LatencyTable, sigs: list[OpSignature]) -> OpCostModel:

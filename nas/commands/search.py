@@ -213,8 +213,17 @@ def command(config_file: str | None, **flags: Any) -> None:
     file_settings = read_config_file(config_file) if config_file else {}
     config = build_config(file_settings, given)
     console.print(f"[bold]nas search[/bold]: study {config.study_name}")
+    from nas.outputs import OutputsNotWritten
+
     try:
         result = search(config)
+    except OutputsNotWritten as error:  # the search is done: a resume only writes the files
+        click.echo(
+            f"nas: error: {error}: free space or choose another --out, then: "
+            f"{resume_command(config)}",
+            err=True,
+        )
+        sys.exit(2)
     except StorageUnavailable as error:
         click.echo(f"nas: search stopped: {error}; resume with: {resume_command(config)}", err=True)
         sys.exit(1)
