@@ -20,6 +20,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from nas.coverage import Coverage
 from nas.trials import Outcome
 
 STILL_TRAINING_S = 60.0
@@ -98,6 +99,27 @@ class SearchMonitor:
     def say(self, message: str) -> None:
         self._tell_over_budget()
         self._print(message)
+
+    def coverage(self, coverage: Coverage | None) -> None:
+        """Say where the trained candidates lie in latency, and which zoo networks within the
+        budget have a searched candidate at no more latency (`nas.coverage`)."""
+        if coverage is None:
+            return
+        bands = ", ".join(f"{band}: {n}" for band, n in coverage.band_rows())
+        self.say(f"searched candidates trained per latency band: {bands}")
+        for challenge in coverage.challenges:
+            zoo = challenge.zoo
+            accuracy = f", {zoo.row.accuracy:.2%}" if zoo.row else ""
+            if challenge.best is None:
+                found = challenge.verdict
+            else:
+                best = challenge.best
+                found = (
+                    f"{challenge.n_within} searched at no more latency, the most accurate trial "
+                    f"{best.number} ({best.front_accuracy:.2%} at {best.latency_ms:.2f} ms): "
+                    f"{challenge.verdict}"
+                )
+            self.say(f"  vs {zoo.name} ({zoo.latency_ms:.2f} ms{accuracy}): {found}")
 
     # ---- events -------------------------------------------------------------------------
 

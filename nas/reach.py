@@ -18,7 +18,7 @@ sampler learns from it as from any other; otherwise the sampler proposes as it w
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import optuna
@@ -26,7 +26,7 @@ import optuna
 from nas.config import SearchConfig
 from nas.coverage import Coverage, LatencyBands, ZooPoint, coverage_of
 from nas.errors import InputError
-from nas.front import single_seed_rows
+from nas.front import TrainedRow, single_seed_rows
 from nas.pricing import Price, Pricer
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
@@ -244,10 +244,12 @@ def study_coverage(
     space: SearchSpace,
     pricer: Pricer,
     reach: Reach | None = None,
+    rows: Sequence[TrainedRow] | None = None,
 ) -> Coverage | None:
-    """`study`'s trained candidates over the bands `reach` steers by (drawn anew for a study
-    searched without them), against the zoo networks within the budget; None where the
-    target's table cannot price the space."""
+    """`study`'s trained candidates (`rows`, read from it unless given: a report's carry the
+    confirm seeds) over the bands `reach` steers by (drawn anew for a study searched without
+    them), against the zoo networks within the budget; None where the target's table cannot
+    price the space."""
     if reach is None:
         try:
             reach = Reach(space, config, pricer, seed=0, feasible=priced_latencies(study)[1])
@@ -255,7 +257,7 @@ def study_coverage(
             return None
     else:
         reach.limit_ms = max([reach.limit_ms, *priced_latencies(study)[1]])
-    rows = single_seed_rows(study)
+    rows = single_seed_rows(study) if rows is None else list(rows)
     points = []
     for point in reach.zoo_points():
         arch = ZOO[point.name]().to_string()

@@ -9,6 +9,7 @@ from nas.config import SearchConfig
 from nas.evaluators.latency import load_table
 from nas.evaluators.nasbench_macro import NasBenchMacro
 from nas.pricing import Pricer, price
+from nas.search_spaces.space import load_space
 
 TABLE_PRICING = dict(space="nasbench-macro", evaluator="table", input_size=32)
 
@@ -43,3 +44,30 @@ def test_a_known_cost_serves_another_budget(macro: NasBenchMacro) -> None:
     known = {arch.network_key(): counted.held_against(SearchConfig(**TABLE_PRICING, budget_ms=4.0))}
     pricer = Pricer(SearchConfig(**TABLE_PRICING, budget_ms=4.0), table, known)
     assert pricer(arch) is known[arch.network_key()]
+
+
+def test_a_price_from_signatures_is_the_counted_price() -> None:
+    """What a proposer weighs (`Pricer.estimate`) is what a trained candidate is recorded with."""
+    config = SearchConfig(budget_mflops=150.0)
+    table = load_table("armv8")
+    space = load_space("mobile")
+    pricer = Pricer(config, table)
+    for params in ({}, {"s2.depth": 4, "s2.width": 48, "s2.b0.groups": 2, "s2.b3.kernel": 7}):
+        arch = space.sample(_Fixed(params))
+        estimated = pricer.estimate(arch)
+        counted = pricer(arch)
+        assert estimated == counted and estimated is not counted
+        assert pricer.estimate(arch) is counted  # once counted, the counted price is used
+
+
+class _Fixed:
+    """Suggestions from `params`, each other choice its first option (depth its least)."""
+
+    def __init__(self, params: dict) -> None:
+        self.params = params
+
+    def suggest_int(self, name: str, low: int, high: int) -> int:
+        return self.params.get(name, low)
+
+    def suggest_categorical(self, name: str, choices):  # noqa: ANN201 (any option's type)
+        return self.params.get(name, choices[0])

@@ -13,6 +13,7 @@ from typing import Any
 import optuna
 
 from nas.counts import StudyCounts
+from nas.coverage import Coverage
 from nas.errors import InputError
 from nas.front import TrainedRow, mark_ties, pareto_front, trained_rows
 from nas.search_spaces.zoo import ZOO
@@ -54,6 +55,9 @@ class ReportData:
     mflops_front: list[TrainedRow]
     zoo: list[ZooMark]
     notes: list[str] = field(default_factory=list)
+    coverage: Coverage | None = None
+    """Trained candidates per latency band and against each zoo network within the budget
+    (`nas.coverage`); None where the study's space or latency table cannot be read here."""
 
     @property
     def budget_mflops(self) -> float | None:
@@ -89,6 +93,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
     target = str(attrs.target or _first_target(study))
     notes: list[str] = []
     zoo = _zoo_marks(study, rows, config, target, notes)
+    coverage = _coverage(study, attrs, rows, notes)
     return ReportData(
         study_name=study.study_name,
         storage=mask_password(storage_url),
@@ -101,6 +106,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
         mflops_front=_mflops_front(rows),
         zoo=zoo,
         notes=notes,
+        coverage=coverage,
     )
 
 
@@ -158,6 +164,28 @@ def _zoo_marks(
             ZooMark(name, arch.to_string(), estimate_cost(arch, (3, size, size)).mflops, latency)
         )
     return marks
+
+
+def _coverage(
+    study: optuna.Study, attrs: StudyAttrs, rows: list[TrainedRow], notes: list[str]
+) -> Coverage | None:
+    """The study's latency coverage, priced anew from its configuration (space, target and
+    budget), as the search that made it priced."""
+    from nas.evaluators.latency import load_table
+    from nas.pricing import Pricer
+    from nas.reach import study_coverage
+    from nas.search_spaces.space import load_space
+
+    try:
+        config = attrs.search_config()
+        if config is None:
+            return None
+        table = load_table(config.target)
+        space = load_space(config.space)
+        return study_coverage(study, config, space, Pricer(config, table), rows=rows)
+    except InputError as error:
+        notes.append(f"no latency coverage: {error}")
+        return None
 
 
 def _latency_table(target: str, notes: list[str]) -> Any:

@@ -47,6 +47,7 @@ def write_markdown(
             "",
         ]
     lines += _zoo_section(data)
+    lines += _coverage_section(data)
     if data.notes:
         lines += ["## Notes", "", *(f"- {note}" for note in data.notes)]
     path.write_text("\n".join(lines).rstrip() + "\n")
@@ -131,3 +132,19 @@ def _zoo_section(data: ReportData) -> list[str]:
             f"{accuracy} | {latency} | {mark.mflops:.1f} |"
         )
     return lines + [""]
+
+
+def _coverage_section(data: ReportData) -> list[str]:
+    if data.coverage is None:
+        return []
+    return [
+        "## Latency coverage",
+        "",
+        "Searched candidates trained (zoo networks not counted) per latency band, from the "
+        "space's fastest network to the budget's limit, cut at the zoo networks within the "
+        "budget; and per zoo network, the searched candidates at no more latency: the fastest, "
+        "and the most accurate against the zoo network (two-proportion test on the validation "
+        "split, Welch's over seeds where both have several).",
+        "",
+        *data.coverage.markdown(),
+    ]
