@@ -75,6 +75,7 @@ _IGNORED_OPS = (
     "aten::split_with_sizes",
     "aten::slice",
     "aten::max_pool2d",
+    "aten::avg_pool2d",
 )
 
 

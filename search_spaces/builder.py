@@ -55,8 +55,9 @@ def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
             modules.append(nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(1)))
         elif isinstance(layer, ops.Linear):
             modules.append(Linear(layer.in_c, layer.out_c, act=layer.act, dropout=layer.dropout))
-        elif isinstance(layer, ops.MaxPool):
-            modules.append(nn.MaxPool2d(layer.kernel, layer.stride, layer.kernel // 2))
+        elif isinstance(layer, ops.Pool):
+            pool = nn.MaxPool2d if layer.mode == "max" else nn.AvgPool2d
+            modules.append(pool(layer.kernel, layer.stride, layer.kernel // 2))
         elif isinstance(layer, ops.Branches):
             modules.append(Branches(layer))
         else:
@@ -127,17 +128,19 @@ class Branches(nn.Module):
         self.split = list(layer.split)
         self.add = layer.merge == "add"
         self.keep = layer.out_c if layer.sliced else 0
+        self.act = make_activation(layer.act) if layer.act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = torch.split(x, self.split, dim=1) if self.split else [x] * len(self.paths)
         outs = [path(part) for path, part in zip(self.paths, parts)]
         if self.add:
-            total = outs[0]
-            for out in outs[1:]:
-                total = total + out
-            return total
-        out = torch.cat(outs, dim=1)
-        return out[:, : self.keep] if self.keep else out
+            out = outs[0]
+            for other in outs[1:]:
+                out = out + other
+        else:
+            out = torch.cat(outs, dim=1)
+            out = out[:, : self.keep] if self.keep else out
+        return self.act(out)
 
 
 class LayerBlock(nn.Module):

@@ -76,7 +76,7 @@ def layer_params(layer: layers.Layer) -> int:
             layers.ChannelShuffle,
             layers.GlobalPool,
             layers.ShortcutAdd,
-            layers.MaxPool,
+            layers.Pool,
         ),
     ):
         return 0
@@ -113,7 +113,7 @@ def layer_macs(layer: layers.Layer) -> int:
             layers.ChannelShuffle,
             layers.GlobalPool,
             layers.ShortcutAdd,
-            layers.MaxPool,
+            layers.Pool,
         ),
     ):
         return 0  # element-wise work and copies, not counted
@@ -131,7 +131,7 @@ def activation_values(sig: OpSignature) -> int:
 
 def _written(layer: layers.Layer) -> int:
     """Values one layer writes; a branched layer writes its paths', its split's and its merge's."""
-    if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.MaxPool)):
+    if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.Pool)):
         return layer.outputs
     if isinstance(layer, (layers.ChannelShuffle, layers.SqueezeExcite, layers.ShortcutAdd)):
         return layer.elements

@@ -43,6 +43,7 @@ BUILTIN_KINDS = (
     "nas.search_spaces.blocks.mbconv",
     "nas.search_spaces.blocks.skip",
     "nas.search_spaces.blocks.separable",
+    "nas.search_spaces.blocks.shufflev1",
     "nas.search_spaces.blocks.shufflev2",
     "nas.search_spaces.blocks.ghost",
     "nas.search_spaces.blocks.maxpool",

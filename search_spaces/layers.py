@@ -179,10 +179,12 @@ class ShortcutAdd:
 
 
 @dataclass(frozen=True)
-class MaxPool:
-    """A k x k max pooling with "same" output size (padding k // 2, odd kernels), as after
-    ShuffleNet's stem."""
+class Pool:
+    """A k x k max or average pooling with "same" output size (padding k // 2, odd kernels): the
+    max pooling after ShuffleNet's stem, the average pooling on ShuffleNetV1's strided
+    shortcut (the padding counted in the average, as torch and ONNX do by default)."""
 
+    mode: Literal["max", "avg"]
     kernel: int
     stride: int
     channels: int
@@ -214,7 +216,8 @@ class Branches:
     cut along channels into those widths, one part per path (ShuffleNetV2's channel split);
     without, every path reads the whole input. ``merge`` is ``concat`` (the paths' outputs
     stacked along channels, of which the first ``out_c`` are kept, as a Ghost module keeps
-    them) or ``add`` (a residual whose shortcut is a path of its own). Splitting, concatenating
+    them) or ``add`` (a residual whose shortcut is a path of its own); ``act`` follows the
+    merge (ShuffleNetV1's ReLU after the sum). Splitting, concatenating
     and slicing compute nothing but copy tensors in a deployed graph, which is why the counts
     and prices see them.
     """
@@ -228,6 +231,7 @@ class Branches:
     out_w: int
     split: tuple[int, ...] = ()
     merge: Literal["concat", "add"] = "concat"
+    act: str = ""
 
     @property
     def inputs(self) -> int:
@@ -260,7 +264,7 @@ Layer = (
     | GlobalPool
     | Linear
     | ShortcutAdd
-    | MaxPool
+    | Pool
     | Branches
 )
 

@@ -14,6 +14,7 @@ from nas.search_spaces.blocks.ghost import DIVISOR as GHOST_DIVISOR
 from nas.search_spaces.blocks.ghost import GhostBlock
 from nas.search_spaces.blocks.maxpool import MaxPoolBlock
 from nas.search_spaces.blocks.separable import SeparableBlock
+from nas.search_spaces.blocks.shufflev1 import ShuffleV1Block
 from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
 
 
@@ -212,6 +213,26 @@ def shufflenet_v2(width: str = "1_0") -> Arch:
     )
 
 
+def shufflenet_v1_g3(width: str = "1_0") -> Arch:
+    """ShuffleNetV1 with 3 groups (Zhang et al. 2018) at `width` 0.5x or 1.0x, as megvii's
+    ShuffleNet-Series builds it: the stem, a 3x3 stride-2 max pooling, stages of 4, 8 and 4
+    units (the first unit's first 1x1 ungrouped), pooling and the classifier."""
+    stem, *stage_widths = {"0_5": (12, 120, 240, 480), "1_0": (24, 240, 480, 960)}[width]
+    stages: list[tuple[BlockSpec, ...]] = [(MaxPoolBlock(3, 2, stem),)]
+    for index, (repeats, channels) in enumerate(zip((4, 8, 4), stage_widths)):
+        stages.append(
+            tuple(
+                ShuffleV1Block(3, 2 if i == 0 else 1, channels, 3, 1 if index == i == 0 else 0)
+                for i in range(repeats)
+            )
+        )
+    return Arch(
+        stem=Stem(stem, 3, 2, "relu"),
+        stages=tuple(stages),
+        head=Head(0, act="relu", dropout=0.0),
+    )
+
+
 # GhostNet rows: kernel, middle, output, SE ratio, stride (ghostnet.pytorch's cfgs, by stage)
 _GHOSTNET = [
     [(3, 16, 16, 0, 1)],
@@ -277,6 +298,8 @@ ZOO: dict[str, Callable[[], Arch]] = {
     "shufflenet_v2_x1_0": lambda: shufflenet_v2("1_0"),
     "shufflenet_v2_x1_5": lambda: shufflenet_v2("1_5"),
     "shufflenet_v2_x2_0": lambda: shufflenet_v2("2_0"),
+    "shufflenet_v1_g3_x0_5": lambda: shufflenet_v1_g3("0_5"),
+    "shufflenet_v1_g3_x1_0": lambda: shufflenet_v1_g3("1_0"),
     "ghostnet_050": lambda: ghostnet(0.5),
     "ghostnet_100": lambda: ghostnet(1.0),
     "ghostnet_130": lambda: ghostnet(1.3),

@@ -1,9 +1,9 @@
-"""The families the field is built on: MobileNetV1's depthwise-separable block, the ShuffleNetV2
-unit, the Ghost bottleneck and max pooling, as block kinds, and the zoo networks made of them.
+"""The families the field is built on: MobileNetV1's depthwise-separable block, the ShuffleNetV1
+and ShuffleNetV2 units, the Ghost bottleneck and max pooling, as block kinds, and the zoo
+networks made of them.
 
-Each zoo network must have exactly its reference implementation's parameters (torchvision's
-`shufflenet_v2_x*`, timm's `mobilenetv1_*` layers, huawei-noah's ghostnet.pytorch) and its
-paper's multiply-adds within 2%; each kind's layers must count what its built module holds and
+Each zoo network must have exactly its reference implementation's parameters and its paper's
+multiply-adds within 2%; each kind's layers must count what its built module holds and
 computes, be priced on every shipped table, and export to ONNX.
 """
 
@@ -25,22 +25,25 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.blocks.ghost import GhostBlock
 from nas.search_spaces.blocks.maxpool import MaxPoolBlock
 from nas.search_spaces.blocks.separable import SeparableBlock
+from nas.search_spaces.blocks.shufflev1 import ShuffleV1Block
 from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
 from nas.search_spaces.builder import build_model, build_op
 from nas.search_spaces.footprint import activation_values, op_params
 from nas.search_spaces.kinds import BlockSpec
-from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, MaxPool, ShortcutAdd
+from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, Pool, ShortcutAdd
 from nas.search_spaces.ops import op_layers
 from nas.search_spaces.signatures import OpSignature, arch_signatures, block_signature
 from nas.search_spaces.zoo import ZOO
 
 # name: (parameters of the reference implementation at 224x224x3 and 1000 classes, the
-# paper's millions of multiply-adds). Parameters: torchvision 0.28 `shufflenet_v2_x*` (as its
-# documentation lists them); timm's `mobilenetv1_*` / the paper's layer table for MobileNetV1
-# (batch-norm scale and shift included, which the paper's 4.2M rounds away); huawei-noah's
-# ghostnet.pytorch `ghostnet(width=...)`. Multiply-adds: MobileNetV1 Tables 6-7 (569, 325,
-# 149, 41), ShuffleNetV2 Table 5 (41, 146, 299, 591; torchvision lists 583 for x2.0, which
-# counts as this module does), GhostNet Table 7 (42, 141, 226).
+# paper's millions of multiply-adds). Parameters: torchvision 0.28's `shufflenet_v2_x*` (as its
+# documentation lists them); megvii's ShuffleNet-Series ShuffleNetV1 (group=3) plus the 1,000
+# classifier biases its Linear(bias=False) leaves out; huawei-noah's ghostnet.pytorch
+# `ghostnet(width=...)`, counted on its module definition; MobileNetV1's layer table (paper
+# Table 1) with batch-norm scale and shift, which its 4.2M / 2.6M / 1.3M / 0.5M round.
+# Multiply-adds: MobileNetV1 Tables 6-7 (569, 325, 149, 41), ShuffleNetV1 Table 2 (38, 140),
+# ShuffleNetV2 Table 8 (41, 146, 299, 591; torchvision lists 0.58 GFLOPS for x2.0), GhostNet
+# Table 7 (42, 141, 226).
 REFERENCE = {
     "mobilenet_v1": (4_231_976, 569),
     "mobilenet_v1_0.75": (2_585_560, 325),
@@ -49,7 +52,9 @@ REFERENCE = {
     "shufflenet_v2_x0_5": (1_366_792, 41),
     "shufflenet_v2_x1_0": (2_278_604, 146),
     "shufflenet_v2_x1_5": (3_503_624, 299),
-    "shufflenet_v2_x2_0": (7_393_996, 583),
+    "shufflenet_v2_x2_0": (7_393_996, 591),
+    "shufflenet_v1_g3_x0_5": (717_324 + 1_000, 38),
+    "shufflenet_v1_g3_x1_0": (1_864_728 + 1_000, 140),
     "ghostnet_050": (2_587_292, 42),
     "ghostnet_100": (5_182_508, 141),
     "ghostnet_130": (7_358_820, 226),
@@ -105,6 +110,9 @@ VARIETY = [
     _sig(GhostBlock(6, 5, 2, 40, 0.25, "relu"), 15, 13, 24),  # shortcut path, SE
     _sig(GhostBlock(2.5, 3, 1, 21, 0.25, "hswish"), 8, 8, 16),  # odd width: a sliced concat
     _sig(MaxPoolBlock(3, 2, 24), 15, 13, 24),
+    _sig(ShuffleV1Block(3, 1, 24, 3), 9, 9, 24),  # added back
+    _sig(ShuffleV1Block(3, 2, 48, 2, 1), 15, 13, 24),  # pooled and concatenated, ungrouped first
+    _sig(ShuffleV1Block(4, 2, 64, 4, act="hswish"), 8, 8, 32),
 ]
 
 
@@ -141,7 +149,7 @@ def test_cost_model_work_holds_every_multiply_add_and_every_copy(sig: OpSignatur
     assert conv_macs + work.get("linear_weight_bytes", 0.0) / 4 == op_macs(sig)
     flat = _flat(op_layers(sig))
     # one operator for the block, one per copy: pad, shuffle, pooling, split, concat, slice
-    copies = sum(isinstance(layer, (ChannelShuffle, MaxPool)) for layer in flat)
+    copies = sum(isinstance(layer, (ChannelShuffle, Pool)) for layer in flat)
     for layer in flat:
         if isinstance(layer, Branches):
             copies += bool(layer.split) + (layer.merge == "concat") + layer.sliced
@@ -191,6 +199,9 @@ def test_ghost_shortcut_is_identity_only_where_the_shape_is_kept() -> None:
         ("stem_c16_k3_s2_re:gb_e0_k3_s1_c16_re:head_c0_re", "expansion"),
         ("stem_c16_k3_s2_re:gb_e3_k3_s1_c16_se1_re:head_c0_re", "se_ratio"),
         ("stem_c16_k3_s2_re:ds_k3_s1_c16:head_c0_re", "lacks an activation"),
+        ("stem_c24_k3_s2_re:sv1_k3_s1_c48_g3_re:head_c0_re", "needs 48 input channels"),
+        ("stem_c24_k3_s2_re:sv1_k3_s2_c24_g3_re:head_c0_re", "must exceed"),
+        ("stem_c24_k3_s2_re:sv1_k3_s2_c64_g3_re:head_c0_re", "not divisible by 3 groups"),
     ],
 )
 def test_bad_blocks_are_one_line_input_errors(text: str, message: str) -> None:
@@ -206,7 +217,7 @@ def test_every_new_zoo_network_is_priced_on_the_shipped_tables(target: str) -> N
     table = load_table(target)
     prices = {name: table.predict(ZOO[name]()).total_ms for name in REFERENCE}
     assert all(math.isfinite(ms) and ms > 0 for ms in prices.values())
-    for family in ("mobilenet_v1", "shufflenet_v2", "ghostnet"):
+    for family in ("mobilenet_v1", "shufflenet_v1", "shufflenet_v2", "ghostnet"):
         # wider is dearer within a family
         names = sorted(
             (name for name in REFERENCE if name.startswith(family)),
@@ -218,7 +229,7 @@ def test_every_new_zoo_network_is_priced_on_the_shipped_tables(target: str) -> N
 
 @pytest.mark.parametrize(
     "name",
-    ["mobilenet_v1_0.25", "shufflenet_v2_x0_5", "ghostnet_050"],
+    ["mobilenet_v1_0.25", "shufflenet_v1_g3_x0_5", "shufflenet_v2_x0_5", "ghostnet_050"],
 )
 def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
     import onnx
@@ -232,6 +243,7 @@ def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
 def test_the_new_kinds_train_one_step() -> None:
     arch = Arch.from_string(
         "stem_c16_k3_s2_re:mp_k3_s2_c16:ds_k3_s1_c24_re,sv2_k3_s2_c32_re,sv2_k3_s1_c32_re:"
+        "sv1_k3_s2_c48_g2_re,sv1_k3_s1_c48_g2_re:"
         "gb_e3_k3_s2_c40_se0.25_re,gb_e3_k5_s1_c40_re:head_c64_re_d0.2"
     )
     model = build_model(arch, (3, 32, 32), 10).train()

@@ -35,7 +35,7 @@ from nas.search_spaces.ops import (
     GlobalPool,
     Layer,
     Linear,
-    MaxPool,
+    Pool,
     ShortcutAdd,
     SqueezeExcite,
     ZeroPad,
@@ -246,8 +246,8 @@ def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> Non
         work["pool_elements"] += layer.inputs
     elif isinstance(layer, ShortcutAdd):
         work["add_elements"] += layer.elements
-    elif isinstance(layer, MaxPool):
-        # One more operator that reads its input and writes its output, comparing k x k taps
+    elif isinstance(layer, Pool):
+        # One more operator that reads its input and writes its output, reducing k x k taps
         # per output: the taps are priced like the elements a global pooling reads.
         work["operator"] += 1.0
         work["activation_bytes"] += BYTES_PER_VALUE * (layer.inputs + layer.outputs)
@@ -271,6 +271,7 @@ def _branches(work: dict[str, float], layer: Branches, cache_bytes: float) -> No
     if layer.split:
         work["operator"] += 1.0
         work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.inputs
+    _activation(work, layer.act, layer.outputs)
     if layer.merge == "add":
         work["add_elements"] += layer.outputs
         return

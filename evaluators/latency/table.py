@@ -48,7 +48,7 @@ from nas.search_spaces.ops import (
     GlobalPool,
     Layer,
     Linear,
-    MaxPool,
+    Pool,
     ShortcutAdd,
     SqueezeExcite,
     ZeroPad,
@@ -151,7 +151,7 @@ def _feature_map_values(layer: Layer) -> int:
         return layer.inputs + layer.channels
     if isinstance(layer, Linear):
         return layer.in_c + layer.out_c
-    if isinstance(layer, MaxPool):
+    if isinstance(layer, Pool):
         return layer.inputs + layer.outputs
     if isinstance(layer, Branches):
         # The paths' own maps, plus the copies a split, a concatenation and a slice make

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nas.search_spaces.kinds import BlockKind, BlockSpec, Param, register_block_kind
-from nas.search_spaces.layers import Layer, MaxPool
+from nas.search_spaces.layers import Layer, Pool
 from nas.search_spaces.limits import check_channels
 from nas.search_spaces.notation import MAX_KERNEL, check
 
@@ -53,7 +53,7 @@ class MaxPoolBlock(BlockSpec):
 
 
 def layers(sig: OpSignature, mid: int | None = None) -> tuple[Layer, ...]:
-    return (MaxPool(sig.kernel, sig.stride, sig.in_c, sig.in_h, sig.in_w),)
+    return (Pool("max", sig.kernel, sig.stride, sig.in_c, sig.in_h, sig.in_w),)
 
 
 MAXPOOL_KIND = register_block_kind(
