@@ -46,6 +46,8 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{error.format_message()} (see '{where} --help')")
     except click.ClickException as error:
         _fail(error.format_message())
+    except RecursionError:  # a reader without its own check met a file nested thousands deep
+        _fail("an input file is nested too deeply to read (JSON or YAML): check the files given")
     except click.exceptions.Abort:
         click.echo("nas: aborted", err=True)
         sys.exit(130)

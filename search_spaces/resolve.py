@@ -25,6 +25,10 @@ def resolve_arch(text: str) -> Arch:
             raise InputError(f"{text}: {error}") from None
         except UnicodeDecodeError:
             raise InputError(f"architecture file {text} is not UTF-8 text (JSON)") from None
+        except RecursionError:  # json gives up on a file of thousands of nested levels
+            raise InputError(
+                f"architecture file {text} is nested too deeply to be an architecture (JSON)"
+            ) from None
     raise InputError(
         f"{text!r} is neither a zoo name ({', '.join(ZOO)}), an existing JSON "
         f"file, nor an arch string like 'stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_re:"

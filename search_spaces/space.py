@@ -364,6 +364,8 @@ def load_space(name_or_path: str | Path = DEFAULT_SPACE) -> SearchSpace:
         raise InputError(f"search space {path}: invalid YAML ({_one_line(error)})") from None
     except UnicodeDecodeError:
         raise InputError(f"search space {path} is not UTF-8 text (YAML)") from None
+    except RecursionError:  # the YAML reader gives up on thousands of nested levels
+        raise InputError(f"search space {path} is nested too deeply to be a space (YAML)") from None
     return space_from_dict(data, source=str(path))
 
 

@@ -3,12 +3,14 @@ nothing the user had is lost or replaced."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import optuna
@@ -286,3 +288,76 @@ def test_a_table_name_that_is_a_path_is_refused(
     assert err.startswith(f"nas: error: --target {name!r} ") and len(err.splitlines()) == 1
     assert "a table's name is a plain name such as rpi4" in err
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["arch", "show", "{json}"], "architecture file {json} is nested too deeply"),
+        (["train", "{json}"], "architecture file {json} is nested too deeply"),
+        (["search", "--space", "{yaml}"], "search space {yaml} is nested too deeply"),
+        (["search", "--target", "{json}"], "an input file is nested too deeply to read"),
+    ],
+)
+def test_a_file_nested_a_hundred_thousand_deep_is_one_line(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    files = {"json": tmp_path / "deep.json", "yaml": tmp_path / "deep.yaml"}
+    for file in files.values():
+        file.write_text("[" * 100_000 + "]" * 100_000)
+    argv = [arg.format(**files) for arg in args]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert err.strip().startswith(f"nas: error: {message.format(**files)}")
+    assert len(err.strip().splitlines()) == 1
+
+
+def _shipped_table(tmp_path: Path, change: Callable[[dict], None]) -> Path:
+    """The shipped x86_64 table, changed as `change` says, as a file of its own."""
+    from nas.evaluators.latency import load_table
+
+    data = json.loads(Path(load_table("x86_64").path).read_text())
+    data["metadata"]["target"] = "edited"
+    change(data)
+    path = tmp_path / "edited.json"
+    path.write_text(json.dumps(data))
+    return path
+
+
+def _all_zero(data: dict) -> None:
+    for entry in data["entries"].values():
+        entry["ms"] = entry["std"] = 0.0
+    data["metadata"]["per_op_overhead_ms"] = data["metadata"]["cold_ms_per_mb"] = 0.0
+    data["cost_model"]["coefficients"] = dict.fromkeys(data["cost_model"]["coefficients"], 0.0)
+
+
+def _huge_coefficients(data: dict) -> None:
+    data["cost_model"]["coefficients"] = dict.fromkeys(data["cost_model"]["coefficients"], 1e308)
+
+
+@pytest.mark.parametrize(("change", "ms"), [(_all_zero, "0 ms"), (_huge_coefficients, "inf ms")])
+def test_a_search_refuses_a_table_that_prices_networks_at_0_or_inf_ms(
+    change: Callable[[dict], None], ms: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _shipped_table(tmp_path, change)
+    out = tmp_path / "out"
+    argv = ["search", "--space", "tiny", "--target", str(table), "--budget-mflops", "60"]
+    code, _, err = run_cli([*argv, "--storage", f"sqlite:///{tmp_path / 'nas.db'}"], capsys)
+    assert code == 2, err
+    assert f"nas: error: latency table 'edited' ({table}) prices the cheapest network" in err
+    assert f"space 'tiny' at {ms}, which no network takes" in err
+    assert not (tmp_path / "nas.db").exists() and not out.exists()
+
+
+def test_adapt_refuses_an_all_zero_table_before_timing_anything(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    table = _shipped_table(tmp_path, _all_zero)
+    out = tmp_path / "adapted.json"
+    argv = ["lut", "adapt", "--from", str(table), "--target", "here", "--out", str(out)]
+    started = time.monotonic()
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert "prices the operators of space 'mobile' at 0 ms, every one" in err
+    assert not out.exists()
+    assert time.monotonic() - started < 60  # refused, not timed (a run times for minutes)
