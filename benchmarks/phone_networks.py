@@ -40,7 +40,7 @@ from typing import Any
 
 import numpy as np
 from _report import write_section
-from scipy.stats import kendalltau
+from scipy.stats import kendalltau, wilcoxon
 
 from nas.evaluators.latency.arm_data import load_note10
 from nas.evaluators.latency.cost_candidate import (
@@ -601,6 +601,17 @@ def resolution_exponents(sources: dict[str, Any], pricers: list[str]) -> list[di
     return found
 
 
+def paired_test(rows: Sequence[dict], a: str, b: str) -> dict[str, Any]:
+    """Wilcoxon signed-rank test of |error| under pricer `a` against pricer `b`, row by row."""
+    err_a = np.array([abs(r[f"{a}_scaled_ms"] / r["measured_ms"] - 1) for r in rows])
+    err_b = np.array([abs(r[f"{b}_scaled_ms"] / r["measured_ms"] - 1) for r in rows])
+    return {
+        "n": int(len(rows)),
+        "closer": int(np.sum(err_b < err_a)),
+        "p": float(wilcoxon(err_a, err_b).pvalue),
+    }
+
+
 def _fmt(score: dict[str, Any]) -> str:
     tau = "-" if score["kendall_tau"] is None else f"{score['kendall_tau']:.2f}"
     return f"{score['mape_pct']:.1f}% / {score['within_pct']:.0f}% / {tau}"
@@ -638,6 +649,18 @@ def report(results: dict[str, Any]) -> str:
             lines.append(
                 f"| {name} ({source['role']}) | {family} | {n} | " + " | ".join(cells) + " |"
             )
+    lines += [
+        "",
+        "Is the candidate's gain beyond the noise? Paired over a source's timings, the absolute "
+        "error after the device ratio, current against candidate (Wilcoxon signed-rank, two-sided):",
+        "",
+    ]
+    for name, source in results["sources"].items():
+        paired = paired_test(source["rows"], "current", "candidate")
+        lines.append(
+            f"- {name} ({source['role']}): candidate closer on {paired['closer']} of "
+            f"{paired['n']} timings, p = {paired['p']:.2g}"
+        )
     lines += ["", "MobileNetV3-Large over MobileNetV2 (both 1.0 at 224), per device:", ""]
     lines += [
         "| source | device | measured | " + " | ".join(pricers) + " |",
