@@ -76,6 +76,7 @@ _IGNORED_OPS = (
     "aten::slice",
     "aten::max_pool2d",
     "aten::avg_pool2d",
+    "aten::amax",
 )
 
 

@@ -60,6 +60,8 @@ def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
             modules.append(pool(layer.kernel, layer.stride, layer.kernel // 2))
         elif isinstance(layer, ops.Branches):
             modules.append(Branches(layer))
+        elif isinstance(layer, ops.ChannelAggregate):
+            modules.append(ChannelAggregate(layer.mode, layer.ratio))
         else:
             raise TypeError(f"no module for layer {layer!r}")
     return modules
@@ -113,6 +115,20 @@ class SqueezeExcite(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         scale = self.gate(self.expand(self.act(self.reduce(self.pool(x)))))
         return x * scale
+
+
+class ChannelAggregate(nn.Module):
+    """Every `ratio` neighbouring channels reduced to one by their maximum or mean."""
+
+    def __init__(self, mode: str, ratio: int) -> None:
+        super().__init__()
+        self.mode = mode
+        self.ratio = ratio
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
+        x = x.view(batch, channels // self.ratio, self.ratio, height, width)
+        return x.amax(2) if self.mode == "max" else x.mean(2)
 
 
 class Branches(nn.Module):

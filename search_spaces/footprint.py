@@ -77,6 +77,7 @@ def layer_params(layer: layers.Layer) -> int:
             layers.GlobalPool,
             layers.ShortcutAdd,
             layers.Pool,
+            layers.ChannelAggregate,
         ),
     ):
         return 0
@@ -114,6 +115,7 @@ def layer_macs(layer: layers.Layer) -> int:
             layers.GlobalPool,
             layers.ShortcutAdd,
             layers.Pool,
+            layers.ChannelAggregate,
         ),
     ):
         return 0  # element-wise work and copies, not counted
@@ -131,7 +133,7 @@ def activation_values(sig: OpSignature) -> int:
 
 def _written(layer: layers.Layer) -> int:
     """Values one layer writes; a branched layer writes its paths', its split's and its merge's."""
-    if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.Pool)):
+    if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.Pool, layers.ChannelAggregate)):
         return layer.outputs
     if isinstance(layer, (layers.ChannelShuffle, layers.SqueezeExcite, layers.ShortcutAdd)):
         return layer.elements

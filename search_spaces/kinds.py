@@ -47,6 +47,7 @@ BUILTIN_KINDS = (
     "nas.search_spaces.blocks.shufflev2",
     "nas.search_spaces.blocks.ghost",
     "nas.search_spaces.blocks.maxpool",
+    "nas.search_spaces.blocks.shuffleonly",
 )
 """Modules whose import registers the kinds that ship with `nas`."""
 

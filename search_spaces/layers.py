@@ -209,6 +209,29 @@ class Pool:
 
 
 @dataclass(frozen=True)
+class ChannelAggregate:
+    """A parameter-free reduction of every ``ratio`` neighbouring channels to one, by their
+    maximum or mean: how the shuffle-only block reaches its output width without a dense 1x1.
+
+    It reads ``channels * ratio`` channels and writes ``channels`` at ``height`` x ``width``.
+    """
+
+    mode: Literal["max", "mean"]
+    ratio: int
+    channels: int
+    height: int
+    width: int
+
+    @property
+    def inputs(self) -> int:
+        return self.height * self.width * self.channels * self.ratio
+
+    @property
+    def outputs(self) -> int:
+        return self.height * self.width * self.channels
+
+
+@dataclass(frozen=True)
 class Branches:
     """Paths that run side by side on one input and are merged: the branched blocks.
 
@@ -265,6 +288,7 @@ Layer = (
     | Linear
     | ShortcutAdd
     | Pool
+    | ChannelAggregate
     | Branches
 )
 

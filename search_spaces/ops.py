@@ -14,6 +14,7 @@ from functools import lru_cache
 from nas.search_spaces.kinds import block_kind, is_block_kind
 from nas.search_spaces.layers import (
     Branches,
+    ChannelAggregate,
     ChannelShuffle,
     Conv,
     ConvKind,
@@ -30,6 +31,7 @@ from nas.search_spaces.signatures import OpSignature
 
 __all__ = [
     "Branches",
+    "ChannelAggregate",
     "ChannelShuffle",
     "Conv",
     "ConvKind",

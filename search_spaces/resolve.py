@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 from pathlib import Path
 
 from nas.errors import InputError
@@ -16,7 +18,9 @@ def resolve_arch(text: str) -> Arch:
     if text.startswith("stem_"):
         return Arch.from_string(text)
     path = Path(text)
-    if text.endswith(".json") or path.suffix:
+    # A zoo name with a typo ('mobilenet_v2_0.7') has a suffix too: it is a file only by its
+    # .json, a folder in it, or a file there.
+    if text.endswith(".json") or "/" in text or os.sep in text or path.exists():
         if not path.is_file():
             raise InputError(f"architecture file {text} does not exist")
         try:
@@ -29,6 +33,9 @@ def resolve_arch(text: str) -> Arch:
             raise InputError(
                 f"architecture file {text} is nested too deeply to be an architecture (JSON)"
             ) from None
+    close = difflib.get_close_matches(text, list(ZOO), n=1)
+    if close:
+        raise InputError(f"{text!r} is not a zoo name; did you mean {close[0]!r}? ('nas zoo')")
     raise InputError(
         f"{text!r} is neither a zoo name ({', '.join(ZOO)}), an existing JSON "
         f"file, nor an arch string like 'stem_c16_k3_s2_hs:mb_e4_k3_s2_c24_re:"

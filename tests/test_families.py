@@ -25,12 +25,21 @@ from nas.search_spaces.arch import Arch
 from nas.search_spaces.blocks.ghost import GhostBlock
 from nas.search_spaces.blocks.maxpool import MaxPoolBlock
 from nas.search_spaces.blocks.separable import SeparableBlock
+from nas.search_spaces.blocks.shuffleonly import ShuffleOnlyBlock
 from nas.search_spaces.blocks.shufflev1 import ShuffleV1Block
 from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
 from nas.search_spaces.builder import build_model, build_op
 from nas.search_spaces.footprint import activation_values, op_params
 from nas.search_spaces.kinds import BlockSpec
-from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, Pool, ShortcutAdd
+from nas.search_spaces.layers import (
+    Branches,
+    ChannelAggregate,
+    ChannelShuffle,
+    Conv,
+    Layer,
+    Pool,
+    ShortcutAdd,
+)
 from nas.search_spaces.ops import op_layers
 from nas.search_spaces.signatures import OpSignature, arch_signatures, block_signature
 from nas.search_spaces.zoo import ZOO
@@ -113,6 +122,9 @@ VARIETY = [
     _sig(ShuffleV1Block(3, 1, 24, 3), 9, 9, 24),  # added back
     _sig(ShuffleV1Block(3, 2, 48, 2, 1), 15, 13, 24),  # pooled and concatenated, ungrouped first
     _sig(ShuffleV1Block(4, 2, 64, 4, act="hswish"), 8, 8, 32),
+    _sig(ShuffleOnlyBlock(3, 2, 24, 4), 15, 13, 16),  # max over pairs
+    _sig(ShuffleOnlyBlock(2, 1, 24, 4, 3, 3, "mean", "hswish"), 9, 9, 24),  # padded, shortcut
+    _sig(ShuffleOnlyBlock(1, 1, 32, 2, 1, 1), 8, 8, 24),  # no aggregation at all
 ]
 
 
@@ -149,7 +161,7 @@ def test_cost_model_work_holds_every_multiply_add_and_every_copy(sig: OpSignatur
     assert conv_macs + work.get("linear_weight_bytes", 0.0) / 4 == op_macs(sig)
     flat = _flat(op_layers(sig))
     # one operator for the block, one per copy: pad, shuffle, pooling, split, concat, slice
-    copies = sum(isinstance(layer, (ChannelShuffle, Pool)) for layer in flat)
+    copies = sum(isinstance(layer, (ChannelShuffle, Pool, ChannelAggregate)) for layer in flat)
     for layer in flat:
         if isinstance(layer, Branches):
             copies += bool(layer.split) + (layer.merge == "concat") + layer.sliced
@@ -168,6 +180,17 @@ def test_the_split_form_passes_half_its_input_to_the_even_channels() -> None:
     # concat(first half, branch(second half)) shuffled in two groups: channel 2i is input i
     assert torch.equal(out[:, 0::2], x[:, :4])
     assert not torch.equal(out[:, 1::2], x[:, 4:])
+
+
+def test_the_shuffle_only_block_aggregates_neighbouring_channels() -> None:
+    sig = _sig(ShuffleOnlyBlock(1, 2, 4, 2, depth=1, ratio=2, aggregate="max"), 4, 4, 4)
+    module = build_op(sig).eval()
+    aggregate = module.layers[-1]
+    x = torch.arange(8 * 2 * 2, dtype=torch.float32).view(1, 8, 2, 2)
+    assert torch.equal(aggregate(x), x.view(1, 4, 2, 2, 2).amax(2))
+    assert torch.equal(aggregate(x)[:, 0], x[:, 1])  # channels 0 and 1 make output 0
+    mean = build_op(_sig(ShuffleOnlyBlock(1, 2, 4, 2, 1, 2, "mean"), 4, 4, 4)).layers[-1]
+    assert torch.allclose(mean(x)[:, 0], (x[:, 0] + x[:, 1]) / 2)
 
 
 def test_a_ghost_module_keeps_its_primary_features_then_the_cheap_ones() -> None:
@@ -202,6 +225,9 @@ def test_ghost_shortcut_is_identity_only_where_the_shape_is_kept() -> None:
         ("stem_c24_k3_s2_re:sv1_k3_s1_c48_g3_re:head_c0_re", "needs 48 input channels"),
         ("stem_c24_k3_s2_re:sv1_k3_s2_c24_g3_re:head_c0_re", "must exceed"),
         ("stem_c24_k3_s2_re:sv1_k3_s2_c64_g3_re:head_c0_re", "not divisible by 3 groups"),
+        ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_asum_re:head_c0_re", "max or mean"),
+        ("stem_c24_k3_s2_re:so_k3_s2_c32_g5_re:head_c0_re", "not divisible by groups=5"),
+        ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_n9_re:head_c0_re", "depth must be"),
     ],
 )
 def test_bad_blocks_are_one_line_input_errors(text: str, message: str) -> None:
@@ -227,14 +253,24 @@ def test_every_new_zoo_network_is_priced_on_the_shipped_tables(target: str) -> N
         assert ordered == sorted(ordered), family
 
 
+SHUFFLE_ONLY = "stem_c16_k3_s2_re:so_k3_s2_c24_g4_re,so_k2_s1_c24_g4_amean_re:head_c64_re_d0.2"
+
+
 @pytest.mark.parametrize(
     "name",
-    ["mobilenet_v1_0.25", "shufflenet_v1_g3_x0_5", "shufflenet_v2_x0_5", "ghostnet_050"],
+    [
+        "mobilenet_v1_0.25",
+        "shufflenet_v1_g3_x0_5",
+        "shufflenet_v2_x0_5",
+        "ghostnet_050",
+        SHUFFLE_ONLY,
+    ],
 )
 def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
     import onnx
 
-    spec = ModelSpec(ZOO[name](), (3, 64, 64), 10)
+    arch = ZOO[name]() if name in ZOO else Arch.from_string(name)
+    spec = ModelSpec(arch, (3, 64, 64), 10)
     check = export(build(spec), spec, "onnx", tmp_path / "m.onnx", {"arch": name})
     assert check is not None and check.tolerance_ok
     onnx.checker.check_model(onnx.load(tmp_path / "m.onnx"))
@@ -243,7 +279,7 @@ def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
 def test_the_new_kinds_train_one_step() -> None:
     arch = Arch.from_string(
         "stem_c16_k3_s2_re:mp_k3_s2_c16:ds_k3_s1_c24_re,sv2_k3_s2_c32_re,sv2_k3_s1_c32_re:"
-        "sv1_k3_s2_c48_g2_re,sv1_k3_s1_c48_g2_re:"
+        "sv1_k3_s2_c48_g2_re,sv1_k3_s1_c48_g2_re,so_k2_s1_c48_g4_amean_re:"
         "gb_e3_k3_s2_c40_se0.25_re,gb_e3_k5_s1_c40_re:head_c64_re_d0.2"
     )
     model = build_model(arch, (3, 32, 32), 10).train()
@@ -270,7 +306,7 @@ def test_families_space_mixes_the_kinds_and_every_operator_is_priced() -> None:
     space = load_space("families")
     archs = [space.sample(SeededSuggester(random.Random(seed))) for seed in range(20)]
     kinds = {block.kind.name for arch in archs for block in arch.blocks}
-    assert kinds == {"mbconv", "shufflev2", "ghost"}
+    assert kinds == {"mbconv", "shufflev2", "ghost", "shuffleonly"}
     for arch in archs:
         assert Arch.from_string(arch.to_string()) == arch
         assert {sig.key for sig in arch_signatures(arch)} <= {sig.key for sig in space.signatures()}

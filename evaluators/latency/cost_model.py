@@ -30,6 +30,7 @@ from nas.errors import InputError
 from nas.search_spaces.kinds import is_block_kind
 from nas.search_spaces.ops import (
     Branches,
+    ChannelAggregate,
     ChannelShuffle,
     Conv,
     GlobalPool,
@@ -252,6 +253,11 @@ def _layer_work(work: dict[str, float], layer: Layer, cache_bytes: float) -> Non
         work["operator"] += 1.0
         work["activation_bytes"] += BYTES_PER_VALUE * (layer.inputs + layer.outputs)
         work["pool_elements"] += layer.outputs * layer.kernel**2
+    elif isinstance(layer, ChannelAggregate):
+        # Like a pooling over channels: one operator reading every input element once.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * (layer.inputs + layer.outputs)
+        work["pool_elements"] += layer.inputs
     elif isinstance(layer, Branches):
         _branches(work, layer, cache_bytes)
     else:

@@ -43,6 +43,7 @@ from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.ops import (
     Branches,
+    ChannelAggregate,
     ChannelShuffle,
     Conv,
     GlobalPool,
@@ -151,7 +152,7 @@ def _feature_map_values(layer: Layer) -> int:
         return layer.inputs + layer.channels
     if isinstance(layer, Linear):
         return layer.in_c + layer.out_c
-    if isinstance(layer, Pool):
+    if isinstance(layer, (Pool, ChannelAggregate)):
         return layer.inputs + layer.outputs
     if isinstance(layer, Branches):
         # The paths' own maps, plus the copies a split, a concatenation and a slice make
