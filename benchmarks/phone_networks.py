@@ -199,7 +199,7 @@ DEVELOPMENT = (
         "development",
         "https://github.com/tensorflow/tpu/blob/009812fbbb2a8f787b63c40502a02fc9aef273be/models/"
         "official/mnasnet/README.md (Mnasnet-A1 on ImageNet: Pixel 1 latency)",
-        "TensorFlow Lite, float32 (Pixel 1; the README does not state threads)",
+        "not stated by the README (Pixel 1; float model)",
         {
             "Pixel 1": tuple(
                 ("mnasnet_a1", width, size, float(ms))
