@@ -29,13 +29,21 @@ def test_cifar_trains_the_measured_proxy_unless_told(dataset: str) -> None:
     assert (told.epochs, told.resolution, told.min_final_map) == (5, None, 0)
 
 
-def test_an_image_folder_keeps_its_resolution_and_the_quick_start_its_recipe() -> None:
+def test_an_image_folder_keeps_its_resolution_and_the_quick_start_trains_short() -> None:
     folder = recipe_for(SearchConfig(budget_mflops=150, dataset="imagefolder"))
     assert (folder.epochs, folder.resolution, folder.min_final_map) == (2, None, 2)
     quick = recipe_for(SearchConfig(budget_mflops=150))
+    assert (quick.epochs, quick.resolution, quick.min_final_map) == (2, 24, 0)
+    # The full Fashion-MNIST, a dataset the user brings, keeps the recipe's own proxy.
+    full = recipe_for(SearchConfig(budget_mflops=150, dataset="fashion-mnist", data_dir="."))
     default = Recipe()
-    assert "fashion-mnist-mini" not in PROXY_DEFAULTS
-    assert (quick.epochs, quick.resolution, quick.min_final_map) == (default.epochs, None, 0)
+    assert "fashion-mnist" not in PROXY_DEFAULTS
+    assert (full.epochs, full.resolution, full.min_final_map) == (default.epochs, None, 0)
+
+
+def test_the_quick_start_confirms_with_two_runs_a_side() -> None:
+    assert SearchConfig(budget_mflops=150).seeds_to_confirm == 1
+    assert SearchConfig(budget_mflops=150, dataset="cifar10", data_dir=".").seeds_to_confirm == 2
 
 
 @pytest.mark.parametrize("resolution, ok", [(0, True), (4, True), (3, False), (-1, False)])
@@ -83,7 +91,17 @@ def test_a_recipe_recorded_before_a_field_existed_resumes_with_its_default(
     url = _started(tmp_path, old)
     storage = open_storage(url)
     try:
-        config = SearchConfig(budget_mflops=60, space="tiny", storage=url, study="s", resume=True)
+        # The proxy that study trained (the recipe's epochs, the images' own side), as flags:
+        # the embedded dataset's defaults have changed since, which a resume rightly refuses.
+        config = SearchConfig(
+            budget_mflops=60,
+            space="tiny",
+            storage=url,
+            study="s",
+            resume=True,
+            epochs=Recipe().epochs,
+            proxy_resolution=0,
+        )
         open_study(config, storage, recipe_for(config))
     finally:
         storage.engine.dispose()
