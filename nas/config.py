@@ -34,7 +34,7 @@ OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
 """Early-stopping rules: the median of finished curves at least as fast, or successive halving
 over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
-DEFAULT_SAMPLER = "nsga2"  # chosen on the search-quality benchmark (BENCHMARKS.md)
+DEFAULT_SAMPLER = "bands"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
 
 DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
 OTHER_CONFIRM_SEEDS = 2

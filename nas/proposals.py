@@ -69,14 +69,17 @@ class Proposer:
         """The latency bands steered by, with ``--sampler bands``; None: the sampler alone."""
         if config.sampler == "bands":
             searched, feasible = priced_latencies(study)
-            self.reach = Reach(
-                space,
-                config,
-                self.pricer,
-                seed=steer_seed(config, len(study.get_trials(deepcopy=False))),
-                proposed=searched,
-                feasible=feasible,
-            )
+            try:
+                self.reach = Reach(
+                    space,
+                    config,
+                    self.pricer,
+                    seed=steer_seed(config, len(study.get_trials(deepcopy=False))),
+                    proposed=searched,
+                    feasible=feasible,
+                )
+            except InputError as error:  # a table that cannot price the space's corners
+                monitor.say(f"--sampler bands: no latency bands ({error}); NSGA-II proposes alone")
 
     def next(self, in_flight: Mapping[str, int]) -> Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.

@@ -166,6 +166,7 @@ class _Driver:
         try:
             with monitor:
                 self._train(trainer, data_ref, running, trained)
+                monitor.coverage(self.proposer.coverage())
                 workers = Workers(trainer, data_ref, self._slots)
                 final = hand_off(self.study, config, self.recipe, workers, monitor, self.lease)
         except KeyboardInterrupt:

@@ -147,7 +147,12 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--study", help="Study name [default: derived from space, target, budget and dataset].")
 @_opt("--resume", is_flag=True, help="Continue the study, re-running trials left unfinished.")
 @_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
-@_opt("--sampler", help=f"Optuna sampler [default: {DEFAULT_SAMPLER}].")
+@_opt(
+    "--sampler",
+    help="How candidates are proposed: bands (NSGA-II, with proposals steered so that every "
+    "latency band from the space's fastest network to the budget gets candidates), nsga2, tpe "
+    f"or random (Optuna's samplers alone) [default: {DEFAULT_SAMPLER}].",
+)
 @_opt(
     "--objective",
     help="pareto: accuracy up, latency down; reward: MnasNet's acc * (ms/target_ms)^w.",
