@@ -125,8 +125,8 @@ def name_problem(name: str) -> str | None:
     elsewhere (``../../x``, ``/abs/path``) or hide them, and a control character would make
     a name no shell can type.
     """
-    if not name:
-        return "is empty"
+    if not name.strip():  # a folder named by spaces alone no listing shows
+        return "is empty" if not name else "is only spaces"
     if "/" in name or "\\" in name:
         return "contains a path separator ('/' or '\\')"
     if name.startswith("."):

@@ -19,8 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from optuna.exceptions import UpdateFinishedTrialError
 
-from nas.artifacts import attach_pareto_artifacts
+from nas.artifacts import ArtifactWriteFailed, attach_pareto_artifacts
 from nas.config import SearchConfig
 from nas.counts import StudyCounts, baselines_planned
 from nas.errors import SearchFailed
@@ -34,7 +35,7 @@ from nas.jobs import Job
 from nas.lookup import check_lookup, evaluation_data, evaluation_task
 from nas.monitor import SearchMonitor
 from nas.outputs import write_outputs
-from nas.preflight import check_search_inputs
+from nas.preflight import check_search_inputs, check_table_prices
 from nas.pricing import check_budget_is_reachable
 from nas.proposals import Proposer
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
@@ -97,6 +98,7 @@ class _Driver:
         check_lookup(config, self.space)  # a search the published table cannot answer
         check_search_inputs(config, self.space)  # output folder writable, space within limits
         self.table: LatencyTable = load_table(config.target)
+        check_table_prices(self.space, config, self.table)
         check_budget_is_reachable(self.space, config, self.table)
         self.data, self.task_input = evaluation_data(config, self.space)
         self.recipe = recipe_for(config)
@@ -177,9 +179,8 @@ class _Driver:
                 ray.cancel(generator)
             raise
         finally:
-            if self.ray is not None:
-                self.ray.close()
-        result = self._finish(started, interrupted, monitor)
+            self._close_ray()
+        result = self._write_results(started, interrupted, monitor)
         self.storage.engine.dispose()
         return dataclasses.replace(result, final=final)
 
@@ -226,6 +227,7 @@ class _Driver:
     def _train(self, trainer: Any, data_ref: Any, running: dict[Any, Job], trained: int) -> None:
         """Keep every worker slot busy until --trials searched candidates are trained."""
         while True:
+            self._check_lease(running)
             while (
                 len(running) < self._slots() and trained + _searched(running) < self.config.trials
             ):
@@ -235,15 +237,30 @@ class _Driver:
             ready, _ = ray.wait(list(running), num_returns=1, timeout=1.0)
             self.stop_request.raise_if_lost()
             self.monitor.tick()
-            if why := self.lease.stop_reason():
-                for generator in running:
-                    ray.cancel(generator)
-                raise SearchFailed(why)
+            self._check_lease(running)  # a driver stalled past the lease's TTL wakes up here
             for generator in ready:
-                trained += self._advance(generator, running)
+                try:
+                    trained += self._advance(generator, running)
+                except UpdateFinishedTrialError:  # taken over between the check and the write
+                    self._check_lease(running)
+                    raise
+                except ArtifactWriteFailed as error:  # a full disk fails every trial after it
+                    self._requeue_running(running)
+                    raise SearchFailed(
+                        f"{error}; the study keeps its trials and runs that one first: free "
+                        f"space there (or pass --artifact-dir with another folder), then run "
+                        f"again with --resume"
+                    ) from None
             if self.failures.failing_throughout(self._slots):
                 self._requeue_running(running)
                 raise SearchFailed(self.failures.why())
+
+    def _check_lease(self, running: dict[Any, Job]) -> None:
+        """Stop, writing nothing more, when another driver has taken the study over."""
+        if why := self.lease.stop_reason():
+            for generator in running:  # the new driver runs them again
+                ray.cancel(generator)
+            raise SearchFailed(why)
 
     def _dispatch(self, trainer: Any, data_ref: Any, running: dict[Any, Job]) -> None:
         """Send the next proposed candidate to a worker."""
@@ -327,7 +344,12 @@ class _Driver:
         """Record a candidate trained to the end (`Status.OK`) or stopped early."""
         outcome = outcome or Outcome.of_status(result.status)
         accuracy = float(result.accuracy)
-        self.recorder.trained(job, result, outcome, weights)
+        try:
+            self.recorder.trained(job, result, outcome, weights)
+        except ArtifactWriteFailed as error:
+            self.recorder.failed(job, str(error), result)
+            self.proposer.requeue(job.trial, reason="its weights could not be saved")
+            raise
         if outcome is Outcome.TRAINED:
             curve = [epoch.val_accuracy for epoch in result.curve]
             self.rule.on_finished(curve, job.price.latency_ms)
@@ -361,6 +383,28 @@ class _Driver:
             self.recorder.interrupted(job)
             self.proposer.requeue(job.trial, reason="interrupted")
         running.clear()
+
+    def _close_ray(self) -> None:
+        """Close Ray; a stop that comes now, after the last trial, still gets the results."""
+        if self.ray is None:
+            return
+        try:
+            self.ray.close()
+        except KeyboardInterrupt:  # any later signal only says "still stopping"
+            self.stop_request.delivered = True
+            self.ray.close()
+
+    def _write_results(
+        self, started: float, interrupted: bool, monitor: SearchMonitor
+    ) -> SearchResult:
+        """`_finish`, once more without the Pareto artifacts if a stop comes while it runs:
+        every file is written whole or not at all, and a resume attaches what was skipped."""
+        try:
+            return self._finish(started, interrupted or self.stop_request.requested, monitor)
+        except KeyboardInterrupt:
+            self.stop_request.delivered = True
+            monitor.say("stopping: writing the results of the finished trials")
+            return self._finish(started, True, monitor)
 
     def _finish(self, started: float, interrupted: bool, monitor: SearchMonitor) -> SearchResult:
         counts = StudyCounts.of(self.study)

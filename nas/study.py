@@ -169,7 +169,8 @@ def requeue_orphans(study: optuna.Study) -> list[int]:
     """
     orphans = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
     for trial in orphans:
-        write_frozen_attrs(study, trial, outcome=Outcome.INTERRUPTED)
+        attempt = TrialAttrs.of(trial).attempt or 1  # as every other ended trial says it
+        write_frozen_attrs(study, trial, outcome=Outcome.INTERRUPTED, attempt=attempt)
         study.tell(trial.number, state=TrialState.FAIL)
         requeue(study, trial, reason="its driver stopped while it ran")
     return [trial.number for trial in orphans]

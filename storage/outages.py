@@ -117,9 +117,12 @@ class ResilientRDBStorage(RDBStorage):
             return result
 
     def _tell(self, message: str) -> None:
-        log.warning("%s", message)
+        """Through `notify` where the caller shows it (the search's monitor), else the log:
+        both at once printed every notice twice."""
         if self.notify is not None:
             self.notify(message)
+        else:
+            log.warning("%s", message)
 
 
 def _reason(error: BaseException) -> str:

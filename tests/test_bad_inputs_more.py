@@ -361,3 +361,50 @@ def test_adapt_refuses_an_all_zero_table_before_timing_anything(
     assert "prices the operators of space 'mobile' at 0 ms, every one" in err
     assert not out.exists()
     assert time.monotonic() - started < 60  # refused, not timed (a run times for minutes)
+
+
+def _free_port_nothing_answers() -> int:
+    return _free_port()  # bound, then closed: nothing listens there
+
+
+def test_a_start_that_fails_leaves_no_database(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    address = f"127.0.0.1:{_free_port_nothing_answers()}"
+    argv = ["search", "--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert f"cannot join the Ray cluster at {address}" in err
+    assert list(tmp_path.iterdir()) == []  # no nas.db, no artifacts/
+
+
+def test_a_start_that_fails_keeps_a_database_it_did_not_make(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    optuna.create_study(study_name="kept", storage=storage)
+    address = f"127.0.0.1:{_free_port_nothing_answers()}"
+    argv = ["search", "--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
+    code, _, _ = run_cli([*argv, "--storage", storage], capsys)
+    assert code == 2
+    assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["kept"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["search", "--study", "   "], "--study ' ' is only spaces"),
+        (["arch", "show", "mobilenet_v2_0.7"], "'mobilenet_v2_0.7' is not a zoo name; did you "),
+        (["train", "mobilenet_v3_smal"], "'mobilenet_v3_smal' is not a zoo name; did you"),
+        (["search", "--data-dir", "{tmp}/none"], "--data-dir {tmp}/none does not exist"),
+    ],
+)
+def test_a_name_is_judged_as_what_it_names(
+    args: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = [arg.format(tmp=tmp_path) for arg in args]
+    code, _, err = run_cli([*argv], capsys)
+    assert code == 2, err
+    assert err.startswith(f"nas: error: {message.format(tmp=tmp_path)}"), err
+    assert len(err.strip().splitlines()) == 1

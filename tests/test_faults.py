@@ -212,3 +212,37 @@ def test_a_live_lease_answers_without_asking_the_database(tmp_path: Path) -> Non
     finally:
         lease.release()
         engine.dispose()
+
+
+def test_an_outage_notice_is_told_once(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import sqlalchemy
+
+    from nas.storage import open_storage
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'nas.db'}", outage_window_s=30)
+    told: list[str] = []
+    storage.notify = told.append
+    unreachable = sqlalchemy.create_engine(f"sqlite:///{tmp_path / 'gone' / 'x.db'}")
+    calls = iter([lambda: unreachable.connect(), lambda: "answer"])
+    try:
+        assert storage._waited("get_all_studies", lambda: next(calls)()) == "answer"
+    finally:
+        unreachable.dispose()
+        storage.engine.dispose()
+    assert len(told) == 2
+    assert "unreachable (unable to open database file); retrying for up to 30 s" in told[0]
+    assert "back after" in told[1]
+    assert capsys.readouterr().err == ""  # not printed again by the log
+
+
+def test_an_orphaned_trial_says_which_attempt_it_was(tmp_path: Path) -> None:
+    from nas.study import requeue_orphans
+
+    study = optuna.create_study(storage=f"sqlite:///{tmp_path / 'nas.db'}")
+    trial = study.ask()
+    trial.suggest_int("depth", 1, 4)  # left RUNNING by a driver that died
+    assert requeue_orphans(study) == [0]
+    orphan, queued = study.get_trials(deepcopy=False)
+    assert orphan.state is TrialState.FAIL and orphan.user_attrs["attempt"] == 1
+    assert orphan.user_attrs["outcome"] == "interrupted"
+    assert queued.state is TrialState.WAITING and queued.user_attrs["attempt"] == 2

@@ -101,7 +101,8 @@ def load_dataset(
         path = Path(data_dir).expanduser()
         if not path.exists():
             raise InputError(
-                f"data_dir {path} does not exist; pass the folder (or archive) holding the {key} files"
+                f"--data-dir {path} does not exist; pass the folder (or archive) holding "
+                f"the {key} files"
             )
     size = as_hw(resolution) if resolution is not None else None
     raw = _LOADERS[key](path, size, Path(cache_dir).expanduser() if cache_dir is not None else None)

@@ -90,8 +90,9 @@ def load_fashion_mnist(data_dir: Path | None) -> RawData:
     data_dir = data_dir or FASHION_MNIST_DIR
     if not data_dir.is_dir():
         raise InputError(
-            f"Fashion-MNIST directory {data_dir} does not exist; pass data_dir with the four idx .gz files "
-            "or install them with apt-get install dataset-fashion-mnist"
+            f"Fashion-MNIST folder {data_dir} does not exist; pass --data-dir with the "
+            "folder of its four idx .gz files, or install them with apt-get install "
+            "dataset-fashion-mnist"
         )
     files = find_idx_files(data_dir)
     arrays = {

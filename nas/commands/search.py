@@ -211,8 +211,6 @@ def command(config_file: str | None, **flags: Any) -> None:
     """
     import optuna
 
-    from nas.search import search
-
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     given = {key: value for key, value in flags.items() if value is not None}
     file_settings = read_config_file(config_file) if config_file else {}
@@ -221,7 +219,7 @@ def command(config_file: str | None, **flags: Any) -> None:
     from nas.outputs import OutputsNotWritten
 
     try:
-        result = search(config)
+        result = _search(config)
     except OutputsNotWritten as error:  # the search is done: a resume only writes the files
         click.echo(
             f"nas: error: {error}: free space or choose another --out, then: "
@@ -246,6 +244,19 @@ def command(config_file: str | None, **flags: Any) -> None:
         if result.final.n_failed:
             click.echo(f"nas: {result.final.n_failed} final runs failed", err=True)
             sys.exit(1)
+
+
+def _search(config: SearchConfig) -> SearchResult:
+    """`search`, leaving no empty database behind where a start fails (`FreshStorage`)."""
+    from nas.fresh_storage import FreshStorage
+    from nas.search import search
+
+    fresh = FreshStorage(config.storage, config.artifact_dir)
+    try:
+        return search(config)
+    except BaseException:
+        fresh.remove_if_unused()
+        raise
 
 
 def resume_command(config: SearchConfig) -> str:
