@@ -7,6 +7,7 @@ search must be the same search (same space, target, budget and dataset) unless f
 from __future__ import annotations
 
 import dataclasses
+import math
 import re
 from dataclasses import dataclass, fields
 from pathlib import Path
@@ -18,7 +19,7 @@ import yaml
 from nas.errors import InputError
 from nas.evaluators.recipe import PRECISIONS
 from nas.files import name_problem
-from nas.search_spaces.limits import MIN_INPUT_SIZE, check_input_size
+from nas.search_spaces.limits import MAX_INPUT_SIZE, MIN_INPUT_SIZE, check_input_size
 from nas.search_spaces.signatures import DEPLOY_CLASSES
 from nas.storage import (
     DEFAULT_STORAGE_URL,
@@ -27,6 +28,8 @@ from nas.storage import (
     normalize_storage_url,
 )
 
+_LIMITS = frozenset({"budget_mflops", "budget_params", "budget_ms", "trial_timeout_s"})
+"""Settings whose absence means "no limit", which is what a user giving inf means."""
 SAMPLERS = ("tpe", "nsga2", "random", "bands")
 """``bands`` is NSGA-II with every latency band from the space's fastest network to the budget
 covered (`nas.reach`); the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
@@ -165,8 +168,11 @@ class SearchConfig:
     def _check_numbers(self) -> None:
         def positive(name: str) -> None:
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                raise InputError(f"--{name.replace('_', '-')} must be positive, got {value}")
+            if value is not None and not (value > 0 and math.isfinite(value)):
+                limitless = " (leave it out for no limit)" if name in _LIMITS else ""
+                raise InputError(
+                    f"--{name.replace('_', '-')} must be a positive number, got {value}{limitless}"
+                )
 
         for name in (
             "budget_mflops",
@@ -186,8 +192,12 @@ class SearchConfig:
             "final_seeds",
         ):
             positive(name)
-        if self.storage_outage_s < 0:
-            raise InputError(f"--storage-outage-s must be >= 0, got {self.storage_outage_s}")
+        if not 0 <= self.storage_outage_s < math.inf:
+            raise InputError(
+                f"--storage-outage-s must be a number of seconds >= 0, got {self.storage_outage_s}"
+            )
+        if not math.isfinite(self.reward_exponent):
+            raise InputError(f"--reward-exponent must be a number, got {self.reward_exponent}")
         if self.reduction_factor < 2:
             raise InputError(f"--reduction-factor must be >= 2, got {self.reduction_factor}")
         resolution = self.proxy_resolution
@@ -195,8 +205,11 @@ class SearchConfig:
             raise InputError(
                 f"--proxy-resolution must be >= 4 (or 0: the data's own), got {resolution}"
             )
-        if self.min_final_map is not None and self.min_final_map < 0:
-            raise InputError(f"--min-final-map must be >= 0, got {self.min_final_map}")
+        if self.min_final_map is not None and not 0 <= self.min_final_map <= MAX_INPUT_SIZE:
+            raise InputError(
+                f"--min-final-map must be from 0 to {MAX_INPUT_SIZE} pixels (a map no larger "
+                f"than the input), got {self.min_final_map:,}"
+            )
         if self.finalize < 0:
             raise InputError(f"--finalize must be >= 0, got {self.finalize}")
         check_gpus_per_trial(self.gpus_per_trial)

@@ -19,6 +19,7 @@ import numpy as np
 from nas.config import SearchConfig
 from nas.errors import InputError
 from nas.evaluators.latency import LatencyTable
+from nas.evaluators.recipe import Recipe
 from nas.files import unwritable_dir, unwritable_file
 from nas.search_spaces.footprint import check_arch_fits
 from nas.search_spaces.space import SearchSpace
@@ -78,3 +79,19 @@ def check_table_prices(space: SearchSpace, config: SearchConfig, table: LatencyT
                 f"space {space.name!r} at {ms:g} ms, which no network takes: its entries or "
                 f"cost model are damaged; rebuild it with 'nas lut build' or restore the file"
             )
+
+
+def check_stride_plan(recipe: Recipe, input_shape: tuple[int, int, int]) -> None:
+    """``--min-final-map`` asks for final maps no larger than the proxy input.
+
+    A larger one no stride plan reaches: every stride would turn to 1 and every candidate
+    train at full resolution in every stage, the dearest proxy there is, for a map that is
+    still smaller than asked.
+    """
+    _, height, width = recipe.proxy_input(input_shape)
+    side = min(height, width)
+    if recipe.min_final_map > side:
+        raise InputError(
+            f"--min-final-map {recipe.min_final_map:,} is larger than the proxy input "
+            f"({height}x{width}): no stride plan reaches it; choose at most {side} (0: off)"
+        )

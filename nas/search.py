@@ -35,7 +35,7 @@ from nas.jobs import Job
 from nas.lookup import check_lookup, evaluation_data, evaluation_task
 from nas.monitor import SearchMonitor
 from nas.outputs import write_outputs
-from nas.preflight import check_search_inputs, check_table_prices
+from nas.preflight import check_search_inputs, check_stride_plan, check_table_prices
 from nas.pricing import check_budget_is_reachable
 from nas.proposals import Proposer
 from nas.ray_cluster import RayConnection, join_ray, worker_slots
@@ -102,6 +102,7 @@ class _Driver:
         check_budget_is_reachable(self.space, config, self.table)
         self.data, self.task_input = evaluation_data(config, self.space)
         self.recipe = recipe_for(config)
+        check_stride_plan(self.recipe, self.data.input_shape)
         self.rule: StoppingRule = rule_for(config, self.recipe)
         self.storage = open_storage(config.storage, outage_window_s=config.storage_outage_s)
         # Taken before the study is touched: a live driver's trials must never be requeued.

@@ -408,3 +408,25 @@ def test_a_name_is_judged_as_what_it_names(
     assert code == 2, err
     assert err.startswith(f"nas: error: {message.format(tmp=tmp_path)}"), err
     assert len(err.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--trial-timeout-s", "nan"], "--trial-timeout-s must be a positive number, got nan"),
+        (["--reward-exponent", "nan"], "--reward-exponent must be a number, got nan"),
+        (["--storage-outage-s", "nan"], "--storage-outage-s must be a number of seconds >= 0"),
+        (["--min-final-map", "100000"], "--min-final-map must be from 0 to 1024 pixels"),
+        (["--budget-mflops", "inf"], "--budget-mflops must be a positive number, got inf (leave"),
+        (["--min-final-map", "100"], "--min-final-map 100 is larger than the proxy input (24x24)"),
+    ],
+)
+def test_a_number_that_means_nothing_is_refused_before_any_work(
+    flags: list[str], message: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    storage = f"sqlite:///{tmp_path / 'nas.db'}"
+    argv = ["search", "--space", "tiny", "--budget-ms", "9", "--storage", storage, *flags]
+    code, _, err = run_cli(argv, capsys)
+    assert code == 2, err
+    assert err.startswith(f"nas: error: {message}") and len(err.strip().splitlines()) == 1
+    assert list(tmp_path.iterdir()) == []
