@@ -171,7 +171,7 @@ class SearchConfig:
             if value is not None and not (value > 0 and math.isfinite(value)):
                 limitless = " (leave it out for no limit)" if name in _LIMITS else ""
                 raise InputError(
-                    f"--{name.replace('_', '-')} must be a positive number, got {value}{limitless}"
+                    f"--{name.replace('_', '-')} must be positive, got {value}{limitless}"
                 )
 
         for name in (

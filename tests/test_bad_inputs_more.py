@@ -413,11 +413,11 @@ def test_a_name_is_judged_as_what_it_names(
 @pytest.mark.parametrize(
     ("flags", "message"),
     [
-        (["--trial-timeout-s", "nan"], "--trial-timeout-s must be a positive number, got nan"),
+        (["--trial-timeout-s", "nan"], "--trial-timeout-s must be positive, got nan"),
         (["--reward-exponent", "nan"], "--reward-exponent must be a number, got nan"),
         (["--storage-outage-s", "nan"], "--storage-outage-s must be a number of seconds >= 0"),
         (["--min-final-map", "100000"], "--min-final-map must be from 0 to 1024 pixels"),
-        (["--budget-mflops", "inf"], "--budget-mflops must be a positive number, got inf (leave"),
+        (["--budget-mflops", "inf"], "--budget-mflops must be positive, got inf (leave it"),
         (["--min-final-map", "100"], "--min-final-map 100 is larger than the proxy input (24x24)"),
     ],
 )
