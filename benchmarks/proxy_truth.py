@@ -40,6 +40,7 @@ import os
 import sys
 import tempfile
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -64,6 +65,8 @@ RESULTS = Path(__file__).resolve().parent / "results" / "proxy_truth.json"
 VAL_COUNT = 1000
 MINIBATCH = 64
 BOOTSTRAP = 2000
+MIN_NETWORKS = 8
+"""Fewest networks inside the band a signal must have reached to get a row in the report."""
 
 
 @dataclass(frozen=True)
@@ -118,11 +121,10 @@ ZERO_COST = "zero-cost"
 DEFAULT_PLAN = (
     "zero-cost:60",
     "r16-e1:60",
-    "r16-e2:60",
     "zero-cost:120",
-    "r16-e1:120",
     "r24-e1:60",
-    "r16-e2:120",
+    "r16-e2:60",
+    "r16-e1:120",
 )
 """Passes over the sample, in order: NAME:COUNT runs NAME on the first COUNT networks of the
 sample order. Cheap signals cover the sample first, so a run stopped at any point leaves every
@@ -203,7 +205,11 @@ def score_network(arch: Any, data: Dataset) -> dict[str, Any]:
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)
         scores = zero_cost_scores(model, images, labels)
-    return {"scores": scores, "cpu_s": round(time.process_time() - started, 3)}
+    return {
+        "scores": scores,
+        "cpu_s": round(time.process_time() - started, 3),
+        "load": round(os.getloadavg()[0], 1),
+    }
 
 
 def train_once(arch: Any, data: Dataset, spec: ProxySpec, seed: int) -> dict[str, Any]:
@@ -220,6 +226,7 @@ def train_once(arch: Any, data: Dataset, spec: ProxySpec, seed: int) -> dict[str
         "error": result.error,
         "cpu_s": round(time.process_time() - started, 3),
         "wall_s": round(time.perf_counter() - wall, 3),
+        "load": round(os.getloadavg()[0], 1),
         "train_images": spec.train_images,
         "val_images": len(data.val_labels),
         "recipe": recipe.to_dict(),
@@ -339,7 +346,7 @@ def signals(
 def _bootstrap(
     score: np.ndarray, truth: np.ndarray, base: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
-    """95% intervals of tau and of tau minus `base`'s tau, resampling networks (paired)."""
+    """Bootstrap replicates of tau and of tau minus `base`'s tau, resampling networks (paired)."""
     taus, diffs = [], []
     n = len(score)
     for _ in range(BOOTSTRAP):
@@ -347,7 +354,11 @@ def _bootstrap(
         t = _tau(score[pick], truth[pick])
         taus.append(t)
         diffs.append(t - _tau(base[pick], truth[pick]))
-    return np.nanpercentile(taus, [2.5, 97.5]), np.nanpercentile(diffs, [2.5, 97.5])
+    return np.array(taus), np.array(diffs)
+
+
+def _bounds(replicates: np.ndarray, alpha: float = 0.05) -> np.ndarray:
+    return np.nanpercentile(replicates, [100 * alpha / 2, 100 * (1 - alpha / 2)])
 
 
 def _interval(value: float, bounds: np.ndarray, signed: bool = False) -> str:
@@ -359,6 +370,8 @@ def _interval(value: float, bounds: np.ndarray, signed: bool = False) -> str:
 def report(
     table: NasBenchMacro, keys: list[str], data: dict[str, Any], args: argparse.Namespace
 ) -> str:
+    warnings.filterwarnings("ignore", category=RuntimeWarning)
+    warnings.filterwarnings("ignore", message=".*too small.*")
     values, cost = signals(table, keys, data)
     if len(values["FLOPs"]) < 8:
         return f"{len(values['FLOPs'])} networks measured; too few to judge."
@@ -379,8 +392,8 @@ def report(
         f"with its paired bootstrap interval; an interval above zero is a win beyond the noise. "
         f"Top 10%: the share of the signal's top tenth that is in the truth's top tenth (all "
         f"networks it reached). CPU s: median process CPU seconds per network, one torch thread, "
-        f"on a machine shared with other heavy work (load average 10-25), so they are upper "
-        f"bounds.",
+        f"at nice 15 on a machine shared with other heavy work ({_loads(data)}), so they are "
+        f"upper bounds.",
         "",
         "| signal | n | tau, all | tau, band | band minus FLOPs | top 10% | CPU s / network |",
         "|---|---|---|---|---|---|---|",
@@ -388,7 +401,7 @@ def report(
     for label, subset in (("all", measured), ("band", [k for k in measured if in_band(k)])):
         r1 = np.array([rows[k]["test_acc"][0] for k in subset])
         r2 = np.array([rows[k]["test_acc"][1] for k in subset])
-        bounds, _ = _bootstrap(r1, r2, r1, rng)
+        bounds = _bounds(_bootstrap(r1, r2, r1, rng)[0])
         lines.append(
             f"| table run 1 vs run 2 ({label}: the ceiling) | {len(subset)} | "
             + (
@@ -399,17 +412,22 @@ def report(
             + " | | 50 epochs, all images |"
         )
     wins, losses = [], []
+    replicates: dict[str, np.ndarray] = {}
     for name, by_key in values.items():
         reached = [k for k in measured if k in by_key]
         band = [k for k in reached if in_band(k)]
+        if len(band) < MIN_NETWORKS:
+            continue
         truth_all = np.array([rows[k]["mean_acc"] for k in reached])
         truth_band = np.array([rows[k]["mean_acc"] for k in band])
         score_all = np.array([by_key[k] for k in reached], dtype=float)
         score_band = np.array([by_key[k] for k in band], dtype=float)
         flops_band = np.array([rows[k]["flops"] for k in band], dtype=float)
         tau_all, tau_band = _tau(score_all, truth_all), _tau(score_band, truth_band)
-        bounds_all, _ = _bootstrap(score_all, truth_all, score_all, rng)
-        bounds_band, bounds_diff = _bootstrap(score_band, truth_band, flops_band, rng)
+        bounds_all = _bounds(_bootstrap(score_all, truth_all, score_all, rng)[0])
+        taus_band, diffs_band = _bootstrap(score_band, truth_band, flops_band, rng)
+        bounds_band, bounds_diff = _bounds(taus_band), _bounds(diffs_band)
+        replicates[name] = diffs_band
         diff = tau_band - _tau(flops_band, truth_band)
         lines.append(
             f"| {name} | {len(reached)} / {len(band)} | {_interval(tau_all, bounds_all)} | "
@@ -428,6 +446,18 @@ def report(
         else "no signal ranks networks inside the band better than FLOPs beyond the noise "
         "(every interval of the difference from FLOPs reaches zero or below)"
     )
+    strict = 0.05 / max(len(replicates) - 1, 1)
+    held = [name for name in wins if _bounds(replicates[name], strict)[0] > 0]
+    if wins:
+        verdict += (
+            f"; with {len(replicates) - 1} signals compared with FLOPs, "
+            + (
+                f"{', '.join(held)} still win{'s' if len(held) == 1 else ''}"
+                if held
+                else "none still wins"
+            )
+            + f" at the Bonferroni-corrected level (a {100 * (1 - strict):.1f}% interval)"
+        )
     if losses:
         verdict += f"; {', '.join(losses)} rank{'s' if len(losses) == 1 else ''} worse than FLOPs beyond the noise"
     lines += [
@@ -437,13 +467,22 @@ def report(
         "Proxies: the product's default CIFAR-10 search recipe (`nas.recipes.recipe_for`: "
         "onecycle, label smoothing 0.1, stride plan m2), with the changes named, scored on 1,000 "
         "held-out training images, seed 0: "
-        + "; ".join(f"`{name}` {spec.what}" for name, spec in PROXIES.items())
+        + "; ".join(f"`{name}` {spec.what}" for name, spec in PROXIES.items() if name in cost)
         + '. "val loss" and "first-epoch loss" (the mean training loss of the run\'s first '
         "epoch) rank lower losses higher. Zero-cost scores: one minibatch of 64 training images "
         "at 32x32, seed-0 initialisation (`nas.evaluators.zero_cost`). FLOPs and parameters: the "
         "table's own counts.",
     ]
     return "\n".join(lines)
+
+
+def _loads(data: dict[str, Any]) -> str:
+    loads = [
+        r["load"] for r in [*data["zero_cost"].values(), *data["runs"].values()] if "load" in r
+    ]
+    if not loads:
+        return "load not recorded"
+    return f"1-minute load average {min(loads):.0f}-{max(loads):.0f} on 2 cores, median {np.median(loads):.0f}"
 
 
 def _cpu(name: str, cost: dict[str, list[float]]) -> str:
