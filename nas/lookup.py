@@ -37,7 +37,11 @@ def evaluation_data(config: SearchConfig, space: SearchSpace) -> tuple[Dataset, 
     what the accuracies were measured on and NAS-Bench-Macro's table."""
     if not config.looks_up:
         data = load_dataset(
-            config.dataset, config.data_dir, seed=config.seed, limit_train=config.limit_train
+            config.dataset,
+            config.data_dir,
+            seed=config.seed,
+            limit_train=config.limit_train,
+            mixed_sizes_at=config.proxy_setting("proxy_resolution") or None,
         )
         return data, data
     return described_dataset(), NasBenchMacro.load()

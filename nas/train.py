@@ -120,7 +120,11 @@ def prepare_training(arch: str, options: TrainOptions) -> TrainPlan:
         Path(options.out) if options.out else Path("results") / f"train-{_slug(arch)}"
     )
     data = load_dataset(
-        options.dataset, options.data_dir, seed=options.seed, limit_train=options.limit_train
+        options.dataset,
+        options.data_dir,
+        seed=options.seed,
+        limit_train=options.limit_train,
+        mixed_sizes_at=options.proxy_resolution,
     )
     recipe = train_recipe(
         options.dataset,

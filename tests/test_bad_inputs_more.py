@@ -430,3 +430,39 @@ def test_a_number_that_means_nothing_is_refused_before_any_work(
     assert code == 2, err
     assert err.startswith(f"nas: error: {message}") and len(err.strip().splitlines()) == 1
     assert list(tmp_path.iterdir()) == []
+
+
+def _mixed_folder(root: Path) -> Path:
+    """An image folder of two classes whose images come in three sizes."""
+    from PIL import Image
+
+    sizes = [(20, 20), (30, 24), (40, 52)]
+    for split, count in (("train", 30), ("test", 3)):
+        for label, colour in (("cat", "red"), ("dog", "blue")):
+            folder = root / split / label
+            folder.mkdir(parents=True)
+            for i in range(count):
+                Image.new("RGB", sizes[i % 3], colour).save(folder / f"{i}.png")
+    return root
+
+
+def test_a_folder_of_mixed_image_sizes_trains_at_the_proxy_resolution(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from nas.lookup import evaluation_data
+    from nas.search_spaces.space import load_space
+
+    folder = _mixed_folder(tmp_path / "images")
+    config = SearchConfig(
+        space="tiny", dataset="imagefolder", data_dir=str(folder), proxy_resolution=32
+    )
+    data, _ = evaluation_data(config, load_space("tiny"))
+    assert data.input_shape == (3, 32, 32) and data.num_classes == 2
+
+    argv = ["search", "--space", "tiny", "--dataset", "imagefolder", "--data-dir", str(folder)]
+    code, _, err = run_cli([*argv, "--storage", f"sqlite:///{tmp_path / 'nas.db'}"], capsys)
+    assert code == 2, err
+    assert "not 20x20 like the first training image" in err and len(err.splitlines()) == 1
+    assert err.strip().endswith(
+        "pass --proxy-resolution (for example 32) to train on every image resized to one size"
+    )

@@ -18,7 +18,7 @@ from nas.errors import InputError
 from .base import Dataset, RawData, Resolution, as_hw, channel_stats, stratified_sample
 from .cifar import load_cifar
 from .idx import load_fashion_mnist, load_fashion_mnist_mini
-from .imagefolder import default_cache_dir, load_image_folder
+from .imagefolder import MixedImageSizes, default_cache_dir, load_image_folder
 from .resident import ResidentSplit
 from .transforms import (
     augment_batch,
@@ -73,6 +73,7 @@ def load_dataset(
     resolution: Resolution | None = None,
     limit_train: int | None = None,
     cache_dir: str | Path | None = None,
+    mixed_sizes_at: Resolution | None = None,
 ) -> Dataset:
     """Load a dataset by name and split it into train / val / test.
 
@@ -88,6 +89,9 @@ def load_dataset(
         limit_train: keep at most this many training images (stratified), for quick runs;
             the validation set does not change with it.
         cache_dir: where decoded image folders are kept; default `default_cache_dir()`.
+        mixed_sizes_at: the side to load images of differing sizes at (an image folder has
+            no one native size then): the proxy resolution a search or `nas train` resizes to
+            anyway. None refuses such a folder, saying to pass --proxy-resolution.
 
     Raises:
         InputError: unknown name, missing or malformed files, or a split that cannot be made.
@@ -105,7 +109,14 @@ def load_dataset(
                 f"the {key} files"
             )
     size = as_hw(resolution) if resolution is not None else None
-    raw = _LOADERS[key](path, size, Path(cache_dir).expanduser() if cache_dir is not None else None)
+    cache = Path(cache_dir).expanduser() if cache_dir is not None else None
+    try:
+        raw = _LOADERS[key](path, size, cache)
+    except MixedImageSizes:
+        if size is not None or mixed_sizes_at is None:
+            raise
+        size = as_hw(mixed_sizes_at)
+        raw = _LOADERS[key](path, size, cache)
     return Dataset.from_arrays(
         key,
         raw,

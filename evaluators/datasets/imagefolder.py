@@ -158,6 +158,11 @@ def _decode_chunk(
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2)), gray, broken, odd
 
 
+class MixedImageSizes(InputError):
+    """The folder's images differ in size and none was asked for: `load_dataset` loads them at
+    the proxy resolution where there is one."""
+
+
 def decode_images(
     paths: list[str], size: tuple[int, int], *, resize: bool, workers: int | None = None
 ) -> tuple[np.ndarray, bool]:
@@ -184,14 +189,18 @@ def decode_images(
             results = list(
                 pool.map(_decode_chunk, chunks, [size] * len(chunks), [resize] * len(chunks))
             )
-    for index, fix in (
-        (2, "remove or replace the broken files"),
-        (3, "pass a proxy resolution such as resolution=32"),
+    for index, fix, error in (
+        (2, "remove or replace the broken files", InputError),
+        (
+            3,
+            "pass --proxy-resolution (for example 32) to train on every image resized to one size",
+            MixedImageSizes,
+        ),
     ):
         problems = [p for r in results for p in r[index]]
         if problems:
             more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise InputError(f"{problems[0]}{more}; {fix}")
+            raise error(f"{problems[0]}{more}; {fix}")
     return np.concatenate([r[0] for r in results]), all(r[1] for r in results)
 
 
