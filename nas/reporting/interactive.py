@@ -155,20 +155,24 @@ def _add_zoo(figure: go.Figure, marks: list[ZooMark], cost: str) -> None:
                 hoverinfo="text",
             )
         )
-    for mark in marks:
-        x = at(mark)
-        if mark.accuracy is None and x is not None:
-            figure.add_vline(
-                x=x,
-                line_dash="dot",
-                line_color=_ZOO,
-                opacity=0.5,
-                annotation_text=f"{mark.name} (not trained)",
-                annotation_textangle=-90,
-                annotation_position="bottom right",
-                annotation_font_size=9,
-                annotation_font_color=_ZOO,
-            )
+    # The lines and labels add_vline would draw, set in one layout update: add_vline validates
+    # every shape already on the figure, so a call per network costs the square of the zoo.
+    untrained = [(m, at(m)) for m in marks if m.accuracy is None and at(m) is not None]
+    lines = [
+        dict(type="line", x0=x, x1=x, xref="x", y0=0, y1=1, yref="y domain", opacity=0.5,
+             line=dict(color=_ZOO, dash="dot"))
+        for _, x in untrained
+    ]  # fmt: skip
+    labels = [
+        dict(x=x, xref="x", y=0, yref="y domain", xanchor="left", yanchor="bottom",
+             text=f"{m.name} (not trained)", textangle=-90, showarrow=False,
+             font=dict(color=_ZOO, size=9))
+        for m, x in untrained
+    ]  # fmt: skip
+    figure.update_layout(
+        shapes=[*figure.layout.shapes, *lines],
+        annotations=[*figure.layout.annotations, *labels],
+    )
 
 
 def _front_table(data: ReportData) -> str:
