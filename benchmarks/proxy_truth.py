@@ -513,17 +513,17 @@ def main() -> None:
     if args.band[0] >= args.band[1] or args.networks < 2:
         print("--band needs LO < HI and --networks at least 2", file=sys.stderr)
         raise SystemExit(2)
+    try:
+        parse_plan(args.plan, args.networks)
+    except InputError as error:
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
     if not args.report_only and not Path(args.data_dir).is_dir():
         print(
             f"--data-dir {args.data_dir} is not a folder; unpack the CIFAR-10 JPEGs there",
             file=sys.stderr,
         )
         raise SystemExit(2)
-    try:
-        parse_plan(args.plan, args.networks)
-    except InputError as error:
-        print(error, file=sys.stderr)
-        raise SystemExit(2) from None
     torch.set_num_threads(1)
     table = NasBenchMacro.load()
     keys = canonical_sample(table, tuple(args.band), args.networks, args.sample_seed)
