@@ -1,7 +1,8 @@
 """Block kinds: what a kind of block declares, and the registry that every other part asks.
 
-A block kind (MBConv today; a ShuffleNet unit, a Ghost bottleneck or a Fire module tomorrow) is
-one module that builds one `BlockKind`: its parameters and their arch-string tokens, its anatomy
+A block kind (MBConv, MobileNetV1's depthwise-separable block, the ShuffleNetV1 and V2 units, the
+Ghost bottleneck, the shuffle-only block, skip, max pooling: `search_spaces/blocks/`) is one
+module that builds one `BlockKind`: its parameters and their arch-string tokens, its anatomy
 in layers (from which the torch module, the multiply-add and parameter counts, the feature-map
 bytes and the latency cost model all follow), and the choices a search space may make for it.
 The arch string parser, the signatures, the builder, the counts, the latency tables and the

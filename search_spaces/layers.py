@@ -2,10 +2,11 @@
 
 The torch builder, the parameter and multiply-add counts, the latency tables' feature-map bytes
 and the cost model's work terms all need the anatomy of an operator (which convolutions, in what
-order, at which widths and resolutions, where a pad or a shuffle copies a tensor). Each block kind
-describes its anatomy in these layers (`nas.search_spaces.ops.op_layers`), and each of those
-consumers is a sum or a map over them that only decides what it counts per kind of layer: so a
-new block kind made of these layers is built, counted and priced with no other change.
+order, at which widths and resolutions, which paths run side by side, where a pad, a shuffle, a
+split or a concatenation copies a tensor). Each block kind describes its anatomy in these layers
+(`nas.search_spaces.ops.op_layers`), and each of those consumers is a sum or a map over them that
+only decides what it counts per kind of layer: so a new block kind made of these layers is
+built, counted and priced with no other change.
 """
 
 from __future__ import annotations
@@ -296,10 +297,10 @@ Layer = (
 def out_channels(path: tuple[Layer, ...], in_c: int) -> int:
     """Channels a sequence of block layers leaves, given the `in_c` it receives."""
     for layer in reversed(path):
-        if isinstance(layer, (Conv, Branches)):
+        if isinstance(layer, (Conv, Branches, Linear)):
             return layer.out_c
-        if isinstance(layer, Linear):
-            return layer.out_c
+        if isinstance(layer, ChannelAggregate):
+            return layer.channels
     return in_c  # only shape-keeping layers (or none): the width it received
 
 

@@ -43,7 +43,9 @@ class ShuffleV2Block(BlockSpec):
         )
 
 
-def _depthwise(channels: int, height: int, width: int, kernel: int, stride: int) -> tuple:
+def _depthwise(
+    channels: int, height: int, width: int, kernel: int, stride: int
+) -> tuple[Layer, ...]:
     return same(
         Conv("depthwise", channels, channels, height, width, kernel, stride, groups=channels)
     )
