@@ -18,7 +18,7 @@ from optuna.trial import TrialState
 from tiny_search import TINY_SEARCH
 
 from nas.cli import main
-from nas.config import PROXY_DEFAULTS, SearchConfig
+from nas.config import SearchConfig
 from nas.search import search
 from nas.trials import OUTCOME_ATTR
 
@@ -65,8 +65,7 @@ def check_search(study: optuna.Study, trials: int, epochs: int = 1) -> None:
         assert trial.user_attrs["val_correct"] == round(
             trial.user_attrs["accuracy"] * trial.user_attrs["val_count"]
         )
-        side = PROXY_DEFAULTS["fashion-mnist-mini"]["proxy_resolution"]  # the embedded proxy's
-        assert trial.user_attrs["proxy_input"] == [1, side, side]
+        assert trial.user_attrs["proxy_input"] == [1, 28, 28]
         assert trial.user_attrs["cost_input"] == [3, 224, 224]
         assert len(trial.user_attrs["curve"]) == epochs
     for trial in grouped.get("infeasible", []):
