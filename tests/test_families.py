@@ -22,6 +22,7 @@ from nas.evaluators.latency.cost_model import op_work
 from nas.evaluators.latency.table import feature_map_bytes
 from nas.export import ModelSpec, build, export
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.blocks.fire import FireBlock
 from nas.search_spaces.blocks.ghost import GhostBlock
 from nas.search_spaces.blocks.maxpool import MaxPoolBlock
 from nas.search_spaces.blocks.separable import SeparableBlock
@@ -125,6 +126,8 @@ VARIETY = [
     _sig(ShuffleOnlyBlock(3, 2, 24, 4), 15, 13, 16),  # max over pairs
     _sig(ShuffleOnlyBlock(2, 1, 24, 4, 3, 3, "mean", "hswish"), 9, 9, 24),  # padded, shortcut
     _sig(ShuffleOnlyBlock(1, 1, 32, 2, 1, 1), 8, 8, 24),  # no aggregation at all
+    _sig(FireBlock(16, 128), 13, 13, 96),
+    _sig(FireBlock(8, 24, act="hswish"), 7, 9, 24),
 ]
 
 
@@ -193,6 +196,18 @@ def test_the_shuffle_only_block_aggregates_neighbouring_channels() -> None:
     assert torch.allclose(mean(x)[:, 0], (x[:, 0] + x[:, 1]) / 2)
 
 
+@pytest.mark.parametrize(
+    "in_c, squeeze, out_c, params",  # torchvision's Fire(in_c, squeeze, out_c / 2, out_c / 2)
+    [(96, 16, 128, 11_920), (128, 32, 256, 45_344), (512, 64, 512, 197_184)],
+)
+def test_a_fire_module_has_torchvisions_parameters(
+    in_c: int, squeeze: int, out_c: int, params: int
+) -> None:
+    sig = _sig(FireBlock(squeeze, out_c), 13, 13, in_c)
+    assert op_params(sig) == params == sum(p.numel() for p in build_op(sig).parameters())
+    assert op_macs(sig) == 13 * 13 * (in_c * squeeze + squeeze * out_c // 2 * (1 + 9))
+
+
 def test_a_ghost_module_keeps_its_primary_features_then_the_cheap_ones() -> None:
     sig = _sig(GhostBlock(2.5, 3, 1, 21, act="relu"), 6, 6, 21)
     layers = op_layers(sig)
@@ -228,6 +243,8 @@ def test_ghost_shortcut_is_identity_only_where_the_shape_is_kept() -> None:
         ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_asum_re:head_c0_re", "max or mean"),
         ("stem_c24_k3_s2_re:so_k3_s2_c32_g5_re:head_c0_re", "not divisible by groups=5"),
         ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_n9_re:head_c0_re", "depth must be"),
+        ("stem_c24_k3_s2_re:fire_q8_c33_re:head_c0_re", "must be even"),
+        ("stem_c24_k3_s2_re:fire_q8_c32_s2_re:head_c0_re", "pool to stride"),
     ],
 )
 def test_bad_blocks_are_one_line_input_errors(text: str, message: str) -> None:
@@ -254,6 +271,7 @@ def test_every_new_zoo_network_is_priced_on_the_shipped_tables(target: str) -> N
 
 
 SHUFFLE_ONLY = "stem_c16_k3_s2_re:so_k3_s2_c24_g4_re,so_k2_s1_c24_g4_amean_re:head_c64_re_d0.2"
+FIRE = "stem_c16_k3_s2_re:mp_k3_s2_c16:fire_q8_c32_re,fire_q8_c32_re:head_c0_re_d0.5"
 
 
 @pytest.mark.parametrize(
@@ -264,6 +282,7 @@ SHUFFLE_ONLY = "stem_c16_k3_s2_re:so_k3_s2_c24_g4_re,so_k2_s1_c24_g4_amean_re:he
         "shufflenet_v2_x0_5",
         "ghostnet_050",
         SHUFFLE_ONLY,
+        FIRE,
     ],
 )
 def test_export_to_onnx_passes_its_check(name: str, tmp_path: Path) -> None:
