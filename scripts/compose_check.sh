@@ -18,7 +18,9 @@
 # Settings, from the environment:
 #   NAS_BASE_IMAGE, NAS_TORCH_INDEX_URL, NAS_BUILD_NETWORK   build arguments (.env.example)
 #   POSTGRES_VERSION                                          PostgreSQL image tag (default 17)
-#   CHECK_SEARCH_ARGS    the search's flags (default: a search of 2 candidates, 2 epochs)
+#   CHECK_SEARCH_ARGS    the search's flags (default: 5 searched candidates of one epoch, as many
+#                        as the cluster's CPUs, without the zoo baselines, whose number grows
+#                        with the zoo)
 #   CHECK_TIMEOUT_S      longest wait for the search to finish (default 3600)
 #   CHECK_KEEP_IMAGE=0   also remove the image it built
 #   CHECK_LOG_DIR        keep the build's and every service's log there
@@ -28,7 +30,7 @@ cd "$(dirname "$0")/.."
 
 COMPOSE=${COMPOSE:-docker-compose}
 PYTHON=${PYTHON:-python3}
-SEARCH_ARGS=${CHECK_SEARCH_ARGS:---budget-mflops 150 --target armv8 --trials 2 --epochs 2 --confirm-seeds 0}
+SEARCH_ARGS=${CHECK_SEARCH_ARGS:---budget-mflops 150 --target armv8 --trials 5 --epochs 1 --no-warm-start --confirm-seeds 0}
 TIMEOUT_S=${CHECK_TIMEOUT_S:-3600}
 project="nascheck$$"
 work=$(mktemp -d)
