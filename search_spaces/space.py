@@ -551,7 +551,24 @@ class _Reader:
                 problem = check_stage(dict(stage.choices.options), in_widths, stage.widths)
                 if problem is not None:
                     self.fail(f"stages[{i}].{problem[0]}", problem[1])
+            else:  # a kind with no rule of its own: build every option at every width
+                self.check_blocks(f"stages[{i}]", stage, in_widths)
             in_widths = stage.widths
+
+    def check_blocks(self, where: str, stage: StageSpace, in_widths: tuple[int, ...]) -> None:
+        """Every combination of a stage's choices buildable at its stride and widths, from
+        every width its first block can receive (ShuffleNet units, for one, need widths their
+        groups divide, and a stride-1 unit its input's width)."""
+        for combo in stage.choices.combinations():
+            for width in stage.widths:
+                # the first block gets the stride and the previous width; the others neither
+                for stride, widths in ((stage.stride, in_widths), (1, (width,))):
+                    try:
+                        block = stage.choices.make(stride, width, combo)
+                        for in_width in widths:
+                            block.check_input(in_width, f"from {in_width} channels")
+                    except InputError as error:
+                        self.fail(where, f"cannot build every option: {error}")
 
     def check_ops(self, where: str, stage: StageSpace, in_widths: tuple[int, ...]) -> None:
         """Every candidate buildable at every width the stage's blocks can receive."""

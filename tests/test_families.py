@@ -186,7 +186,7 @@ def test_the_split_form_passes_half_its_input_to_the_even_channels() -> None:
 
 
 def test_the_shuffle_only_block_aggregates_neighbouring_channels() -> None:
-    sig = _sig(ShuffleOnlyBlock(1, 2, 4, 2, depth=1, ratio=2, aggregate="max"), 4, 4, 4)
+    sig = _sig(ShuffleOnlyBlock(1, 2, 4, 2, convs=1, ratio=2, aggregate="max"), 4, 4, 4)
     module = build_op(sig).eval()
     aggregate = module.layers[-1]
     x = torch.arange(8 * 2 * 2, dtype=torch.float32).view(1, 8, 2, 2)
@@ -242,7 +242,7 @@ def test_ghost_shortcut_is_identity_only_where_the_shape_is_kept() -> None:
         ("stem_c24_k3_s2_re:sv1_k3_s2_c64_g3_re:head_c0_re", "not divisible by 3 groups"),
         ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_asum_re:head_c0_re", "max or mean"),
         ("stem_c24_k3_s2_re:so_k3_s2_c32_g5_re:head_c0_re", "not divisible by groups=5"),
-        ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_n9_re:head_c0_re", "depth must be"),
+        ("stem_c24_k3_s2_re:so_k3_s2_c32_g4_n9_re:head_c0_re", "convs must be"),
         ("stem_c24_k3_s2_re:fire_q8_c33_re:head_c0_re", "must be even"),
         ("stem_c24_k3_s2_re:fire_q8_c32_s2_re:head_c0_re", "pool to stride"),
     ],
@@ -336,3 +336,75 @@ def test_families_space_mixes_the_kinds_and_every_operator_is_priced() -> None:
         model = OpCostModel.from_dict(load_table(target).cost_model)
         prices = [model.predict_ms(sig) for sig in space.signatures()]
         assert all(math.isfinite(ms) and ms > 0 for ms in prices), target
+
+
+def test_a_space_can_offer_each_new_kinds_own_choices_stage_by_stage() -> None:
+    import random
+
+    from nas.evaluators.latency.networks import SeededSuggester
+    from nas.search_spaces.space import space_from_dict
+
+    relu = {"act": ["relu"]}
+    space = space_from_dict(
+        {
+            "name": "kinds",
+            "stem": {"channels": 24},
+            "head": {"conv_channels": 0},
+            "stages": [
+                {"depth": 1, "width": 24, "stride": 2, "kind": "maxpool", "kernel": [3]},
+                {"depth": [1, 3], "width": [48, 60], "stride": 2, "kind": "shufflev2"}
+                | {"kernel": [3, 5]}
+                | relu,
+                {"depth": [1, 3], "width": [96, 120], "stride": 2, "kind": "shufflev1"}
+                | {"kernel": [3], "groups": [3]}
+                | relu,
+                {"depth": [1, 2], "width": [160], "stride": 2, "kind": "ghost"}
+                | {"expansion": [3, 6], "kernel": [3, 5], "se_ratio": [0, 0.25]}
+                | relu,
+                {"depth": [1, 2], "width": [160], "stride": 1, "kind": "shuffleonly"}
+                | {"kernel": [1, 2, 3], "groups": [4], "convs": [1, 2], "ratio": [2]}
+                | {"aggregate": ["max", "mean"]}
+                | relu,
+                {"depth": 1, "width": [192, 256], "stride": 1, "kind": "separable"}
+                | {"kernel": [3, 5]}
+                | relu,
+                {"depth": [1, 2], "width": [256], "stride": 1, "kind": "fire"}
+                | {"squeeze": [32, 64]}
+                | relu,
+            ],
+        }
+    )
+    cheapest, dearest = space.cheapest(), space.dearest()
+    assert estimate_cost(cheapest).mflops < estimate_cost(dearest).mflops
+    kernels = {getattr(block, "kernel", None) for block in cheapest.blocks[1:]} - {None}
+    assert kernels == {1, 3}  # each kind's smallest: the shuffle-only block's 1x1
+    for seed in range(5):
+        arch = space.sample(SeededSuggester(random.Random(seed)))
+        assert space.params_of(arch) is not None
+        assert estimate_cost(cheapest).mflops <= estimate_cost(arch).mflops
+
+
+@pytest.mark.parametrize(
+    "stage, message",
+    [
+        ({"kind": "shufflev1", "width": [96], "stride": 1, "groups": [3]}, "needs 96 input"),
+        ({"kind": "shufflev1", "width": [96, 100], "stride": 2, "groups": [3]}, "not divisible"),
+        ({"kind": "shufflev2", "width": [48, 50, 51], "stride": 2}, "must be even"),
+        ({"kind": "shuffleonly", "width": [48], "stride": 2, "groups": [5]}, "not divisible"),
+    ],
+)
+def test_a_space_whose_options_cannot_all_be_built_is_refused_on_loading(
+    stage: dict, message: str
+) -> None:
+    from nas.search_spaces.space import space_from_dict
+
+    options = {"kernel": [3], "act": ["relu"], "groups": [4], "convs": [2], "ratio": [2]}
+    options |= {"aggregate": ["max"]}
+    kind = stage["kind"]
+    allowed = {"shufflev1": ("kernel", "act", "groups"), "shufflev2": ("kernel", "act")}.get(
+        kind, tuple(options)
+    )
+    raw = {"depth": [1, 2], **{name: options[name] for name in allowed}, **stage}
+    with pytest.raises(InputError, match=message) as error:
+        space_from_dict({"stem": {"channels": 24}, "head": {"conv_channels": 0}, "stages": [raw]})
+    assert "stages[0]" in str(error.value) and "\n" not in str(error.value)

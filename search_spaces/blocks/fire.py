@@ -77,6 +77,9 @@ FIRE_KIND = register_block_kind(
             Param("s", "stride", int, 1),
         ),
         layers=layers,
-        choices=(Choice("act", str, lambda a: a in ACTIVATIONS, None),),
+        choices=(
+            Choice("squeeze", int, lambda q: isinstance(q, int) and q > 0, "low"),
+            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+        ),
     )
 )

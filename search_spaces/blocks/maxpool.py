@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Param, register_block_kind
+from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
 from nas.search_spaces.layers import Layer, Pool
 from nas.search_spaces.limits import check_channels
 from nas.search_spaces.notation import MAX_KERNEL, check
@@ -67,5 +67,8 @@ MAXPOOL_KIND = register_block_kind(
             Param("c", "out_channels", int),
         ),
         layers=layers,
+        choices=(
+            Choice("kernel", int, lambda k: isinstance(k, int) and 1 <= k <= MAX_KERNEL and k % 2),
+        ),
     )
 )

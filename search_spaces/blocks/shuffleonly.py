@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 SHUFFLE_ONLY = "shuffleonly"
 AGGREGATIONS = ("max", "mean")
-MAX_DEPTH = 4
+MAX_CONVS = 4
 MAX_RATIO = 8
 
 
@@ -46,7 +46,7 @@ class ShuffleOnlyBlock(BlockSpec):
     stride: int
     out_channels: int
     groups: int
-    depth: int = 2
+    convs: int = 2
     ratio: int = 2
     aggregate: str = "max"
     act: str = "relu"
@@ -66,8 +66,8 @@ class ShuffleOnlyBlock(BlockSpec):
             f"shuffleonly groups must be a positive integer, got {self.groups!r}",
         )
         check(
-            isinstance(self.depth, int) and 1 <= self.depth <= MAX_DEPTH,
-            f"shuffleonly depth must be an integer from 1 to {MAX_DEPTH}, got {self.depth!r}",
+            isinstance(self.convs, int) and 1 <= self.convs <= MAX_CONVS,
+            f"shuffleonly convs must be an integer from 1 to {MAX_CONVS}, got {self.convs!r}",
         )
         check(
             isinstance(self.ratio, int) and 1 <= self.ratio <= MAX_RATIO,
@@ -104,7 +104,7 @@ def layers(sig: OpSignature, mid: int | None = None) -> tuple[Layer, ...]:
     kind = "pointwise" if block.kernel == 1 else "full"
     result: list[Layer] = []
     in_c, height, width, stride = sig.in_c, sig.in_h, sig.in_w, sig.stride
-    for _ in range(block.depth):
+    for _ in range(block.convs):
         result += same(
             Conv(kind, in_c, mid, height, width, block.kernel, stride, block.groups, act=sig.act)
         )
@@ -128,7 +128,7 @@ SHUFFLE_ONLY_KIND = register_block_kind(
             Param("s", "stride", int),
             Param("c", "out_channels", int),
             Param("g", "groups", int),
-            Param("n", "depth", int, 2),
+            Param("n", "convs", int, 2),
             Param("r", "ratio", int, 2),
             Param("a", "aggregate", str, "max"),
         ),
@@ -136,7 +136,7 @@ SHUFFLE_ONLY_KIND = register_block_kind(
         choices=(
             Choice("kernel", int, lambda k: isinstance(k, int) and 1 <= k <= MAX_KERNEL, "low"),
             Choice("groups", int, lambda g: isinstance(g, int) and g >= 1, "high"),
-            Choice("depth", int, lambda n: isinstance(n, int) and 1 <= n <= MAX_DEPTH, "low"),
+            Choice("convs", int, lambda n: isinstance(n, int) and 1 <= n <= MAX_CONVS, "low"),
             Choice("ratio", int, lambda r: isinstance(r, int) and 1 <= r <= MAX_RATIO, "low"),
             Choice("aggregate", str, lambda a: a in AGGREGATIONS, None),
             Choice("act", str, lambda a: a in ACTIVATIONS, None),
