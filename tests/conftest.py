@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -37,15 +38,27 @@ def postgres_url() -> str:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray with two CPUs for the module; the driver joins it instead of starting one."""
+    """One local Ray with two CPUs for the module; the driver joins it instead of starting one.
+
+    A start that misses Ray's deadline on a busy machine is tried again after a pause, as the
+    driver's own start is (`nas.ray_cluster.start_local_ray`), rather than failing the module.
+    """
     import ray
 
-    ray.init(
-        address="local",
-        num_cpus=2,
-        include_dashboard=False,
-        logging_level="ERROR",
-        log_to_driver=False,
-    )
+    for attempt in range(1, 4):
+        try:
+            ray.init(
+                address="local",
+                num_cpus=2,
+                include_dashboard=False,
+                logging_level="ERROR",
+                log_to_driver=False,
+            )
+            break
+        except Exception:  # Ray raises a bare Exception when its node starts too slowly
+            ray.shutdown()
+            if attempt == 3:
+                raise
+            time.sleep(10 * attempt)
     yield
     ray.shutdown()
