@@ -248,7 +248,7 @@ def command(config_file: str | None, **flags: Any) -> None:
 
 def _search(config: SearchConfig) -> SearchResult:
     """`search`, leaving no empty database behind where a start fails (`FreshStorage`)."""
-    from nas.fresh_storage import FreshStorage
+    from nas.commands._fresh_storage import FreshStorage
     from nas.search import search
 
     fresh = FreshStorage(config.storage, config.artifact_dir)
