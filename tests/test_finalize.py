@@ -1,6 +1,8 @@
 """Finalize: the picks and the zoo trained on the whole training split, scored once on test.
 
-Real Ray, real SQLite and PostgreSQL, the embedded dataset; one epoch per run keeps it short.
+Real Ray, real SQLite and PostgreSQL, real images; one epoch per run keeps it short, and the
+end-to-end runs train on a thousand images in the full set's files rather than the ten thousand
+of the embedded subset, since finalize trains on all of them.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import optuna
 import pytest
 from optuna.artifacts import get_all_artifact_meta
 from optuna.trial import TrialState
-from tiny_search import TINY_SEARCH
+from tiny_search import TINY_SEARCH, small_fashion_mnist
 
 from nas.cli import main
 from nas.config import SearchConfig
@@ -29,32 +31,46 @@ from nas.reporting import write_report
 from nas.reporting.final import FinalRow, final_rows, verdicts
 from nas.search import search
 
-BUDGET = TINY_SEARCH["budget_mflops"]  # one zoo network under it: mobilenet_v3_small
-TEST_IMAGES = 2000  # fashion-mnist-mini's test split
-TRAIN_IMAGES = 10000  # all of its training images: no validation split taken out
-SEARCH = dict(TINY_SEARCH, trials=2)
+# The one zoo network under the budget (MFLOPs at 224), which finalize trains beside the pick:
+# the tiny search's own budget admits five, and each would be one more run per seed.
+ZOO_NETWORK, BUDGET = "shufflenet_v1_g3_x0_5", 39.0
+MINI_IMAGES = (10000, 2000)  # fashion-mnist-mini's training and test splits
+SMALL_IMAGES = (1000, 500)  # the small Fashion-MNIST files the end-to-end runs train on
+SEARCH = dict(TINY_SEARCH, trials=2, budget_mflops=BUDGET)
+
+
+@pytest.fixture(scope="module")
+def small_data(tmp_path_factory) -> dict[str, str]:
+    """SearchConfig settings of the small Fashion-MNIST files."""
+    folder = small_fashion_mnist(tmp_path_factory.mktemp("fashion-mnist"), *SMALL_IMAGES)
+    return {"dataset": "fashion-mnist", "data_dir": str(folder)}
 
 
 def final_trials(storage: str, name: str) -> list[optuna.trial.FrozenTrial]:
     return optuna.load_study(study_name=f"{name}.final", storage=storage).get_trials()
 
 
-def check_final_runs(storage: str, name: str, seeds: list[int], artifact_dir: Path) -> None:
-    """Every pick and the zoo network, once per seed, trained on all images and scored once."""
+def check_final_runs(
+    storage: str, name: str, seeds: list[int], artifact_dir: Path, images: tuple[int, int]
+) -> None:
+    """Every pick and the zoo network, once per seed, trained on all images and scored once.
+
+    `images`: the dataset's training and test images; no validation split is taken out."""
+    train_images, test_images = images
     trials = final_trials(storage, name)
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     keys = [(t.user_attrs["arch"], t.user_attrs["seed"]) for t in complete]
     assert len(keys) == len(set(keys)), "a run was trained twice"
     assert sorted({seed for _, seed in keys}) == seeds
     zoo = [t for t in complete if t.user_attrs.get("baseline")]
-    assert {t.user_attrs["baseline"] for t in zoo} == {"mobilenet_v3_small"}
+    assert {t.user_attrs["baseline"] for t in zoo} == {ZOO_NETWORK}
     assert len(complete) == 2 * len(seeds)  # one searched pick (--top 1) and the zoo network
     final_study = optuna.load_study(study_name=f"{name}.final", storage=storage)
     for trial in complete:
         attrs = trial.user_attrs
         assert trial.value == attrs["test_accuracy"] and 0 <= trial.value <= 1
-        assert attrs["test_count"] == TEST_IMAGES
-        assert attrs["test_correct"] == round(attrs["test_accuracy"] * TEST_IMAGES)
+        assert attrs["test_count"] == test_images
+        assert attrs["test_correct"] == round(attrs["test_accuracy"] * test_images)
         low, high = attrs["test_interval"]
         assert low <= attrs["test_accuracy"] <= high
         assert attrs["accuracy"] is None  # no validation split, so no validation accuracy
@@ -65,20 +81,21 @@ def check_final_runs(storage: str, name: str, seeds: list[int], artifact_dir: Pa
         metas = get_all_artifact_meta(trial, storage=final_study._storage)
         assert [meta.filename for meta in metas] == ["weights.safetensors"]
     identity = final_study.user_attrs["identity"]
-    assert identity["train_images"] == TRAIN_IMAGES
+    assert identity["train_images"] == train_images
     assert identity["recipe"]["max_seconds"] is None
     assert any(artifact_dir.rglob("*")), "the weights were written to the artifact store"
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_search_finalize_then_more_seeds_report_and_export(
-    local_ray, backend: str, postgres_url: str, tmp_path: Path, capsys
+    local_ray, small_data: dict[str, str], backend: str, postgres_url: str, tmp_path: Path, capsys
 ) -> None:
     name = f"test-final-{uuid.uuid4().hex[:8]}"
     storage = f"sqlite:///{tmp_path / 'nas.db'}" if backend == "sqlite" else postgres_url
     artifacts = tmp_path / "artifacts"
     settings = dict(
         **SEARCH,
+        **small_data,
         storage=storage,
         study=name,
         out=str(tmp_path / "out"),
@@ -87,7 +104,7 @@ def test_search_finalize_then_more_seeds_report_and_export(
     try:
         result = search(SearchConfig(**settings, finalize=1, final_epochs=1, final_seeds=1))
         assert result.final is not None and result.final.n_finished == 2
-        check_final_runs(storage, name, [0], artifacts)
+        check_final_runs(storage, name, [0], artifacts, SMALL_IMAGES)
         search_study = optuna.load_study(study_name=name, storage=storage)
         assert len([t for t in search_study.trials if t.user_attrs.get("baseline")]) == 0
 
@@ -105,13 +122,13 @@ def test_search_finalize_then_more_seeds_report_and_export(
             say=lambda message: None,
         )
         assert (more.n_already, more.n_finished, more.n_failed) == (2, 2, 0)
-        check_final_runs(storage, name, [0, 1], artifacts)
+        check_final_runs(storage, name, [0, 1], artifacts, SMALL_IMAGES)
 
         rows = final_rows(search_study)
-        assert [row.zoo for row in rows].count("mobilenet_v3_small") == 1
-        assert all(len(row.accuracies) == 2 and row.count == 2 * TEST_IMAGES for row in rows)
+        assert [row.zoo for row in rows].count(ZOO_NETWORK) == 1
+        assert all(len(row.accuracies) == 2 and row.count == 2 * SMALL_IMAGES[1] for row in rows)
         (verdict,) = verdicts(rows)
-        assert verdict.zoo.zoo == "mobilenet_v3_small"
+        assert verdict.zoo.zoo == ZOO_NETWORK
         if verdict.challenger is not None:  # the searched pick is faster than the zoo network
             assert "Welch t-test over 2 and 2 seeds" in verdict.text()
 
@@ -233,7 +250,7 @@ def test_an_interrupted_finalize_resumes_without_training_anything_twice(
 
     resumed = subprocess.run(args, capture_output=True, text=True, timeout=600)
     assert resumed.returncode == 0, resumed.stderr
-    check_final_runs(storage, name, [0], artifacts)
+    check_final_runs(storage, name, [0], artifacts, MINI_IMAGES)
     left = [t for t in final_trials(storage, name) if t.state != TrialState.COMPLETE]
     assert all(t.state == TrialState.FAIL for t in left)
     assert all(t.user_attrs.get("outcome") == "interrupted" for t in left)
