@@ -27,7 +27,7 @@ from torch import nn
 from nas.errors import InputError
 from nas.evaluators.checkpoint import safetensors_bytes
 from nas.evaluators.onnx_export import onnx_bytes, quiet_exporters
-from nas.export_check import Check, ExportFailed, compare
+from nas.export_check import Check, ExportFailed, compare, float32_error
 from nas.files import write_atomically
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_model
@@ -40,6 +40,9 @@ CHECK_BATCH = 2
 """Checked on two images: one would not show a broken dynamic batch axis."""
 JSON_FORMAT_VERSION = 1
 CALIBRATION_BATCH = 4
+"""Random images that set an untrained model's batch norms at a 224x224 input; a smaller input
+gets as many more as keep the pixels the same (`_calibration_batch`)."""
+CALIBRATION_SIDE = 224
 
 
 @dataclass(frozen=True)
@@ -95,10 +98,23 @@ def _calibrate_batch_norm(model: nn.Module, input_shape: InputShape) -> None:
         norm.momentum = None  # a cumulative average: one batch sets the statistics outright
     model.train()
     with torch.no_grad():
-        model(torch.randn(CALIBRATION_BATCH, *input_shape))
+        model(torch.randn(_calibration_batch(input_shape), *input_shape))
     for norm, momentum in zip(norms, momenta):
         norm.momentum = momentum
     model.eval()
+
+
+def _calibration_batch(input_shape: InputShape) -> int:
+    """Images enough that each batch norm's statistics rest on as many values as at 224x224.
+
+    A network built for 224x224 ends in 1x1 maps at a small input: four images would give
+    each late batch norm four values per channel, some nearly equal, and a variance near zero
+    whose inverse multiplies rounding layer after layer (logits in the thousands, a float32
+    result far from the exact one). The same pixels as four 224x224 images cost the same.
+    """
+    _, height, width = input_shape
+    pixels = CALIBRATION_BATCH * CALIBRATION_SIDE * CALIBRATION_SIDE
+    return max(CALIBRATION_BATCH, -(-pixels // (height * width)))
 
 
 def export(
@@ -279,7 +295,8 @@ def _onnx(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[
         raise ExportFailed(
             f"onnxruntime cannot run the exported model: {str(error).splitlines()[0]}"
         ) from None
-    return data, compare(expected, actual, f"onnxruntime {onnxruntime.__version__}")
+    runtime = f"onnxruntime {onnxruntime.__version__}"
+    return data, compare(expected, actual, runtime, float32_error(model, x))
 
 
 def _torchscript(
@@ -294,7 +311,7 @@ def _torchscript(
         )
         loaded = torch.jit.load(io.BytesIO(buffer.getvalue()))
         expected, actual = model(x), loaded(x)
-    return buffer.getvalue(), compare(expected, actual, "torch.jit.load")
+    return buffer.getvalue(), compare(expected, actual, "torch.jit.load", float32_error(model, x))
 
 
 def _executorch(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> tuple[bytes, Check]:
@@ -316,7 +333,8 @@ def _executorch(model: nn.Module, spec: ModelSpec, metadata: dict[str, Any]) -> 
             f"the ExecuTorch runtime cannot run the exported program: {_first_line(error)}"
         ) from None
     with torch.no_grad():
-        return data, compare(model(x), actual, phone.executorch_version())
+        error = float32_error(model, x)
+        return data, compare(model(x), actual, phone.executorch_version(), error)
 
 
 def _ncnn(
@@ -333,7 +351,8 @@ def _ncnn(
     except Exception as error:  # the binding raises its own exception types
         raise ExportFailed(f"ncnn cannot run the converted model: {_first_line(error)}") from None
     with torch.no_grad():
-        return (param, weights), compare(model(x), actual, phone.ncnn_version())
+        error = float32_error(model, x)
+        return (param, weights), compare(model(x), actual, phone.ncnn_version(), error)
 
 
 def _first_line(error: BaseException) -> str:

@@ -466,3 +466,43 @@ def test_a_folder_of_mixed_image_sizes_trains_at_the_proxy_resolution(
     assert err.strip().endswith(
         "pass --proxy-resolution (for example 32) to train on every image resized to one size"
     )
+
+
+@pytest.mark.parametrize("side", [8, 16, 31])
+def test_export_takes_the_small_inputs_it_accepts(
+    side: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import numpy as np
+    import onnxruntime
+    import torch
+
+    from nas.export import ModelSpec, build, random_input
+    from nas.search_spaces.zoo import ZOO
+
+    out = tmp_path / "m.onnx"
+    argv = ["export", "--arch", "mobilenet_v3_small", "--format", "onnx", "--out", str(out)]
+    code, _, err = run_cli([*argv, "--input-size", str(side)], capsys)
+    assert code == 0, err
+    # The file computes the network: as near the exact (float64) result as torch's float32.
+    spec = ModelSpec(ZOO["mobilenet_v3_small"](), (3, side, side), 1000)
+    model = build(spec).double()
+    x = random_input(spec, seed=1)
+    with torch.no_grad():
+        exact = model(x.double()).numpy()
+        single = build(spec)(x).double().numpy()
+    session = onnxruntime.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    (got,) = session.run(None, {session.get_inputs()[0].name: x.numpy()})
+    own = np.abs(single - exact).max()
+    assert np.abs(got - exact).max() <= 4 * own + 1e-5 + 1e-4 * np.abs(exact).max()
+
+
+def test_the_export_check_still_tells_a_wrong_graph() -> None:
+    import numpy as np
+
+    from nas.export_check import compare
+
+    expected = np.linspace(-3.0, 3.0, 1000).reshape(1, 1000)
+    own_error = 1e-6  # torch's float32 error as a small input gives it
+    assert compare(expected, expected + own_error, "runtime", own_error).tolerance_ok
+    assert not compare(expected, expected[:, ::-1], "runtime", own_error).tolerance_ok
+    assert not compare(expected, expected * 1.01, "runtime", own_error).tolerance_ok
