@@ -80,13 +80,14 @@ dash_port=$(free_port)
 ray_dash_port=$(free_port)
 secret() { $PYTHON -c "import secrets; print(secrets.token_hex(24))"; }
 pg_password=$(secret)
+ray_token=$(secret)
 
 # The settings file: .env.example with its secrets filled in, on this run's ports, with a
 # search small enough for a laptop. NAS_MIN_CLUSTER_CPUS: the head's 1 and two workers' 2 each.
 {
     cat .env.example
     echo "POSTGRES_PASSWORD=$pg_password"
-    echo "RAY_AUTH_TOKEN=$(secret)"
+    echo "RAY_AUTH_TOKEN=$ray_token"
     echo "POSTGRES_PORT=$pg_port"
     echo "DASHBOARD_PORT=$dash_port"
     echo "RAY_DASHBOARD_PORT=$ray_dash_port"
@@ -202,9 +203,14 @@ PY
 curl -fsS --max-time 10 "http://127.0.0.1:$dash_port/api/meta" >/dev/null || fail "the dashboard does not answer"
 curl -fsS --max-time 10 "http://127.0.0.1:$dash_port/api/studies" | grep -qF "\"$(cat "$work/started.study")\"" ||
     fail "the dashboard does not list the study"
-curl -fsS --max-time 10 "http://127.0.0.1:$ray_dash_port/api/version" >/dev/null ||
-    fail "Ray's dashboard does not answer"
-say "the dashboard answers on 127.0.0.1:$dash_port and lists the study; Ray's dashboard answers"
+# Ray's dashboard sits behind the cluster's token: an answer is 200 with it, 401 or 403 without.
+ray_code=$(curl -s -o /dev/null -w '%{http_code}' --max-time 10 \
+    -H "Authorization: Bearer $ray_token" "http://127.0.0.1:$ray_dash_port/api/version" || true)
+case "$ray_code" in
+    200 | 401 | 403) ;;
+    *) fail "Ray's dashboard does not answer on 127.0.0.1:$ray_dash_port (HTTP $ray_code)" ;;
+esac
+say "the dashboard answers on 127.0.0.1:$dash_port and lists the study; Ray's dashboard answers (HTTP $ray_code)"
 if compose logs --no-color ray-head ray-worker search 2>&1 | grep -m 1 'instead of /dev/shm'; then
     fail "a Ray object store fell back to disk: /dev/shm is smaller than the store"
 fi
