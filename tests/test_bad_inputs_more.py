@@ -418,7 +418,10 @@ def test_a_name_is_judged_as_what_it_names(
         (["--storage-outage-s", "nan"], "--storage-outage-s must be a number of seconds >= 0"),
         (["--min-final-map", "100000"], "--min-final-map must be from 0 to 1024 pixels"),
         (["--budget-mflops", "inf"], "--budget-mflops must be positive, got inf (leave it"),
-        (["--min-final-map", "100"], "--min-final-map 100 is larger than the proxy input (24x24)"),
+        (
+            ["--min-final-map", "100", "--proxy-resolution", "24"],
+            "--min-final-map 100 is larger than the proxy input (24x24)",
+        ),
     ],
 )
 def test_a_number_that_means_nothing_is_refused_before_any_work(
