@@ -367,27 +367,29 @@ def _free_port_nothing_answers() -> int:
     return _free_port()  # bound, then closed: nothing listens there
 
 
-def test_a_start_that_fails_leaves_no_database(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.chdir(tmp_path)
+def _search_in_own_process(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """`nas search` in a process of its own: a Ray another test left running in this one would
+    stand in for the cluster the command names."""
+    command = [sys.executable, "-m", "nas.cli", "search", *argv]
+    return subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=300)
+
+
+def test_a_start_that_fails_leaves_no_database(tmp_path: Path) -> None:
     address = f"127.0.0.1:{_free_port_nothing_answers()}"
-    argv = ["search", "--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
-    code, _, err = run_cli(argv, capsys)
-    assert code == 2, err
-    assert f"cannot join the Ray cluster at {address}" in err
+    argv = ["--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
+    done = _search_in_own_process(argv, tmp_path)
+    assert done.returncode == 2, done.stderr
+    assert f"cannot join the Ray cluster at {address}" in done.stderr
     assert list(tmp_path.iterdir()) == []  # no nas.db, no artifacts/
 
 
-def test_a_start_that_fails_keeps_a_database_it_did_not_make(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_start_that_fails_keeps_a_database_it_did_not_make(tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     optuna.create_study(study_name="kept", storage=storage)
     address = f"127.0.0.1:{_free_port_nothing_answers()}"
-    argv = ["search", "--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
-    code, _, _ = run_cli([*argv, "--storage", storage], capsys)
-    assert code == 2
+    argv = ["--space", "tiny", "--budget-mflops", "60", "--ray-address", address]
+    done = _search_in_own_process([*argv, "--storage", storage], tmp_path)
+    assert done.returncode == 2, done.stderr
     assert [s.study_name for s in optuna.get_all_study_summaries(storage)] == ["kept"]
 
 
