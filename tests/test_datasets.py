@@ -455,7 +455,7 @@ def test_image_folder_with_val_and_grayscale(tmp_path: Path) -> None:
 def test_image_folder_mixed_sizes_need_a_resolution(tmp_path: Path) -> None:
     root = write_image_folder(tmp_path / "imgs")
     Image.new("RGB", (20, 16), "red").save(root / "test" / "emu" / "big.png")
-    with pytest.raises(InputError, match="20x16, not 12x12.*resolution=32"):
+    with pytest.raises(InputError, match="20x16, not 12x12.*--proxy-resolution"):
         load_dataset("imagefolder", root, val_count=3, cache_dir=tmp_path / "cache")
     ds = load_dataset("imagefolder", root, val_count=3, resolution=8, cache_dir=tmp_path / "cache")
     assert ds.input_shape == (3, 8, 8) and len(ds.test_labels) == 7
