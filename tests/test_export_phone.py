@@ -91,7 +91,7 @@ def test_a_failed_check_writes_nothing_and_exits_1(tmp_path: Path, capsys, monke
     monkeypatch.setattr(
         nas.export,
         "compare",
-        lambda want, got, runtime: compare(want, np.asarray(got) + 1e-2, runtime),
+        lambda want, got, runtime, *margin: compare(want, np.asarray(got) + 1e-2, runtime, *margin),
     )
     code, _, err = run(
         ["export", "--arch", "mobilenet_v3_small", "--input-size", "32"]
