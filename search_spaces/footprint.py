@@ -69,19 +69,20 @@ def layer_params(layer: layers.Layer) -> int:
         return layer.in_c * layer.out_c + layer.out_c
     if isinstance(layer, layers.Branches):
         return sum(layer_params(inner) for path in layer.paths for inner in path)
-    if isinstance(
-        layer,
-        (
-            layers.ZeroPad,
-            layers.ChannelShuffle,
-            layers.GlobalPool,
-            layers.ShortcutAdd,
-            layers.Pool,
-            layers.ChannelAggregate,
-        ),
-    ):
+    if isinstance(layer, _WITHOUT_WEIGHTS):
         return 0
     raise TypeError(f"no parameter count for layer {layer!r}")
+
+
+_WITHOUT_WEIGHTS = (
+    layers.ZeroPad,
+    layers.ChannelShuffle,
+    layers.GlobalPool,
+    layers.ShortcutAdd,
+    layers.Pool,
+    layers.ChannelAggregate,
+)
+"""Layers that hold no parameters and whose work is copies or element-wise, counted by neither."""
 
 
 def _conv_params(conv: layers.Conv) -> int:
@@ -107,17 +108,7 @@ def layer_macs(layer: layers.Layer) -> int:
         return layer.in_c * layer.out_c
     if isinstance(layer, layers.Branches):
         return sum(layer_macs(inner) for path in layer.paths for inner in path)
-    if isinstance(
-        layer,
-        (
-            layers.ZeroPad,
-            layers.ChannelShuffle,
-            layers.GlobalPool,
-            layers.ShortcutAdd,
-            layers.Pool,
-            layers.ChannelAggregate,
-        ),
-    ):
+    if isinstance(layer, _WITHOUT_WEIGHTS):
         return 0  # element-wise work and copies, not counted
     raise TypeError(f"no multiply-add count for layer {layer!r}")
 
