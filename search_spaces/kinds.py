@@ -28,6 +28,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from nas.errors import InputError
 from nas.search_spaces.notation import (
     ACTIVATIONS,
+    MAX_KERNEL,
+    MIN_KERNEL,
     check,
     format_value,
     require,
@@ -94,6 +96,12 @@ class Choice:
     valid: Callable[[Any], bool]
     cheap: str | None = "low"
     bound: Callable[[Any], None] | None = None
+
+
+KERNEL_CHOICE = Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low")
+"""The depthwise kernel choice most kinds offer, the smaller kernel the cheaper."""
+ACTIVATION_CHOICE = Choice("act", str, lambda a: a in ACTIVATIONS, None)
+"""The activation choice every kind with an activation offers."""
 
 
 class BlockSpec:

@@ -13,7 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Choice,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import Branches, Conv, Layer
 from nas.search_spaces.limits import check_channels
 from nas.search_spaces.notation import ACTIVATIONS, check
@@ -79,7 +86,7 @@ FIRE_KIND = register_block_kind(
         layers=layers,
         choices=(
             Choice("squeeze", int, lambda q: isinstance(q, int) and q > 0, "low"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            ACTIVATION_CHOICE,
         ),
     )
 )

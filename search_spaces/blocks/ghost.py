@@ -19,7 +19,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nas.search_spaces.blocks.separable import check_common
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    KERNEL_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Choice,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import (
     Branches,
     Conv,
@@ -29,7 +37,7 @@ from nas.search_spaces.layers import (
     same,
 )
 from nas.search_spaces.limits import check_channels, check_expansion
-from nas.search_spaces.notation import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, check, make_divisible
+from nas.search_spaces.notation import check, make_divisible
 
 if TYPE_CHECKING:
     from nas.search_spaces.signatures import OpSignature
@@ -125,9 +133,9 @@ GHOST_KIND = register_block_kind(
         layers=layers,
         choices=(
             Choice("expansion", float, lambda e: e > 0, "low", check_expansion),
-            Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low"),
+            KERNEL_CHOICE,
             Choice("se_ratio", float, lambda r: 0 <= r < 1, "low"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            ACTIVATION_CHOICE,
         ),
     )
 )

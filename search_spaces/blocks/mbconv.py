@@ -12,7 +12,15 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    KERNEL_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Choice,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import ChannelShuffle, Conv, Layer, ShortcutAdd, SqueezeExcite, same
 from nas.search_spaces.limits import check_channels, check_expansion
 from nas.search_spaces.notation import (
@@ -181,10 +189,10 @@ MBCONV_KIND = register_block_kind(
         layers=layers,
         choices=(
             Choice("expansion", float, lambda e: e > 0, "low", check_expansion),
-            Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low"),
+            KERNEL_CHOICE,
             Choice("groups", int, _power_of_two, "high"),
             Choice("se_ratio", float, lambda r: 0 <= r < 1, "low"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            ACTIVATION_CHOICE,
         ),
         check_stage=check_stage,
     )

@@ -11,7 +11,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    KERNEL_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import Conv, Layer, same
 from nas.search_spaces.limits import check_channels
 from nas.search_spaces.notation import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, check
@@ -82,8 +89,8 @@ SEPARABLE_KIND = register_block_kind(
         ),
         layers=layers,
         choices=(
-            Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            KERNEL_CHOICE,
+            ACTIVATION_CHOICE,
         ),
     )
 )

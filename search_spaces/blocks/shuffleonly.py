@@ -17,7 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Choice,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import (
     ChannelAggregate,
     ChannelShuffle,
@@ -139,7 +146,7 @@ SHUFFLE_ONLY_KIND = register_block_kind(
             Choice("convs", int, lambda n: isinstance(n, int) and 1 <= n <= MAX_CONVS, "low"),
             Choice("ratio", int, lambda r: isinstance(r, int) and 1 <= r <= MAX_RATIO, "low"),
             Choice("aggregate", str, lambda a: a in AGGREGATIONS, None),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            ACTIVATION_CHOICE,
         ),
     )
 )

@@ -16,9 +16,17 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nas.search_spaces.blocks.separable import check_common
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    KERNEL_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Choice,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, Pool, same
-from nas.search_spaces.notation import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, check
+from nas.search_spaces.notation import check
 
 if TYPE_CHECKING:
     from nas.search_spaces.signatures import OpSignature
@@ -130,9 +138,9 @@ SHUFFLEV1_KIND = register_block_kind(
         ),
         layers=layers,
         choices=(
-            Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low"),
+            KERNEL_CHOICE,
             Choice("groups", int, lambda g: isinstance(g, int) and g >= 1, "high"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            ACTIVATION_CHOICE,
         ),
     )
 )

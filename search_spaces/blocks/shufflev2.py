@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from nas.search_spaces.blocks.separable import check_common
-from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
+from nas.search_spaces.kinds import (
+    ACTIVATION_CHOICE,
+    KERNEL_CHOICE,
+    BlockKind,
+    BlockSpec,
+    Param,
+    register_block_kind,
+)
 from nas.search_spaces.layers import Branches, ChannelShuffle, Conv, Layer, same
-from nas.search_spaces.notation import ACTIVATIONS, MAX_KERNEL, MIN_KERNEL, check
+from nas.search_spaces.notation import check
 
 if TYPE_CHECKING:
     from nas.search_spaces.signatures import OpSignature
@@ -88,8 +95,8 @@ SHUFFLEV2_KIND = register_block_kind(
         ),
         layers=layers,
         choices=(
-            Choice("kernel", int, lambda k: MIN_KERNEL <= k <= MAX_KERNEL, "low"),
-            Choice("act", str, lambda a: a in ACTIVATIONS, None),
+            KERNEL_CHOICE,
+            ACTIVATION_CHOICE,
         ),
     )
 )
