@@ -3,8 +3,9 @@ beat the hand-designed ones on armv8?
 
 Three phases, each the product's own code on the CIFAR-10 JPEGs (``imagefolder``, 32x32):
 
-1. search: `nas.search.search` with the default sampler, warm start on (the zoo networks under
-   the budget are trained as baselines), the default proxy on a stratified training subset;
+1. search: `nas.search.search` with the default sampler, warm start on (every zoo network under
+   the budget is trained as a baseline, not the default spread of four), the default proxy on a
+   stratified training subset;
 2. confirm: the search's own ``--confirm-seeds`` stage, so the front rests on seed means;
 3. finalize: `nas.finalize.finalize` trains the top searched networks and every zoo network under
    the budget with one long recipe on the full training split (no validation split, no subset),
@@ -46,7 +47,7 @@ from typing import Any
 from _report import command_line, write_section
 from optuna.trial import TrialState
 
-from nas.config import DEFAULT_SAMPLER, SearchConfig
+from nas.config import ALL_BASELINES, DEFAULT_SAMPLER, SearchConfig
 from nas.study_attrs import StudyAttrs
 
 SECTION = "end-to-end"
@@ -146,6 +147,7 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         sampler=DEFAULT_SAMPLER,
         seed=0,
         warm_start=True,
+        baselines=ALL_BASELINES,  # every hand-designed network under the budget is a yardstick
         resume=resume,
         confirm_seeds=args.confirm_seeds,
         storage=storage_url(work_database(args)),

@@ -39,6 +39,14 @@ SCHEDULERS = ("median", "asha")
 over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
 DEFAULT_SAMPLER = "bands"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
 
+DEFAULT_BASELINES = 4
+"""Zoo baselines a warm start trains at most, spread over the budget's latency range: enough to
+give the search a yardstick at both ends and in between. Every one is trained in the search and
+again in confirm, so the whole zoo under a generous budget (a dozen networks at 150 MFLOPs)
+would cost more than the searched candidates of a short search; ``--baselines all`` trains
+them all, as a benchmark against every hand-designed network does."""
+ALL_BASELINES = "all"
+
 DEFAULT_CONFIRM_SEEDS = {"fashion-mnist-mini": 1}
 OTHER_CONFIRM_SEEDS = 2
 """Confirm seeds per dataset, and for any other. One more seed of the embedded quick start is
@@ -144,6 +152,9 @@ class SearchConfig:
     seed: int = 0
     out: str | None = None
     warm_start: bool = True
+    baselines: int | str = DEFAULT_BASELINES
+    """The warm start's zoo networks within the budget, at most this many, spread over latency
+    (`nas.proposals.spread_over_latency`); ``"all"``: every one."""
     max_retries: int = 1
     input_size: int = 224
     trial_timeout_s: float | None = None
@@ -214,6 +225,12 @@ class SearchConfig:
         if self.finalize < 0:
             raise InputError(f"--finalize must be >= 0, got {self.finalize}")
         check_gpus_per_trial(self.gpus_per_trial)
+        if self.baselines != ALL_BASELINES and not (
+            isinstance(self.baselines, int) and self.baselines >= 0
+        ):
+            raise InputError(
+                f"--baselines must be a whole number >= 0 or {ALL_BASELINES}, got {self.baselines!r}"
+            )
         if self.confirm_seeds is not None and self.confirm_seeds < 0:
             raise InputError(f"--confirm-seeds must be >= 0, got {self.confirm_seeds}")
         if self.max_retries < 0:
@@ -350,6 +367,26 @@ def _name_number(value: float) -> str:
 
 FIELD_NAMES = {f.name for f in fields(SearchConfig)}
 
+
+class BaselineCount(click.ParamType):
+    """A whole number >= 0, or ``all``: how many zoo baselines the warm start trains."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None):
+        if isinstance(value, bool):
+            self.fail(f"expected a whole number or {ALL_BASELINES}, got {value!r}", param, ctx)
+        if isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == ALL_BASELINES:
+            return ALL_BASELINES
+        try:
+            return int(text)
+        except ValueError:
+            self.fail(f"expected a whole number or {ALL_BASELINES}, got {value!r}", param, ctx)
+
+
 SETTING_TYPES: dict[str, click.ParamType] = {
     "budget_mflops": click.FLOAT,
     "budget_params": click.INT,
@@ -385,6 +422,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "seed": click.INT,
     "out": click.STRING,
     "warm_start": click.BOOL,
+    "baselines": BaselineCount(),
     "max_retries": click.INT,
     "input_size": click.INT,
     "trial_timeout_s": click.FLOAT,

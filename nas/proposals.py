@@ -22,7 +22,7 @@ from collections.abc import Mapping
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
-from nas.config import SearchConfig
+from nas.config import ALL_BASELINES, SearchConfig
 from nas.coverage import Coverage
 from nas.errors import InputError, SearchFailed
 from nas.evaluators.latency import LatencyTable
@@ -154,9 +154,11 @@ class Proposer:
 
         They are what the search must beat, not part of it: they do not count toward --trials
         (`nas search --trials 4` trains four searched candidates besides them), and they enter
-        the sampler's history like any trial, so the search starts from known designs. One
-        the space can express is queued by its parameters; any other by its zoo name.
+        the sampler's history like any trial, so the search starts from known designs. At most
+        ``--baselines`` of them, spread over latency (`spread_over_latency`). One the space can
+        express is queued by its parameters; any other by its zoo name.
         """
+        within: dict[str, tuple[Arch, float]] = {}
         for name, factory in ZOO.items():
             arch = factory()
             try:
@@ -164,11 +166,15 @@ class Proposer:
             except InputError:
                 continue  # the table cannot price this network's operators
             if cost.feasible:
-                params = self.space.params_of(arch)
-                fixed = {} if params else {"zoo": name}
-                self.study.enqueue_trial(
-                    params or {}, user_attrs=check_names({**fixed, "baseline": name})
-                )
+                within[name] = (arch, cost.latency_ms)
+        limit = None if self.config.baselines == ALL_BASELINES else int(self.config.baselines)
+        chosen = spread_over_latency({name: ms for name, (_, ms) in within.items()}, limit)
+        for name in chosen:
+            params = self.space.params_of(within[name][0])
+            fixed = {} if params else {"zoo": name}
+            self.study.enqueue_trial(
+                params or {}, user_attrs=check_names({**fixed, "baseline": name})
+            )
 
     def requeue(self, trial: optuna.Trial | FrozenTrial, reason: str) -> None:
         """Run the same candidate again, first, as attempt n + 1."""
@@ -178,6 +184,35 @@ class Proposer:
         """Queue again the trials a dead driver (or one stopped between ask and dispatch) left
         RUNNING; returns their numbers."""
         return requeue_orphans(self.study)
+
+
+def spread_over_latency(latencies: Mapping[str, float], limit: int | None) -> list[str]:
+    """At most `limit` of the named networks (all where None), spread evenly over their latency
+    range, fastest first.
+
+    The slowest is always kept: it is the hand-designed network closest to the budget, the one
+    a user comparing at that budget names first. The fastest comes next, then the one nearest
+    each evenly spaced latency between them, so the yardsticks sit along the whole front rather
+    than bunched where the zoo happens to be dense. Ties go by name, so the choice is the same
+    on every run.
+    """
+    ordered = sorted(latencies, key=lambda name: (latencies[name], name))
+    if limit is None or len(ordered) <= limit:
+        return ordered
+    if limit <= 0:
+        return []
+    low, high = latencies[ordered[0]], latencies[ordered[-1]]
+    if limit == 1:
+        return [ordered[-1]]
+    targets = [high, low] + [low + (high - low) * i / (limit - 1) for i in range(1, limit - 1)]
+    chosen: list[str] = []
+    for target in targets:
+        nearest = min(
+            (name for name in ordered if name not in chosen),
+            key=lambda name: (abs(latencies[name] - target), latencies[name], name),
+        )
+        chosen.append(nearest)
+    return sorted(chosen, key=lambda name: (latencies[name], name))
 
 
 def trained_archs(study: optuna.Study) -> dict[str, int]:

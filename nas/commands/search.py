@@ -166,6 +166,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
     help="Train the zoo networks that fit the budget first, as baselines beside the "
     "--trials searched candidates. [default: on]",
 )
+@_opt(
+    "--baselines",
+    help="How many of the zoo networks within the budget the warm start trains, spread over "
+    "the budget's latency range from the fastest to the slowest; 'all' for every one.",
+)
 @_opt("--max-retries", help="Retries of a candidate whose worker died.")
 @_opt("--input-size", help="Side of the deployment input the cost is priced at.")
 @_opt("--trial-timeout-s", help="Wall-time limit of one candidate's training.")

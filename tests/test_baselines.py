@@ -1,0 +1,111 @@
+"""The warm start's zoo baselines: how many, and which, a search trains beside its candidates."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+from rich.console import Console
+
+from nas.cli import main
+from nas.config import DEFAULT_BASELINES, SearchConfig, build_config
+from nas.errors import InputError
+from nas.evaluators.latency import load_table
+from nas.evaluators.nasbench_macro import described_dataset
+from nas.monitor import SearchMonitor
+from nas.pricing import price
+from nas.proposals import Proposer, spread_over_latency
+from nas.recipes import recipe_for
+from nas.recorder import Recorder
+from nas.search_spaces.space import load_space
+from nas.search_spaces.zoo import ZOO
+from nas.study import open_study
+
+
+def queued_baselines(**settings) -> list[str]:
+    """The baselines the product's proposer queues on an in-memory study, in queue order."""
+    config = SearchConfig(budget_mflops=150.0, target="armv8", space="mobile", **settings)
+    table = load_table(config.target)
+    space = load_space(config.space)
+    recipe = recipe_for(config)
+    study = open_study(config, optuna.storages.InMemoryStorage(), recipe)
+    recorder = Recorder(
+        study, config, space=space, table=table, recipe=recipe, data=described_dataset()
+    )
+    monitor = SearchMonitor(config.trials, console=Console(quiet=True), live=False)
+    proposer = Proposer(study, config, space=space, table=table, recorder=recorder, monitor=monitor)
+    proposer.enqueue_baselines()
+    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    return [trial.user_attrs["baseline"] for trial in waiting]
+
+
+def zoo_latencies_within(budget_mflops: float, target: str = "armv8") -> dict[str, float]:
+    config = SearchConfig(budget_mflops=budget_mflops, target=target)
+    table = load_table(target)
+    prices = {name: price(factory(), config, table) for name, factory in ZOO.items()}
+    return {name: cost.latency_ms for name, cost in prices.items() if cost.feasible}
+
+
+def test_spread_keeps_both_ends_and_fills_between() -> None:
+    latencies = {"a": 1.0, "b": 1.1, "c": 1.2, "d": 5.0, "e": 9.0, "f": 9.5, "g": 10.0}
+    assert spread_over_latency(latencies, 3) == ["a", "d", "g"]
+    assert spread_over_latency(latencies, 1) == ["g"]  # the one closest to the budget
+    assert spread_over_latency(latencies, 2) == ["a", "g"]
+    assert spread_over_latency(latencies, 0) == []
+    assert spread_over_latency(latencies, None) == sorted(latencies, key=latencies.get)
+    assert spread_over_latency(latencies, 7) == spread_over_latency(latencies, 50)
+    # The same networks whatever order they come in: the choice never depends on dict order.
+    reordered = dict(reversed(list(latencies.items())))
+    assert spread_over_latency(reordered, 4) == spread_over_latency(latencies, 4)
+
+
+def test_spread_is_even_in_latency_not_in_rank() -> None:
+    # Nine networks bunched at the fast end and two at the slow end: picking every third by rank
+    # would leave the slow half of the range with one yardstick; picking by latency does not.
+    latencies = {f"fast{i}": 1.0 + 0.1 * i for i in range(9)} | {"mid": 6.0, "slow": 11.0}
+    assert spread_over_latency(latencies, 3) == ["fast0", "mid", "slow"]
+
+
+def test_default_warm_start_trains_a_spread_of_the_zoo_under_the_budget() -> None:
+    within = zoo_latencies_within(150.0)
+    assert len(within) > DEFAULT_BASELINES  # the case the bound exists for
+    queued = queued_baselines()
+    assert len(queued) == DEFAULT_BASELINES
+    assert set(queued) == set(spread_over_latency(within, DEFAULT_BASELINES))
+    fastest, slowest = min(within, key=within.get), max(within, key=within.get)
+    assert fastest in queued and slowest in queued
+    assert all(within[name] <= within[slowest] for name in queued)
+
+
+def test_all_and_none() -> None:
+    within = zoo_latencies_within(150.0)
+    assert sorted(queued_baselines(baselines="all")) == sorted(within)
+    assert queued_baselines(baselines=0) == []
+
+
+@pytest.mark.parametrize("value", [-1, "many", 2.5, True])
+def test_a_bad_count_is_refused(value) -> None:
+    with pytest.raises(InputError, match="baselines"):
+        build_config({"baselines": value}, {})
+
+
+def test_a_config_file_and_a_flag_mean_the_same(tmp_path: Path) -> None:
+    assert build_config({"baselines": "all"}, {}).baselines == "all"
+    assert build_config({"baselines": "ALL"}, {}).baselines == "all"
+    assert build_config({"baselines": 2}, {}).baselines == 2
+    assert build_config({}, {}).baselines == DEFAULT_BASELINES
+
+
+@pytest.mark.parametrize("value", ["some", "-2"])
+def test_the_command_refuses_a_bad_count_in_one_line(
+    value: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(SystemExit) as exited:
+        main(["search", "--baselines", value])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2
+    assert "--baselines" in err and "Traceback" not in err
+    assert not (tmp_path / "nas.db").exists()  # refused before a study was opened
