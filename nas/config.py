@@ -30,9 +30,11 @@ from nas.storage import (
 
 _LIMITS = frozenset({"budget_mflops", "budget_params", "budget_ms", "trial_timeout_s"})
 """Settings whose absence means "no limit", which is what a user giving inf means."""
-SAMPLERS = ("tpe", "nsga2", "random", "bands")
+SAMPLERS = ("tpe", "nsga2", "random", "bands", "surrogate")
 """``bands`` is NSGA-II with every latency band from the space's fastest network to the budget
-covered (`nas.reach`); the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
+covered (`nas.reach`); ``surrogate`` chooses each candidate by the front it is expected to grow
+per second of training, from one model of every trial (`nas.acquisition`), covering the same
+bands; the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
 OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
 """Early-stopping rules: the median of finished curves at least as fast, or successive halving

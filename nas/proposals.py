@@ -11,7 +11,9 @@ interruption.
 This is the one place that chooses what to train, so a choice beyond the sampler's goes here
 behind the same `next`: with ``--sampler bands`` (`nas.reach`), a proposal is steered into the
 least-covered latency band before the sampler is asked, by queueing the chosen candidate's
-parameters, so the trial records exactly what trained.
+parameters, so the trial records exactly what trained. With ``--sampler surrogate``
+(`nas.acquisition`), every proposal is queued that way: the candidate of a priced pool expected to
+grow the front most per second of training, by a surrogate fitted on every trial so far.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from collections.abc import Mapping
 import optuna
 from optuna.trial import FrozenTrial, TrialState
 
+from nas.acquisition import SurrogateProposals
 from nas.config import ALL_BASELINES, SearchConfig
 from nas.coverage import Coverage
 from nas.errors import InputError, SearchFailed
@@ -34,7 +37,7 @@ from nas.recorder import Recorder
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
-from nas.study import requeue, requeue_orphans
+from nas.study import companion, requeue, requeue_orphans
 from nas.trials import Outcome, TrialAttrs, check_names
 
 MAX_FRUITLESS_ASKS = 300
@@ -66,8 +69,11 @@ class Proposer:
         self.trained = trained_archs(study)
         """Network key -> number of the trial that trained it to the end."""
         self.reach: Reach | None = None
-        """The latency bands steered by, with ``--sampler bands``; None: the sampler alone."""
-        if config.sampler == "bands":
+        """The latency bands steered by, with ``--sampler bands`` or ``surrogate``; None: the
+        sampler alone."""
+        self.surrogate: SurrogateProposals | None = None
+        """Chooses every proposal, with ``--sampler surrogate``."""
+        if config.sampler in ("bands", "surrogate"):
             searched, feasible = priced_latencies(study)
             try:
                 self.reach = Reach(
@@ -79,7 +85,12 @@ class Proposer:
                     feasible=feasible,
                 )
             except InputError as error:  # a table that cannot price the space's corners
-                monitor.say(f"--sampler bands: no latency bands ({error}); NSGA-II proposes alone")
+                alone = "NSGA-II" if config.sampler == "bands" else "random sampling"
+                monitor.say(
+                    f"--sampler {config.sampler}: no latency bands ({error}); {alone} proposes alone"
+                )
+        if config.sampler == "surrogate" and self.reach is not None:
+            self.surrogate = SurrogateProposals(self.reach, seed=config.seed)
 
     def next(self, in_flight: Mapping[str, int]) -> Job:
         """Ask until a feasible, new candidate comes up; record every other one on the way.
@@ -123,13 +134,24 @@ class Proposer:
         )
 
     def _steer(self, in_flight: Mapping[str, int]) -> None:
-        """Queue a candidate for the least-covered latency band when one is under-covered.
+        """Queue a candidate for the least-covered latency band when one is under-covered, or
+        (``--sampler surrogate``) the surrogate's choice for every proposal.
 
         Only when nothing is queued already (baselines, retries), since the study hands out
         queued trials first come, first served.
         """
         assert self.reach is not None
         if self.study.get_trials(deepcopy=False, states=(TrialState.WAITING,)):
+            return
+        if self.surrogate is not None:
+            confirm_study = companion(self.study)
+            chosen = self.surrogate.choose(
+                self.study.get_trials(deepcopy=False),
+                confirm_study.get_trials(deepcopy=False) if confirm_study else [],
+                lambda key: key in self.trained or key in in_flight,
+            )
+            if chosen is not None:
+                self.study.enqueue_trial(chosen)
             return
         band = self.reach.wanted()
         if band is None:

@@ -215,6 +215,21 @@ class Reach:
         self.exhausted.add((bands, band))
         return None
 
+    def pool(self, size: int, taken: Callable[[str], bool]) -> list[tuple[dict[str, Any], Arch]]:
+        """Up to `size` new candidates within budget (parameters and network), each drawn
+        pulled towards the fastest choices by a random amount, as `draw` draws, so the pool
+        spans the latency range; a network drawn twice is kept once."""
+        found: dict[str, tuple[dict[str, Any], Arch]] = {}
+        for _ in range(size):
+            draw = _Draw(self.prefer, self.rng.random(), self.rng)
+            arch = self.space.sample(draw)
+            key = arch.network_key()
+            if key in found or taken(key):
+                continue
+            if self.pricer.estimate(arch, key).feasible:
+                found[key] = (draw.params, arch)
+        return list(found.values())
+
 
 def steer_seed(config: SearchConfig, trials_so_far: int) -> int:
     """The draws' seed: the search's, moved on by the trials a resumed study holds (as the
