@@ -32,6 +32,7 @@ from nas.finalize import FinalizeResult
 from nas.front import TrainedRow, pareto_rows
 from nas.handoff import Workers, hand_off
 from nas.jobs import Job
+from nas.latency_order import CloseInLatency, close_in_latency
 from nas.lookup import check_lookup, evaluation_data, evaluation_task
 from nas.monitor import SearchMonitor
 from nas.outputs import write_outputs
@@ -78,6 +79,8 @@ class SearchResult:
     """What `--finalize` trained, when it was asked for."""
     counts: StudyCounts | None = None
     """Every count of the study (`nas.counts`), as `nas report` and pareto.json give them."""
+    close_in_latency: CloseInLatency | None = None
+    """Front neighbours closer in latency than the table's stated error (`nas.latency_order`)."""
 
 
 def search(config: SearchConfig, monitor: SearchMonitor | None = None) -> SearchResult:
@@ -431,6 +434,7 @@ class _Driver:
             counts=counts,
             wall_seconds=round(time.monotonic() - started, 2),
             interrupted=interrupted,
+            close_in_latency=close_in_latency(rows, self.table.metadata, self.table.target),
         )
 
 

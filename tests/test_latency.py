@@ -338,6 +338,11 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(
     assert metrics.n == 3 and 0 <= metrics.within_pct <= 100 and -1 <= metrics.kendall_tau <= 1
     assert report.speed is not None and report.speed.n == min(6, total)
     assert report.speed.ratio > 0 and report.speed.low <= report.speed.high
+    # Every kind in networks of the space it measured is priced from its own measurements.
+    trust = report.trust
+    assert {k.price for k in trust.kinds if k.priced} == {"measured"}
+    assert trust.identity["runtime"].startswith("onnxruntime") and trust.identity["threads"] == "1"
+    assert trust.error.pct == table.metadata.calibration.mape_fitted_pct
     json_path, png_path = write_report(report, tmp_path / "report")
     saved = json.loads(json_path.read_text())
     assert saved["metrics"]["random"]["n"] == 3 and saved["metrics"]["zoo"] is None

@@ -158,8 +158,11 @@ def test_a_small_space_round_trips_through_bundle_local_run_import_and_validate(
     code = nas(["lut", "validate", "--target", str(table_path), "--timings", str(bundle),
                  "--out", str(out)])  # fmt: skip
     assert code == 0
-    rows = json.loads((out / "validate_box.json").read_text())["rows"]
+    judged = json.loads((out / "validate_box.json").read_text())
+    rows = judged["rows"]
     assert [row["name"] for row in rows] == ["random_000", "random_001", "random_002"]
+    depthwise = next(k for k in judged["trust"]["kinds"] if k["kind"] == "depthwise")
+    assert depthwise["price"] == "measured" and depthwise["networks"] == 3
     for row in rows:
         rounds = sorted((bundle / "raw").glob(f"val_{row['name']}.r*.txt"))
         assert len(rounds) == 2

@@ -19,6 +19,7 @@ from tiny_search import TINY_SEARCH
 
 from nas.cli import main
 from nas.config import SearchConfig
+from nas.latency_order import close_in_latency
 from nas.search import search
 from nas.trials import OUTCOME_ATTR
 
@@ -91,6 +92,9 @@ def test_search_on_sqlite(local_ray, tmp_path: Path) -> None:
     assert document["config"]["budget_mflops"] == BUDGET
     assert (tmp_path / "out" / "trials.csv").read_text().count("\n") == len(study.trials) + 1
     assert study.user_attrs["latency_table"]["target"] == "armv8"
+    # Front neighbours closer than the table's stated error, as the study's table states it.
+    stored = study.user_attrs["latency_table"]
+    assert result.close_in_latency == close_in_latency(result.pareto, stored, "armv8")
 
 
 def test_search_on_postgresql(local_ray, postgres_url: str, tmp_path: Path) -> None:

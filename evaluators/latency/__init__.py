@@ -18,6 +18,9 @@ subsystem's own and may change shape freely:
     local_bench  the local mode's tool: a model file timed in its Python runtime
     bench_output the benchmark tools' outputs, read back
     device_import `nas lut import`: a table from a timed bundle
+    op_kinds     the kinds of work inside an operator (depthwise, split, ...) and their shapes
+    evidence     per kind, the measurements a table rests on and their shapes
+    trust        what a table is, the error it states, and per kind measured or extrapolated
     reports      what the `nas lut` commands print, made from the results above
 
 Building and validating need torch, onnxruntime and scipy; they load on first use, so pricing a
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
         validation_summary,
     )
     from nas.evaluators.latency.timing import BACKENDS
+    from nas.evaluators.latency.trust import StatedError, stated_error
     from nas.evaluators.latency.validate import (
         ValidationReport,
         validate_table,
@@ -90,6 +94,8 @@ _LAZY = {
     "listing_view": "reports",
     "validation_summary": "reports",
     "BACKENDS": "timing",
+    "StatedError": "trust",
+    "stated_error": "trust",
     "ValidationReport": "validate",
     "validate_table": "validate",
     "validate_with_timings": "validate",
@@ -126,6 +132,8 @@ __all__ = [
     "load_table",
     "shipped_tables",
     "OpCostModel",
+    "StatedError",
+    "stated_error",
     "ValidationReport",
     "build_table",
     "user_tables_dir",

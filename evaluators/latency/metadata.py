@@ -255,6 +255,9 @@ class TableMetadata(Record):
     bundle: BundleRecord | None = None
     cv_mape: Mapping[str, Any] | None = None
     """Held-out errors of the cost model a table was made from (the shipped armv8 table)."""
+    fit_evidence: Mapping[str, Any] | None = None
+    """What a cost model fitted to data outside the entries was fitted to, per operator kind
+    (`nas.evaluators.latency.evidence.fit_evidence`)."""
     entry_counts: Mapping[str, int] | None = None
     versions: Mapping[str, str] | None = None
 

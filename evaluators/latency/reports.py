@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from nas.evaluators.latency.metadata import AdaptedFrom, Calibration, TableMetadata
 from nas.evaluators.latency.table import LatencyTable, available_tables, load_table, shipped_tables
+from nas.evaluators.latency.trust import TableTrust, identity_line, table_trust
 
 if TYPE_CHECKING:
     from nas.evaluators.latency.adapt import AdaptReport
@@ -180,9 +181,72 @@ def validation_summary(
     unpriced = [row.name for row in report.rows if row.predicted_ms is None]
     if unpriced:
         parts.append(f"not priced by the table (no entry, no cost model): {', '.join(unpriced)}")
+    if report.trust is not None:
+        parts += trust_parts(report.trust, validated=True)
     json_path, png_path = written
     parts.append(f"wrote {json_path} and {png_path}")
     return parts
+
+
+# ---- how far to trust a table ------------------------------------------------------------------
+
+
+def trust_parts(trust: TableTrust, validated: bool = False, identity: bool = True) -> list[Part]:
+    """What the table is (unless `identity` is False), the error it states, and per operator
+    kind what its price rests on.
+
+    `validated`: the kinds were counted over the networks `nas lut validate` judged, and each
+    row gets the error of those that contain the kind.
+    """
+    error = trust.error.text() if trust.error else "none stated"
+    parts: list[Part] = []
+    if identity:
+        parts.append("; ".join(f"{name}: {value}" for name, value in trust.identity.items()))
+    parts.append(f"stated error: {error}")
+    shown = [k for k in trust.kinds if k.priced or k.evidence is not None]
+    columns = ["kind", "price", "why", "priced", "measured (n: shapes)", "held-out error"]
+    if validated:
+        columns += ["networks", "their error"]
+    rows = []
+    for k in shown:
+        evidence = k.evidence
+        row = [
+            k.kind,
+            k.price,
+            k.why,
+            k.priced,
+            f"{evidence.n}: {evidence.range_text()}" if evidence else "none",
+            _pct(evidence.held_out_mape_pct if evidence else None),
+        ]
+        if validated:
+            row += [k.networks, _pct(k.network_mape_pct)]
+        rows.append(row)
+    parts.append(TableView(f"Operator kinds: {trust.priced}", columns, rows))
+    parts.append(
+        "measured: every use is in an operator the table timed itself; fitted: priced by a "
+        "cost model within the shapes its data measured; extrapolated: no measurement of the "
+        f"kind, or shapes beyond them. Measured by: {'; '.join(trust.evidence.sources) or 'nothing'}"
+        + (
+            f"; held-out error: {'; '.join(trust.evidence.held_out)}"
+            if trust.evidence.held_out
+            else ""
+        )
+    )
+    if trust.unmeasured:
+        parts.append(
+            f"[yellow]no measurement behind: {', '.join(trust.unmeasured)}: priced by rates "
+            f"fitted to other kinds of work[/yellow]"
+        )
+    if trust.beyond_range:
+        parts.append(f"priced beyond the shapes measured: {', '.join(trust.beyond_range)}")
+    unused = [k.kind for k in trust.kinds if not k.priced and k.evidence is None]
+    if unused:
+        parts.append(f"never measured, not priced here: {', '.join(unused)}")
+    return parts
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{value:.1f}%"
 
 
 # ---- the tables there are, and one table ----------------------------------------------------
@@ -268,9 +332,13 @@ class TableSummary:
     counts: dict[str, int]
     """Entries by source: measured, model."""
     kinds: dict[str, KindSpan]
+    trust: TableTrust | None = None
+    """Per operator kind, what the prices rest on (`trust.table_trust`)."""
 
     @classmethod
-    def of(cls, table: LatencyTable) -> TableSummary:
+    def of(cls, table: LatencyTable, space: str | None = None) -> TableSummary:
+        """The summary of `table`, with the trust of its prices over the operators of its
+        spaces (or `space`) and the zoo networks."""
         counts = {
             source: sum(1 for e in table.entries.values() if e["source"] == source)
             for source in ("measured", "model")
@@ -282,7 +350,7 @@ class TableSummary:
             kind: KindSpan(len(v), round(min(v), 4), round(max(v), 4))
             for kind, v in sorted(times.items())
         }
-        return cls(table, counts, kinds)
+        return cls(table, counts, kinds, table_trust(table, space))
 
     def to_dict(self) -> dict[str, Any]:
         table = self.table
@@ -294,11 +362,15 @@ class TableSummary:
             **{f"n_{k}": v for k, v in self.counts.items()},
             "has_cost_model": table.cost_model is not None,
             "kinds": {kind: asdict(span) for kind, span in self.kinds.items()},
+            "trust": self.trust.to_dict() if self.trust else None,
         }
 
     def parts(self) -> list[Part]:
         table = self.table
-        lines: list[Part] = [f"[bold]{table.target}[/bold] ({table.path})"]
+        lines: list[Part] = [
+            f"[bold]{table.target}[/bold] ({table.path})",
+            identity_line(table.metadata),
+        ]
         lines += [f"  {name}: {value}" for name, value in sorted(table.metadata.to_dict().items())]
         lines.append(
             f"{len(table.entries)} entries ({self.counts['measured']} measured, "
@@ -312,4 +384,6 @@ class TableSummary:
                 [[k, v.n, v.min_ms, v.max_ms] for k, v in self.kinds.items()],
             )
         )
+        if self.trust is not None:
+            lines += trust_parts(self.trust, identity=False)
         return lines

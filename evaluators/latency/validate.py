@@ -39,8 +39,10 @@ from nas.evaluators.latency.timing import (
     measure,
     op_input_shape,
 )
+from nas.evaluators.latency.trust import TableTrust, kind_trust
 from nas.search_spaces.arch import Arch
 from nas.search_spaces.builder import build_op
+from nas.search_spaces.signatures import arch_signatures
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
 
@@ -131,6 +133,8 @@ class ValidationReport:
     rows: list[Row]
     settings: dict[str, Any] = field(default_factory=dict)
     speed: SpeedCheck | None = None
+    trust: TableTrust | None = None
+    """The table's identity, stated error and per-kind trust over the networks judged."""
 
     def metrics(self, group: str) -> Metrics | None:
         return Metrics.of([row for row in self.rows if row.group == group])
@@ -179,7 +183,23 @@ class ValidationReport:
                 for group in ("random", "zoo")
             },
             "rows": [{**asdict(row), "error_pct": row.error_pct} for row in self.rows],
+            "trust": self.trust.to_dict() if self.trust else None,
         }
+
+    def with_trust(self, table: LatencyTable) -> ValidationReport:
+        """This report with the per-kind trust over its networks' operators, each kind with
+        the error of the judged networks that contain it (`trust.kind_trust`)."""
+        shape = tuple(self.settings["input"])
+        classes = int(self.settings["num_classes"])
+        networks = [
+            (arch_signatures(Arch.from_string(row.arch), shape, classes), row.error_pct)
+            for row in self.rows
+            if row.predicted_ms is not None
+        ]
+        errors = [(sigs, error) for sigs, error in networks if error is not None]
+        what = f"operators of the {len(networks)} networks judged at {shape[1]}x{shape[2]}"
+        self.trust = kind_trust(table, (sig for sigs, _ in networks for sig in sigs), what, errors)
+        return self
 
 
 def priced_row(
@@ -304,7 +324,7 @@ def validate_table(
     for row, timing in zip(timed, timings):
         row.measured_ms = timing.ms
         row.spread_ms = timing.spread_ms
-    return ValidationReport(
+    report = ValidationReport(
         target=table.target,
         table_path=str(table.path),
         rows=rows,
@@ -328,6 +348,7 @@ def validate_table(
             "cold_ms_per_mb": table.cold_ms_per_mb,
         },
     )
+    return report.with_trust(table)
 
 
 def validate_with_timings(
@@ -360,7 +381,7 @@ def validate_with_timings(
         row.spread_ms = bundle.spread_ms(model["id"])
         rows.append(row)
     device = bundle.device
-    return ValidationReport(
+    report = ValidationReport(
         target=table.target,
         table_path=str(table.path),
         rows=rows,
@@ -383,6 +404,7 @@ def validate_with_timings(
             "cold_ms_per_mb": table.cold_ms_per_mb,
         },
     )
+    return report.with_trust(table)
 
 
 def check_bundle_fits(

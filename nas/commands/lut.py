@@ -441,10 +441,19 @@ def list_(as_json: bool) -> None:
 
 @command.command("show")
 @click.argument("target", metavar="TARGET|FILE")
-@click.option("--json", "as_json", is_flag=True, help="Print metadata and entry counts as JSON.")
-def show(target: str, as_json: bool) -> None:
-    """Show a table's metadata and what its entries are made of."""
-    summary = TableSummary.of(load_table(target))
+@click.option(
+    "--space",
+    default=None,
+    help="Count operator kinds over this space's operators (and the zoo's) [default: the "
+    "spaces the table was built for].",
+)
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print metadata, entry counts and trust as JSON."
+)
+def show(target: str, space: str | None, as_json: bool) -> None:
+    """Show what a table is, what its entries are made of, and per operator kind whether its
+    prices rest on measurements or are extrapolated."""
+    summary = TableSummary.of(load_table(target), space)
     if as_json:
         echo_json(summary.to_dict())
         return

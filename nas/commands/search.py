@@ -304,6 +304,8 @@ def _print_result(result: SearchResult) -> None:
         [*FRONT_HEADERS, "arch"],
         rows,
     )
+    if result.close_in_latency is not None:
+        console.print(result.close_in_latency.line(), highlight=False, markup=False, soft_wrap=True)
     console.print(
         f"{counts.sentence()}; in {result.wall_seconds / 60:.1f} min; "
         f"results in {result.out_dir}/ (pareto.json, trials.csv)",

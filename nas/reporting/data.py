@@ -16,6 +16,7 @@ from nas.counts import StudyCounts
 from nas.coverage import Coverage
 from nas.errors import InputError
 from nas.front import TrainedRow, mark_ties, pareto_front, trained_rows
+from nas.latency_order import CloseInLatency, close_in_latency
 from nas.search_spaces.zoo import ZOO
 from nas.storage import mask_password
 from nas.study import count_outcomes
@@ -58,6 +59,9 @@ class ReportData:
     coverage: Coverage | None = None
     """Trained candidates per latency band and against each zoo network within the budget
     (`nas.coverage`); None where the study's space or latency table cannot be read here."""
+    close_in_latency: CloseInLatency | None = None
+    """Front neighbours closer in latency than the stated error of the table the study was
+    priced with (`nas.latency_order`)."""
 
     @property
     def budget_mflops(self) -> float | None:
@@ -94,6 +98,7 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
     notes: list[str] = []
     zoo = _zoo_marks(study, rows, config, target, notes)
     coverage = _coverage(study, attrs, rows, notes)
+    front = mark_ties(pareto_front(rows))
     return ReportData(
         study_name=study.study_name,
         storage=mask_password(storage_url),
@@ -102,11 +107,12 @@ def collect(study: optuna.Study, storage_url: str) -> ReportData:
         target=target,
         counts=StudyCounts.of(study),
         trained=rows,
-        front=mark_ties(pareto_front(rows)),
+        front=front,
         mflops_front=_mflops_front(rows),
         zoo=zoo,
         notes=notes,
         coverage=coverage,
+        close_in_latency=close_in_latency(front, attrs.latency_table, target),
     )
 
 

@@ -104,6 +104,8 @@ def _front_section(data: ReportData) -> list[str]:
             f"{row.latency_ms:.2f} | {row.mflops:.1f} | {row.params:,} | "
             f"{data.zoo_name(row) or ''} | `{row.arch}` |"
         )
+    if data.close_in_latency is not None:
+        lines += ["", data.close_in_latency.line() + "."]
     return lines + [
         "",
         "Export one: `nas export --study "
