@@ -2,14 +2,14 @@
 per second of training.
 
 Every proposal draws a pool of new candidates within budget across the whole latency range
-(`nas.reach.Reach.pool`), prices them from their signatures, and asks the surrogate fitted on
-every training so far (`nas.surrogate`) for each one's accuracy and uncertainty. Latency is known
-before training, so the expected gain in the accuracy-latency hypervolume has a closed form
-(`expected_hypervolume_gain`): the expected improvement over the front's accuracy, summed over
-the latency it would newly dominate. It is divided by the expected training seconds
-(`TrainingCost`), and the best candidate's parameters are queued. The bands are covered as under
-``--sampler bands``: while a latency band is under-covered, the choice is made among the pool's
-candidates in that band.
+(`nas.reach.Reach.pool`; when it holds none, NSGA-II proposes), prices them from their
+signatures, and asks the surrogate fitted on every training so far (`nas.surrogate`) for each
+one's accuracy and uncertainty. Latency is known before training, so the expected gain in the
+accuracy-latency hypervolume has a closed form (`expected_hypervolume_gain`): the expected
+improvement over the front's accuracy, summed over the latency it would newly dominate. It is
+divided by the expected training seconds (`TrainingCost`), and the best candidate's parameters
+are queued. The bands are covered as under ``--sampler bands``: while a latency band is
+under-covered, the choice is made among the pool's candidates in that band.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from nas.surrogate import Candidate, Observation, Surrogate, observations, prior
 
 POOL = 1024
 """Candidates drawn per proposal (those over budget, trained or drawn twice are dropped)."""
+SCOUT = 64
+"""Draws per proposal once a whole pool held nothing new, until one does again: a budget that
+leaves little of the space is then left to the sampler without a thousand draws per ask."""
 
 
 def expected_hypervolume_gain(
@@ -92,6 +95,7 @@ class SurrogateProposals:
     def __init__(self, reach: Reach, seed: int) -> None:
         self.reach = reach
         self.seed = seed
+        self.draws = POOL
 
     def choose(
         self,
@@ -102,7 +106,8 @@ class SurrogateProposals:
         """Parameters of the candidate to train next, or None when the pool holds nothing new
         (the study's sampler proposes then). `trials`/`confirms`: the study's and its confirm
         study's trials; `taken`: whether a network key is trained or training."""
-        drawn = self.reach.pool(POOL, taken)
+        drawn = self.reach.pool(self.draws, taken)
+        self.draws = POOL if drawn else SCOUT
         if not drawn:
             return None
         pricer = self.reach.pricer

@@ -85,9 +85,8 @@ class Proposer:
                     feasible=feasible,
                 )
             except InputError as error:  # a table that cannot price the space's corners
-                alone = "NSGA-II" if config.sampler == "bands" else "random sampling"
                 monitor.say(
-                    f"--sampler {config.sampler}: no latency bands ({error}); {alone} proposes alone"
+                    f"--sampler {config.sampler}: no latency bands ({error}); NSGA-II proposes alone"
                 )
         if config.sampler == "surrogate" and self.reach is not None:
             self.surrogate = SurrogateProposals(self.reach, seed=config.seed)

@@ -47,7 +47,9 @@ def make_sampler(config: SearchConfig, trials_so_far: int = 0) -> optuna.sampler
             return optuna.samplers.TPESampler(
                 seed=seed, multivariate=True, group=True, n_startup_trials=8
             )
-        if config.sampler in ("nsga2", "bands"):  # bands steers NSGA-II (nas.reach)
+        # bands steers NSGA-II (nas.reach); surrogate queues its own choices and leaves NSGA-II
+        # the proposals its pool has none for (nas.acquisition)
+        if config.sampler in ("nsga2", "bands", "surrogate"):
             return optuna.samplers.NSGAIISampler(seed=seed, population_size=8)
     return optuna.samplers.RandomSampler(seed=seed)
 
