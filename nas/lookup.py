@@ -40,7 +40,7 @@ def evaluation_data(config: SearchConfig, space: SearchSpace) -> tuple[Dataset, 
             config.dataset,
             config.data_dir,
             seed=config.seed,
-            limit_train=config.limit_train,
+            limit_train=config.proxy_setting("limit_train") or None,
             mixed_sizes_at=config.proxy_setting("proxy_resolution") or None,
         )
         return data, data

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import optuna
 import pytest
 from optuna.trial import TrialState
@@ -109,3 +110,21 @@ def test_the_command_refuses_a_bad_count_in_one_line(
     assert exited.value.code == 2
     assert "--baselines" in err and "Traceback" not in err
     assert not (tmp_path / "nas.db").exists()  # refused before a study was opened
+
+
+def test_the_quick_start_trains_on_part_of_the_embedded_images_unless_told() -> None:
+    """The embedded dataset's default subset keeps the README's first command short; 0 takes
+    every image, and a named dataset trains on all of its own unless told."""
+    from nas.lookup import evaluation_data
+
+    space = load_space("tiny")
+    default, _ = evaluation_data(SearchConfig(), space)
+    every, _ = evaluation_data(SearchConfig(limit_train=0), space)
+    assert len(default.train_labels) == 6000
+    assert len(every.train_labels) == 9000
+    # The validation split is the same images either way: a subset never moves them.
+    assert np.array_equal(default.val_labels, every.val_labels)
+    assert np.bincount(default.train_labels).min() >= 590  # stratified: every class kept
+    assert SearchConfig(dataset="cifar10").proxy_setting("limit_train") is None
+    with pytest.raises(InputError, match="--limit-train"):
+        SearchConfig(limit_train=-1)

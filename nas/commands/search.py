@@ -78,7 +78,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
     + ".",
 )
 @_opt("--data-dir", help="Where the dataset's files are (not needed for the embedded default).")
-@_opt("--limit-train", help="Train on at most this many images (stratified subset).")
+@_opt(
+    "--limit-train",
+    help="Train on at most this many images (stratified subset); 0: all "
+    f"[default: {proxy_defaults('limit_train', 'all')}].",
+)
 @_opt(
     "--trials",
     help="How many searched candidates to train (over-budget ones and the "
