@@ -39,7 +39,7 @@ OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
 """Early-stopping rules: the median of finished curves at least as fast, or successive halving
 over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
-DEFAULT_SAMPLER = "bands"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
+DEFAULT_SAMPLER = "surrogate"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
 
 DEFAULT_BASELINES = 4
 """Zoo baselines a warm start trains at most, spread over the budget's latency range: enough to

@@ -153,9 +153,11 @@ def _opt(*names: str, help: str, **kwargs: Any):
 @_opt("--force", is_flag=True, help="With --resume: allow another budget, target or space.")
 @_opt(
     "--sampler",
-    help="How candidates are proposed: bands (NSGA-II, with proposals steered so that every "
-    "latency band from the space's fastest network to the budget gets candidates), nsga2, tpe "
-    f"or random (Optuna's samplers alone) [default: {DEFAULT_SAMPLER}].",
+    help="How candidates are proposed: surrogate (each candidate chosen from a priced pool by "
+    "the front it is expected to grow per second of training, from one model of every trial so "
+    "far, covering the latency bands as bands does), bands (NSGA-II, with proposals steered so "
+    "that every latency band from the space's fastest network to the budget gets candidates), "
+    f"nsga2, tpe or random (Optuna's samplers alone) [default: {DEFAULT_SAMPLER}].",
 )
 @_opt(
     "--objective",
