@@ -62,3 +62,17 @@ def local_ray():
             time.sleep(10 * attempt)
     yield
     ray.shutdown()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Group the tests for pytest-xdist's ``--dist loadgroup`` (pyproject.toml).
+
+    A module's tests share module-scoped fixtures (a local Ray, trained models), which every
+    process that ran one of them would build again, so a module is one group. Every test that
+    uses the PostgreSQL server is in one group, whatever its module: the outage tests stop and
+    restart that server, which would fail a PostgreSQL test running beside them.
+    """
+    for item in items:
+        uses_postgresql = "postgres_url" in getattr(item, "fixturenames", ())
+        group = "postgresql" if uses_postgresql else item.nodeid.split("::", 1)[0]
+        item.add_marker(pytest.mark.xdist_group(group))
