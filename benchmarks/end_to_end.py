@@ -24,11 +24,21 @@ and figure from whatever is recorded.
     python benchmarks/end_to_end.py --snapshot      # consistent copy into the repository
     python benchmarks/end_to_end.py --report-only   # table + figure from the snapshot
 
-``--scheduler asha`` runs the same benchmark as a second arm, in its own study of the same
-database: MO-ASHA in place of the median rule, with more candidates so that the search spends
-about the compute the median arm spent. Both arms train the same proxy recipe, pinned here (4
-epochs, strides as deployed), so the scheduler is the only difference; the zoo networks' final
-runs (same recipe, seeds and data) are shared from the median arm rather than trained twice.
+Two editions, each its own study, work copy and snapshot, so that the first stays reportable:
+
+- ``--edition 2`` (the default) runs the search with the product's defaults for an image folder
+  (`nas.config.PROXY_DEFAULTS`: two epochs at the data's own 32x32 with the stride plan, the
+  proxy the proxy-ranking benchmark chose; the default sampler; the dataset's confirm seeds) on
+  the same 10,000-image subset that benchmark judged the proxy on, and finalizes with the
+  search's recipe lengthened (`nas.recipes.final_recipe`: the stride plan applied to zoo and
+  searched networks alike, as a user training at 32x32 would), with three seeds. Its first run
+  takes the defaults of the day; a resumed run reads the proxy back from the study, so a later
+  change of the defaults never mixes two recipes in one study.
+- ``--edition 1`` is the study of 2026-12-02: a proxy pinned here (4 epochs, strides as
+  deployed), 10 final epochs, two seeds. ``--scheduler asha`` runs it as a second arm, in its
+  own study of the same database: MO-ASHA in place of the median rule, with more candidates so
+  that the search spends about the compute the median arm spent; the zoo networks' final runs
+  (same recipe, seeds and data) are shared from the median arm rather than trained twice.
 """
 
 from __future__ import annotations
@@ -54,13 +64,27 @@ SECTION = "end-to-end"
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results" / "end_to_end"
 FIGURE = HERE / "figures" / "end_to_end_final.png"
-DEFAULT_WORK = Path("/tmp/nas-bench/e2e")
 DEFAULT_DATA = Path("/tmp/nas-bench/cifar10")
 STUDY = "e2e-mobile-armv8-150mflops-cifar10"
-DATABASE = "study.db"
+EDITIONS = (1, 2)
+LATEST = 2
 PROXY_EPOCHS = 4
-"""The proxy both arms train (strides as deployed, the data's own resolution), pinned so that a
-change of the search's defaults never changes a resumed arm's recipe."""
+"""Edition 1's proxy (strides as deployed, the data's own resolution), pinned so that a change
+of the search's defaults never changes a resumed arm's recipe."""
+TRIAL_TIMEOUT_S = 6 * 3600.0
+"""Edition 2's wall-time guard per proxy run: it runs at the lowest priority beside other work,
+where a run's wall time measures the machine's load more than the run, and the recipe's own
+guard would fail candidates the load starved; a guard change is one a resumed search may make."""
+EDITION_DEFAULTS: dict[int, dict[str, Any]] = {
+    1: {"top": 3, "final_epochs": 10, "final_seeds": 2, "confirm_seeds": 2},
+    2: {"top": 6, "final_epochs": 3, "final_seeds": 3, "confirm_seeds": None, "trials": 48},
+}
+"""Edition 2's size: six picks, so that the zoo's latencies (twelve networks, several a few
+tenths of a millisecond apart) each meet a searched network chosen for them; three seeds, the
+fewest that give Welch's test three runs a side; and the final epochs that keep the whole run
+(search, confirm, finalize) near six hours of two cores, estimated from the training throughput
+the proxy-ranking benchmark measured with the stride plan at 32x32 (BENCHMARKS.md, end-to-end
+section, edition 2, gives the estimate and its inputs)."""
 ARM_TRIALS = {"median": 40, "asha": 80}
 """Candidates per arm: MO-ASHA with eta 3 stops two in three after the first of four epochs, so
 about twice as many candidates cost what the median arm's 40 cost (the report gives both
@@ -72,7 +96,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
-    parser.add_argument("--work-dir", type=Path, default=DEFAULT_WORK)
+    parser.add_argument(
+        "--edition",
+        type=int,
+        choices=EDITIONS,
+        default=LATEST,
+        help="which study: 2, today's defaults (default); 1, the pinned proxy of 2026-12-02",
+    )
+    parser.add_argument(
+        "--work-dir", type=Path, default=None, help="[default: per edition, under /tmp]"
+    )
     parser.add_argument(
         "--limit-train",
         type=int,
@@ -89,10 +122,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--trials", type=int, default=None, help="searched candidates [default: per arm]"
     )
-    parser.add_argument("--confirm-seeds", type=int, default=2)
-    parser.add_argument("--top", type=int, default=3, help="searched networks finalized")
-    parser.add_argument("--final-epochs", type=int, default=10)
-    parser.add_argument("--final-seeds", type=int, default=2)
+    parser.add_argument("--confirm-seeds", type=int, default=None, help="[default: per edition]")
+    parser.add_argument(
+        "--top", type=int, default=None, help="searched networks finalized [default: per edition]"
+    )
+    parser.add_argument("--final-epochs", type=int, default=None, help="[default: per edition]")
+    parser.add_argument("--final-seeds", type=int, default=None, help="[default: per edition]")
     parser.add_argument("--budget-mflops", type=float, default=150.0)
     parser.add_argument("--target", default="armv8")
     parser.add_argument("--space", default="mobile")
@@ -105,28 +140,91 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="report only: the arms side by side (compute, finalized picks, tests between them)",
     )
     args = parser.parse_args(argv)
-    args.work_dir = args.work_dir.expanduser().resolve()
-    args.data_dir = args.data_dir.expanduser().resolve()
+    if args.edition != 1 and (args.scheduler != "median" or args.compare_schedulers):
+        parser.error("--scheduler asha and --compare-schedulers belong to --edition 1")
+    for name, value in EDITION_DEFAULTS[args.edition].items():
+        if getattr(args, name, None) is None:
+            setattr(args, name, value)
     if args.trials is None:
         args.trials = ARM_TRIALS[args.scheduler]
-    args.study = study_name(args.scheduler)
+    work = args.work_dir or default_work_dir(args.edition)
+    args.work_dir = work.expanduser().resolve()
+    args.data_dir = args.data_dir.expanduser().resolve()
+    args.study = study_name(args.scheduler, args.edition)
     return args
 
 
+def default_work_dir(edition: int) -> Path:
+    return Path("/tmp/nas-bench/e2e") if edition == 1 else Path("/tmp/nas-bench/e2e-new")
+
+
+def _suffix(edition: int) -> str:
+    return "" if edition == 1 else f"-v{edition}"
+
+
+def database_name(edition: int) -> str:
+    """The study database's file name, in the work copy and in the snapshot alike."""
+    return f"study{_suffix(edition)}.db"
+
+
+def snapshot_path(args: argparse.Namespace) -> Path:
+    return RESULTS / database_name(args.edition)
+
+
 def command_file(args: argparse.Namespace) -> str:
-    return "command.txt" if args.scheduler == "median" else f"command-{args.scheduler}.txt"
+    arm = "" if args.scheduler == "median" else f"-{args.scheduler}"
+    return f"command{arm}{_suffix(args.edition)}.txt"
 
 
-def study_name(scheduler: str) -> str:
-    return STUDY if scheduler == "median" else f"{STUDY}-{scheduler}"
+def study_name(scheduler: str, edition: int = 1) -> str:
+    return (STUDY if scheduler == "median" else f"{STUDY}-{scheduler}") + _suffix(edition)
 
 
 def work_database(args: argparse.Namespace) -> Path:
-    return args.work_dir / DATABASE
+    return args.work_dir / database_name(args.edition)
 
 
 def storage_url(path: Path) -> str:
     return f"sqlite:///{path}"
+
+
+def search_settings(args: argparse.Namespace, resume: bool) -> dict[str, Any]:
+    """The sampler and the proxy's epochs, resolution and stride plan: edition 1's pinned ones;
+    for edition 2, those its study recorded when resumed, else the defaults of the day (None:
+    the dataset's), so that a change of the defaults never mixes two searches in one study."""
+    if args.edition == 1:
+        return {
+            "sampler": "nsga2",
+            "epochs": PROXY_EPOCHS,
+            "proxy_resolution": 0,
+            "min_final_map": 0,
+        }
+    config, recipe = recorded(work_database(args), args.study) if resume else ({}, {})
+    if not recipe:
+        return {
+            "sampler": config.get("sampler", DEFAULT_SAMPLER),
+            "epochs": None,
+            "proxy_resolution": None,
+            "min_final_map": None,
+        }
+    return {
+        "sampler": config.get("sampler", DEFAULT_SAMPLER),
+        "epochs": recipe["epochs"],
+        "proxy_resolution": recipe.get("resolution") or 0,
+        "min_final_map": recipe.get("min_final_map", 0),
+    }
+
+
+def recorded(database: Path, name: str) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The search configuration and proxy recipe study `name` was started with."""
+    import optuna
+
+    storage = optuna.storages.RDBStorage(storage_url(database))
+    try:
+        attrs = StudyAttrs.of(optuna.load_study(study_name=name, storage=storage))
+        return attrs.config or {}, attrs.recipe or {}
+    finally:
+        storage.engine.dispose()
 
 
 def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
@@ -138,13 +236,11 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         data_dir=str(args.data_dir),
         limit_train=args.limit_train,
         trials=args.trials,
-        epochs=PROXY_EPOCHS,
-        proxy_resolution=0,
-        min_final_map=0,
+        **search_settings(args, resume),
         scheduler=args.scheduler,
         reduction_factor=args.reduction_factor,
         cpus_per_trial=1,
-        sampler=DEFAULT_SAMPLER,
+        trial_timeout_s=None if args.edition == 1 else TRIAL_TIMEOUT_S,
         seed=0,
         warm_start=True,
         baselines=ALL_BASELINES,  # every hand-designed network under the budget is a yardstick
@@ -175,7 +271,7 @@ def run(args: argparse.Namespace) -> None:
 
     args.work_dir.mkdir(parents=True, exist_ok=True)
     database = work_database(args)
-    snapshot = RESULTS / DATABASE
+    snapshot = snapshot_path(args)
     if not database.exists() and snapshot.exists():
         log(f"no work copy: continuing from the snapshot {snapshot}")
         shutil.copyfile(snapshot, database)
@@ -194,7 +290,7 @@ def run(args: argparse.Namespace) -> None:
     from nas.finalize import FinalizeOptions, finalize
 
     if args.scheduler != "median":
-        shared = share_zoo_finals(database, args.study)
+        shared = share_zoo_finals(database, args.study, study_name("median", args.edition))
         log(f"finalize: {shared} zoo runs shared from the median arm")
     log("finalize")
     final = finalize(
@@ -213,7 +309,7 @@ def run(args: argparse.Namespace) -> None:
     log(f"finalize: {final.n_finished} runs finished, {(time.monotonic() - started) / 60:.1f} min")
 
 
-def share_zoo_finals(database: Path, arm_study: str) -> int:
+def share_zoo_finals(database: Path, arm_study: str, median_study: str) -> int:
     """Copy the median arm's finished zoo runs into `arm_study`'s final study; return how many.
 
     Finalize trains the zoo networks with the study's proxy recipe lengthened, on all training
@@ -226,7 +322,7 @@ def share_zoo_finals(database: Path, arm_study: str) -> int:
 
     storage = optuna.storages.RDBStorage(storage_url(database))
     try:
-        source = optuna.load_study(study_name=f"{STUDY}{FINAL_SUFFIX}", storage=storage)
+        source = optuna.load_study(study_name=f"{median_study}{FINAL_SUFFIX}", storage=storage)
         target = companion(
             optuna.load_study(study_name=arm_study, storage=storage),
             create=True,
@@ -278,7 +374,7 @@ def report(args: argparse.Namespace) -> str:
     from nas.reporting.final import final_figure, final_summary_markdown
     from nas.select import open_existing_storage, pick_study
 
-    source = work_database(args) if work_database(args).exists() else RESULTS / DATABASE
+    source = work_database(args) if work_database(args).exists() else snapshot_path(args)
     storage = open_existing_storage(storage_url(source))
     try:
         study = pick_study(storage, args.study)
@@ -296,19 +392,22 @@ def report(args: argparse.Namespace) -> str:
 
 
 def figure_path(args: argparse.Namespace) -> Path:
-    return (
-        FIGURE
-        if args.scheduler == "median"
-        else FIGURE.with_stem(f"{FIGURE.stem}_{args.scheduler}")
-    )
+    arm = "" if args.scheduler == "median" else f"_{args.scheduler}"
+    edition = "" if args.edition == 1 else f"_v{args.edition}"
+    return FIGURE.with_stem(f"{FIGURE.stem}{arm}{edition}")
 
 
 def section_name(args: argparse.Namespace) -> str:
-    return SECTION if args.scheduler == "median" else f"{SECTION}-{args.scheduler}"
+    arm = "" if args.scheduler == "median" else f"-{args.scheduler}"
+    return f"{SECTION}{arm}{_suffix(args.edition)}"
 
 
 def fidelity_cost(args: argparse.Namespace) -> str:
-    return FIDELITY_COST.format(trials=args.trials)
+    if args.edition == 1:
+        return FIDELITY_COST.format(trials=args.trials)
+    return FIDELITY_COST_V2.format(
+        trials=args.trials, epochs=args.final_epochs, seeds=args.final_seeds
+    )
 
 
 FIDELITY_COST = (
@@ -323,10 +422,21 @@ FIDELITY_COST = (
 )
 
 
+FIDELITY_COST_V2 = (
+    "What about six hours on two cores costs in fidelity: {trials} searched candidates sample a "
+    "space of about 10^37 architectures thinly, and the two-epoch proxy ranks candidates a few "
+    'points apart no better than their seed-to-seed noise (sections "Proxy fidelity" and '
+    '"Proxy ranking"), so the picks are the search\'s best guesses; {epochs} final epochs on '
+    "50,000 images at 32x32 with the stride plan are what fits beside {seeds} seeds of every "
+    "network, a short schedule that favours fast-converging networks; a `tie` means the "
+    "difference was not resolved by {seeds} seeds a side, not that the networks are equal."
+)
+
+
 def _settings_text(args: argparse.Namespace, study: Any) -> str:
     attrs = StudyAttrs.of(study)
     config, recipe = attrs.config or {}, attrs.recipe or {}
-    snapshot = (RESULTS / DATABASE).relative_to(HERE.parent)
+    snapshot = snapshot_path(args).relative_to(HERE.parent)
     recorded = RESULTS / command_file(args)
     run_command = recorded.read_text().strip() if recorded.exists() else command_line()
     return (
@@ -336,14 +446,28 @@ def _settings_text(args: argparse.Namespace, study: Any) -> str:
         f"{_scheduler_text(config)}, {config.get('trials')} searched candidates "
         f"plus the zoo baselines under {config.get('budget_mflops'):g} MFLOPs on "
         f"`{config.get('target')}`, space `{config.get('space')}`; proxy {recipe.get('epochs')} "
-        f"epochs on {config.get('limit_train')} training images (stratified) with the driver's "
-        f"validation split; confirm: {config.get('confirm_seeds')} more seeds of each front "
+        f"epochs ({_geometry_text(recipe)}) on {config.get('limit_train')} training images "
+        f"(stratified) with the driver's validation split; confirm: {_confirm_seeds(config)} more seeds of each front "
         f"member and baseline. Finalize: the top {args.top} searched networks of the confirmed "
         f"front and every zoo network under the budget, {args.final_epochs} epochs on the full "
         f"50,000-image training split, {args.final_seeds} seeds each, the test split (10,000 "
         f"images) scored once per run. Raw results: `{snapshot}` (the study database; "
         f"`nas report --storage sqlite:///{snapshot} --study {args.study}` shows it)."
     )
+
+
+def _confirm_seeds(config: dict[str, Any]) -> int:
+    given = config.get("confirm_seeds")
+    if given is not None:
+        return int(given)
+    return SearchConfig(dataset=config.get("dataset", "imagefolder")).seeds_to_confirm
+
+
+def _geometry_text(recipe: dict[str, Any]) -> str:
+    size = f"{recipe['resolution']}x{recipe['resolution']}" if recipe.get("resolution") else "32x32"
+    plan = recipe.get("min_final_map") or 0
+    geometry = f"stride plan, last map at least {plan}x{plan}" if plan else "strides as deployed"
+    return f"{size}, {geometry}"
 
 
 def _scheduler_text(config: dict[str, Any]) -> str:
@@ -427,17 +551,13 @@ def _space_reach_text(study: Any) -> str:
     import optuna
 
     from nas.evaluators.latency import load_table
-    from nas.finalize import study_config
+    from nas.finalize import study_config, zoo_under_budget
     from nas.pricing import price
     from nas.search_spaces.space import load_space
 
     config = study_config(study)
     space, table = load_space(config.space), load_table(config.target)
-    zoo = sorted(
-        trial.user_attrs["latency_ms"]
-        for trial in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if trial.user_attrs.get("baseline")
-    )
+    zoo = sorted(pick.latency_ms for pick in zoo_under_budget(study, config))
     draws = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
     feasible = []
     for _ in range(SPACE_DRAWS):
@@ -481,7 +601,7 @@ def compare_schedulers(args: argparse.Namespace) -> str:
     from nas.reporting.final import compare_final, final_rows
     from nas.select import open_existing_storage, pick_study
 
-    source = work_database(args) if work_database(args).exists() else RESULTS / DATABASE
+    source = work_database(args) if work_database(args).exists() else snapshot_path(args)
     storage = open_existing_storage(storage_url(source))
     try:
         arms = {name: pick_study(storage, study_name(name)) for name in ARM_TRIALS}
@@ -551,13 +671,13 @@ def _planned_final_runs(args: argparse.Namespace, study: Any) -> int | None:
 def main() -> None:
     args = parse_args()
     if args.snapshot:
-        copy_database(work_database(args), RESULTS / DATABASE)
+        copy_database(work_database(args), snapshot_path(args))
         (RESULTS / command_file(args)).write_text(
             (args.work_dir / command_file(args)).read_text()
             if (args.work_dir / command_file(args)).exists()
             else command_line() + "\n"
         )
-        print(f"copied {work_database(args)} to {RESULTS / DATABASE}")
+        print(f"copied {work_database(args)} to {snapshot_path(args)}")
         return
     if args.compare_schedulers:
         body = compare_schedulers(args)
@@ -585,6 +705,7 @@ def main() -> None:
     body = report(args)
     print(body)
     arm = "" if args.scheduler == "median" else f" ({args.scheduler} arm)"
+    arm += "" if args.edition == 1 else f", edition {args.edition} (today's defaults)"
     write_section(
         section_name(args),
         f"End to end at {args.budget_mflops:g} MFLOPs on {args.target}: the search's pick, "
