@@ -82,7 +82,7 @@ two epochs at 16x16, batch 32, on a stratified 2,000-image subset (126 steps). T
 (2 epochs at 24x24, batch 128, on 45,000 images) costs a shared two-core machine tens of times
 more per network, and a design space is judged on dozens of networks, not on one."""
 BOOTSTRAP = 2000
-MAX_DRAWS = 200_000
+MAX_DRAWS = 20_000
 """Draws allowed to fill one latency bin; a space that cannot reach a bin is a bad --band."""
 
 
@@ -149,7 +149,7 @@ def sample_space(
     found: list[Arch] = []
     seen: set[str] = set()
     spare: dict[int, list[Arch]] = {b: [] for b in range(plan.bins)}
-    for position, wanted in enumerate(plan.bin_order()):
+    for wanted in plan.bin_order():
         draws = 0
         while not spare[wanted]:
             draws += 1
@@ -168,7 +168,6 @@ def sample_space(
                 seen.add(key)
                 spare[b].append(arch)  # kept for a later position that asks for its bin
         found.append(spare[wanted].pop(0))
-        del position
     return found
 
 
@@ -302,7 +301,11 @@ def run(args: argparse.Namespace, plan: Plan) -> None:
     torch.set_num_threads(1)
     results = Results(args.results)
     tables = {target: load_table(target) for target in TARGETS}
-    networks = get_sample(plan, results, tables)
+    try:
+        networks = get_sample(plan, results, tables)
+    except ValueError as error:  # a --band a space cannot reach
+        print(error, file=sys.stderr)
+        raise SystemExit(2) from None
     deadline = time.time() + args.minutes * 60 if args.minutes else None
     data = load_dataset("imagefolder", args.data_dir, val_count=VAL_COUNT, limit_train=TRAIN_IMAGES)
     order = interleave(
@@ -584,6 +587,19 @@ def report(data: dict[str, Any], plan: Plan, figure: Path | None, seed: int = 0)
             f"{row.n_space} | {row.mean_base:.3f} | {row.mean_space:.3f} | "
             f"{row.diff:+.3f}{interval} | {p} | {row.verdict} |"
         )
+    spread = float(np.sqrt(np.mean([np.var(s.error, ddof=1) for s in spaces.values()])))
+    floor = float(
+        np.sqrt(np.mean([e * (1 - e) for s in spaces.values() for e in s.error]) / VAL_COUNT)
+    )
+    lines += [
+        "",
+        f"Spread: the error of networks within one space has a standard deviation of "
+        f"{spread:.3f} (pooled over the spaces), of which {floor:.3f} is the scoring noise of "
+        f"{VAL_COUNT:,} validation images alone. A difference of mean error that a 95% interval "
+        f"separates from zero 4 times in 5 is about 2.8 x sd x sqrt(2/n): "
+        f"{_detectable(spread, min(counts.values()))} with the networks trained so far, "
+        f"{_detectable(spread, plan.networks)} with the {plan.networks} per space planned.",
+    ]
     cpu = [r["cpu_s"] for r in runs]
     loads = [r["load"] for r in runs]
     lines += [
@@ -605,6 +621,11 @@ def report(data: dict[str, Any], plan: Plan, figure: Path | None, seed: int = 0)
         where = figure.relative_to(HERE.parent) if figure.is_relative_to(HERE.parent) else figure
         lines += ["", f"Figure: `{where}`"]
     return "\n".join(lines)
+
+
+def _detectable(spread: float, n: int) -> str:
+    """The mean difference an n-per-space comparison resolves (two-sided 5%, power 80%)."""
+    return f"{(1.96 + 0.84) * spread * np.sqrt(2 / n):.3f} at n = {n}"
 
 
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
@@ -653,7 +674,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     text = report(data, plan, args.figure, args.seed)
     print(text)
     if args.section:
-        write_section(args.section, "Design spaces: 2x2 kernels and shuffles", text, ("torch",))
+        body = (
+            f"What is compared and how, and the answers in words: docs/design-spaces.md.\n\n{text}"
+        )
+        write_section(args.section, "Design spaces: 2x2 kernels and shuffles", body, ("torch",))
 
 
 if __name__ == "__main__":
