@@ -27,7 +27,16 @@ def test_zoo_json_contract(capsys) -> None:
     by_name = {row["name"]: row for row in rows}
     assert by_name["mobilenet_v2"]["params"] == 3_504_872
     assert by_name["mobilenet_v3_small"]["mflops"] == pytest.approx(57, rel=0.02)
-    assert all({"name", "arch", "mflops", "params"} <= set(row) for row in rows)
+    assert all({"name", "arch", "mflops", "params", "latency_ms"} <= set(row) for row in rows)
+    # Each zoo network is priced on both shipped tables, as a search with that --target would.
+    from nas.evaluators.latency.table import load_table
+    from nas.search_spaces.zoo import ZOO
+
+    for target in ("armv8", "x86_64"):
+        table = load_table(target)
+        for name, factory in ZOO.items():
+            priced = table.predict(factory()).total_ms
+            assert by_name[name]["latency_ms"][target] == pytest.approx(priced, abs=5e-4)
 
 
 def test_zoo_table_prints_each_arch_string_whole_on_its_own_line() -> None:

@@ -5,33 +5,62 @@ from __future__ import annotations
 import click
 
 from nas.commands._output import echo_json, input_size_option, print_table
+from nas.errors import InputError
 from nas.evaluators.flops import count_cost
+from nas.evaluators.latency import load_table
 from nas.search_spaces.zoo import ZOO
+
+SHIPPED_TARGETS = ("armv8", "x86_64")
+"""The latency tables the package ships: a zoo network's price on each is what a search with
+that --target compares its candidates with."""
 
 
 @click.command("zoo")
 @input_size_option
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def command(input_size: int, as_json: bool) -> None:
-    """List the zoo: name, arch string, MFLOPs (millions of multiply-adds) and parameters."""
+    """List the zoo: name, arch string, MFLOPs (millions of multiply-adds), parameters and
+    latency on each shipped target's table."""
+    shape = (3, input_size, input_size)
+    tables = {target: load_table(target) for target in SHIPPED_TARGETS}
     rows = []
     for name, factory in ZOO.items():
         arch = factory()
-        cost = count_cost(arch, (3, input_size, input_size))
+        cost = count_cost(arch, shape)
+        latency: dict[str, float | None] = {}
+        for target, table in tables.items():
+            try:
+                latency[target] = round(table.predict(arch, shape).total_ms, 3)
+            except InputError:  # a table without a cost model that lacks an operator
+                latency[target] = None
         rows.append(
             {
                 "name": name,
                 "arch": arch.to_string(),
                 "mflops": round(cost.mflops, 3),
                 "params": cost.params,
+                "latency_ms": latency,
                 "input": [3, input_size, input_size],
             }
         )
     if as_json:
         echo_json(rows)
         return
+
+    def ms(value: float | None) -> str:
+        return "-" if value is None else f"{value:.2f}"
+
     print_table(
-        f"Zoo at 3x{input_size}x{input_size}, 1000 classes (MFLOPs = M multiply-adds)",
-        ["name", "MFLOPs", "params", "arch"],
-        [[r["name"], f"{r['mflops']:.1f}", f"{r['params']:,}", r["arch"]] for r in rows],
+        f"Zoo at 3x{input_size}x{input_size}, 1000 classes (M multiply-adds; ms: each table)",
+        ["name", "MFLOPs", "params", *(f"{target} ms" for target in SHIPPED_TARGETS), "arch"],
+        [
+            [
+                r["name"],
+                f"{r['mflops']:.1f}",
+                f"{r['params']:,}",
+                *(ms(r["latency_ms"][target]) for target in SHIPPED_TARGETS),
+                r["arch"],
+            ]
+            for r in rows
+        ],
     )
