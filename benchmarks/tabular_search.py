@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 import optuna
-from _report import write_section
+from _report import BENCHMARKS_MD, write_section
 from rich.console import Console
 from scipy.stats import mannwhitneyu
 
@@ -380,14 +380,8 @@ def judged(
     seeded search repeats itself, so the shorter is its prefix). A search that gave up (the
     product's MAX_FRUITLESS_ASKS) is judged by what it had trained at every later checkpoint.
     """
-    longest: dict[tuple[str, str, int], dict[str, Any]] = {}
-    for record in runs.values():
-        budget = next(name for name, fields in BUDGETS.items() if fields == record["budget"])
-        seen = longest.setdefault((budget, record["strategy"], record["seed"]), record)
-        if len(record["trained"]) > len(seen["trained"]):
-            longest[budget, record["strategy"], record["seed"]] = record
     table: dict[tuple[str, str], dict[int, list[dict[str, float]]]] = {}
-    for (budget, _, _), record in sorted(longest.items()):
+    for (budget, _, _), record in sorted(longest_runs(runs).items()):
         n_max = len(record["trained"]) if record["stopped"] is None else max(CHECKPOINTS)
         for n in CHECKPOINTS:
             if n <= n_max and record["trained"]:
@@ -396,10 +390,34 @@ def judged(
     return table
 
 
+def longest_runs(
+    runs: dict[str, dict[str, Any]],
+) -> dict[tuple[str, str, int], dict[str, Any]]:
+    """(budget, strategy, seed) -> the longest run of that seed (the others are its prefixes)."""
+    longest: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for record in runs.values():
+        budget = next(name for name, fields in BUDGETS.items() if fields == record["budget"])
+        seen = longest.setdefault((budget, record["strategy"], record["seed"]), record)
+        if len(record["trained"]) > len(seen["trained"]):
+            longest[budget, record["strategy"], record["seed"]] = record
+    return longest
+
+
 # Why one function: the section's text is one piece, tables and notes in reading order.
-def report(runs: dict[str, dict[str, Any]], truths: dict[str, Truth], note: str) -> str:
+def report(
+    runs: dict[str, dict[str, Any]], truths: dict[str, Truth], note: str, curves_link: str = ""
+) -> str:
     figures = judged(runs, truths)
     lines = [note, ""]
+    if curves_link:
+        lines += [
+            "Both regrets against the number of trained candidates, median over seeds with the "
+            "interquartile band (the tables below give the 10-90% range at the checkpoints); "
+            f"a strategy is drawn where at least {MIN_SEEDS_TESTED} seeds reached that many:",
+            "",
+            f"![Regret curves per strategy and budget]({curves_link})",
+            "",
+        ]
     for budget, truth in truths.items():
         lines += [
             f"### {budget}: {len(truth.mean)} of 6,561 keys within budget, best true mean "
@@ -459,6 +477,96 @@ def effort(runs: dict[str, dict[str, Any]], budget: str) -> list[str]:
             f"{statistics.median(r['cpu_seconds'] for r in records):.1f} |"
         )
     return lines
+
+
+# ---- the curves -----------------------------------------------------------------------------
+
+
+CURVES = RESULTS.with_name("tabular_search_curves.png")
+"""Where the curves go (beside the results file `--out` names, under this name)."""
+CURVE_METRICS = {
+    "hv_regret": ("hypervolume regret (x100)", 100.0),
+    "regret_pp": ("regret of the pick (points)", 1.0),
+}
+"""Metric -> (axis label, factor the table's figures are shown at)."""
+
+
+def curves(
+    runs: dict[str, dict[str, Any]], truths: dict[str, Truth]
+) -> dict[tuple[str, str, str], dict[int, list[float]]]:
+    """(budget, strategy, metric) -> evaluations -> every seed's regret there, at every number
+    of trained candidates a search reached, on the tables' scale. The results hold each search's
+    trained candidates in order, so each prefix is judged as `judged` judges a checkpoint, and
+    a search that gave up keeps what it had trained up to the last checkpoint."""
+    out: dict[tuple[str, str, str], dict[int, list[float]]] = {}
+    for (budget, strategy, _), record in sorted(longest_runs(runs).items()):
+        trained = record["trained"]
+        if budget not in truths or not trained:
+            continue
+        n_max = len(trained) if record["stopped"] is None else max(CHECKPOINTS)
+        for n in range(1, n_max + 1):
+            regrets = truths[budget].judge(trained, n)
+            for metric, (_, factor) in CURVE_METRICS.items():
+                by_n = out.setdefault((budget, strategy, metric), {})
+                by_n.setdefault(n, []).append(factor * regrets[metric])
+    return out
+
+
+def quartiles(values: list[float]) -> tuple[float, float, float]:
+    """(25th percentile, median, 75th percentile)."""
+    if len(values) < 2:
+        return values[0], values[0], values[0]
+    low, median, high = statistics.quantiles(values, n=4, method="inclusive")
+    return low, median, high
+
+
+def plot_curves(runs: dict[str, dict[str, Any]], truths: dict[str, Truth], path: Path) -> bool:
+    """One panel per budget and metric: each strategy's median over seeds against the number
+    of trained candidates, with its interquartile band, drawn where at least MIN_SEEDS_TESTED
+    seeds reached that many candidates (fewer are not a judgement, as in the tables). Log y
+    axes: the regrets fall by one to two orders of magnitude over a search. Returns whether
+    there was anything to draw."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    data = curves(runs, truths)
+    if not data:
+        return False
+    colours = dict(zip(STRATEGIES, [f"C{i}" for i in range(len(STRATEGIES))]))
+    figure = Figure(
+        figsize=(6.0 * len(truths), 4.2 * len(CURVE_METRICS)), dpi=110, layout="constrained"
+    )
+    FigureCanvasAgg(figure)
+    axes = figure.subplots(len(CURVE_METRICS), len(truths), squeeze=False)
+    for column, budget in enumerate(truths):
+        for row, (metric, (label, _)) in enumerate(CURVE_METRICS.items()):
+            axis = axes[row][column]
+            for strategy in STRATEGIES:
+                by_n = data.get((budget, strategy, metric), {})
+                ns = sorted(n for n, values in by_n.items() if len(values) >= MIN_SEEDS_TESTED)
+                if not ns:
+                    continue
+                low, median, high = zip(*(quartiles(by_n[n]) for n in ns))
+                seeds = max(len(by_n[n]) for n in ns)
+                axis.plot(ns, median, color=colours[strategy], label=f"{strategy} ({seeds})")
+                axis.fill_between(ns, low, high, color=colours[strategy], alpha=BAND[metric], lw=0)
+            axis.set_yscale("symlog" if metric == "regret_pp" else "log", **SYMLOG.get(metric, {}))
+            axis.set_xlabel("trained candidates")
+            axis.set_ylabel(label)
+            axis.set_title(f"{budget}: {label}", fontsize=10)
+            axis.grid(True, which="both", alpha=0.3)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="outside right center", title="strategy (seeds)")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(path)
+    return True
+
+
+BAND = {"hv_regret": 0.15, "regret_pp": 0.08}
+"""The bands' opacity: fainter for the pick, where every strategy's bands overlap."""
+SYMLOG = {"regret_pp": {"linthresh": 0.1}}
+"""The pick's regret is 0 when the pick is the best network within budget, which a log axis
+cannot show: linear below 0.1 points, logarithmic above."""
 
 
 BASES = {
@@ -552,7 +660,10 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
     runs = {k: v for k, v in results.runs().items() if k.split("/")[0] in truths}
-    body = report(runs, truths, strategy_note())
+    link = ""
+    if not args.no_write and plot_curves(runs, truths, args.out.with_name(CURVES.name)):
+        link = os.path.relpath(args.out.with_name(CURVES.name), BENCHMARKS_MD.parent)
+    body = report(runs, truths, strategy_note(), link)
     print(body)
     if not args.no_write:
         write_section(SECTION, "Search strategies on NAS-Bench-Macro", body, ("optuna", "torch"))

@@ -4,6 +4,7 @@ with training swapped for a lookup in NAS-Bench-Macro's published results."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import optuna
@@ -106,3 +107,45 @@ def test_what_a_table_cannot_answer_is_refused_at_once(
     err = capsys.readouterr().err
     assert exited.value.code == 2 and message in err, err
     assert err.count("\n") == 1 and err.startswith("nas: error: "), err
+
+
+def test_the_regret_curves_are_drawn_from_the_raw_results(tmp_path: Path) -> None:
+    """Every prefix of a search's trained candidates is judged, and the figure is written from
+    the results file's records alone."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from tabular_search import MIN_SEEDS_TESTED, Truth, curves, hypervolume, plot_curves
+
+    mean = {"a": 0.9, "b": 0.8, "c": 0.7, "d": 0.6}
+    latency = {"a": 4.0, "b": 2.0, "c": 3.0, "d": 1.0}
+    scale = (0.6, 0.9, 1.0, 4.0)
+    true_area = hypervolume([(mean[k], latency[k]) for k in mean], scale)
+    truths = {"55 MFLOPs": Truth(mean, latency, 0.9, true_area, scale)}
+    runs = {
+        f"55 MFLOPs/{strategy}/n2/seed{seed:02d}": {
+            "strategy": strategy,
+            "budget": {"budget_mflops": 55.0},
+            "seed": seed,
+            "trained": trained,
+            "asks": [1, 2],
+            "stopped": None,
+            "cpu_seconds": 0.1,
+        }
+        for strategy, trained in (("random", [["d", 0.6], ["a", 0.9]]), ("default", [["b", 0.8]]))
+        for seed in range(MIN_SEEDS_TESTED)
+    }
+    data = curves(runs, truths)
+    assert data["55 MFLOPs", "random", "regret_pp"] == {
+        1: [pytest.approx(30.0)] * MIN_SEEDS_TESTED,
+        2: [0.0] * MIN_SEEDS_TESTED,
+    }
+    # a and d alone dominate no area in the unit square: the whole true front is missed
+    assert (
+        data["55 MFLOPs", "random", "hv_regret"][2]
+        == [pytest.approx(100 * true_area, abs=1e-3)] * MIN_SEEDS_TESTED
+    )
+    assert list(data["55 MFLOPs", "default", "regret_pp"]) == [1]
+    path = tmp_path / "curves.png"
+    assert plot_curves(runs, truths, path)
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not plot_curves({}, truths, tmp_path / "none.png")
+    assert not (tmp_path / "none.png").exists()
