@@ -31,6 +31,7 @@ from torch import nn
 from nas.errors import InputError
 from nas.evaluators.onnx_export import quiet_exporters
 from nas.export_check import ExportFailed
+from nas.export_forms import four_dimensional
 
 INSTALL = "pip install 'nas[phone]'"
 PNNX_TIMEOUT_S = 600
@@ -97,9 +98,11 @@ def ncnn_model(model: nn.Module, input_shape: tuple[int, ...]) -> tuple[bytes, b
 
     pnnx reads a traced TorchScript file; weights stay float32 (fp16=0), so that the file holds
     the trained numbers and the check compares the graph, not a rounding. Its intermediate files
-    stay in a temporary folder.
+    stay in a temporary folder. Layers pnnx converts wrongly are traced in an equivalent form
+    (`nas.export_forms`).
     """
     (pnnx,) = require("ncnn", "pnnx")
+    model = four_dimensional(model)
     with tempfile.TemporaryDirectory(prefix="nas-pnnx-") as folder:
         work = Path(folder)
         with quiet_exporters(), torch.no_grad():

@@ -8,10 +8,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from results_studies import PROXY_CLASSES, PROXY_INPUT, MadeStudy, make_search_study
 
 import nas.export
 from nas.cli import main
+from nas.export import ModelSpec, build, export
+from nas.export_forms import PooledChannelAggregate, four_dimensional
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.builder import ChannelAggregate
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +83,6 @@ def test_executorch_from_a_trained_trial(made: MadeStudy, tmp_path: Path, capsys
     )
     assert code == 0, err
     assert "ExecuTorch" in out and "(XNNPACK) output matches torch" in out
-    import torch
 
     program = Runtime.get().load_program(pte.read_bytes())  # held: the method runs in it
     method = program.load_method("forward")
@@ -122,3 +126,78 @@ def test_missing_runtime_or_bad_out_is_one_line_and_exit_2(
     assert code == 2 and err.startswith("nas: error: ") and message in err, err
     assert "pip install 'nas[phone]'" in err or module is None
     assert list(tmp_path.iterdir()) == []
+
+
+# ---- the families' block kinds ----------------------------------------------------------------
+
+MIXED = (
+    "stem_c16_k3_s2_re:mp_k3_s2_c16:ds_k3_s1_c24_re:sv2_k3_s2_c48_re,sv2_k3_s1_c48_re:"
+    "sv1_k3_s2_c96_g3_re,sv1_k3_s1_c96_g3_re:"
+    "so_k2_s1_c96_g4_amax_re,so_k3_s1_c96_g4_amean_re:"
+    "gb_e3_k3_s2_c64_se0.25_re,gb_e3_k3_s1_c64_re:fire_q8_c64_re:head_c64_re_d0.2"
+)
+"""Every block kind of the families in one small network, each in its forms: ShuffleNetV2's
+strided and split units, ShuffleNetV1's concatenating and adding units, the shuffle-only
+block with a grouped 2x2 convolution and max and mean aggregation, a strided Ghost bottleneck
+with SE and a plain one, a Fire module, a depthwise-separable block; as few blocks as that
+takes, since ExecuTorch's lowering time grows with the graph. At a 32x32 input the
+shuffle-only blocks see 2x2 maps, where pnnx mistranslates the aggregation unless `nas.export_forms` rewrites it."""
+
+
+def mixed_spec() -> ModelSpec:
+    arch = Arch.from_string(MIXED)
+    kinds = {block.kind.name for block in arch.blocks}
+    assert kinds == {
+        "maxpool",
+        "separable",
+        "shufflev2",
+        "shufflev1",
+        "shuffleonly",
+        "ghost",
+        "fire",
+    }
+    return ModelSpec(arch, (3, 32, 32), 10)
+
+
+@pytest.mark.parametrize(
+    "fmt, out, runtime", [("onnx", "m.onnx", "onnxruntime "), ("ncnn", "m.param", "ncnn ")]
+)
+def test_every_new_kind_exports_and_passes_its_check(
+    tmp_path: Path, fmt: str, out: str, runtime: str
+) -> None:
+    spec = mixed_spec()
+    check = export(build(spec), spec, fmt, tmp_path / out, {"arch": MIXED})
+    assert check is not None and check.tolerance_ok and check.runtime.startswith(runtime)
+    assert (tmp_path / out).is_file()
+
+
+@pytest.mark.slow
+def test_every_new_kind_exports_to_executorch_and_passes_its_check(tmp_path: Path) -> None:
+    spec = mixed_spec()
+    check = export(build(spec), spec, "executorch", tmp_path / "m.pte", {"arch": MIXED})
+    assert check is not None and check.tolerance_ok and "XNNPACK" in check.runtime
+
+
+@pytest.mark.parametrize("mode", ["max", "mean"])
+@pytest.mark.parametrize("side", [1, 2, 5])
+def test_the_pooled_aggregation_computes_what_the_block_does(mode: str, side: int) -> None:
+    x = torch.randn(2, 12, side, side)
+    assert torch.equal(PooledChannelAggregate(mode, 2)(x), ChannelAggregate(mode, 2)(x))
+    assert torch.allclose(PooledChannelAggregate(mode, 3)(x), ChannelAggregate(mode, 3)(x))
+
+
+def test_the_ncnn_form_swaps_a_copy_and_leaves_other_models_alone() -> None:
+    model = build(mixed_spec())
+    swapped = four_dimensional(model)
+    assert swapped is not model
+    assert any(isinstance(module, ChannelAggregate) for module in model.modules())
+    assert not any(isinstance(module, ChannelAggregate) for module in swapped.modules())
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        assert torch.equal(swapped(x), model(x))
+    plain = build(
+        ModelSpec(
+            Arch.from_string("stem_c8_k3_s2_re:ds_k3_s1_c16_re:head_c0_re_d0"), (3, 16, 16), 10
+        )
+    )
+    assert four_dimensional(plain) is plain
