@@ -579,11 +579,16 @@ def report(data: dict[str, Any], plan: Plan, figure: Path | None, seed: int = 0)
     ]
     for row in rows:
         e = edges[row.target, row.space]
-        shown = f"{e[0]:.3g}-{e[-1]:.3g}" if len(e) else "no range all spaces cover yet"
+        if not len(e):
+            lines.append(
+                f"| {row.question} | {row.target} (none) | | | | | | not comparable: the two "
+                f"spaces' networks are priced apart on {row.target}, their ranges do not overlap |"
+            )
+            continue
         interval = "" if np.isnan(row.low) else f" [{row.low:+.3f}, {row.high:+.3f}]"
         p = "" if np.isnan(row.ks_p) else f"{row.ks_p:.2f}"
         lines.append(
-            f"| {row.question} | {row.target} ({shown}) | {row.n_base} / "
+            f"| {row.question} | {row.target} ({e[0]:.3g}-{e[-1]:.3g}) | {row.n_base} / "
             f"{row.n_space} | {row.mean_base:.3f} | {row.mean_space:.3f} | "
             f"{row.diff:+.3f}{interval} | {p} | {row.verdict} |"
         )
