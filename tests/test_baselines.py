@@ -5,24 +5,18 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import optuna
 import pytest
 from optuna.trial import TrialState
-from rich.console import Console
+from test_reach import proposer_for
 
 from nas.cli import main
 from nas.config import DEFAULT_BASELINES, SearchConfig, build_config
 from nas.errors import InputError
 from nas.evaluators.latency import load_table
-from nas.evaluators.nasbench_macro import described_dataset
-from nas.monitor import SearchMonitor
 from nas.pricing import price
-from nas.proposals import Proposer, spread_over_latency
-from nas.recipes import recipe_for
-from nas.recorder import Recorder
+from nas.proposals import spread_over_latency
 from nas.search_spaces.space import load_space
 from nas.search_spaces.zoo import ZOO
-from nas.study import open_study
 
 
 def queued_baselines(**settings) -> list[str]:
@@ -31,17 +25,9 @@ def queued_baselines(**settings) -> list[str]:
     config = SearchConfig(
         budget_mflops=150.0, target="armv8", space="mobile", sampler="nsga2", **settings
     )
-    table = load_table(config.target)
-    space = load_space(config.space)
-    recipe = recipe_for(config)
-    study = open_study(config, optuna.storages.InMemoryStorage(), recipe)
-    recorder = Recorder(
-        study, config, space=space, table=table, recipe=recipe, data=described_dataset()
-    )
-    monitor = SearchMonitor(config.trials, console=Console(quiet=True), live=False)
-    proposer = Proposer(study, config, space=space, table=table, recorder=recorder, monitor=monitor)
+    proposer = proposer_for(config, load_table(config.target))
     proposer.enqueue_baselines()
-    waiting = study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
+    waiting = proposer.study.get_trials(deepcopy=False, states=(TrialState.WAITING,))
     return [trial.user_attrs["baseline"] for trial in waiting]
 
 
