@@ -5,22 +5,26 @@ built on `Figure` objects rather than pyplot, so drawing them never touches a di
 process-wide backend of a notebook that calls the report.
 
 Every plot keeps its legend beside the axes, never over the data, and moves its labels (trial
-numbers, zoo names) with adjustText until none overlaps another, a point or a zoo line. The
+numbers, zoo names) with adjustText until none overlaps another, a point or a zoo line, for a
+set number of steps, never a time: the same study draws the same PNG, byte for byte. The
 counts in the legends are the study's (`nas.counts`), as the tables and pareto.json give them.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from adjustText import adjust_text
 from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.text import Text
 from matplotlib.ticker import PercentFormatter
+from matplotlib.transforms import Bbox
 
 from nas.front import TrainedRow
 from nas.reporting.data import ReportData, ZooMark
@@ -30,8 +34,47 @@ _FRONT = "#d35400"
 _ZOO = "#1f6fb4"
 _BUDGET = "#c0392b"
 _DPI = 130
-_LINE_SAMPLES = 40
-"""Points along each zoo line that labels are kept off, as adjustText avoids points, not lines."""
+_NAME_STEPS = 20
+"""adjustText steps for the zoo lines' names. Steps rather than seconds, so that the same
+study draws the same picture on any machine under any load; the names, moving sideways
+only, settle within them or not at all."""
+_LABEL_STEPS = 40
+"""adjustText steps for the point labels (trial numbers, zoo names); labels that cannot be
+cleared by then only wander further from their points."""
+_NAME_PUSH = 0.2
+"""adjustText's sideways push on the names from each other and from what they avoid, twice its
+default, so that they part within their few steps."""
+_GOLDEN = (5**0.5 - 1) / 2
+
+
+def _spaced(start: float, end: float, step: float) -> np.ndarray:
+    """Evenly spaced values from `start` to `end`, both included, none further than `step`
+    from the next: a label at least `step` long that crosses the range covers one of them."""
+    return np.linspace(start, end, max(2, math.ceil(abs(end - start) / step) + 1))
+
+
+def _staggered(start: float, end: float, step: float, index: int) -> np.ndarray:
+    """Values `step` or less apart from `start` to `end`, shifted by a fraction of a step that
+    differs from one `index` to the next. Points level across neighbouring lines would push a
+    label that lies across them up or down all together, step after step, until it slid down
+    the lines to the far end of the axes; staggered, their pushes along the lines cancel."""
+    count = max(1, math.ceil((end - start) / step))
+    spacing = (end - start) / count
+    values = start + spacing * (np.arange(count + 1) + (index * _GOLDEN) % 1.0)
+    return values[values <= end]
+
+
+def _segment(start: np.ndarray, end: np.ndarray, step: tuple[float, float]) -> np.ndarray:
+    """Points along a segment, no two further apart than `step` (width, height) on either
+    axis, so that no label of at least that size lies across it between two of them."""
+    (x0, y0), (x1, y1) = start, end
+    n = max(2, math.ceil(max(abs(x1 - x0) / step[0], abs(y1 - y0) / step[1])) + 1)
+    return np.column_stack([np.linspace(x0, x1, n), np.linspace(y0, y1, n)])
+
+
+def _smallest(boxes: list[Bbox]) -> tuple[float, float]:
+    """The narrowest width and the lowest height among labels' boxes."""
+    return min(box.width for box in boxes), min(box.height for box in boxes)
 
 
 class _Labels:
@@ -40,6 +83,13 @@ class _Labels:
     Zoo lines are named at the foot of the axes, where few trials lie, each moved sideways
     only, off every line and every other name; then the point labels are moved off the points,
     the lines and those names.
+
+    adjustText keeps labels off points, not off lines or areas, and each of its steps costs
+    about the product of the (label, point) pairs that overlap in x and those that overlap in
+    y. So segments, lines and names become points on the finished layout, in display units
+    where the labels' sizes are known, no denser than the labels that avoid them need: two
+    points on a line are never further apart than the smallest label is tall, or a label could
+    lie across the line between them.
     """
 
     def __init__(self, ax: Axes) -> None:
@@ -47,31 +97,18 @@ class _Labels:
         self.texts: list[Text] = []
         self.line_names: list[Text] = []
         self.avoid: list[tuple[float, float]] = []
+        self.segments: list[tuple[tuple[float, float], tuple[float, float]]] = []
         self.lines: list[float] = []
 
     def avoid_segment(self, start: tuple[float, float], end: tuple[float, float]) -> None:
         """Keep labels off a drawn segment (a step of the front, an error bar)."""
-        (x0, y0), (x1, y1) = start, end
-        steps = _LINE_SAMPLES // 4
-        self.avoid += [
-            (x0 + (x1 - x0) * i / steps, y0 + (y1 - y0) * i / steps) for i in range(steps + 1)
-        ]
+        self.segments.append((start, end))
 
     def avoid_bars(self, xs: list[float], points: list[tuple]) -> None:
         """Keep labels off error bars: (value, low, high) at each x, where low is known."""
         for x, (_, low, high) in zip(xs, points):
             if low is not None and high is not None:
                 self.avoid_segment((x, low), (x, high))
-
-    def _avoid_box(self, text: Text) -> None:
-        """Keep labels off the area a placed text covers (a grid of points over it)."""
-        renderer = self.ax.figure.canvas.get_renderer()
-        box = text.get_window_extent(renderer).transformed(self.ax.transData.inverted())
-        for i in range(4):
-            for j in range(_LINE_SAMPLES // 4):
-                self.avoid.append(
-                    (box.x0 + box.width * i / 3, box.y0 + box.height * j / (_LINE_SAMPLES // 4 - 1))
-                )
 
     def add(self, x: float, y: float, text: str, color: str) -> None:
         """A label beside the point (x, y), which it points back to once moved."""
@@ -95,39 +132,60 @@ class _Labels:
             )
         )
 
+    def _obstacles(self, step: tuple[float, float], top: float) -> np.ndarray:
+        """Display points on all that labels avoid, up to the height `top`: the points, then
+        the segments and the lines (from the foot of the axes), `step` (width, height) apart."""
+        to_display = self.ax.transData.transform
+        points = [to_display(self.avoid)] if self.avoid else []
+        points += [_segment(*to_display([start, end]), step) for start, end in self.segments]
+        for i, x in enumerate(self.lines):
+            ys = _staggered(self.ax.bbox.y0, top, step[1], i)
+            points.append(np.column_stack([np.full(len(ys), to_display((x, 0.0))[0]), ys]))
+        if not points:
+            return np.empty((0, 2))
+        found = np.concatenate(points)
+        return found[found[:, 1] <= top]
+
+    def _adjust(self, texts: list[Text], obstacles: np.ndarray, **options: Any) -> None:
+        """adjust_text, given the obstacles in display units (it takes data units)."""
+        xs, ys = self.ax.transData.inverted().transform(obstacles.reshape(-1, 2)).T
+        adjust_text(texts, x=list(xs), y=list(ys), ax=self.ax, **options)
+
     def place(self) -> None:
         """Move the names and labels apart, off the points and the lines."""
         low, high = self.ax.get_ylim()
-        for x in self.lines:
-            self.avoid += [
-                (x, low + (high - low) * i / (_LINE_SAMPLES - 1)) for i in range(_LINE_SAMPLES)
-            ]
         self.ax.figure.draw_without_rendering()  # the layout the labels are measured in
-        arrows = dict(arrowstyle="-", color="#999999", lw=0.5)
-        xs, ys = [x for x, _ in self.avoid], [y for _, y in self.avoid]
+        renderer = self.ax.figure.canvas.get_renderer()
         if self.line_names:
-            sideways = {"text": "x", "static": "x", "explode": "x", "pull": "x"}
-            adjust_text(
+            # The names move sideways only, so nothing above the tallest can meet one. A line
+            # meets a name along its whole height, and its points lie a third of the shortest
+            # name apart: a name on a line covers several, and is pushed off it, not nudged.
+            boxes = [name.get_window_extent(renderer) for name in self.line_names]
+            width, height = _smallest(boxes)
+            self._adjust(
                 self.line_names,
-                x=xs,
-                y=ys,
-                ax=self.ax,
-                only_move=sideways,
+                self._obstacles((width, height / 3), max(box.y1 for box in boxes)),
+                only_move={"text": "x", "static": "x", "explode": "x", "pull": "x"},
                 expand=(1.6, 1.0),
-                time_lim=2,
+                force_text=_NAME_PUSH,
+                force_static=_NAME_PUSH,
+                iter_lim=_NAME_STEPS,
             )
         if self.texts:
-            for name in self.line_names:  # the names are in place now: points the labels avoid
-                self._avoid_box(name)
-            xs, ys = [x for x, _ in self.avoid], [y for _, y in self.avoid]
-            adjust_text(
+            step = _smallest([text.get_window_extent(renderer) for text in self.texts])
+            obstacles = [self._obstacles(step, self.ax.bbox.y1)]
+            for name in self.line_names:  # in place now: areas the labels keep off
+                box = name.get_window_extent(renderer)
+                xs, ys = np.meshgrid(
+                    _spaced(box.x0, box.x1, step[0]), _spaced(box.y0, box.y1, step[1])
+                )
+                obstacles.append(np.column_stack([xs.ravel(), ys.ravel()]))
+            self._adjust(
                 self.texts,
-                x=xs,
-                y=ys,
-                ax=self.ax,
+                np.concatenate(obstacles),
                 expand=(1.15, 1.35),
-                time_lim=3,
-                arrowprops=arrows,
+                iter_lim=_LABEL_STEPS,
+                arrowprops=dict(arrowstyle="-", color="#999999", lw=0.5),
             )
         self.ax.set_ylim(low, high)
 
