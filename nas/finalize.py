@@ -46,7 +46,7 @@ from nas.evaluators.datasets import Dataset, load_dataset
 from nas.evaluators.latency import load_table
 from nas.evaluators.recipe import Recipe
 from nas.front import TrainedRow, pareto_front, trained_rows
-from nas.pricing import price
+from nas.pricing import estimate_price
 from nas.ray_cluster import worker_slots
 from nas.recipes import final_recipe, searched_recipe
 from nas.search_spaces.zoo import ZOO
@@ -159,7 +159,11 @@ def cover_zoo_first(
 
 
 def zoo_under_budget(study: optuna.Study, config: SearchConfig) -> list[FinalPick]:
-    """Every zoo network the study's budget admits, priced as the search prices a candidate."""
+    """Every zoo network the study's budget admits, priced as the search prices a candidate.
+
+    From the networks' operator signatures (`estimate_price`), which count what fvcore counts
+    on the built model without building all of them at the deployment input: every finalize,
+    and every refusal of one, would otherwise wait for the whole zoo to be built and traced."""
     table = load_table(config.target)
     trained = {
         attrs.baseline: trial.number
@@ -170,7 +174,7 @@ def zoo_under_budget(study: optuna.Study, config: SearchConfig) -> list[FinalPic
     for name, factory in ZOO.items():
         arch = factory()
         try:
-            cost = price(arch, config, table)
+            cost = estimate_price(arch, config, table)
         except InputError:
             continue  # the table cannot price this network's operators
         if cost.feasible:

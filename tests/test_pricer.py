@@ -8,8 +8,9 @@ import pytest
 from nas.config import SearchConfig
 from nas.evaluators.latency import load_table
 from nas.evaluators.nasbench_macro import NasBenchMacro
-from nas.pricing import Pricer, price
+from nas.pricing import Pricer, estimate_price, price
 from nas.search_spaces.space import load_space
+from nas.search_spaces.zoo import ZOO
 
 TABLE_PRICING = dict(space="nasbench-macro", evaluator="table", input_size=32)
 
@@ -58,6 +59,17 @@ def test_a_price_from_signatures_is_the_counted_price() -> None:
         counted = pricer(arch)
         assert estimated == counted and estimated is not counted
         assert pricer.estimate(arch) is counted  # once counted, the counted price is used
+
+
+def test_every_zoo_network_is_priced_from_signatures_as_fvcore_counts_it() -> None:
+    """Finalize and the warm start price the zoo from signatures; a trained baseline is recorded
+    with fvcore's count: the two must agree for every network, or a zoo network would be
+    finalized (or queued) under one price and reported under another."""
+    config = SearchConfig(budget_mflops=150.0)
+    table = load_table("armv8")
+    for name, factory in ZOO.items():
+        arch = factory()
+        assert estimate_price(arch, config, table) == price(arch, config, table), name
 
 
 class _Fixed:
