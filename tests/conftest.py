@@ -73,6 +73,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     restart that server, which would fail a PostgreSQL test running beside them.
     """
     for item in items:
-        uses_postgresql = "postgres_url" in getattr(item, "fixturenames", ())
-        group = "postgresql" if uses_postgresql else item.nodeid.split("::", 1)[0]
+        group = "postgresql" if _uses_postgresql(item) else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _uses_postgresql(item: pytest.Item) -> bool:
+    """Whether a test asks for the server: as a fixture argument, or as a `backend` parameter
+    whose test looks the fixture up only for that value (`request.getfixturevalue`)."""
+    if "postgres_url" in getattr(item, "fixturenames", ()):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and callspec.params.get("backend") == "postgresql"
