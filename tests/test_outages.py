@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -110,6 +111,40 @@ def _check_complete(storage: str, study: str) -> None:
     optuna.delete_study(study_name=study, storage=storage)
 
 
+class _Collected:
+    """A process's stdout and stderr, read as it writes them, so a test can wait for a line."""
+
+    def __init__(self, process: subprocess.Popen) -> None:
+        self.parts: dict[str, list[str]] = {"out": [], "err": []}
+        self.threads = [
+            threading.Thread(target=self._read, args=(stream, self.parts[name]), daemon=True)
+            for name, stream in (("out", process.stdout), ("err", process.stderr))
+        ]
+        for thread in self.threads:
+            thread.start()
+
+    @staticmethod
+    def _read(stream, into: list[str]) -> None:
+        for line in stream:
+            into.append(line)
+
+    def text(self) -> str:
+        return "".join(self.parts["out"] + self.parts["err"])
+
+    def wait_for(self, needle: str, timeout_s: float) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if needle in self.text():
+                return True
+            time.sleep(0.2)
+        return False
+
+    def finish(self) -> tuple[str, str]:
+        for thread in self.threads:
+            thread.join(timeout=30)
+        return "".join(self.parts["out"]), "".join(self.parts["err"])
+
+
 @pytest.mark.slow
 def test_a_postgresql_restart_mid_search_is_waited_out(postgres_url: str, tmp_path: Path) -> None:
     cluster = _cluster()
@@ -120,16 +155,20 @@ def test_a_postgresql_restart_mid_search_is_waited_out(postgres_url: str, tmp_pa
         stderr=subprocess.PIPE,
         text=True,
     )
+    output = _Collected(process)
     try:
         wait_for_running(postgres_url, study, process)
         _pg(cluster, "stop")
-        time.sleep(8)  # the driver's next writes fall inside the outage
+        # Down until the driver has met the outage (its next write, whenever the load lets the
+        # trial get there), then back well inside the window.
+        assert output.wait_for("unreachable", timeout_s=100), output.text()
         _pg(cluster, "start")
-        out, err = process.communicate(timeout=600)
+        process.wait(timeout=600)
     finally:
         _pg(cluster, "start")
         if process.poll() is None:
             process.kill()
+    out, err = output.finish()
     assert process.returncode == 0, err
     assert "Traceback" not in out + err
     assert "unreachable" in out + err and "back after" in out + err
