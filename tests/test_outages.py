@@ -76,6 +76,10 @@ def test_without_a_window_a_failure_is_raised_at_once(tmp_path: Path) -> None:
 
 # ---- the real PostgreSQL, stopped under a running search ----------------------------------------
 
+LONGER = ("--limit-train", "1200")
+"""Three times the driver's usual images: on an idle machine a two-trial search of 400 images
+can end within seconds of its first trial starting, before the server is stopped under it."""
+
 PG_CTL = shutil.which("pg_ctlcluster")
 
 
@@ -150,14 +154,15 @@ def test_a_postgresql_restart_mid_search_is_waited_out(postgres_url: str, tmp_pa
     cluster = _cluster()
     study = f"outage-{uuid.uuid4().hex[:8]}"
     process = subprocess.Popen(
-        driver_command(postgres_url, study, tmp_path / "out", "--storage-outage-s", "120"),
+        driver_command(postgres_url, study, tmp_path / "out", *LONGER, "--storage-outage-s", "120"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
-    output = _Collected(process)
+    output: _Collected | None = None
     try:
         wait_for_running(postgres_url, study, process)
+        output = _Collected(process)
         _pg(cluster, "stop")
         # Down until the driver has met the outage (its next write, whenever the load lets the
         # trial get there), then back well inside the window.
@@ -168,6 +173,7 @@ def test_a_postgresql_restart_mid_search_is_waited_out(postgres_url: str, tmp_pa
         _pg(cluster, "start")
         if process.poll() is None:
             process.kill()
+    assert output is not None
     out, err = output.finish()
     assert process.returncode == 0, err
     assert "Traceback" not in out + err
@@ -181,7 +187,7 @@ def test_an_outage_past_the_window_stops_in_one_line_and_resumes(
 ) -> None:
     cluster = _cluster()
     study = f"outage-{uuid.uuid4().hex[:8]}"
-    args = driver_command(postgres_url, study, tmp_path / "out", "--storage-outage-s", "3")
+    args = driver_command(postgres_url, study, tmp_path / "out", *LONGER, "--storage-outage-s", "3")
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         wait_for_running(postgres_url, study, process)
