@@ -45,7 +45,8 @@ class RunsDone:
 
 
 def fail_left_running(companion: optuna.Study) -> None:
-    """Fail the runs a driver that died left RUNNING; a rerun trains them again."""
+    """Fail the runs left RUNNING, by a driver that died or by this one as it stops; a rerun
+    trains them again."""
     for trial in companion.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         write_frozen_attrs(companion, trial, outcome=Outcome.INTERRUPTED)
         companion.tell(trial.number, state=TrialState.FAIL)
@@ -103,10 +104,11 @@ def train_runs(
                 ok = _record(companion, trial, run, message, started, say, final, artifacts)
                 done = RunsDone(done.finished + ok, done.failed + (not ok))
     except KeyboardInterrupt:
-        for generator, (_, trial, _) in running.items():
+        for generator in running:
             ray.cancel(generator)
-            write_attrs(trial, outcome=Outcome.INTERRUPTED)
-            companion.tell(trial, state=TrialState.FAIL)
+        # Every RUNNING run is this driver's (its lease), including one the stop caught between
+        # `ask` and `running`, which the dict does not hold yet.
+        fail_left_running(companion)
         raise
     return done
 

@@ -208,8 +208,14 @@ def count_outcomes(study: optuna.Study) -> dict[Outcome, int]:
 
 
 def count_trained(study: optuna.Study) -> tuple[int, int]:
-    """(searched candidates that count toward --trials, zoo baselines) trained so far."""
-    records = [TrialAttrs.of(trial) for trial in study.get_trials(deepcopy=False)]
+    """(searched candidates that count toward --trials, zoo baselines) trained so far.
+
+    Only finished trials count: the recorder writes a trial's outcome before it tells the study,
+    so a driver killed in between leaves a RUNNING trial that says "trained" and that the next
+    driver fails and trains again (`requeue_orphans`).
+    """
+    finished = study.get_trials(deepcopy=False, states=(TrialState.COMPLETE, TrialState.PRUNED))
+    records = [TrialAttrs.of(trial) for trial in finished]
     searched = sum(attrs.counts_toward_trials for attrs in records)
     baselines = sum(
         bool(attrs.outcome and attrs.outcome.counts) and attrs.baseline is not None
