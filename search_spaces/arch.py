@@ -13,7 +13,10 @@ The one-line notation follows timm's block strings::
 Parts are separated by ``:`` (stem, one part per stage, head); blocks within a stage by ``,``.
 A block token starts with its kind's prefix (``mb`` for `nas.search_spaces.blocks.mbconv`, whose
 docstring lists its fields); every kind is looked up in `nas.search_spaces.kinds`. Activations
-are ``re`` relu, ``r6`` relu6, ``hs`` hard-swish, ``sw`` swish.
+are ``re`` relu, ``r6`` relu6, ``hs`` hard-swish, ``sw`` swish. A stem that does not pad says
+``pvalid`` and one without batch norm ``bn0``; a head that classifies with a convolution before
+the pooling says ``clsconv``: SqueezeNet's ``stem_c96_k7_s2_pvalid_bn0_re`` and
+``head_c0_clsconv_re_d0.5``.
 """
 
 from __future__ import annotations
@@ -51,14 +54,26 @@ __all__ = [
 ]
 
 
+STEM_PADDINGS = ("same", "valid")
+"""How a stem may pad (`nas.search_spaces.notation.PADDINGS`; a convolution has no ceil mode)."""
+CLASSIFIERS = ("linear", "conv")
+"""What a head may classify with (`Head.classifier`)."""
+
+
 @dataclass(frozen=True)
 class Stem:
-    """The first full convolution (k x k, stride, batch norm, activation)."""
+    """The first full convolution (k x k, stride, batch norm, activation).
+
+    ``padding`` ``valid`` pads nothing, as SqueezeNet's stem; ``bn`` False leaves out the batch
+    norm and gives the convolution a bias instead, as SqueezeNet has it.
+    """
 
     channels: int
     kernel: int = 3
     stride: int = 2
     act: str = "relu"
+    padding: str = "same"
+    bn: bool = True
 
     def __post_init__(self) -> None:
         _check(
@@ -75,9 +90,19 @@ class Stem:
             self.act in ACTIVATIONS,
             f"stem act must be one of {', '.join(ACTIVATIONS)}, got {self.act!r}",
         )
+        _check(
+            self.padding in STEM_PADDINGS,
+            f"stem padding must be one of {', '.join(STEM_PADDINGS)}, got {self.padding!r}",
+        )
+        _check(isinstance(self.bn, bool), f"stem bn must be true or false, got {self.bn!r}")
 
     def to_string(self) -> str:
-        return f"stem_c{self.channels}_k{self.kernel}_s{self.stride}_{ACTIVATIONS[self.act]}"
+        parts = ["stem", f"c{self.channels}", f"k{self.kernel}", f"s{self.stride}"]
+        if self.padding != "same":
+            parts.append(f"p{self.padding}")
+        if not self.bn:
+            parts.append("bn0")
+        return "_".join([*parts, ACTIVATIONS[self.act]])
 
 
 @dataclass(frozen=True)
@@ -86,13 +111,18 @@ class Head:
 
     ``conv_channels`` 0 means no final 1x1 conv (pool the last block directly); ``fc_channels``
     0 means the classifier follows the pooling directly, as in MobileNetV2 and MnasNet, while
-    MobileNetV3 puts a 1280-wide linear layer with activation in between.
+    MobileNetV3 puts a 1280-wide linear layer with activation in between. ``classifier``
+    ``linear`` classifies the pooled vector; ``conv`` classifies every position with a 1x1
+    convolution (with bias, then the head's activation) and pools the class scores, as
+    SqueezeNet does, so it takes no ``fc_channels``. ``dropout`` is on the classifier's input
+    either way.
     """
 
     conv_channels: int
     fc_channels: int = 0
     act: str = "relu"
     dropout: float = 0.2
+    classifier: str = "linear"
 
     def __post_init__(self) -> None:
         _check(
@@ -114,11 +144,22 @@ class Head:
             f"head dropout must be in [0, 1), got {self.dropout!r}",
         )
         object.__setattr__(self, "dropout", float(self.dropout))
+        _check(
+            self.classifier in CLASSIFIERS,
+            f"head classifier must be one of {', '.join(CLASSIFIERS)}, got {self.classifier!r}",
+        )
+        _check(
+            self.classifier == "linear" or not self.fc_channels,
+            "a head with a conv classifier pools the class scores, so it takes no fc_channels "
+            f"(got {self.fc_channels})",
+        )
 
     def to_string(self) -> str:
         parts = ["head", f"c{self.conv_channels}"]
         if self.fc_channels:
             parts.append(f"f{self.fc_channels}")
+        if self.classifier != "linear":
+            parts.append(f"cls{self.classifier}")
         parts += [ACTIVATIONS[self.act], f"d{format_number(self.dropout)}"]
         return "_".join(parts)
 
@@ -256,16 +297,28 @@ def _block_from_dict(data: dict[str, Any]) -> BlockSpec:
 
 
 def _parse_stem(token: str) -> Stem:
-    fields, act = take_fields(token, split_token(token, "stem"), {"c": int, "k": int, "s": int})
+    allowed = {"c": int, "k": int, "s": int, "p": str, "bn": int}
+    fields, act = take_fields(token, split_token(token, "stem"), allowed)
     require(token, fields, "c k s")
+    bn = fields.get("bn", 1)
+    if bn not in (0, 1):
+        raise InputError(f"arch token {token!r}: 'bn' must be 0 (no batch norm) or 1, got {bn}")
     try:
-        return Stem(channels=fields["c"], kernel=fields["k"], stride=fields["s"], act=act)
+        return Stem(
+            channels=fields["c"],
+            kernel=fields["k"],
+            stride=fields["s"],
+            act=act,
+            padding=fields.get("p", "same"),
+            bn=bool(bn),
+        )
     except InputError as error:
         raise InputError(f"arch token {token!r}: {error}") from None
 
 
 def _parse_head(token: str) -> Head:
-    fields, act = take_fields(token, split_token(token, "head"), {"c": int, "f": int, "d": float})
+    allowed = {"c": int, "f": int, "d": float, "cls": str}
+    fields, act = take_fields(token, split_token(token, "head"), allowed)
     require(token, fields, "c")
     try:
         return Head(
@@ -273,6 +326,7 @@ def _parse_head(token: str) -> Head:
             fc_channels=fields.get("f", 0),
             act=act,
             dropout=fields.get("d", 0.2),
+            classifier=fields.get("cls", "linear"),
         )
     except InputError as error:
         raise InputError(f"arch token {token!r}: {error}") from None

@@ -35,9 +35,9 @@ def make_activation(name: str) -> nn.Module:
 def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
     """One module per layer, except that a zero pad goes into the module of the conv it pads.
 
-    A conv's module is an `nn.Sequential` of [pad,] conv, batch norm[, activation]: trained
-    weights are stored under those positions (``features.1.layers.0.0.weight``), so the
-    nesting must stay as it has always been.
+    A conv's module is an `nn.Sequential` of [pad,] conv, batch norm[, activation] (a conv
+    classifier's dropout before its conv): trained weights are stored under those positions
+    (``features.1.layers.0.0.weight``), so the nesting must stay as it has always been.
     """
     modules: list[nn.Module] = []
     pad: list[nn.Module] = []
@@ -57,7 +57,8 @@ def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
             modules.append(Linear(layer.in_c, layer.out_c, act=layer.act, dropout=layer.dropout))
         elif isinstance(layer, ops.Pool):
             pool = nn.MaxPool2d if layer.mode == "max" else nn.AvgPool2d
-            modules.append(pool(layer.kernel, layer.stride, layer.kernel // 2))
+            ceil = layer.pad == "ceil"
+            modules.append(pool(layer.kernel, layer.stride, layer.padding, ceil_mode=ceil))
         elif isinstance(layer, ops.Branches):
             modules.append(Branches(layer))
         elif isinstance(layer, ops.ChannelAggregate):
@@ -68,7 +69,8 @@ def _modules(layers: Iterable[ops.Layer]) -> list[nn.Module]:
 
 
 def _conv_bn(conv: ops.Conv) -> list[nn.Module]:
-    modules: list[nn.Module] = [_conv2d(conv)]
+    modules: list[nn.Module] = [nn.Dropout(conv.dropout)] if conv.dropout else []
+    modules.append(_conv2d(conv))
     if conv.bn:
         modules.append(nn.BatchNorm2d(conv.out_c, eps=_BN_EPS, momentum=_BN_MOMENTUM))
     if conv.act:
@@ -202,6 +204,10 @@ def build_op(sig: OpSignature, dropout: float = 0.0) -> nn.Module:
     return module
 
 
+_CLASSIFIERS = ("classifier", "conv_classifier")
+"""The operators the head's dropout goes in front of."""
+
+
 class Network(nn.Module):
     """A built `Arch`: feature extractor (stem, blocks, head conv) then pooling and classifier."""
 
@@ -211,14 +217,14 @@ class Network(nn.Module):
         self.input_shape = input_shape
         sigs = arch_signatures(arch, input_shape, num_classes)
         pooled = next(i for i, sig in enumerate(sigs) if sig.kind == "pool")
-        self.features = nn.Sequential(*(build_op(sig) for sig in sigs[:pooled]))
+
+        def module(sig: OpSignature) -> nn.Module:
+            return build_op(sig, dropout=arch.head.dropout if sig.kind in _CLASSIFIERS else 0.0)
+
+        self.features = nn.Sequential(*(module(sig) for sig in sigs[:pooled]))
         self.pool = build_op(sigs[pooled])
-        self.classifier = nn.Sequential(
-            *(
-                build_op(sig, dropout=arch.head.dropout if sig.kind == "classifier" else 0.0)
-                for sig in sigs[pooled + 1 :]
-            )
-        )
+        # Empty where the classifier is a convolution before the pooling (SqueezeNet).
+        self.classifier = nn.Sequential(*(module(sig) for sig in sigs[pooled + 1 :]))
         _init_weights(self)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

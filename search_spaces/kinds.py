@@ -73,13 +73,17 @@ class Param:
     """One parameter of a block: its token in arch strings and its attribute on the block.
 
     A parameter whose value equals its default is left out of the arch string (``g1`` never
-    appears); every parameter but the output channels appears in the operator's table key.
+    appears); every parameter but the output channels appears in the operator's table key,
+    except that one with ``keyed_at_default`` False appears there only where it differs from
+    its default: so a parameter added to a kind later leaves the keys, and the measured
+    entries, of every block that keeps its default as they were.
     """
 
     token: str
     name: str
     type: type
     default: Any = REQUIRED
+    keyed_at_default: bool = True
 
 
 @dataclass(frozen=True)
@@ -209,7 +213,11 @@ class BlockKind:
         return {name: getattr(block, name) for name in self.signature_names}
 
     def key_parts(self, values: dict[str, Any]) -> list[str]:
-        parts = [f"{p.token}{format_value(values[p.name])}" for p in self.key_params]
+        parts = [
+            f"{p.token}{format_value(values[p.name])}"
+            for p in self.key_params
+            if p.keyed_at_default or values[p.name] != p.default
+        ]
         if self.has_act:
             parts.append(ACTIVATIONS[values["act"]])
         return parts

@@ -11,20 +11,24 @@ built, counted and priced with no other change.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
+
+from nas.search_spaces.notation import out_size
 
 ConvKind = Literal["full", "pointwise", "depthwise"]
 
 
 @dataclass(frozen=True)
 class Conv:
-    """A 2-D convolution with "same" output size, optionally followed by batch norm and activation.
+    """A 2-D convolution, optionally followed by batch norm and activation.
 
     ``kind`` says how it mixes channels, since runtimes execute the three at very different
     speeds: ``full`` is the dense k x k convolution of the stem (whatever its kernel),
     ``pointwise`` a 1x1 over all or grouped channels, ``depthwise`` one k x k filter per channel.
+    ``pad`` is ``same`` (the output keeps the input's size divided by the stride) or ``valid``
+    (no padding, as SqueezeNet's stem; see `nas.search_spaces.notation.PADDINGS`). ``dropout``
+    is a classifier's training dropout on its input, which costs nothing at inference.
     """
 
     kind: ConvKind
@@ -38,14 +42,16 @@ class Conv:
     bn: bool = True
     act: str = ""
     bias: bool = False
+    pad: str = "same"
+    dropout: float = 0.0
 
     @property
     def out_h(self) -> int:
-        return math.ceil(self.in_h / self.stride)
+        return out_size(self.in_h, self.kernel, self.stride, self.pad)
 
     @property
     def out_w(self) -> int:
-        return math.ceil(self.in_w / self.stride)
+        return out_size(self.in_w, self.kernel, self.stride, self.pad)
 
     @property
     def padding(self) -> int:
@@ -54,6 +60,8 @@ class Conv:
         An even kernel cannot be padded symmetrically, so it gets none here and a `ZeroPad`
         before it instead.
         """
+        if self.pad != "same":
+            return 0
         return self.kernel // 2 if self.kernel % 2 else 0
 
     @property
@@ -181,9 +189,13 @@ class ShortcutAdd:
 
 @dataclass(frozen=True)
 class Pool:
-    """A k x k max or average pooling with "same" output size (padding k // 2, odd kernels): the
-    max pooling after ShuffleNet's stem, the average pooling on ShuffleNetV1's strided
-    shortcut (the padding counted in the average, as torch and ONNX do by default)."""
+    """A k x k max or average pooling (odd kernels): the max pooling after ShuffleNet's stem, the
+    average pooling on ShuffleNetV1's strided shortcut (the padding counted in the average, as
+    torch and ONNX do by default), SqueezeNet's max pooling between its Fire modules.
+
+    ``pad`` is one of `nas.search_spaces.notation.PADDINGS`: ``same`` pads k // 2 on every side,
+    ``valid`` and ``ceil`` pad nothing (``ceil`` is torch's ``ceil_mode``, as SqueezeNet pools).
+    """
 
     mode: Literal["max", "avg"]
     kernel: int
@@ -191,14 +203,20 @@ class Pool:
     channels: int
     height: int
     width: int
+    pad: str = "same"
 
     @property
     def out_h(self) -> int:
-        return math.ceil(self.height / self.stride)
+        return out_size(self.height, self.kernel, self.stride, self.pad)
 
     @property
     def out_w(self) -> int:
-        return math.ceil(self.width / self.stride)
+        return out_size(self.width, self.kernel, self.stride, self.pad)
+
+    @property
+    def padding(self) -> int:
+        """Padding on every side that the pooling applies itself."""
+        return self.kernel // 2 if self.pad == "same" else 0
 
     @property
     def inputs(self) -> int:

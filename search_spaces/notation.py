@@ -17,6 +17,26 @@ ACTIVATIONS: dict[str, str] = {"relu": "re", "relu6": "r6", "hswish": "hs", "swi
 ACT_BY_TOKEN = {token: name for name, token in ACTIVATIONS.items()}
 MIN_KERNEL, MAX_KERNEL = 2, 7
 
+PADDINGS = ("same", "valid", "ceil")
+"""How a strided window meets the border of its input (`out_size`): ``same`` pads it so that
+the output is the input divided by the stride, rounded up, whatever the kernel (what every
+mobile network does); ``valid`` pads nothing and drops a last window that would run past the
+end (torch's ``padding=0``); ``ceil`` pads nothing but keeps a last window that starts inside
+the input and runs past its end (torch's ``ceil_mode=True``, how SqueezeNet pools)."""
+
+
+def out_size(size: int, kernel: int, stride: int, padding: str = "same") -> int:
+    """Output side of a k x k window at `stride` over `size` pixels under `padding` (`PADDINGS`).
+
+    Less than 1 means that nothing is left of the input: the caller refuses such an input.
+    """
+    if padding == "same":
+        return -(-size // stride)
+    if padding == "valid":
+        return (size - kernel) // stride + 1
+    out = -(-(size - kernel) // stride) + 1
+    return out - 1 if (out - 1) * stride >= size else out  # a window must start in the input
+
 
 def make_divisible(value: float, divisor: int = 8, min_value: int | None = None) -> int:
     """Round `value` to the nearest multiple of `divisor`, never dropping more than 10%.

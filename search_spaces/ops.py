@@ -52,18 +52,43 @@ def op_layers(sig: OpSignature, mid: int | None = None, dropout: float = 0.0) ->
 
     `mid` overrides the expanded width of a block whose kind has one (fixed parts have none):
     the cost model prices published blocks whose middle width our channel rounding does not
-    reproduce. `dropout` is the classifier's training dropout; it costs nothing at inference,
-    which is why signatures do not carry it. Cached, because the search counts the same few
-    thousand operators over and over and the layers are immutable.
+    reproduce. `dropout` is the classifier's (linear or conv) training dropout; it costs nothing
+    at inference, which is why signatures do not carry it. Cached, because the search counts the
+    same few thousand operators over and over and the layers are immutable.
     """
     if sig.kind == "stem":
-        return same(
-            Conv(
-                "full", sig.in_c, sig.out_c, sig.in_h, sig.in_w, sig.kernel, sig.stride, act=sig.act
-            )
+        bn = sig.extra_value("bn", True)
+        stem = Conv(
+            "full",
+            sig.in_c,
+            sig.out_c,
+            sig.in_h,
+            sig.in_w,
+            sig.kernel,
+            sig.stride,
+            bn=bn,
+            act=sig.act,
+            bias=not bn,
+            pad=sig.padding,
         )
+        return same(stem) if sig.padding == "same" else (stem,)
     if sig.kind == "head":
         return same(Conv("pointwise", sig.in_c, sig.out_c, sig.in_h, sig.in_w, act=sig.act))
+    if sig.kind == "conv_classifier":
+        h, w, act = sig.in_h, sig.in_w, sig.act
+        return (
+            Conv(
+                "pointwise",
+                sig.in_c,
+                sig.out_c,
+                h,
+                w,
+                bn=False,
+                act=act,
+                bias=True,
+                dropout=dropout,
+            ),
+        )
     if sig.kind == "pool":
         return (GlobalPool(sig.in_c, sig.in_h, sig.in_w),)
     if sig.kind == "fc":

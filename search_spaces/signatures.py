@@ -7,13 +7,13 @@ that runs, and the two can never disagree about shapes.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
-from nas.search_spaces.arch import Arch, Head
+from nas.errors import InputError
+from nas.search_spaces.arch import Arch, Head, Stem
 from nas.search_spaces.kinds import BlockSpec, block_kind, is_block_kind
-from nas.search_spaces.notation import ACTIVATIONS
+from nas.search_spaces.notation import ACTIVATIONS, out_size
 
 InputShape = tuple[int, int, int]
 """(channels, height, width) of the network input."""
@@ -28,10 +28,12 @@ class OpSignature:
 
     Kinds: ``stem`` (k x k conv + BN + act), ``head`` (1x1 conv + BN + act), ``pool`` (global
     average pooling), ``fc`` (linear + act on the pooled vector), ``classifier`` (the final
-    linear layer), and every registered block kind (`nas.search_spaces.kinds`; ``mbconv`` is a
-    whole inverted-residual block, including its shortcut). The named fields are the choices
-    mobile blocks share; a block kind's other parameters travel in ``extra`` as sorted
-    (name, value) pairs.
+    linear layer), ``conv_classifier`` (the final layer as a 1x1 conv + bias + act before the
+    pooling, as SqueezeNet has it), and every registered block kind (`nas.search_spaces.kinds`;
+    ``mbconv`` is a whole inverted-residual block, including its shortcut). The named fields
+    are the choices mobile blocks share; a block kind's other parameters travel in ``extra`` as
+    sorted (name, value) pairs, and so do a stem's ``padding`` and ``bn`` where they are not
+    the defaults. A ``padding`` there decides the output size (`out_size`).
     """
 
     kind: str
@@ -49,11 +51,23 @@ class OpSignature:
 
     @property
     def out_h(self) -> int:
-        return math.ceil(self.in_h / self.stride)
+        return out_size(self.in_h, self.kernel, self.stride, self.padding)
 
     @property
     def out_w(self) -> int:
-        return math.ceil(self.in_w / self.stride)
+        return out_size(self.in_w, self.kernel, self.stride, self.padding)
+
+    @property
+    def padding(self) -> str:
+        """How the operator's window meets the border (`nas.search_spaces.notation.PADDINGS`)."""
+        return self.extra_value("padding", "same")
+
+    def extra_value(self, name: str, default: Any) -> Any:
+        """One of ``extra`` by name, `default` where it is not there."""
+        for key, value in self.extra:
+            if key == name:
+                return value
+        return default
 
     def value(self, name: str) -> Any:
         """A block parameter by name, whether a named field or one of ``extra``."""
@@ -81,6 +95,10 @@ class OpSignature:
             return ":".join(parts + kind.key_parts(values))
         if self.kind == "stem":
             parts += [f"k{self.kernel}", f"s{self.stride}"]
+            if not self.extra_value("bn", True):
+                parts.append("bn0")
+            if self.padding != "same":
+                parts.append(f"p{self.padding}")
         if self.act:
             parts.append(ACTIVATIONS[self.act])
         return ":".join(parts)
@@ -102,31 +120,49 @@ def block_signature(block: BlockSpec, height: int, width: int, in_c: int) -> OpS
     )
 
 
+def stem_signature(stem: Stem, input_shape: InputShape) -> OpSignature:
+    """The signature of `stem` on an input of `input_shape`."""
+    channels, height, width = input_shape
+    extra = (("bn", False),) if not stem.bn else ()
+    extra += (("padding", stem.padding),) if stem.padding != "same" else ()
+    return OpSignature(
+        "stem",
+        height,
+        width,
+        channels,
+        stem.channels,
+        stride=stem.stride,
+        kernel=stem.kernel,
+        act=stem.act,
+        extra=extra,
+    )
+
+
 def arch_signatures(
     arch: Arch, input_shape: InputShape = DEPLOY_INPUT, num_classes: int = DEPLOY_CLASSES
 ) -> list[OpSignature]:
-    """Every operator of `arch` at `input_shape`, in execution order."""
-    channels, height, width = input_shape
-    stem = arch.stem
-    ops = [
-        OpSignature(
-            "stem",
-            height,
-            width,
-            channels,
-            stem.channels,
-            stride=stem.stride,
-            kernel=stem.kernel,
-            act=stem.act,
-        )
-    ]
-    height, width, channels = ops[-1].out_h, ops[-1].out_w, stem.channels
+    """Every operator of `arch` at `input_shape`, in execution order.
+
+    An input so small that an unpadded window leaves nothing of it is an `InputError`.
+    """
+    ops = [_leaves_pixels(stem_signature(arch.stem, input_shape), input_shape)]
+    height, width, channels = ops[-1].out_h, ops[-1].out_w, arch.stem.channels
     for block in arch.blocks:
         if block.is_identity(channels):
             continue  # nothing runs: nothing to build, count or price
-        ops.append(block_signature(block, height, width, channels))
+        ops.append(_leaves_pixels(block_signature(block, height, width, channels), input_shape))
         height, width, channels = ops[-1].out_h, ops[-1].out_w, block.out_channels
     return ops + head_signatures(arch.head, height, width, channels, num_classes)
+
+
+def _leaves_pixels(sig: OpSignature, input_shape: InputShape) -> OpSignature:
+    if min(sig.out_h, sig.out_w) < 1:
+        raise InputError(
+            f"a {input_shape[1]}x{input_shape[2]} input is too small for this architecture: "
+            f"its operator {sig.key} leaves no pixels of its {sig.in_h}x{sig.in_w} input; "
+            f"use a larger input"
+        )
+    return sig
 
 
 def head_signatures(
@@ -137,6 +173,11 @@ def head_signatures(
     if head.conv_channels:
         ops.append(OpSignature("head", height, width, channels, head.conv_channels, act=head.act))
         channels = head.conv_channels
+    if head.classifier == "conv":
+        classify = OpSignature(
+            "conv_classifier", height, width, channels, num_classes, act=head.act
+        )
+        return [*ops, classify, OpSignature("pool", height, width, num_classes, num_classes)]
     ops.append(OpSignature("pool", height, width, channels, channels))
     if head.fc_channels:
         ops.append(OpSignature("fc", 1, 1, channels, head.fc_channels, act=head.act))

@@ -35,6 +35,7 @@ from nas.search_spaces.signatures import (
     OpSignature,
     block_signature,
     head_signatures,
+    stem_signature,
 )
 
 DEFAULT_SPACE = "mobile"
@@ -243,17 +244,7 @@ class SearchSpace:
         Strides are fixed per stage, so each stage sees one resolution; its first block can
         receive any width of the previous stage, its repeated blocks only its own width.
         """
-        channels, height, width = input_shape
-        stem = OpSignature(
-            "stem",
-            height,
-            width,
-            channels,
-            self.stem.channels,
-            stride=self.stem.stride,
-            kernel=self.stem.kernel,
-            act=self.stem.act,
-        )
+        stem = stem_signature(self.stem, input_shape)
         found = {stem.key: stem}
         height, width, in_widths = stem.out_h, stem.out_w, (self.stem.channels,)
         for stage in self.stages:

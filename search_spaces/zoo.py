@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from nas.errors import InputError
 from nas.search_spaces.arch import Arch, Block, BlockSpec, Head, Stem, make_divisible
+from nas.search_spaces.blocks.fire import FireBlock
 from nas.search_spaces.blocks.ghost import DIVISOR as GHOST_DIVISOR
 from nas.search_spaces.blocks.ghost import GhostBlock
 from nas.search_spaces.blocks.maxpool import MaxPoolBlock
 from nas.search_spaces.blocks.separable import SeparableBlock
 from nas.search_spaces.blocks.shufflev1 import ShuffleV1Block
 from nas.search_spaces.blocks.shufflev2 import ShuffleV2Block
+from nas.search_spaces.signatures import InputShape, arch_signatures
 
 
 def mobilenet_v2(width: float = 1.0) -> Arch:
@@ -280,6 +283,50 @@ def ghostnet(width: float = 1.0) -> Arch:
     )
 
 
+# SqueezeNet stages: each a ceil-mode 3x3 stride-2 max pooling, then Fire modules as
+# (squeeze, expand) with expand channels from each of the 1x1 and 3x3 convolutions (torchvision's
+# Fire(in, squeeze, expand, expand)).
+_SQUEEZENET = {
+    "1_0": (
+        (96, 7),
+        [
+            [(16, 64), (16, 64), (32, 128)],
+            [(32, 128), (48, 192), (48, 192), (64, 256)],
+            [(64, 256)],
+        ],
+    ),
+    "1_1": (
+        (64, 3),
+        [
+            [(16, 64), (16, 64)],
+            [(32, 128), (32, 128)],
+            [(48, 192), (48, 192), (64, 256), (64, 256)],
+        ],
+    ),
+}
+
+
+def squeezenet(version: str = "1_0") -> Arch:
+    """SqueezeNet (Iandola et al. 2016), torchvision's `squeezenet{version}`: an unpadded stem
+    convolution with bias and no batch norm, stages of a ceil-mode max pooling and Fire modules,
+    and a classifier that is a 1x1 convolution with ReLU before the global pooling (after
+    dropout 0.5)."""
+    (stem_c, kernel), stage_rows = _SQUEEZENET[version]
+    stages = []
+    channels = stem_c
+    for rows in stage_rows:
+        stage: list[BlockSpec] = [MaxPoolBlock(3, 2, channels, padding="ceil")]
+        for squeeze, expand in rows:
+            stage.append(FireBlock(squeeze, 2 * expand, act="relu"))
+            channels = 2 * expand
+        stages.append(tuple(stage))
+    return Arch(
+        stem=Stem(stem_c, kernel, 2, "relu", padding="valid", bn=False),
+        stages=tuple(stages),
+        head=Head(0, act="relu", dropout=0.5, classifier="conv"),
+    )
+
+
 ZOO: dict[str, Callable[[], Arch]] = {
     "mobilenet_v2": lambda: mobilenet_v2(1.0),
     "mobilenet_v2_0.75": lambda: mobilenet_v2(0.75),
@@ -303,5 +350,25 @@ ZOO: dict[str, Callable[[], Arch]] = {
     "ghostnet_050": lambda: ghostnet(0.5),
     "ghostnet_100": lambda: ghostnet(1.0),
     "ghostnet_130": lambda: ghostnet(1.3),
+    "squeezenet1_0": lambda: squeezenet("1_0"),
+    "squeezenet1_1": lambda: squeezenet("1_1"),
 }
 """Zoo name (torchvision's where it has one, else timm's) -> factory."""
+
+
+def zoo_at(input_shape: InputShape) -> dict[str, Arch]:
+    """The zoo networks that can take an input of `input_shape`, by name.
+
+    Every network with "same" padding takes any input; an unpadded window leaves nothing of an
+    input that is small enough (SqueezeNet 1.0 needs 21 pixels a side, 1.1 needs 17), and such
+    a network is left out rather than failing what lists, prices or measures the rest.
+    """
+    found = {}
+    for name, factory in ZOO.items():
+        arch = factory()
+        try:
+            arch_signatures(arch, input_shape)
+        except InputError:
+            continue
+        found[name] = arch
+    return found

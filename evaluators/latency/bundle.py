@@ -47,7 +47,7 @@ from nas.search_spaces.builder import build_model, build_op
 from nas.search_spaces.limits import check_input_size
 from nas.search_spaces.signatures import DEPLOY_CLASSES, OpSignature
 from nas.search_spaces.space import DEFAULT_SPACE, SearchSpace, load_space
-from nas.search_spaces.zoo import ZOO
+from nas.search_spaces.zoo import zoo_at
 
 MANIFEST = "manifest.json"
 RUNNER = "run.py"
@@ -234,7 +234,7 @@ def _plan(
     judged = [(f"random_{i:03d}", "random", a) for i, a in enumerate(
         sample_archs(space, options.validate, 0) if options.validate else [])]  # fmt: skip
     if options.zoo:
-        judged += [(name, "zoo", factory()) for name, factory in ZOO.items()]
+        judged += [(name, "zoo", arch) for name, arch in zoo_at(shape).items()]
     for name, group, arch in judged:
         models.append(
             {

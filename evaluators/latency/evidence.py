@@ -263,7 +263,7 @@ def measured_signatures(table: LatencyTable, also: Iterable[OpSignature] = ()) -
     networks at its input size and of `also` whose entry is ``measured`` (an entry key is not
     parsed back into a signature, so an entry none of these produce is left out)."""
     from nas.search_spaces.space import load_space
-    from nas.search_spaces.zoo import ZOO
+    from nas.search_spaces.zoo import zoo_at
 
     shape = (3, *table.input_hw)
     found: dict[str, OpSignature] = {sig.key: sig for sig in also}
@@ -273,8 +273,8 @@ def measured_signatures(table: LatencyTable, also: Iterable[OpSignature] = ()) -
         except InputError:
             continue  # a space file that is gone: its entries stay unmatched
         found.update((sig.key, sig) for sig in sigs)
-    for factory in ZOO.values():
-        found.update((sig.key, sig) for sig in arch_signatures(factory(), shape, table.num_classes))
+    for arch in zoo_at(shape).values():
+        found.update((sig.key, sig) for sig in arch_signatures(arch, shape, table.num_classes))
     return [
         found[key]
         for key in sorted(found)

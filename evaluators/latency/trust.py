@@ -236,7 +236,7 @@ def table_trust(table: LatencyTable, space: str | None = None) -> TableTrust:
     from nas.errors import InputError
     from nas.search_spaces.signatures import arch_signatures
     from nas.search_spaces.space import load_space
-    from nas.search_spaces.zoo import ZOO
+    from nas.search_spaces.zoo import zoo_at
 
     shape = (3, *table.input_hw)
     meta = table.metadata
@@ -251,8 +251,8 @@ def table_trust(table: LatencyTable, space: str | None = None) -> TableTrust:
                 raise
             continue  # the table's own space file is gone: price the rest
         loaded.append(name)
-    for factory in ZOO.values():
-        sigs += arch_signatures(factory(), shape, table.num_classes)
+    for arch in zoo_at(shape).values():
+        sigs += arch_signatures(arch, shape, table.num_classes)
     spaces = f"the spaces {', '.join(loaded)} and " if loaded else ""
     what = f"operators of {spaces}the zoo networks at {shape[1]}x{shape[2]}"
     return kind_trust(table, sigs, what)

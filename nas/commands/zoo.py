@@ -20,13 +20,18 @@ that --target compares its candidates with."""
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON list instead of a table.")
 def command(input_size: int, as_json: bool) -> None:
     """List the zoo: name, arch string, MFLOPs (millions of multiply-adds), parameters and
-    latency on each shipped target's table."""
+    latency on each shipped target's table. A network that cannot take an input as small as
+    --input-size is left out, with a line on stderr saying why."""
     shape = (3, input_size, input_size)
     tables = {target: load_table(target) for target in SHIPPED_TARGETS}
     rows = []
     for name, factory in ZOO.items():
         arch = factory()
-        cost = count_cost(arch, shape)
+        try:
+            cost = count_cost(arch, shape)
+        except InputError as error:  # an input smaller than this network can take
+            click.echo(f"{name} left out: {error}", err=True)
+            continue
         latency: dict[str, float | None] = {}
         for target, table in tables.items():
             try:

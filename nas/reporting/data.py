@@ -160,15 +160,18 @@ def _zoo_marks(
             )
             continue
         arch = factory()
+        try:
+            mflops = estimate_cost(arch, (3, size, size)).mflops
+        except InputError as error:  # an input smaller than this network can take
+            notes.append(f"zoo network {name} not shown: {error}")
+            continue
         latency = None
         if table is not None:
             try:
                 latency = table.predict(arch, (3, size, size)).total_ms
             except InputError:
                 pass  # the table lacks this network's operators and has no cost model
-        marks.append(
-            ZooMark(name, arch.to_string(), estimate_cost(arch, (3, size, size)).mflops, latency)
-        )
+        marks.append(ZooMark(name, arch.to_string(), mflops, latency))
     return marks
 
 

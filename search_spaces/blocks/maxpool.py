@@ -1,8 +1,10 @@
-"""Max pooling as a block: the k x k, stride-2 pooling ShuffleNet puts after its stem.
+"""Max pooling as a block: the k x k, stride-2 pooling ShuffleNet puts after its stem, and the
+pooling SqueezeNet puts between its Fire modules.
 
 It keeps the width (its output channels must equal its input's) and has no weights and no
-activation. Arch-string token ``mp``: ``k`` kernel (odd), ``s`` stride, ``c`` channels, e.g.
-``mp_k3_s2_c24``.
+activation. Arch-string token ``mp``: ``k`` kernel (odd), ``s`` stride, ``c`` channels, and
+``p`` padding where it is not ``same`` (`nas.search_spaces.notation.PADDINGS`), e.g.
+``mp_k3_s2_c24`` or SqueezeNet's ``mp_k3_s2_c96_pceil``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import TYPE_CHECKING
 from nas.search_spaces.kinds import BlockKind, BlockSpec, Choice, Param, register_block_kind
 from nas.search_spaces.layers import Layer, Pool
 from nas.search_spaces.limits import check_channels
-from nas.search_spaces.notation import MAX_KERNEL, check
+from nas.search_spaces.notation import MAX_KERNEL, PADDINGS, check
 
 if TYPE_CHECKING:
     from nas.search_spaces.signatures import OpSignature
@@ -23,11 +25,12 @@ MAXPOOL = "maxpool"
 
 @dataclass(frozen=True)
 class MaxPoolBlock(BlockSpec):
-    """k x k max pooling with "same" padding, at a stride."""
+    """k x k max pooling at a stride, "same" padding unless `padding` says otherwise."""
 
     kernel: int
     stride: int
     out_channels: int
+    padding: str = "same"
 
     def __post_init__(self) -> None:
         check(
@@ -38,6 +41,10 @@ class MaxPoolBlock(BlockSpec):
         check(
             isinstance(self.out_channels, int) and self.out_channels > 0,
             f"maxpool out_channels must be a positive integer, got {self.out_channels!r}",
+        )
+        check(
+            self.padding in PADDINGS,
+            f"maxpool padding must be one of {', '.join(PADDINGS)}, got {self.padding!r}",
         )
         check_channels("maxpool out_channels", self.out_channels)
 
@@ -53,7 +60,7 @@ class MaxPoolBlock(BlockSpec):
 
 
 def layers(sig: OpSignature, mid: int | None = None) -> tuple[Layer, ...]:
-    return (Pool("max", sig.kernel, sig.stride, sig.in_c, sig.in_h, sig.in_w),)
+    return (Pool("max", sig.kernel, sig.stride, sig.in_c, sig.in_h, sig.in_w, sig.padding),)
 
 
 MAXPOOL_KIND = register_block_kind(
@@ -65,6 +72,7 @@ MAXPOOL_KIND = register_block_kind(
             Param("k", "kernel", int),
             Param("s", "stride", int),
             Param("c", "out_channels", int),
+            Param("p", "padding", str, "same", keyed_at_default=False),
         ),
         layers=layers,
         choices=(
