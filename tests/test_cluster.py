@@ -69,6 +69,8 @@ SEARCH_ARGS = [
     "--no-early-stopping",
     "--max-retries",
     "2",
+    "--confirm-seeds",
+    "0",
 ]
 # How the driver records a candidate lost with its node (the Ray error's class name).
 RAY_NODE_LOSS = ("NodeDiedError", "WorkerCrashedError", "ObjectLostError", "OwnerDiedError")

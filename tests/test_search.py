@@ -364,6 +364,8 @@ def test_resume_after_sigkill_loses_and_duplicates_nothing(tmp_path: Path) -> No
         "--no-early-stopping",
         "--trials",
         "4",
+        "--confirm-seeds",
+        "0",
         "--storage",
         f"sqlite:///{db}",
         "--out",
