@@ -32,6 +32,9 @@ network; spaces are interleaved (network i of every space before network i+1 of 
 stopped at any point is balanced, and a rerun resumes where it stopped:
 
     nice -n 19 python benchmarks/design_spaces.py --data-dir /tmp/nas-bench/cifar10 --minutes 600
+
+On two cores, two processes (``--shard 0/2`` and ``--shard 1/2``) each train every other network;
+the lock keeps their merges apart.
     python benchmarks/design_spaces.py --report-only
 """
 
@@ -312,7 +315,10 @@ def run(args: argparse.Namespace, plan: Plan) -> None:
         {name: [Arch.from_string(n["arch"]) for n in networks[name]] for name in SPACES}
     )
     wanted = recipe(args.seed).to_dict()
-    for name, index, arch in order:
+    shard, shards = args.shard
+    for position, (name, index, arch) in enumerate(order):
+        if position % shards != shard:
+            continue
         key = run_key(name, index, args.seed)
         done = results.load()["runs"].get(key)
         if done and done["recipe"] == wanted and done["arch"] == arch.to_string():
@@ -633,6 +639,16 @@ def _detectable(spread: float, n: int) -> str:
     return f"{(1.96 + 0.84) * spread * np.sqrt(2 / n):.3f} at n = {n}"
 
 
+def _shard(text: str) -> tuple[int, int]:
+    try:
+        shard, shards = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not K/N") from None
+    if not 0 <= shard < shards:
+        raise argparse.ArgumentTypeError(f"{text!r}: K must be 0 to N-1")
+    return shard, shards
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data-dir", default="/tmp/nas-bench/cifar10")
@@ -643,6 +659,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--sample-seed", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0, help="training seed")
     parser.add_argument("--minutes", type=float, default=None, help="stop starting runs after")
+    parser.add_argument(
+        "--shard",
+        type=_shard,
+        default=(0, 1),
+        metavar="K/N",
+        help="train only every N-th network from the K-th (0-based): N processes, one core each",
+    )
     parser.add_argument("--results", type=Path, default=RESULTS)
     parser.add_argument("--figure", type=Path, default=FIGURE)
     parser.add_argument("--report-only", action="store_true")
