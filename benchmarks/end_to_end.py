@@ -85,6 +85,10 @@ fewest that give Welch's test three runs a side; and the final epochs that keep 
 (search, confirm, finalize) near six hours of two cores, estimated from the training throughput
 the proxy-ranking benchmark measured with the stride plan at 32x32 (BENCHMARKS.md, end-to-end
 section, edition 2, gives the estimate and its inputs)."""
+CONFIRM_WHERE = "all"
+"""Both editions confirm every front member and baseline, as confirm did when they started: a
+study confirmed under two rules would mix them (`benchmarks/confirm_choice.py` replays the
+`uncertain` rule on edition 1's runs)."""
 ARM_TRIALS = {"median": 40, "asha": 80}
 """Candidates per arm: MO-ASHA with eta 3 stops two in three after the first of four epochs, so
 about twice as many candidates cost what the median arm's 40 cost (the report gives both
@@ -246,6 +250,7 @@ def search_config(args: argparse.Namespace, resume: bool) -> SearchConfig:
         baselines=ALL_BASELINES,  # every hand-designed network under the budget is a yardstick
         resume=resume,
         confirm_seeds=args.confirm_seeds,
+        confirm_where=CONFIRM_WHERE,
         storage=storage_url(work_database(args)),
         study=args.study,
         out=str(args.work_dir / "out"),

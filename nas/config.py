@@ -37,6 +37,9 @@ per second of training, from one model of every trial (`nas.acquisition`), cover
 bands; the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
 OBJECTIVES = ("pareto", "reward")
 SCHEDULERS = ("median", "asha")
+CONFIRM_WHERE = ("uncertain", "all")
+"""Which front members and baselines confirm trains again: those within the noise of a
+neighbour (`nas.confirm_choice`), or every one."""
 """Early-stopping rules: the median of finished curves at least as fast, or successive halving
 over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
 DEFAULT_SAMPLER = "surrogate"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
@@ -167,6 +170,8 @@ class SearchConfig:
     """How long the driver waits out an unreachable database before it stops (resumable)."""
     confirm_seeds: int | None = None
     """More training seeds per front member and baseline after the search; None: per dataset."""
+    confirm_where: str = "uncertain"
+    """Which front members and baselines get them (`CONFIRM_WHERE`)."""
     finalize: int = 0
     """Searched networks to finalize after the search (`nas.finalize`); 0: none."""
     final_epochs: int = DEFAULT_FINAL_EPOCHS
@@ -255,6 +260,7 @@ class SearchConfig:
             ("scheduler", self.scheduler, SCHEDULERS),
             ("sampler", self.sampler, SAMPLERS),
             ("objective", self.objective, OBJECTIVES),
+            ("confirm where", self.confirm_where, CONFIRM_WHERE),
         ):
             if value not in allowed:
                 raise InputError(f"unknown {flag} {value!r}; choose one of {', '.join(allowed)}")
@@ -436,6 +442,7 @@ SETTING_TYPES: dict[str, click.ParamType] = {
     "trial_timeout_s": click.FLOAT,
     "storage_outage_s": click.FLOAT,
     "confirm_seeds": click.INT,
+    "confirm_where": click.Choice(CONFIRM_WHERE),
     "finalize": click.INT,
     "final_epochs": click.INT,
     "final_seeds": click.INT,

@@ -53,6 +53,7 @@ def hand_off(
             workers.slots,
             monitor,
             stop_if=lease.stop_reason,
+            where=config.confirm_where,
         )
     if not config.finalize:
         return None

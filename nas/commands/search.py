@@ -187,9 +187,15 @@ def _opt(*names: str, help: str, **kwargs: Any):
 )
 @_opt(
     "--confirm-seeds",
-    help="After the search, train each front member and zoo baseline this "
+    help="After the search, train front members and zoo baselines this "
     "many more times with other seeds, and take the front on seed "
     f"means [default: {per_dataset(DEFAULT_CONFIRM_SEEDS, OTHER_CONFIRM_SEEDS)}; 0: off].",
+)
+@_opt(
+    "--confirm-where",
+    help="uncertain: confirm only the front members and baselines within the noise of a "
+    "neighbour on the front (or, for a baseline, of the best searched candidate at no more "
+    "latency), the noise estimated from the whole study; all: every one. [default: uncertain]",
 )
 @_opt(
     "--finalize",
