@@ -85,6 +85,7 @@ def _conv2d(conv: ops.Conv) -> nn.Conv2d:
         conv.kernel,
         conv.stride,
         conv.padding,
+        dilation=conv.dilation,
         groups=conv.groups,
         bias=conv.bias,
     )
@@ -134,30 +135,39 @@ class ChannelAggregate(nn.Module):
 
 
 class Branches(nn.Module):
-    """Paths side by side on (parts of) one input, concatenated or summed (`ops.Branches`).
+    """Paths side by side on (parts of) one input, concatenated, summed, or summed hierarchically
+    and concatenated (`ops.Branches`), then batch norm and activation where the layer has them.
 
     An empty path is the identity. Parameters live under ``paths.<i>``, one `nn.Sequential` per
-    path built like any other run of layers.
+    path built like any other run of layers; a merge's batch norm under ``bn``.
     """
 
     def __init__(self, layer: ops.Branches) -> None:
         super().__init__()
         self.paths = nn.ModuleList(nn.Sequential(*_modules(path)) for path in layer.paths)
         self.split = list(layer.split)
-        self.add = layer.merge == "add"
+        self.merge = layer.merge
         self.keep = layer.out_c if layer.sliced else 0
+        self.bn = (
+            nn.BatchNorm2d(layer.out_c, eps=_BN_EPS, momentum=_BN_MOMENTUM) if layer.bn else None
+        )
         self.act = make_activation(layer.act) if layer.act else nn.Identity()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         parts = torch.split(x, self.split, dim=1) if self.split else [x] * len(self.paths)
         outs = [path(part) for path, part in zip(self.paths, parts)]
-        if self.add:
+        if self.merge == "add":
             out = outs[0]
             for other in outs[1:]:
                 out = out + other
         else:
+            if self.merge == "hierarchical":
+                for i in range(1, len(outs)):
+                    outs[i] = outs[i] + outs[i - 1]
             out = torch.cat(outs, dim=1)
             out = out[:, : self.keep] if self.keep else out
+        if self.bn is not None:
+            out = self.bn(out)
         return self.act(out)
 
 

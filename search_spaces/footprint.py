@@ -68,7 +68,8 @@ def layer_params(layer: layers.Layer) -> int:
     if isinstance(layer, layers.Linear):
         return layer.in_c * layer.out_c + layer.out_c
     if isinstance(layer, layers.Branches):
-        return sum(layer_params(inner) for path in layer.paths for inner in path)
+        paths = sum(layer_params(inner) for path in layer.paths for inner in path)
+        return paths + (2 * layer.out_c if layer.bn else 0)  # the merge's batch norm
     if isinstance(layer, _WITHOUT_WEIGHTS):
         return 0
     raise TypeError(f"no parameter count for layer {layer!r}")
@@ -123,7 +124,8 @@ def activation_values(sig: OpSignature) -> int:
 
 
 def _written(layer: layers.Layer) -> int:
-    """Values one layer writes; a branched layer writes its paths', its split's and its merge's."""
+    """Values one layer writes; a branched layer writes its paths', its split's, its merge's
+    (a hierarchical merge's sums too) and its batch norm's."""
     if isinstance(layer, (layers.Conv, layers.ZeroPad, layers.Pool, layers.ChannelAggregate)):
         return layer.outputs
     if isinstance(layer, (layers.ChannelShuffle, layers.SqueezeExcite, layers.ShortcutAdd)):
@@ -135,7 +137,8 @@ def _written(layer: layers.Layer) -> int:
     if isinstance(layer, layers.Branches):
         total = sum(_written(inner) for path in layer.paths for inner in path)
         total += layer.inputs if layer.split else 0
+        total += layer.outputs if layer.bn else 0
         if layer.merge == "add":
             return total + layer.outputs
-        return total + layer.concatenated + (layer.outputs if layer.sliced else 0)
+        return total + layer.fused + layer.concatenated + (layer.outputs if layer.sliced else 0)
     raise TypeError(f"no activation count for layer {layer!r}")

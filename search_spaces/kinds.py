@@ -1,8 +1,8 @@
 """Block kinds: what a kind of block declares, and the registry that every other part asks.
 
 A block kind (MBConv, MobileNetV1's depthwise-separable block, the ShuffleNetV1 and V2 units, the
-Ghost bottleneck, the shuffle-only block, SqueezeNet's Fire module, skip, max pooling:
-`search_spaces/blocks/`) is one
+Ghost bottleneck, the shuffle-only block, SqueezeNet's Fire module, ESPNetV2's EESP unit, skip,
+max pooling: `search_spaces/blocks/`) is one
 module that builds one `BlockKind`: its parameters and their arch-string tokens, its anatomy
 in layers (from which the torch module, the multiply-add and parameter counts, the feature-map
 bytes and the latency cost model all follow), and the choices a search space may make for it.
@@ -53,6 +53,7 @@ BUILTIN_KINDS = (
     "nas.search_spaces.blocks.maxpool",
     "nas.search_spaces.blocks.shuffleonly",
     "nas.search_spaces.blocks.fire",
+    "nas.search_spaces.blocks.eesp",
 )
 """Modules whose import registers the kinds that ship with `nas`."""
 

@@ -26,6 +26,9 @@ class Conv:
     ``kind`` says how it mixes channels, since runtimes execute the three at very different
     speeds: ``full`` is the dense k x k convolution of the stem (whatever its kernel),
     ``pointwise`` a 1x1 over all or grouped channels, ``depthwise`` one k x k filter per channel.
+    ``dilation`` spaces a depthwise filter's taps that many pixels apart (ESPNetV2's branches):
+    the same multiply-adds over a wider window, which runtimes execute by another kernel, so
+    the latency tables name it apart (an odd kernel only, padded to keep "same" sizes).
     ``pad`` is ``same`` (the output keeps the input's size divided by the stride) or ``valid``
     (no padding, as SqueezeNet's stem; see `nas.search_spaces.notation.PADDINGS`). ``dropout``
     is a classifier's training dropout on its input, which costs nothing at inference.
@@ -44,6 +47,11 @@ class Conv:
     bias: bool = False
     pad: str = "same"
     dropout: float = 0.0
+    dilation: int = 1
+
+    def __post_init__(self) -> None:
+        if self.dilation != 1 and (self.kernel % 2 == 0 or self.pad != "same"):
+            raise ValueError(f"a dilated convolution needs an odd kernel and same padding: {self}")
 
     @property
     def out_h(self) -> int:
@@ -62,7 +70,7 @@ class Conv:
         """
         if self.pad != "same":
             return 0
-        return self.kernel // 2 if self.kernel % 2 else 0
+        return self.dilation * (self.kernel // 2) if self.kernel % 2 else 0
 
     @property
     def inputs(self) -> int:
@@ -262,6 +270,12 @@ class Branches:
     merge (ShuffleNetV1's ReLU after the sum). Splitting, concatenating
     and slicing compute nothing but copy tensors in a deployed graph, which is why the counts
     and prices see them.
+
+    ``merge`` may also be ``hierarchical`` (ESPNetV2's hierarchical feature fusion): each path's
+    output is added to the sum of those before it, and the running sums are concatenated, so
+    the paths must write equal widths. ``bn`` is a batch norm on the merged output, before
+    ``act``: it cannot fold into a convolution once the paths are summed, so it is a layer of
+    its own in a deployed graph.
     """
 
     paths: tuple[tuple[Layer, ...], ...]
@@ -272,8 +286,9 @@ class Branches:
     out_h: int
     out_w: int
     split: tuple[int, ...] = ()
-    merge: Literal["concat", "add"] = "concat"
+    merge: Literal["concat", "add", "hierarchical"] = "concat"
     act: str = ""
+    bn: bool = False
 
     @property
     def inputs(self) -> int:
@@ -296,6 +311,13 @@ class Branches:
     def sliced(self) -> bool:
         """Whether a concatenation keeps fewer channels than its paths write."""
         return self.merge == "concat" and self.concatenated > self.outputs
+
+    @property
+    def fused(self) -> int:
+        """Elements the sums of a ``hierarchical`` merge write (every path's but the first)."""
+        if self.merge != "hierarchical":
+            return 0
+        return self.concatenated * (len(self.paths) - 1) // len(self.paths)
 
 
 Layer = (

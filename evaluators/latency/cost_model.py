@@ -269,7 +269,9 @@ def _branches(work: dict[str, float], layer: Branches, cache_bytes: float) -> No
 
     A channel split, a concatenation and the slice of a Ghost module compute nothing: each is
     one more operator that reads and writes a feature map (onnxruntime runs Split, Concat and
-    Slice as copies), priced like a channel shuffle. An ``add`` merge is a shortcut addition.
+    Slice as copies), priced like a channel shuffle. An ``add`` merge, and each sum of a
+    hierarchical one, is a shortcut addition. A merge's batch norm cannot fold into a
+    convolution: one more operator reading and writing the output, priced by those bytes.
     """
     for path in layer.paths:
         for inner in path:
@@ -277,10 +279,14 @@ def _branches(work: dict[str, float], layer: Branches, cache_bytes: float) -> No
     if layer.split:
         work["operator"] += 1.0
         work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.inputs
+    if layer.bn:
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.outputs
     _activation(work, layer.act, layer.outputs)
     if layer.merge == "add":
         work["add_elements"] += layer.outputs
         return
+    work["add_elements"] += layer.fused
     work["operator"] += 1.0
     work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.concatenated
     if layer.sliced:
@@ -289,6 +295,8 @@ def _branches(work: dict[str, float], layer: Branches, cache_bytes: float) -> No
 
 
 def _conv(work: dict[str, float], conv: Conv, cache_bytes: float) -> None:
+    """A dilated depthwise convolution is priced as the depthwise one with as many taps: an
+    extrapolation (no measurement behind it), which `op_kinds` names as a kind of its own."""
     macs = conv.outputs * conv.in_c * conv.kernel**2 / conv.groups
     if conv.kind == "full":
         work["full_conv_macs"] += macs

@@ -35,6 +35,7 @@ KINDS: tuple[str, ...] = (
     "pointwise",
     "grouped pointwise",
     "depthwise",
+    "dilated depthwise",
     "zero pad",
     "squeeze-excite",
     "relu",
@@ -42,6 +43,7 @@ KINDS: tuple[str, ...] = (
     "hswish",
     "swish",
     "shortcut add",
+    "batch norm",
     "channel shuffle",
     "channel split",
     "concat",
@@ -53,7 +55,11 @@ KINDS: tuple[str, ...] = (
     "global pool",
     "linear",
 )
-"""Every kind, in the order reports list them: convolutions, then what runs beside them."""
+"""Every kind, in the order reports list them: convolutions, then what runs beside them.
+
+Every element-wise sum of two feature maps is a ``shortcut add`` (the same work, whether the
+input comes back or ESPNetV2's branches are fused); ``batch norm`` is one that follows a merge
+and so cannot fold into a convolution."""
 
 
 @dataclass(frozen=True)
@@ -112,7 +118,7 @@ def _layer(uses: list[KindUse], layer: Layer) -> None:
 
 def _conv(uses: list[KindUse], conv: Conv) -> None:
     if conv.kind == "depthwise":
-        kind = "depthwise"
+        kind = "dilated depthwise" if conv.dilation > 1 else "depthwise"
     elif conv.kind == "pointwise":
         kind = "grouped pointwise" if conv.groups > 1 else "pointwise"
     else:
@@ -139,7 +145,12 @@ def _branches(uses: list[KindUse], layer: Branches) -> None:
         uses.append(KindUse("shortcut add", out_side, layer.out_c))
     else:
         concatenated = layer.concatenated // (layer.out_h * layer.out_w)
+        if layer.merge == "hierarchical":  # every path's output summed with those before it
+            width = concatenated // len(layer.paths)
+            uses += [KindUse("shortcut add", out_side, width)] * (len(layer.paths) - 1)
         uses.append(KindUse("concat", out_side, concatenated))
         if layer.sliced:
             uses.append(KindUse("slice", out_side, concatenated))
+    if layer.bn:
+        uses.append(KindUse("batch norm", out_side, layer.out_c))
     _activation(uses, layer.act, out_side, layer.out_c)

@@ -156,11 +156,14 @@ def _feature_map_values(layer: Layer) -> int:
         return layer.inputs + layer.outputs
     if isinstance(layer, Branches):
         # The paths' own maps, plus the copies a split, a concatenation and a slice make
-        # (read and written once each); an ``add`` merge reads two maps and writes one.
+        # (read and written once each); an ``add`` merge, and each sum of a hierarchical one,
+        # reads two maps and writes one; a merge's batch norm reads and writes the output.
         values = sum(_feature_map_values(inner) for path in layer.paths for inner in path)
         values += 2 * layer.inputs if layer.split else 0
+        values += 2 * layer.outputs if layer.bn else 0
         if layer.merge == "add":
             return values + 3 * layer.outputs
+        values += 3 * layer.fused
         return values + 2 * layer.concatenated + (2 * layer.outputs if layer.sliced else 0)
     raise TypeError(f"no feature-map count for layer {layer!r}")
 
