@@ -5,7 +5,9 @@ the training data. What a user deploys is trained far longer on all of it. `fina
 chosen searched networks and, with exactly the same recipe and seeds, every zoo network under
 the study's budget, on the whole training split (no validation split, no subset), then scores
 the test split once per run. Nothing is selected by its test score afterwards: the picks were
-fixed by the search's validation accuracies before any test image was read.
+fixed by the search's validation accuracies before any test image was read. A zoo network that
+the training input is too small for (an unpadded window, `nas.proposals.cannot_train`) is left
+out, in one line, before the searched picks are chosen.
 
 Which searched networks: the front of the searched candidates (baselines left out) on seed means,
 including the confirm runs. `top` of them are taken so that each zoo network, cheapest first, is
@@ -47,8 +49,11 @@ from nas.evaluators.latency import load_table
 from nas.evaluators.recipe import Recipe
 from nas.front import TrainedRow, pareto_front, trained_rows
 from nas.pricing import estimate_price
+from nas.proposals import cannot_train, left_out_line
 from nas.ray_cluster import worker_slots
 from nas.recipes import final_recipe, searched_recipe
+from nas.search_spaces.arch import Arch
+from nas.search_spaces.signatures import InputShape
 from nas.search_spaces.zoo import ZOO
 from nas.stop_signals import stopping_cleanly
 from nas.storage import (
@@ -191,10 +196,49 @@ def zoo_under_budget(study: optuna.Study, config: SearchConfig) -> list[FinalPic
     return sorted(picks, key=lambda pick: pick.latency_ms)
 
 
-def plan_picks(study: optuna.Study, top: int) -> list[FinalPick]:
-    """The searched picks then the zoo networks; `InputError` when nothing was trained."""
+def trainable_zoo(
+    zoo: list[FinalPick], recipe: Recipe, data_shape: InputShape | None
+) -> tuple[list[FinalPick], list[str]]:
+    """The zoo picks `recipe` can train on images of `data_shape`, and the names of those it
+    cannot (`nas.proposals.cannot_train`: an input too small for an unpadded window); every
+    pick where the shape is unknown (a study recorded by an earlier version)."""
+    if data_shape is None:
+        return zoo, []
+    kept, left_out = [], []
+    for pick in zoo:
+        if cannot_train(Arch.from_string(pick.arch), recipe, data_shape) is None:
+            kept.append(pick)
+        else:
+            left_out.append(pick.label)
+    return kept, left_out
+
+
+def plan_picks(
+    study: optuna.Study,
+    top: int,
+    recipe: Recipe | None = None,
+    data_shape: InputShape | None = None,
+) -> list[FinalPick]:
+    """The searched picks then the zoo networks; `InputError` when nothing was trained.
+
+    The zoo networks are those under the budget that `recipe` (the final recipe unless given)
+    can train on images of `data_shape` (the study's recorded data unless given)."""
+    return _plan(study, top, recipe, data_shape)[0]
+
+
+def _plan(
+    study: optuna.Study, top: int, recipe: Recipe | None, data_shape: InputShape | None
+) -> tuple[list[FinalPick], list[str]]:
+    """`plan_picks`, and the zoo networks under the budget left out (`trainable_zoo`)."""
     config = study_config(study)
-    zoo = zoo_under_budget(study, config)
+    if recipe is None:
+        recipe = final_recipe(searched_recipe(study), DEFAULT_FINAL_EPOCHS, 1)
+    if data_shape is None:
+        recorded = StudyAttrs.of(study).dataset
+        data_shape = recorded_shape(recorded.input_shape if recorded else None)
+    # Left out before the searched picks are chosen: a pick meant to challenge a zoo network
+    # that never trains would answer no question.
+    zoo, left_out = trainable_zoo(zoo_under_budget(study, config), recipe, data_shape)
     rows = choose_searched(study, top, [pick.latency_ms for pick in zoo])
     if not rows:
         raise InputError(
@@ -212,7 +256,15 @@ def plan_picks(study: optuna.Study, top: int) -> list[FinalPick]:
         )
         for row in rows
     ]
-    return searched + zoo
+    return searched + zoo, left_out
+
+
+def recorded_shape(shape: tuple[int, ...] | None) -> InputShape | None:
+    """A recorded (channels, height, width), or None where none was recorded."""
+    if shape is None or len(shape) != 3:
+        return None
+    channels, height, width = shape
+    return channels, height, width
 
 
 def final_seeds(config: SearchConfig, seeds: int) -> list[int]:
@@ -267,14 +319,16 @@ class FinalizePlan:
     recipe: Recipe
     data: Dataset
     seeds: list[int]
+    left_out: tuple[str, ...] = ()
+    """Zoo networks under the budget that the training input is too small for."""
 
 
 def prepare(study: optuna.Study, options: FinalizeOptions) -> FinalizePlan:
     config = study_config(study)
-    picks = plan_picks(study, options.top)
     recipe = final_recipe(searched_recipe(study), options.epochs, options.cpus_per_trial)
     data = load_final_data(config, options.data_dir)
-    return FinalizePlan(picks, recipe, data, final_seeds(config, options.seeds))
+    picks, left_out = _plan(study, options.top, recipe, data.input_shape)
+    return FinalizePlan(picks, recipe, data, final_seeds(config, options.seeds), tuple(left_out))
 
 
 def run_finalize(
@@ -297,6 +351,9 @@ def run_finalize(
     fail_left_running(final_study)
     runs, n_already = missing_runs(final_study, plan.picks, plan.seeds)
     result = FinalizeResult(study.study_name, final_study.study_name, plan.picks, 0, 0, n_already)
+    if plan.left_out:
+        trains_at = plan.recipe.proxy_input(plan.data.input_shape)
+        say(f"finalize: {left_out_line(plan.left_out, trains_at, 'training input')}")
     if not runs:
         say(f"finalize: all {n_already} runs of {final_study.study_name!r} are done")
         return result

@@ -19,7 +19,8 @@ grow the front most per second of training, by a surrogate fitted on every trial
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
 
 import optuna
 from optuna.trial import FrozenTrial, TrialState
@@ -29,12 +30,15 @@ from nas.config import ALL_BASELINES, SearchConfig
 from nas.coverage import Coverage
 from nas.errors import InputError, SearchFailed
 from nas.evaluators.latency import LatencyTable
+from nas.evaluators.recipe import Recipe
 from nas.jobs import Job
 from nas.monitor import SearchMonitor
 from nas.pricing import Pricer
 from nas.reach import Reach, priced_latencies, steer_seed, study_coverage
 from nas.recorder import Recorder
 from nas.search_spaces.arch import Arch
+from nas.search_spaces.limits import MAX_INPUT_SIZE
+from nas.search_spaces.signatures import InputShape, arch_signatures
 from nas.search_spaces.space import SearchSpace
 from nas.search_spaces.zoo import ZOO
 from nas.study import companion, requeue, requeue_orphans
@@ -177,17 +181,31 @@ class Proposer:
         (`nas search --trials 4` trains four searched candidates besides them), and they enter
         the sampler's history like any trial, so the search starts from known designs. At most
         ``--baselines`` of them, spread over latency (`spread_over_latency`). One the space can
-        express is queued by its parameters; any other by its zoo name.
+        express is queued by its parameters; any other by its zoo name. One the proxy input is
+        too small for (`cannot_train`) is left out, in one line, before the spread is drawn: it
+        would fail every attempt, and the spread would lose the yardstick in its place.
         """
+        recipe, data_shape = self.recorder.recipe, self.recorder.data.input_shape
         within: dict[str, tuple[Arch, float]] = {}
+        refused: list[str] = []
         for name, factory in ZOO.items():
             arch = factory()
             try:
                 cost = self.pricer.estimate(arch)  # as fvcore counts, building nothing
             except InputError:
                 continue  # the table cannot price this network's operators
-            if cost.feasible:
+            if not cost.feasible:
+                continue
+            if cannot_train(arch, recipe, data_shape) is None:
                 within[name] = (arch, cost.latency_ms)
+            else:
+                refused.append(name)
+        if refused:
+            self.monitor.say(
+                "baselines: "
+                + left_out_line(refused, recipe.proxy_input(data_shape), "proxy input")
+                + proxy_resolution_hint(refused, recipe, data_shape)
+            )
         limit = None if self.config.baselines == ALL_BASELINES else int(self.config.baselines)
         chosen = spread_over_latency({name: ms for name, (_, ms) in within.items()}, limit)
         for name in chosen:
@@ -205,6 +223,51 @@ class Proposer:
         """Queue again the trials a dead driver (or one stopped between ask and dispatch) left
         RUNNING; returns their numbers."""
         return requeue_orphans(self.study)
+
+
+def cannot_train(arch: Arch, recipe: Recipe, data_shape: InputShape) -> str | None:
+    """Why `arch` cannot train with `recipe` on images of `data_shape`; None when it can.
+
+    A network with an unpadded window (SqueezeNet's stem and ceil-mode pools) leaves nothing of
+    a small enough input. What it sees is the recipe's: its resolution, and its stride plan,
+    which may free the network's strides (and so let it take a smaller input) or not. The
+    signatures of that network at that input follow the builder's shapes, so they refuse
+    exactly what the worker could not build, without building anything.
+    """
+    try:
+        arch_signatures(recipe.proxy_arch(arch, data_shape), recipe.proxy_input(data_shape))
+    except InputError as error:
+        return str(error)
+    return None
+
+
+def left_out_line(names: Iterable[str], trains_at: InputShape, what: str) -> str:
+    """One line naming the zoo networks within the budget that `trains_at` (the `what`: the
+    proxy input, the final training's) is too small for, so no one looks for them in vain."""
+    ordered = sorted(names)
+    _, height, width = trains_at
+    them = "it" if len(ordered) == 1 else "them"
+    return (
+        f"{', '.join(ordered)} within the budget but left out: the {height}x{width} {what} is "
+        f"too small for {them}"
+    )
+
+
+def proxy_resolution_hint(names: Iterable[str], recipe: Recipe, data_shape: InputShape) -> str:
+    """``; --proxy-resolution N takes them``: the smallest side above today's at which every
+    network of `names` trains under the same stride plan; empty when none does.
+
+    The smallest that works, not a bound: freeing strides at a small input can leave a network
+    trainable at one side and not at the next.
+    """
+    archs = [ZOO[name]() for name in names]
+    _, height, width = recipe.proxy_input(data_shape)
+    for side in range(min(height, width) + 1, MAX_INPUT_SIZE + 1):
+        at = replace(recipe, resolution=side)
+        if all(cannot_train(arch, at, data_shape) is None for arch in archs):
+            them = "it" if len(archs) == 1 else "them"
+            return f"; --proxy-resolution {side} takes {them}"
+    return ""
 
 
 def spread_over_latency(latencies: Mapping[str, float], limit: int | None) -> list[str]:
