@@ -634,6 +634,40 @@ def report(data: dict[str, Any], plan: Plan, figure: Path | None, seed: int = 0)
     return "\n".join(lines)
 
 
+def rematch_lines(networks: dict[str, list[dict[str, Any]]], plan: Plan) -> list[str]:
+    """How well the sample is still matched on the matching table as it is now: each network
+    priced again, against the price it was drawn at. The sample keeps its draw-time prices (the
+    report's bins), so a table that has since measured what it modelled shows here how far the
+    match held, rather than moving networks between bins after they were trained."""
+    table = load_table(plan.match)
+    config = SearchConfig()
+    lo, hi = plan.band
+    rows = [
+        f"The sample against the {plan.match} table as it is now (every network priced again; "
+        f"the comparison above keeps the prices it was drawn at):",
+        "",
+        f"| space | modelled share now | price now / at draw, median [10-90%] "
+        f"| inside {lo:g}-{hi:g} ms now | in its drawn bin now |",
+        "|---|---|---|---|---|",
+    ]
+    edges = plan.edges()
+    for name, sample in networks.items():
+        then = np.array([n["latency"][plan.match]["ms"] for n in sample])
+        priced = [table_price(Arch.from_string(n["arch"]), table, config) for n in sample]
+        now = np.array([p["ms"] for p in priced])
+        ratio = now / then
+        same_bin = np.searchsorted(edges, now, side="right") == np.searchsorted(
+            edges, then, side="right"
+        )
+        rows.append(
+            f"| {name} | {np.mean([p['modelled_share'] for p in priced]):.0%} "
+            f"| {np.median(ratio):.3f} [{np.quantile(ratio, 0.1):.3f}-"
+            f"{np.quantile(ratio, 0.9):.3f}] | {np.mean((now >= lo) & (now < hi)):.0%} "
+            f"| {np.mean(same_bin):.0%} |"
+        )
+    return rows
+
+
 def _detectable(spread: float, n: int) -> str:
     """The mean difference an n-per-space comparison resolves (two-sided 5%, power 80%)."""
     return f"{(1.96 + 0.84) * spread * np.sqrt(2 / n):.3f} at n = {n}"
@@ -700,6 +734,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         stored["match"],
     )  # the report describes the sample the results hold, whatever the flags say
     text = report(data, plan, args.figure, args.seed)
+    text += "\n\n" + "\n".join(rematch_lines(data["sample"]["networks"], plan))
     print(text)
     if args.section:
         body = (

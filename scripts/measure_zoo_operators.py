@@ -1,8 +1,8 @@
 """Measure into a latency table the operators of zoo networks that it holds no measurement for.
 
 `nas lut build` measures what a search space can produce; a zoo network made of block kinds no
-space of the table offers (MobileNetV1, ShuffleNetV1/V2, GhostNet) is then priced by the table's
-cost model alone. This script times exactly those networks' operators, the way `nas lut build`
+space of the table offers (MobileNetV1, ShuffleNetV1/V2, GhostNet, SqueezeNet) is then priced by
+the table's cost model alone. This script times exactly those networks' operators, the way `nas lut build`
 times an operator (same runtime, threads, warm-up, repeats and clock, refused where the table's
 setup differs from this machine's), adds them as ``measured`` entries and saves the table after
 each few, so an interrupted run resumes. Operators that other zoo networks share are left as
@@ -38,8 +38,12 @@ from nas.evaluators.latency.timing import Backend, get_backend
 from nas.search_spaces.signatures import InputShape, arch_signatures
 from nas.search_spaces.zoo import ZOO
 
-FAMILIES = [name for name in ZOO if name.startswith(("mobilenet_v1", "shufflenet_v", "ghostnet"))]
-"""The zoo networks built of the MobileNetV1, ShuffleNetV1/V2 and GhostNet block kinds."""
+FAMILIES = [
+    name
+    for name in ZOO
+    if name.startswith(("mobilenet_v1", "shufflenet_v", "ghostnet", "squeezenet"))
+]
+"""The zoo networks built of the MobileNetV1, ShuffleNetV1/V2, GhostNet and Fire block kinds."""
 _MUST_MATCH = ("runtime", "threads", "input_size", "num_classes", "precision", "cpu_model", "clock")
 
 

@@ -136,3 +136,19 @@ def test_a_bad_band_is_one_line_and_exit_code_2() -> None:
     )
     assert done.returncode == 2
     assert done.stderr.strip().count("\n") == 0 and "--band" in done.stderr
+
+
+def test_the_sample_is_priced_again_on_the_table_as_it_is_now() -> None:
+    from nas.config import SearchConfig
+    from nas.evaluators.latency.table import load_table
+    from nas.search_spaces.space import load_space
+
+    arch = load_space(ds.SPACES_DIR / "base.yaml").cheapest()
+    price = ds.table_price(arch, load_table("x86_64"), SearchConfig())["ms"]
+    drawn = {"arch": arch.to_string(), "latency": {"x86_64": {"ms": price}}}
+    moved = {"arch": arch.to_string(), "latency": {"x86_64": {"ms": price / 2}}}
+    plan = ds.Plan((price - 1, price + 1), 2, 1, 0, "x86_64")
+    lines = ds.rematch_lines({"base": [drawn], "so": [moved]}, plan)
+    rows = {line.split(" | ")[0].strip("| "): line for line in lines if line.startswith("| ")}
+    assert "| 1.000 [1.000-1.000] | 100% | 100% |" in rows["base"]
+    assert "| 2.000 [2.000-2.000] | 100% |" in rows["so"]  # priced twice what it was drawn at
