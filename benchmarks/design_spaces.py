@@ -615,8 +615,8 @@ def report(data: dict[str, Any], plan: Plan, figure: Path | None, seed: int = 0)
     loads = [r["load"] for r in runs]
     lines += [
         "",
-        "Share of each network's latency that its table does not measure but models (mean over "
-        "the sample): "
+        "Share of each network's latency that its table modelled rather than measured when it "
+        "was drawn (mean over the sample): "
         + "; ".join(
             f"{name} x86_64 {s['x86_64']:.0%}, armv8 {s['armv8']:.0%}" for name, s in shares.items()
         )
