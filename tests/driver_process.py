@@ -3,14 +3,12 @@ restart or race it as a user would."""
 
 from __future__ import annotations
 
-import contextlib
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import optuna
-from optuna.trial import TrialState
+import sqlalchemy
 from tiny_search import TINY_SEARCH
 
 
@@ -51,14 +49,13 @@ def driver_command(storage: str, study: str, out: Path, *extra: str) -> list[str
     return [sys.executable, "-m", "nas.cli", *search_args(storage, study, out, *extra)]
 
 
-def running_trials(storage: optuna.storages.BaseStorage, study: str) -> int:
-    """RUNNING trials of `study`; 0 while it does not exist or is being written."""
-    try:
-        study_id = storage.get_study_id_from_name(study)
-        trials = storage.get_all_trials(study_id, deepcopy=False, states=(TrialState.RUNNING,))
-    except Exception:  # not created yet, or mid-write by the search
-        return 0
-    return len(trials)
+RUNNING_SQL = sqlalchemy.text(
+    "SELECT COUNT(*) FROM trials JOIN studies ON trials.study_id = studies.study_id "
+    "WHERE studies.study_name = :study AND trials.state = 'RUNNING'"
+)
+"""RUNNING trials of a study, read from Optuna's tables without Optuna: an `RDBStorage` opened
+beside a driver that is still making its database creates the same tables, and one of the two
+fails with "table ... already exists"."""
 
 
 def wait_for_running(
@@ -66,24 +63,32 @@ def wait_for_running(
 ) -> None:
     """Return once the driver in `process` trains a trial; fail if it exits or never does.
 
-    One storage, opened once, polled every tenth of a second: a two-trial search on an idle
-    machine runs each trial for a few seconds, and opening the storage anew for each poll took
-    about as long on PostgreSQL."""
+    One engine, made once, polled every tenth of a second: a two-trial search on an idle
+    machine runs each trial for a few seconds, and connecting anew for each poll took about as
+    long on PostgreSQL. It only reads (`RUNNING_SQL`), so it never makes a table."""
     deadline = time.monotonic() + timeout_s
-    opened: optuna.storages.BaseStorage | None = None
+    engine: sqlalchemy.Engine | None = None
     try:
         while time.monotonic() < deadline:
             assert process.poll() is None, process.communicate()[1]
-            if opened is None and _made(storage):
-                with contextlib.suppress(Exception):  # the server is not answering yet
-                    opened = optuna.storages.RDBStorage(storage)
-            if opened is not None and running_trials(opened, study):
+            if engine is None and _made(storage):
+                engine = sqlalchemy.create_engine(storage)
+            if engine is not None and _running(engine, study):
                 return
             time.sleep(0.1)
     finally:
-        if isinstance(opened, optuna.storages.RDBStorage):
-            opened.engine.dispose()
+        if engine is not None:
+            engine.dispose()
     raise AssertionError("the search never started a trial")
+
+
+def _running(engine: sqlalchemy.Engine, study: str) -> int:
+    """`RUNNING_SQL`; 0 while the tables or the server are not there yet."""
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(RUNNING_SQL, {"study": study}).scalar_one())
+    except sqlalchemy.exc.SQLAlchemyError:
+        return 0
 
 
 def _made(storage: str) -> bool:
