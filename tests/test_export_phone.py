@@ -133,13 +133,14 @@ def test_missing_runtime_or_bad_out_is_one_line_and_exit_2(
 MIXED = (
     "stem_c16_k3_s2_re:mp_k3_s2_c16:ds_k3_s1_c24_re:sv2_k3_s2_c48_re,sv2_k3_s1_c48_re:"
     "sv1_k3_s2_c96_g3_re,sv1_k3_s1_c96_g3_re:"
-    "so_k2_s1_c96_g4_amax_re,so_k3_s1_c96_g4_amean_re:"
+    "so_k2_s1_c96_g4_amax_re,so_k3_s1_c96_g4_amean_re,eesp_r5_s1_c96_re:eesp_r3_s2_c128_re:"
     "gb_e3_k3_s2_c64_se0.25_re,gb_e3_k3_s1_c64_re:fire_q8_c64_re:head_c64_re_d0.2"
 )
 """Every block kind of the families in one small network, each in its forms: ShuffleNetV2's
 strided and split units, ShuffleNetV1's concatenating and adding units, the shuffle-only
 block with a grouped 2x2 convolution and max and mean aggregation, a strided Ghost bottleneck
-with SE and a plain one, a Fire module, a depthwise-separable block; as few blocks as that
+with SE and a plain one, a Fire module, a depthwise-separable block, EESP units at stride 1
+and 2; as few blocks as that
 takes, since ExecuTorch's lowering time grows with the graph. At a 32x32 input the
 shuffle-only blocks see 2x2 maps, where pnnx mistranslates the aggregation unless `nas.export_forms` rewrites it."""
 
@@ -155,6 +156,7 @@ def mixed_spec() -> ModelSpec:
         "shuffleonly",
         "ghost",
         "fire",
+        "eesp",
     }
     return ModelSpec(arch, (3, 32, 32), 10)
 
