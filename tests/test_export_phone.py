@@ -140,9 +140,9 @@ MIXED = (
 strided and split units, ShuffleNetV1's concatenating and adding units, the shuffle-only
 block with a grouped 2x2 convolution and max and mean aggregation, a strided Ghost bottleneck
 with SE and a plain one, a Fire module, a depthwise-separable block, EESP units at stride 1
-and 2; as few blocks as that
-takes, since ExecuTorch's lowering time grows with the graph. At a 32x32 input the
-shuffle-only blocks see 2x2 maps, where pnnx mistranslates the aggregation unless `nas.export_forms` rewrites it."""
+and 2; as few blocks as that takes, since ExecuTorch's lowering time grows with the graph. At
+a 32x32 input the shuffle-only blocks see 2x2 maps, where pnnx mistranslates the aggregation
+unless `nas.export_forms` rewrites it."""
 
 
 def mixed_spec() -> ModelSpec:
