@@ -68,6 +68,8 @@ PROGRESS_S = 60.0
 
 Say = Callable[[str], None]
 
+PRIVATE_RAY = "the private Ray on this machine"
+
 
 def _echo(message: str) -> None:
     click.echo(message, err=True)
@@ -86,7 +88,7 @@ class RayConnection:
     def where(self) -> str:
         """The Ray this is, for messages."""
         if self.started:
-            return "the private Ray on this machine"
+            return PRIVATE_RAY
         if self.address is None:
             return f"the Ray this process already joined at {_gcs_address()}"
         return f"the cluster at {self.address} (from {self.source})"
@@ -106,6 +108,12 @@ def join_ray(
     joined, for the caller to print where its output begins. Anything that fails here leaves
     no private Ray running.
     """
+    if not ray.is_initialized() and resolve_address(address)[0] is None:
+        node = private_node()
+        if node is not None:  # refused before Ray starts: a private Ray never grows
+            check_trial_resources(
+                cpus, gpus, can_grow=False, say=say, where=PRIVATE_RAY, nodes=[node]
+            )
     connection = connect_ray(address)
     try:
         check_trial_resources(
@@ -265,6 +273,24 @@ def require_token_auth() -> None:
 
 
 # ---- what the cluster offers ------------------------------------------------------------------
+
+
+def private_node() -> dict[str, float] | None:
+    """The CPUs and GPUs the one node of a private Ray will have, known before it starts
+    (`start_local_ray` gives it every CPU; its GPUs are what Ray's own detection finds and this
+    process may see), or None where Ray's detection cannot be asked: the check then waits for
+    the started node."""
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+
+        manager = get_accelerator_manager_for_resource("GPU")
+        gpus = manager.get_current_node_num_accelerators()
+        visible = manager.get_current_process_visible_accelerator_ids()
+    except Exception:  # a private API that may move between Ray releases
+        return None
+    if visible is not None:
+        gpus = min(gpus, len(visible))
+    return {"CPU": float(os.cpu_count() or 1), "GPU": float(gpus)}
 
 
 def alive_nodes() -> list[dict[str, float]]:

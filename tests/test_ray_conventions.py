@@ -149,6 +149,11 @@ def study_names(db: Path) -> list[str]:
     return optuna.study.get_all_study_names(storage=f"sqlite:///{db}")
 
 
+def _never_started() -> None:
+    """A private Ray's node is known before it starts: a request it cannot run starts nothing."""
+    raise AssertionError("a private Ray was started for a trial it can never run")
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("flags", "says"),
@@ -169,6 +174,7 @@ def test_a_trial_this_machine_cannot_run_is_exit_2_before_the_study(
     import ray
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_cluster, "start_local_ray", _never_started)
     assert not ray.is_initialized()
     db = tmp_path / "nas.db"
     with pytest.raises(SystemExit) as exited:
@@ -256,6 +262,7 @@ def test_finalize_checks_its_trial_resources_the_same_way(
     from nas import finalize as finalize_module
 
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    monkeypatch.setattr(ray_cluster, "start_local_ray", _never_started)
     storage = f"sqlite:///{tmp_path / 'nas.db'}"
     optuna.create_study(study_name="searched", storage=storage, directions=["maximize"] * 2)
     # What is picked does not matter: the request is refused before anything trains.
