@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
 
 import pytest
@@ -38,13 +39,25 @@ def postgres_url() -> str:
 
 @pytest.fixture(scope="module")
 def local_ray():
-    """One local Ray with two CPUs for the module; the driver joins it instead of starting one.
+    """A local Ray with two CPUs in this test process; the driver joins it instead of starting one.
+
+    One Ray serves every module of a test process that asks for it: started by the first such
+    module, it is stopped when a module that never asks for it begins (`_no_ray_from_elsewhere`:
+    there a search starts its own private Ray, as it does for a user) and when the process's
+    tests end (`_stop_the_shared_ray`). Each start costs seconds that every module would
+    otherwise pay again.
 
     A start that misses Ray's deadline on a busy machine is tried again after a pause, as the
     driver's own start is (`nas.ray_cluster.start_local_ray`), rather than failing the module.
     """
     import ray
 
+    if not ray.is_initialized():
+        _start_local_ray(ray)
+    yield
+
+
+def _start_local_ray(ray) -> None:
     for attempt in range(1, 4):
         try:
             ray.init(
@@ -60,8 +73,29 @@ def local_ray():
             if attempt == 3:
                 raise
             time.sleep(10 * attempt)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _stop_the_shared_ray():
     yield
-    ray.shutdown()
+    _stop_ray()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _no_ray_from_elsewhere(request: pytest.FixtureRequest) -> None:
+    """A module none of whose tests asks for `local_ray` starts without one in its process."""
+    if request.module.__name__ not in request.config.stash[_RAY_MODULES]:
+        _stop_ray()
+
+
+def _stop_ray() -> None:
+    ray = sys.modules.get("ray")
+    if ray is not None and ray.is_initialized():
+        ray.shutdown()
+
+
+_RAY_MODULES = pytest.StashKey[set[str]]()
+"""Names of the test modules that have a test asking for `local_ray`."""
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -72,6 +106,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     uses the PostgreSQL server is in one group, whatever its module: the outage tests stop and
     restart that server, which would fail a PostgreSQL test running beside them.
     """
+    config.stash[_RAY_MODULES] = {
+        item.module.__name__
+        for item in items
+        if isinstance(item, pytest.Function) and "local_ray" in item.fixturenames
+    }
     for item in items:
         group = "postgresql" if _uses_postgresql(item) else item.nodeid.split("::", 1)[0]
         item.add_marker(pytest.mark.xdist_group(group))

@@ -106,14 +106,16 @@ def test_a_private_ray_admits_no_one_without_its_token_even_with_auth_disabled()
         assert owner.stdout is not None and owner.stdin is not None
         address = owner.stdout.readline().strip()
         assert address, "the private Ray did not start"
+        # Refused for its missing token, which no retry changes: two tries instead of twenty.
         outsider = subprocess.run(
             [sys.executable, "-c", OUTSIDER, address],
-            env=env,
+            env=dict(env, RAY_gcs_server_port_wait_time_s="2"),
             capture_output=True,
             text=True,
             timeout=180,
         )
         assert outsider.returncode != 0 and "JOINED" not in outsider.stdout
+        assert "Authentication token is missing or incorrect" in outsider.stderr, outsider.stderr
         owner.stdin.write("\n")
         owner.stdin.flush()
         assert owner.wait(timeout=120) == 0
