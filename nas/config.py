@@ -36,12 +36,14 @@ covered (`nas.reach`); ``surrogate`` chooses each candidate by the front it is e
 per second of training, from one model of every trial (`nas.acquisition`), covering the same
 bands; the others are Optuna's samplers alone (`nas.study.make_sampler`)."""
 OBJECTIVES = ("pareto", "reward")
-SCHEDULERS = ("median", "asha")
+SCHEDULERS = ("median", "asha", "surrogate")
+"""Early-stopping rules: the median of finished curves at least as fast, successive halving
+over both objectives, or the surrogate's bound on the final accuracy against the finished
+candidates at least as fast. Each name is a key of `nas.stopping.RULES`, which holds its rule
+class."""
 CONFIRM_WHERE = ("uncertain", "all")
 """Which front members and baselines confirm trains again: those within the noise of a
 neighbour (`nas.confirm_choice`), or every one."""
-"""Early-stopping rules: the median of finished curves at least as fast, or successive halving
-over both objectives. Each name is a key of `nas.stopping.RULES`, which holds its rule class."""
 DEFAULT_SAMPLER = "surrogate"  # chosen on NAS-Bench-Macro (BENCHMARKS.md, search strategies)
 
 DEFAULT_BASELINES = 4

@@ -47,7 +47,7 @@ from nas.recorder import Recorder
 from nas.retries import FailureStreak
 from nas.search_spaces.space import SearchSpace, load_space
 from nas.stop_signals import StopRequest, stopping_cleanly
-from nas.stopping import EpochPoint, StoppingRule, rule_for
+from nas.stopping import EpochPoint, StoppingRule, job_candidate, rule_for
 from nas.storage import (
     StorageUnavailable,
     StudyLease,
@@ -356,7 +356,7 @@ class _Driver:
             raise
         if outcome is Outcome.TRAINED:
             curve = [epoch.val_accuracy for epoch in result.curve]
-            self.rule.on_finished(curve, job.price.latency_ms)
+            self.rule.on_finished(curve, job.price.latency_ms, job_candidate(job))
             self.proposer.on_trained(job)
         self.monitor.finished(
             job.trial.number, outcome, accuracy, job.price.latency_ms, baseline=job.baseline

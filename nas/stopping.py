@@ -28,15 +28,18 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 import optuna
+from optuna.trial import TrialState
 
 from nas.config import SearchConfig
 from nas.early_stopping import MedianCurveStopper
 from nas.errors import InputError
 from nas.evaluators.recipe import Recipe
 from nas.jobs import Job
+from nas.promotion import SurrogatePromotion
 from nas.study import finished_curves, rung_points
 from nas.successive_halving import ParetoHalving, RungPoint
-from nas.trials import Outcome
+from nas.surrogate import Candidate, candidate_of
+from nas.trials import Outcome, TrialAttrs
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,8 @@ class EpochPoint:
     """A zoo network: never stopped, though its point counts for later candidates."""
     trial: optuna.Trial | None = None
     """The running trial, for a rule that defers to the study's own pruner."""
+    candidate: Candidate | None = None
+    """The network and its free statistics, for a rule that models them."""
 
     @classmethod
     def of(cls, job: Job) -> EpochPoint:
@@ -62,7 +67,13 @@ class EpochPoint:
             latency_ms=job.price.latency_ms,
             baseline=not job.searched,
             trial=job.trial,
+            candidate=job_candidate(job),
         )
+
+
+def job_candidate(job: Job) -> Candidate:
+    """The surrogate's view of the network `job` trains."""
+    return Candidate(job.arch, job.price.mflops, job.price.params, job.price.latency_ms)
 
 
 class StoppingRule(ABC):
@@ -87,7 +98,9 @@ class StoppingRule(ABC):
     def should_stop(self, point: EpochPoint) -> bool:
         """Whether the candidate at `point` stops now; the rule may keep the point."""
 
-    def on_finished(self, curve: Sequence[float], latency_ms: float) -> None:
+    def on_finished(
+        self, curve: Sequence[float], latency_ms: float, candidate: Candidate | None = None
+    ) -> None:
         """A candidate trained to its last epoch with this validation-accuracy `curve`."""
 
 
@@ -135,7 +148,9 @@ class MedianRule(StoppingRule):
             finished_costs=self.latencies,
         )
 
-    def on_finished(self, curve: Sequence[float], latency_ms: float) -> None:
+    def on_finished(
+        self, curve: Sequence[float], latency_ms: float, candidate: Candidate | None = None
+    ) -> None:
         self.curves.append(list(curve))
         self.latencies.append(latency_ms)
 
@@ -169,6 +184,48 @@ class SuccessiveHalvingRule(StoppingRule):
 
 
 @dataclass
+class SurrogateRule(StoppingRule):
+    """``--scheduler surrogate``: stop a candidate once one model of every curve so far is
+    confident it cannot beat the finished candidates at least as fast (`SurrogatePromotion`)."""
+
+    promotion: SurrogatePromotion
+    running: dict[Candidate, list[float]] = field(default_factory=dict)
+    """The accuracies so far of each candidate in training."""
+
+    @classmethod
+    def for_search(cls, config: SearchConfig, recipe: Recipe) -> SurrogateRule:
+        return cls(SurrogatePromotion(last_epoch=recipe.epochs, seed=config.seed))
+
+    def load_history(self, study: optuna.Study) -> None:
+        states = (TrialState.COMPLETE, TrialState.PRUNED)
+        for trial in study.get_trials(deepcopy=False, states=states):
+            attrs = TrialAttrs.of(trial)
+            candidate = candidate_of(attrs)
+            if candidate is None or not (attrs.outcome and attrs.outcome.counts):
+                continue
+            finished = attrs.outcome is Outcome.TRAINED
+            self.promotion.add(candidate, attrs.accuracies, finished=finished)
+
+    def should_stop(self, point: EpochPoint) -> bool:
+        if point.candidate is None:
+            return False
+        curve = self.running.setdefault(point.candidate, [])
+        del curve[point.epoch - 1 :]  # a retried candidate starts its curve again
+        curve.append(point.accuracy)
+        if point.baseline or not self.promotion.should_stop(point.candidate, curve):
+            return False
+        self.promotion.add(point.candidate, self.running.pop(point.candidate), finished=False)
+        return True
+
+    def on_finished(
+        self, curve: Sequence[float], latency_ms: float, candidate: Candidate | None = None
+    ) -> None:
+        if candidate is not None:
+            self.running.pop(candidate, None)
+            self.promotion.add(candidate, curve, finished=True)
+
+
+@dataclass
 class PrunerRule(StoppingRule):
     """A single-objective study (``--objective reward``): the study's own Optuna pruner, the one
     `nas.study.make_pruner` gives it for the `--scheduler` named, judges each reported epoch."""
@@ -191,6 +248,7 @@ class PrunerRule(StoppingRule):
 RULES: dict[str, type[StoppingRule]] = {
     "median": MedianRule,
     "asha": SuccessiveHalvingRule,
+    "surrogate": SurrogateRule,
 }
 """The rule of each `--scheduler` name."""
 

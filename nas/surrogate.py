@@ -32,7 +32,7 @@ from optuna.trial import FrozenTrial
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import DictVectorizer
 from sklearn.gaussian_process import GaussianProcessRegressor
-from sklearn.gaussian_process.kernels import ConstantKernel, Matern, WhiteKernel
+from sklearn.gaussian_process.kernels import ConstantKernel, Kernel, Matern, WhiteKernel
 from sklearn.linear_model import BayesianRidge
 from sklearn.preprocessing import StandardScaler
 
@@ -76,7 +76,7 @@ def observations(
     costs: dict[int, Candidate] = {}
     for trial in trials:
         attrs = TrialAttrs.of(trial)
-        candidate = _candidate(attrs)
+        candidate = candidate_of(attrs)
         if candidate is None:
             continue
         costs[trial.number] = candidate
@@ -92,7 +92,8 @@ def observations(
     return found
 
 
-def _candidate(attrs: TrialAttrs) -> Candidate | None:
+def candidate_of(attrs: TrialAttrs) -> Candidate | None:
+    """The candidate a trial trained, or None where the trial was never priced."""
     if attrs.arch is None or attrs.mflops is None or attrs.params is None:
         return None
     if attrs.latency_ms is None:
@@ -182,8 +183,17 @@ class Surrogate:
     def fitted(self) -> bool:
         return self.process is not None
 
-    def fit(self, observed: Sequence[Observation], ask: Sequence[Candidate] = ()) -> Surrogate:
-        """Fit on `observed` (a no-op below `MIN_OBSERVATIONS`: `fitted` stays False)."""
+    def fit(
+        self,
+        observed: Sequence[Observation],
+        ask: Sequence[Candidate] = (),
+        kernel: Kernel | None = None,
+    ) -> Surrogate:
+        """Fit on `observed` (a no-op below `MIN_OBSERVATIONS`: `fitted` stays False).
+
+        `kernel`, a fitted `kernel` of an earlier fit on much the same evidence, is used as it
+        is: only the exact fit is made, not the search for its scale and noise.
+        """
         if len(observed) < MIN_OBSERVATIONS:
             return self
         self.epochs = max(o.epochs for o in observed)
@@ -197,8 +207,13 @@ class Surrogate:
         inputs = self._inputs([o.candidate for o in observed], [o.epochs for o in observed])
         self.scale.fit(np.vstack([inputs, self._inputs(ask, [self.epochs] * len(ask))]))
         inputs = self.scale.transform(inputs)
-        self.process = self._fit_process(inputs, target)
+        self.process = self._fit_process(inputs, target, kernel)
         return self
+
+    @property
+    def kernel(self) -> Kernel | None:
+        """The kernel with the scale and noise this fit found (None before a fit)."""
+        return None if self.process is None else self.process.kernel_
 
     def predict(self, candidates: Sequence[Candidate]) -> tuple[np.ndarray, np.ndarray]:
         """Mean and standard deviation of the accuracy each candidate would reach at `epochs`
@@ -222,8 +237,13 @@ class Surrogate:
         free = np.array([free_statistics(c, e) for c, e in zip(candidates, epochs)])
         return np.hstack([encoded, free])
 
-    def _fit_process(self, inputs: np.ndarray, target: np.ndarray) -> GaussianProcessRegressor:
+    def _fit_process(
+        self, inputs: np.ndarray, target: np.ndarray, kernel: Kernel | None
+    ) -> GaussianProcessRegressor:
         """Hyperparameters by marginal likelihood on a subset, then an exact fit on all."""
+        if kernel is not None:
+            self.noise = float(kernel.k2.noise_level)
+            return GaussianProcessRegressor(kernel, optimizer=None).fit(inputs, target)
         kernel = ConstantKernel(1.0, (1e-2, 1e2)) * Matern(
             length_scale=math.sqrt(inputs.shape[1]), length_scale_bounds=(1e-1, 1e3), nu=2.5
         ) + WhiteKernel(0.5, (1e-4, 2.0))

@@ -12,6 +12,7 @@ from optuna.trial import TrialState, create_trial
 from nas.config import SCHEDULERS, SearchConfig
 from nas.errors import InputError
 from nas.evaluators.recipe import Recipe
+from nas.search_spaces.zoo import mobilenet_v3_small
 from nas.stopping import (
     RULES,
     EpochPoint,
@@ -22,6 +23,7 @@ from nas.stopping import (
     rule_for,
 )
 from nas.successive_halving import ParetoHalving
+from nas.surrogate import Candidate
 from nas.trials import Outcome
 
 FINISHED = [
@@ -185,10 +187,15 @@ def test_every_scheduler_flag_value_has_its_rule():
 
 
 def test_a_point_is_a_jobs_latest_epoch():
+    arch = mobilenet_v3_small()
     job = SimpleNamespace(
         curve=[SimpleNamespace(val_accuracy=0.3), SimpleNamespace(val_accuracy=0.4)],
-        price=SimpleNamespace(latency_ms=7.5),
+        price=SimpleNamespace(latency_ms=7.5, mflops=21.0, params=1234),
+        arch=arch,
         searched=False,
         trial="the trial",
     )
-    assert EpochPoint.of(job) == EpochPoint(2, 0.4, 7.5, baseline=True, trial="the trial")
+    network = Candidate(arch, 21.0, 1234, 7.5)
+    assert EpochPoint.of(job) == EpochPoint(
+        2, 0.4, 7.5, baseline=True, trial="the trial", candidate=network
+    )

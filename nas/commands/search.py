@@ -101,9 +101,10 @@ def _opt(*names: str, help: str, **kwargs: Any):
 )
 @_opt(
     "--scheduler",
-    help="Early stopping: median (below the median of finished candidates at least as fast) "
-    "or asha (successive halving at epochs E/eta, E/eta^2, ..., keeping the best 1/eta on "
-    "accuracy and latency together).",
+    help="Early stopping: median (below the median of finished candidates at least as fast), "
+    "asha (successive halving at epochs E/eta, E/eta^2, ..., keeping the best 1/eta on "
+    "accuracy and latency together) or surrogate (once a model of every curve so far is 95% "
+    "sure the final accuracy stays under the finished candidates at least as fast).",
 )
 @_opt("--reduction-factor", help="eta of --scheduler asha.")
 @_opt(
