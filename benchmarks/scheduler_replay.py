@@ -4,8 +4,9 @@ Each reference run of `proxy_ranking.py` (one architecture, one seed, every epoc
 accuracy) is a candidate with its armv8 latency. A replay feeds the candidates in a random
 order to one scheduling rule exactly as the search's driver does with one worker: after every
 epoch the rule may stop the candidate, seeing only the candidates that came before it (the
-search's own rule classes from `nas.stopping`: `MedianRule`, or `SuccessiveHalvingRule`). Many
-orders give, for each rule:
+search's own rule classes from `nas.stopping`: `MedianRule`, `SuccessiveHalvingRule`, or
+`SurrogateRule`, which refits a Gaussian process at every decision and so replays fewer orders,
+`--surrogate-orders`, the first of the same orders). Many orders give, for each rule:
 
 - compute: epochs trained, as a fraction of training every candidate to the end, under a cap
   (`--budgets`): at equal compute, a rule that stops more candidates reaches more of them;
@@ -34,8 +35,10 @@ from _report import write_section  # noqa: E402
 from proxy_fidelity import recipe_key  # noqa: E402
 from proxy_ranking import RESULTS, parse_spec  # noqa: E402
 
+from nas.evaluators.flops import count_cost  # noqa: E402
 from nas.evaluators.latency import load_table  # noqa: E402
 from nas.evaluators.recipe import Recipe  # noqa: E402
+from nas.promotion import SurrogatePromotion  # noqa: E402
 from nas.search_spaces.arch import Arch  # noqa: E402
 from nas.search_spaces.signatures import DEPLOY_CLASSES, DEPLOY_INPUT  # noqa: E402
 from nas.stopping import (  # noqa: E402
@@ -43,11 +46,13 @@ from nas.stopping import (  # noqa: E402
     MedianRule,
     StoppingRule,
     SuccessiveHalvingRule,
+    SurrogateRule,
 )
 from nas.successive_halving import ParetoHalving, non_dominated_fronts  # noqa: E402
+from nas.surrogate import Candidate as Network  # noqa: E402
 
-Candidate = tuple[list[float], float]
-"""(validation accuracy after each epoch, latency in ms)."""
+Candidate = tuple[list[float], float, Network]
+"""(validation accuracy after each epoch, latency in ms, the network and its free statistics)."""
 
 
 def load_candidates(results: dict, recipe_key: str, target: str) -> list[Candidate]:
@@ -58,24 +63,26 @@ def load_candidates(results: dict, recipe_key: str, target: str) -> list[Candida
         deployed, _, run_key = key.rpartition("|")
         if run_key != recipe_key or run.get("status") != "ok":
             continue
-        latency = table.predict(Arch.from_string(deployed), DEPLOY_INPUT, DEPLOY_CLASSES)
+        arch = Arch.from_string(deployed)
+        latency = table.predict(arch, DEPLOY_INPUT, DEPLOY_CLASSES).total_ms
+        cost = count_cost(arch)
         curve = [float(epoch["val_accuracy"]) for epoch in run["curve"]]
-        candidates.append((curve, latency.total_ms))
+        candidates.append((curve, latency, Network(arch, cost.mflops, cost.params, latency)))
     return candidates
 
 
 def replay(order: list[Candidate], budget: int, rule: StoppingRule) -> tuple[int, list[int]]:
     """(epochs trained, indices trained to the end) when `rule` judges `order` epoch by epoch."""
     epochs, finished = 0, []
-    for index, (curve, latency) in enumerate(order):
+    for index, (curve, latency, network) in enumerate(order):
         for epoch, value in enumerate(curve, start=1):
             if epochs == budget:  # compute is spent: this candidate never finishes
                 return epochs, finished
             epochs += 1
-            if rule.should_stop(EpochPoint(epoch, value, latency)):
+            if rule.should_stop(EpochPoint(epoch, value, latency, candidate=network)):
                 break
         else:
-            rule.on_finished(curve, latency)
+            rule.on_finished(curve, latency, network)
             finished.append(index)
     return epochs, finished
 
@@ -96,6 +103,12 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--recipe", default="e8-m2", help="the runs replayed (a recipe spec)")
     parser.add_argument("--target", default="armv8")
     parser.add_argument("--orders", type=int, default=1000)
+    parser.add_argument(
+        "--surrogate-orders",
+        type=int,
+        default=100,
+        help="orders the surrogate rule replays (the first of the same orders)",
+    )
     parser.add_argument("--eta", type=int, nargs="+", default=[2, 3])
     parser.add_argument(
         "--budgets",
@@ -119,16 +132,17 @@ def rules_for(epochs: int, etas: list[int]) -> dict[str, Callable[[], StoppingRu
         )
         for eta in etas
     }
+    rules["surrogate"] = lambda: SurrogateRule(SurrogatePromotion(last_epoch=epochs))
     return rules
 
 
 def table_rows(candidates: list[Candidate], args: argparse.Namespace) -> list[str]:
     """One row per (compute allowed, rule): its means over `args.orders` arrival orders."""
-    worst = max(latency for _, latency in candidates) * 1.1
-    finals = [(curve[-1], latency) for curve, latency in candidates]
+    worst = max(latency for _, latency, _ in candidates) * 1.1
+    finals = [(curve[-1], latency) for curve, latency, _ in candidates]
     front = set(non_dominated_fronts(finals)[0])
     full_volume = hypervolume(finals, worst)
-    total_epochs = sum(len(curve) for curve, _ in candidates)
+    total_epochs = sum(len(curve) for curve, _, _ in candidates)
     rules = rules_for(len(candidates[0][0]), args.eta)
     rng = random.Random(0)
     orders = [rng.sample(range(len(candidates)), len(candidates)) for _ in range(args.orders)]
@@ -136,14 +150,16 @@ def table_rows(candidates: list[Candidate], args: argparse.Namespace) -> list[st
     for share, (name, rule) in ((b, r) for b in args.budgets for r in rules.items()):
         budget = round(share * total_epochs)
         spent, volume, kept = [], [], []
-        for order in orders:
+        replayed = orders[: args.surrogate_orders] if name == "surrogate" else orders
+        for order in replayed:
             spent_epochs, finished = replay([candidates[i] for i in order], budget, rule())
             trained = [order[i] for i in finished]
             spent.append(spent_epochs / total_epochs)
             volume.append(hypervolume([finals[i] for i in trained], worst) / full_volume)
             kept.append(len(front & set(trained)))
         rows.append(
-            f"| {share:.2f} | {name} | {statistics.mean(spent):.2f} | {statistics.mean(volume):.3f} "
+            f"| {share:.2f} | {name} ({len(replayed)} orders) | {statistics.mean(spent):.2f} "
+            f"| {statistics.mean(volume):.3f} "
             f"(5th percentile {sorted(volume)[len(volume) // 20]:.3f}) | "
             f"{statistics.mean(kept):.1f} of {len(front)} |"
         )
