@@ -25,7 +25,8 @@ for a node that fits, saying so, and gives up after a deadline:
   hand or by Compose after the driver): the driver waits that long on any joined cluster.
 
 A private Ray never grows, and neither does a joined cluster that says neither: both fail at
-once with one line.
+once with one line. A private Ray's one node is known before it starts (every CPU, and the GPUs
+Ray's own detection finds), so a trial it could never run is refused without starting it.
 
 A private Ray's ports listen on every interface (Ray binds them so), and whoever can reach a
 Ray can run code on it. So a private Ray always requires Ray's token (``~/.ray/auth_token``,
@@ -69,6 +70,7 @@ PROGRESS_S = 60.0
 Say = Callable[[str], None]
 
 PRIVATE_RAY = "the private Ray on this machine"
+"""How messages name a Ray this process starts for itself."""
 
 
 def _echo(message: str) -> None:
