@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from types import ModuleType
 
 import pytest
 
@@ -57,7 +58,7 @@ def local_ray():
     yield
 
 
-def _start_local_ray(ray) -> None:
+def _start_local_ray(ray: ModuleType) -> None:
     for attempt in range(1, 4):
         try:
             ray.init(
