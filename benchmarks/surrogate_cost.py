@@ -7,6 +7,12 @@ each network at most once per run) and predicts 1,000 networks, timing the fit a
 prediction in CPU and wall seconds; the rank correlation (Kendall tau) of its predictions with
 the true three-run means of the pool's networks it was not fitted on says what the time buys.
 
+`--scheduler surrogate` fits the same model at every epoch of every running candidate
+(`nas.promotion`), on every epoch of every curve so far up to `MAX_OBSERVATIONS`: the second
+table times one such decision in a study of n candidates with four-epoch curves (rising to each
+network's published run; NAS-Bench-Macro publishes no curves), the first decision on a candidate
+(kernel tuned) and the next (kernel reused).
+
     python benchmarks/surrogate_cost.py                 # n = 100, 1,000 and 5,000
     python benchmarks/surrogate_cost.py --sizes 5000    # one size
 """
@@ -15,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import random
 import resource
@@ -27,6 +34,7 @@ from _report import write_section
 from scipy.stats import kendalltau
 
 from nas.evaluators.nasbench_macro import NasBenchMacro
+from nas.promotion import MAX_OBSERVATIONS, SurrogatePromotion
 from nas.surrogate import Candidate, Observation, Surrogate
 
 SECTION = "surrogate-cost"
@@ -70,7 +78,38 @@ def measure(size: int, macro: NasBenchMacro, candidates: dict[str, Candidate]) -
     }
 
 
-def report(rows: list[dict[str, Any]]) -> str:
+CURVE_EPOCHS = 4
+
+
+def measure_promotion(
+    size: int, macro: NasBenchMacro, candidates: dict[str, Candidate]
+) -> dict[str, Any]:
+    """One candidate judged twice (epochs 2 and 3) among `size` finished four-epoch curves."""
+    rng = random.Random(size)
+    keys = sorted(candidates)
+    promotion = SurrogatePromotion(last_epoch=CURVE_EPOCHS)
+    for _ in range(size):
+        key = rng.choice(keys)
+        final = macro.lookup(candidates[key].arch).accuracy(rng.randrange(RUNS))
+        curve = [final * (1 - 0.5 * math.exp(-epoch)) for epoch in range(1, CURVE_EPOCHS + 1)]
+        promotion.add(candidates[key], curve, finished=True)
+    candidate = candidates[rng.choice(keys)]
+    seconds = []
+    for curve in ([0.5, 0.6], [0.5, 0.6, 0.65]):
+        cpu, wall = time.process_time(), time.perf_counter()
+        promotion.optimistic_final(candidate, curve)
+        seconds.append((round(time.process_time() - cpu, 2), round(time.perf_counter() - wall, 2)))
+    return {
+        "candidates": size,
+        "observations": len(promotion.evidence(candidate, [0.5, 0.6])),
+        "tuned_cpu_s": seconds[0][0],
+        "tuned_wall_s": seconds[0][1],
+        "reused_cpu_s": seconds[1][0],
+        "reused_wall_s": seconds[1][1],
+    }
+
+
+def report(rows: list[dict[str, Any]], decisions: list[dict[str, Any]]) -> str:
     lines = [
         f"Load: measured on the shared two-core machine beside other work (load average "
         f"{os.getloadavg()[0]:.1f} at the end), one process, OMP_NUM_THREADS=1; one measurement "
@@ -90,6 +129,20 @@ def report(rows: list[dict[str, Any]]) -> str:
             f"| {row['observations']:,} | {row['networks']:,} | {row['fit_cpu_s']:.2f} "
             f"({row['fit_wall_s']:.2f}) | {row['predict_cpu_s']:.2f} ({row['predict_wall_s']:.2f})"
             f" | {tau} ({row['held_out']}) | {row['peak_rss_mib']} |"
+        )
+    lines += [
+        "",
+        f"One decision of `--scheduler surrogate` (at most {MAX_OBSERVATIONS:,} observations: "
+        f"the candidate's own epochs and the curves nearest it in latency):",
+        "",
+        "| finished candidates (4-epoch curves) | observations fitted | first decision CPU s "
+        "(wall), kernel tuned | next decision CPU s (wall), kernel reused |",
+        "|---|---|---|---|",
+    ]
+    for row in decisions:
+        lines.append(
+            f"| {row['candidates']:,} | {row['observations']:,} | {row['tuned_cpu_s']:.2f} "
+            f"({row['tuned_wall_s']:.2f}) | {row['reused_cpu_s']:.2f} ({row['reused_wall_s']:.2f}) |"
         )
     return "\n".join(lines)
 
@@ -113,8 +166,12 @@ def main(argv: list[str] | None = None) -> int:
     for size in args.sizes:
         rows.append(measure(size, macro, candidates))
         print(json.dumps(rows[-1]), flush=True)
-    RESULTS.write_text(json.dumps({"rows": rows}, indent=1) + "\n")
-    body = report(rows)
+    decisions = []
+    for size in args.sizes:
+        decisions.append(measure_promotion(size, macro, candidates))
+        print(json.dumps(decisions[-1]), flush=True)
+    RESULTS.write_text(json.dumps({"rows": rows, "decisions": decisions}, indent=1) + "\n")
+    body = report(rows, decisions)
     print(body)
     if not args.no_write:
         write_section(SECTION, "The surrogate's cost as a study grows", body, ("scikit-learn",))

@@ -29,6 +29,11 @@ from nas.surrogate import MIN_OBSERVATIONS, Candidate, Observation, Surrogate
 
 ONE_SIDED_95 = 1.645
 """z of a one-sided 95% bound."""
+MAX_OBSERVATIONS = 2000
+"""Most observations one decision fits on: every epoch of every curve would grow as trials
+times epochs, and the exact fit as its cube. Beyond it the curves nearest in latency to the
+candidate are kept (the bar comes from the faster ones, and networks of like latency are the
+most like it); the candidate's own epochs always are."""
 
 
 @dataclass
@@ -82,11 +87,7 @@ class SurrogatePromotion:
 
     def optimistic_final(self, candidate: Candidate, curve: Sequence[float]) -> float | None:
         """``mean + z * std`` of the final accuracy the surrogate predicts for `candidate`."""
-        observed = [
-            Observation(seen, epoch, accuracy)
-            for seen, accuracies in [*self.curves, (candidate, list(curve))]
-            for epoch, accuracy in enumerate(accuracies, start=1)
-        ]
+        observed = self.evidence(candidate, curve)
         if len(observed) < MIN_OBSERVATIONS:
             return None
         reuse = self.tuned[1] if self.tuned and self.tuned[0] == len(self.curves) else None
@@ -97,3 +98,20 @@ class SurrogatePromotion:
             self.tuned = (len(self.curves), surrogate.kernel)
         mean, std = surrogate.predict([candidate])
         return float(mean[0] + self.z * std[0])
+
+    def evidence(self, candidate: Candidate, curve: Sequence[float]) -> list[Observation]:
+        """What one decision on `candidate` fits on: its own epochs, then every epoch of the
+        other curves, nearest in latency first, up to `MAX_OBSERVATIONS`."""
+        found = _epochs(candidate, curve)
+        nearest = sorted(
+            self.curves, key=lambda seen: abs(seen[0].latency_ms - candidate.latency_ms)
+        )
+        for seen, accuracies in nearest:
+            if len(found) + len(accuracies) > MAX_OBSERVATIONS:
+                break
+            found += _epochs(seen, accuracies)
+        return found
+
+
+def _epochs(candidate: Candidate, curve: Sequence[float]) -> list[Observation]:
+    return [Observation(candidate, epoch, value) for epoch, value in enumerate(curve, start=1)]

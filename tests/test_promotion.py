@@ -84,6 +84,20 @@ def test_never_at_warm_up_or_the_last_epoch_or_without_a_faster_finisher(network
     assert not promotion.should_stop(faster, [0.10, 0.10, 0.10])
 
 
+def test_a_decision_fits_on_the_nearest_curves_within_its_cap(networks, monkeypatch) -> None:
+    import nas.promotion as promotion_module
+
+    monkeypatch.setattr(promotion_module, "MAX_OBSERVATIONS", 3 * EPOCHS + 3)
+    promotion = filled(networks, 30)
+    candidate, _ = networks[35]
+    used = promotion.evidence(candidate, [0.2, 0.3, 0.4])
+    assert len(used) == 3 * EPOCHS + 3  # its own three epochs and three whole curves
+    assert [o.accuracy for o in used[:3]] == [0.2, 0.3, 0.4]
+    distance = sorted(abs(c.latency_ms - candidate.latency_ms) for c, _ in promotion.curves)
+    kept = {abs(o.candidate.latency_ms - candidate.latency_ms) for o in used[3:]}
+    assert kept == set(distance[:3])
+
+
 def test_the_rule_pools_stopped_curves_keeps_baselines_and_resumes_from_the_study(
     networks,
 ) -> None:
