@@ -8,7 +8,12 @@ shape out, leave one kernel size or expansion out, and transfer to another phone
 Pixel 1 table of ProxylessNAS). The figures go into the table's metadata and into this
 script's own section of BENCHMARKS.md (replaced on every run).
 
-    python scripts/build_armv8_table.py [--data DIR] [--out FILE] [--no-benchmarks]
+``--runtime xnnpack`` builds ``armv8-xnnpack`` from the same data: the same fit with h-swish and
+squeeze-and-excitation charged as the separate operators XNNPACK runs them as (the cost model's
+``separate`` accounting), priced without what the Note10 runtime spent on them beyond that.
+
+    python scripts/build_armv8_table.py [--runtime note10|xnnpack] [--data DIR] [--out FILE]
+        [--no-benchmarks]
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import math
 import platform
 import sys
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -38,12 +44,16 @@ from nas.evaluators.latency.arm_data import (
 )
 from nas.evaluators.latency.cost_model import (
     DEFAULT_CACHE_BYTES,
+    FUSED,
+    RUNTIME_EXCESS,
+    SEPARATE,
     HeldOut,
     OpCostModel,
     cross_validate,
     fit_cost_model,
     mape,
     mape_by_label,
+    op_work,
     pooled_mape,
 )
 from nas.evaluators.latency.evidence import fit_evidence
@@ -60,11 +70,45 @@ SPACES = ("mobile", "tiny", "survey")
 CACHE_CHOICES_KIB = (128, 192, 256, 384, 512)
 
 
+@dataclass(frozen=True)
+class Runtime:
+    """Which runtime a table's prices describe, and how the fit gets there."""
+
+    target: str
+    accounting: str
+    priced_without: tuple[str, ...]
+    runtime: str | None
+    runtime_note: str
+
+
+RUNTIMES = {
+    "note10": Runtime(
+        target="armv8",
+        accounting=FUSED,
+        priced_without=(),
+        runtime=None,
+        runtime_note="not recorded with the published tables; h-swish and SE priced as the "
+        "Note10 runtime ran them (fitted per-element terms)",
+    ),
+    "xnnpack": Runtime(
+        target="armv8-xnnpack",
+        accounting=SEPARATE,
+        priced_without=RUNTIME_EXCESS,
+        runtime="XNNPACK",
+        runtime_note="rates of the Note10 runtime; h-swish and SE priced as the separate "
+        "operators XNNPACK runs (one element-wise pass; pooling, two 1x1 convolutions and a "
+        "multiply), without what the Note10 runtime spent on them beyond that",
+    ),
+}
+
+
 def _cv(
     samples: Sequence[Sample],
     group: Callable[[Sample], Any],
     label: Callable[[Sample], str] = lambda s: s.kind,
     cache_bytes: float = DEFAULT_CACHE_BYTES,
+    accounting: str = FUSED,
+    price_without: Sequence[str] = (),
 ) -> list[HeldOut]:
     return cross_validate(
         [(s.op, s.ms) for s in samples],
@@ -72,10 +116,14 @@ def _cv(
         [label(s) for s in samples],
         [s.mid_c for s in samples],
         cache_bytes=cache_bytes,
+        accounting=accounting,
+        price_without=price_without,
     )
 
 
-def choose_cache_bytes(note10: Sequence[Sample]) -> tuple[int, dict[str, float]]:
+def choose_cache_bytes(
+    note10: Sequence[Sample], accounting: str = FUSED
+) -> tuple[int, dict[str, float]]:
     """The depthwise spill threshold with the lowest held-out-resolution error.
 
     The one hyperparameter of the model is picked by the same cross-validation that is then
@@ -83,10 +131,14 @@ def choose_cache_bytes(note10: Sequence[Sample]) -> tuple[int, dict[str, float]]
     without the spill term are reported next to them so the reader can judge by how much.
     """
     scores = {
-        f"{kib} KiB": pooled_mape(_cv(note10, lambda s: s.resolution, cache_bytes=kib * 1024))
+        f"{kib} KiB": pooled_mape(
+            _cv(note10, lambda s: s.resolution, cache_bytes=kib * 1024, accounting=accounting)
+        )
         for kib in CACHE_CHOICES_KIB
     }
-    scores["no spill term"] = pooled_mape(_cv(note10, lambda s: s.resolution, cache_bytes=math.inf))
+    scores["no spill term"] = pooled_mape(
+        _cv(note10, lambda s: s.resolution, cache_bytes=math.inf, accounting=accounting)
+    )
     best = min(CACHE_CHOICES_KIB, key=lambda kib: scores[f"{kib} KiB"])
     return best * 1024, {name: round(value, 2) for name, value in scores.items()}
 
@@ -115,7 +167,9 @@ def _only_blocks(folds: list[HeldOut]) -> list[HeldOut]:
     return [fold for fold in folds if not str(fold.group).startswith("other")]
 
 
-def _choice_cv(samples: Sequence[Sample], attr: str, cache_bytes: float) -> dict[str, float]:
+def _choice_cv(
+    samples: Sequence[Sample], attr: str, cache_bytes: float, accounting: str
+) -> dict[str, float]:
     """Hold out every block with one value of a choice (e.g. all 7x7 kernels), predict it."""
 
     def group(sample: Sample) -> str:
@@ -124,7 +178,7 @@ def _choice_cv(samples: Sequence[Sample], attr: str, cache_bytes: float) -> dict
             return "kept"
         return f"{attr} {getattr(sig, attr):g}"
 
-    folds = _cv(samples, group, cache_bytes=cache_bytes)
+    folds = _cv(samples, group, cache_bytes=cache_bytes, accounting=accounting)
     return {str(f.group): round(f.mape, 2) for f in folds if f.group != "kept"}
 
 
@@ -149,16 +203,37 @@ def _pixel1_transfer(model: OpCostModel, pixel1: Sequence[Sample]) -> dict[str, 
     }
 
 
-def evaluate(note10: list[Sample], pixel1: list[Sample], cache_bytes: float) -> dict[str, Any]:
-    """Every held-out error figure, none of them on data the evaluated model was fitted to."""
-    by_resolution = _cv(note10, lambda s: s.resolution, cache_bytes=cache_bytes)
-    by_family = _only_blocks(_cv(note10, _block_family, cache_bytes=cache_bytes))
+def evaluate(
+    note10: list[Sample], pixel1: list[Sample], cache_bytes: float, runtime: Runtime
+) -> dict[str, Any]:
+    """Every held-out error figure, none of them on data the evaluated model was fitted to.
+
+    The fitted rates are judged on the runtime that was timed, so every figure prices held-out
+    operators with every fitted term; a runtime that prices some terms at zero gets one more
+    figure per block variant, as its table prices them (the difference is the runtimes', by
+    design, not the model's error).
+    """
+    accounting = runtime.accounting
+
+    def cv(
+        samples: Sequence[Sample],
+        group: Callable[[Sample], Any],
+        label: Callable[[Sample], str] = lambda s: s.kind,
+        price_without: Sequence[str] = (),
+    ) -> list[HeldOut]:
+        return _cv(samples, group, label, cache_bytes, accounting, price_without)
+
+    by_resolution = cv(note10, lambda s: s.resolution)
+    by_family = _only_blocks(cv(note10, _block_family))
     pixel1_blocks = [s for s in pixel1 if s.kind == MBCONV]
-    pixel1_family = _only_blocks(_cv(pixel1_blocks, _block_family, cache_bytes=cache_bytes))
+    pixel1_family = _only_blocks(cv(pixel1_blocks, _block_family))
     full = fit_cost_model(
-        [(s.op, s.ms) for s in note10], mids=[s.mid_c for s in note10], cache_bytes=cache_bytes
+        [(s.op, s.ms) for s in note10],
+        mids=[s.mid_c for s in note10],
+        cache_bytes=cache_bytes,
+        accounting=accounting,
     )
-    return {
+    report: dict[str, Any] = {
         "resolution": {
             "held_out": {str(f.group): round(f.mape, 2) for f in by_resolution},
             "pooled": round(pooled_mape(by_resolution), 2),
@@ -166,7 +241,7 @@ def evaluate(note10: list[Sample], pixel1: list[Sample], cache_bytes: float) -> 
             "by_block_variant": {
                 k: round(v, 2)
                 for k, v in mape_by_label(
-                    _cv(note10, lambda s: s.resolution, _block_variant, cache_bytes)
+                    cv(note10, lambda s: s.resolution, _block_variant)
                 ).items()
             },
             "worst_sample_percent": round(
@@ -181,14 +256,20 @@ def evaluate(note10: list[Sample], pixel1: list[Sample], cache_bytes: float) -> 
             "held_out": {str(f.group): round(f.mape, 2) for f in by_family},
             "pooled": round(pooled_mape(by_family), 2),
         },
-        "kernel": _choice_cv(note10, "kernel", cache_bytes),
-        "expansion": _choice_cv(note10, "expansion", cache_bytes),
+        "kernel": _choice_cv(note10, "kernel", cache_bytes, accounting),
+        "expansion": _choice_cv(note10, "expansion", cache_bytes, accounting),
         "pixel1_transfer": _pixel1_transfer(full, pixel1),
         "pixel1_block_shape": {
             "held_out": {str(f.group): round(f.mape, 2) for f in pixel1_family},
             "pooled": round(pooled_mape(pixel1_family), 2),
         },
     }
+    if runtime.priced_without:
+        as_priced = cv(note10, lambda s: s.resolution, _block_variant, runtime.priced_without)
+        report["resolution"]["as_priced_by_block_variant"] = {
+            k: round(v, 2) for k, v in mape_by_label(as_priced).items()
+        }
+    return report
 
 
 def outside_published(note10: Sequence[Sample]) -> dict[str, dict[str, int]]:
@@ -225,7 +306,7 @@ def outside_published(note10: Sequence[Sample]) -> dict[str, dict[str, int]]:
 
 
 def note10_evidence(
-    note10: Sequence[Sample], cache_bytes: float, stated_error_pct: float
+    note10: Sequence[Sample], cache_bytes: float, stated_error_pct: float, accounting: str = FUSED
 ) -> dict[str, Any]:
     """Per operator kind, the Note10 operators the model is fitted to and its error on those
     of a held-out resolution (`nas lut show` and `validate` compare a price's shapes with
@@ -236,6 +317,7 @@ def note10_evidence(
         [str(index) for index in range(len(note10))],
         [s.mid_c for s in note10],
         cache_bytes=cache_bytes,
+        accounting=accounting,
     )
     held_out = {int(label): float(p) for f in folds for label, p in zip(f.labels, f.predicted)}
     record = fit_evidence(
@@ -264,11 +346,25 @@ def space_signatures() -> dict[str, OpSignature]:
     return found
 
 
+def _priced_as_timed(sample: Sample, priced_without: Sequence[str]) -> bool:
+    """Whether the table prices this operator as the timed runtime ran it: a published time
+    that includes work the table's runtime does not do is no measurement of that runtime."""
+    work = op_work(sample.sigs[0], sample.mid_c)
+    return not any(work.get(term, 0.0) for term in priced_without)
+
+
 def build_entries(
-    model: OpCostModel, note10: list[Sample], pixel1: list[Sample], relative_std: float
+    model: OpCostModel,
+    note10: list[Sample],
+    pixel1: list[Sample],
+    relative_std: float,
+    priced_without: Sequence[str] = (),
 ) -> tuple[dict[str, dict[str, Any]], dict[str, int]]:
-    """An entry per signature: the published value when this device timed exactly it."""
-    published = {s.sigs[0].key: s for s in note10 if len(s.sigs) == 1}
+    """An entry per signature: the published value when this device timed exactly it (and the
+    table's runtime would run it the same way), else the model's price."""
+    published = {
+        s.sigs[0].key: s for s in note10 if len(s.sigs) == 1 and _priced_as_timed(s, priced_without)
+    }
     other_device = {s.sigs[0].key for s in pixel1 if len(s.sigs) == 1}
     entries: dict[str, dict[str, Any]] = {}
     counts = {"measured": 0, "model": 0, "published_for_another_device_only": 0}
@@ -317,6 +413,17 @@ def _markdown(
         "",
         f"Worst single held-out operator: {res['worst_sample_percent']}%.",
         "",
+    ]
+    if "as_priced_by_block_variant" in res:
+        lines += [
+            "As priced (h-swish and SE without the Note10 runtime's excess; the difference from "
+            "the row above is the two runtimes', not an error of the model), held-out MAPE % "
+            "per block variant: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in res["as_priced_by_block_variant"].items())
+            + ".",
+            "",
+        ]
+    lines += [
         "Depthwise spill threshold (the one hyperparameter, picked by this same "
         "cross-validation, so the figures above are slightly optimistic), pooled MAPE %: "
         + ", ".join(
@@ -410,16 +517,13 @@ def _dump(table: dict[str, Any]) -> str:
     return head[:-2] + ',\n "entries": {\n' + ",\n".join(lines) + "\n }\n}"
 
 
-SECTION = "armv8"
-
-
-def write_section(path: Path, body: str) -> None:
+def write_section(path: Path, body: str, section: str) -> None:
     """Replace this script's section of BENCHMARKS.md, or append it; other sections stay as is.
 
     The file is read immediately before writing because other scripts maintain their own
     sections of it.
     """
-    start, end = f"<!-- {SECTION}:start -->", f"<!-- {SECTION}:end -->"
+    start, end = f"<!-- {section}:start -->", f"<!-- {section}:end -->"
     block = f"{start}\n{body.rstrip()}\n{end}"
     text = path.read_text() if path.exists() else "# Benchmarks\n"
     if start in text and end in text:
@@ -430,18 +534,28 @@ def write_section(path: Path, body: str) -> None:
     path.write_text(text)
 
 
-def _section(report_md: str, metadata: TableMetadata) -> str:
+def _section(report_md: str, metadata: TableMetadata, runtime_name: str) -> str:
     versions = ", ".join(f"{name} {version}" for name, version in (metadata.versions or {}).items())
+    command = "python scripts/build_armv8_table.py" + (
+        "" if runtime_name == "note10" else f" --runtime {runtime_name}"
+    )
+    runtime = RUNTIMES[runtime_name]
+    priced = (
+        ""
+        if not runtime.priced_without
+        else f" Prices: {runtime.runtime_note}; every held-out figure below prices with all "
+        "fitted terms (the Note10 runtime is what was timed), except the one marked 'as priced'."
+    )
     return "\n".join(
         [
-            "## armv8 latency table: cost model fitted to published Note10 operators",
+            f"## {metadata.target} latency table: cost model fitted to published Note10 operators",
             "",
-            "`python scripts/build_armv8_table.py`",
+            f"`{command}`",
             "",
             f"{metadata.date}; {versions}. Data: the Once-for-All Note10 tables (fitted) and the "
             "ProxylessNAS Pixel 1 table (transfer check only). Every figure below is an error on "
             "operators the evaluated model was not fitted to, unless it says training. See "
-            "docs/armv8.md for what the target stands for.",
+            f"docs/armv8.md for what the target stands for.{priced}",
             "",
             report_md,
         ]
@@ -450,10 +564,15 @@ def _section(report_md: str, metadata: TableMetadata) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", type=Path, default=default_data_dir())
     parser.add_argument(
-        "--out", type=Path, default=REPO / "evaluators" / "latency" / "tables" / "armv8.json"
+        "--runtime",
+        choices=sorted(RUNTIMES),
+        default="note10",
+        help="note10: the armv8 table, h-swish and SE as the Note10 runtime ran them; "
+        "xnnpack: the armv8-xnnpack table, h-swish and SE as XNNPACK runs them",
     )
+    parser.add_argument("--data", type=Path, default=default_data_dir())
+    parser.add_argument("--out", type=Path, help="default: evaluators/latency/tables/<target>.json")
     parser.add_argument(
         "--benchmarks",
         type=Path,
@@ -466,11 +585,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="print the figures only; leave BENCHMARKS.md alone",
     )
     args = parser.parse_args(argv)
+    runtime = RUNTIMES[args.runtime]
+    out = args.out or REPO / "evaluators" / "latency" / "tables" / f"{runtime.target}.json"
 
     note10 = load_note10(args.data)
     pixel1 = load_pixel1(args.data)
-    cache_bytes, cache_scores = choose_cache_bytes(note10)
-    report = evaluate(note10, pixel1, cache_bytes)
+    cache_bytes, cache_scores = choose_cache_bytes(note10, runtime.accounting)
+    report = evaluate(note10, pixel1, cache_bytes, runtime)
     report["outside_published_choices"] = outside_published(note10)
     report["cache_selection"] = {
         "chosen_bytes": cache_bytes,
@@ -485,13 +606,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         **DEVICES[NOTE10],
         "threads": None,
         "precision": "float32",
-        "runtime": None,
+        "runtime": runtime.runtime,
     }
     model = fit_cost_model(
         [(s.op, s.ms) for s in note10],
         device=device,
         mids=[s.mid_c for s in note10],
         cache_bytes=cache_bytes,
+        accounting=runtime.accounting,
         describe={
             "data": f"{len(note10)} published Note10 operators at input "
             f"{'/'.join(map(str, NOTE10_RESOLUTIONS))}",
@@ -501,15 +623,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             },
         },
     )
-    entries, counts = build_entries(model, note10, pixel1, relative_std)
+    if runtime.priced_without:
+        model = model.priced_without(runtime.priced_without)
+    entries, counts = build_entries(model, note10, pixel1, relative_std, runtime.priced_without)
     # Read back through the table's own record: what the file says is what pricing will read.
     metadata = TableMetadata.read(
         {
-            "target": "armv8",
+            "target": runtime.target,
             "device": DEVICES[NOTE10]["device"],
             "cpu": DEVICES[NOTE10]["cpu"],
-            "runtime": None,
-            "runtime_note": "not recorded with the published tables",
+            "runtime": runtime.runtime,
+            "runtime_note": runtime.runtime_note,
             "threads": None,
             "threads_note": "not recorded with the published tables",
             "precision": "float32",
@@ -519,17 +643,23 @@ def main(argv: Sequence[str] | None = None) -> int:
             "space": "mobile",
             "spaces": list(SPACES),
             "date": datetime.date.today().isoformat(),
-            "method": "per-operator cost model (evaluators/latency/cost_model.py) fitted by non-negative "
+            "method": "per-operator cost model (evaluators/latency/cost_model.py, "
+            f"{runtime.accounting} accounting) fitted by non-negative "
             "least squares on relative error to the Note10 tables published with "
             "Once-for-All; an entry is 'measured' only when that exact operator was "
-            "published for this device, otherwise 'model' with std = held-out relative "
-            f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py",
+            "published for this device"
+            + (" and does no work the table prices at zero" if runtime.priced_without else "")
+            + ", otherwise 'model' with std = held-out relative "
+            f"error ({relative_std:.3f}) x ms; built by scripts/build_armv8_table.py"
+            + (f" --runtime {args.runtime}" if args.runtime != "note10" else ""),
             "sources": [
                 DEVICES[NOTE10]["source"],
                 DEVICES[PIXEL1]["source"] + " (used only to check transfer, not fitted)",
             ],
             "cv_mape": report,
-            "fit_evidence": note10_evidence(note10, cache_bytes, round(relative_std * 100, 2)),
+            "fit_evidence": note10_evidence(
+                note10, cache_bytes, round(relative_std * 100, 2), runtime.accounting
+            ),
             "entry_counts": counts,
             "versions": {
                 "python": platform.python_version(),
@@ -544,14 +674,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         "entries": entries,
         "cost_model": model.to_dict(),
     }
-    args.out.parent.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
     text = _dump(table)
-    args.out.write_text(text + "\n")
+    out.write_text(text + "\n")
     report_md = _markdown(report, model, counts, len(text) / 1024)
     print(report_md)
     if not args.no_benchmarks:
-        write_section(args.benchmarks, _section(report_md, metadata))
-    print(f"\nwrote {args.out} ({len(entries)} entries)", file=sys.stderr)
+        write_section(args.benchmarks, _section(report_md, metadata, args.runtime), runtime.target)
+    print(f"\nwrote {out} ({len(entries)} entries)", file=sys.stderr)
     return 0
 
 

@@ -1,22 +1,16 @@
-"""A candidate work accounting for the per-operator cost model, judged beside the shipped one.
+"""Work accountings of the per-operator cost model, judged side by side on whole networks.
 
-The shipped ``armv8`` model gives h-swish and squeeze-and-excitation coefficients of their own
-(``hswish_elements``, ``se_elements``), fitted to the Note10 tables. Those tables never time a
-block shape with and without either choice: every shape of the Once-for-All space has its SE
+The ``armv8`` table charges h-swish and squeeze-and-excitation through coefficients of their
+own (``hswish_elements``, ``se_elements``), fitted to the Note10 tables. Those tables never time
+a block shape with and without either choice: every shape of the Once-for-All space has its SE
 and its activation fixed by its stage, so the two coefficients are not separated from whatever
 else makes late, small-map blocks slow, and they carry that into networks where h-swish runs on
-112x112 maps. Runtimes on phones today (XNNPACK, which TensorFlow Lite, PyTorch and ExecuTorch
-delegate to) run h-swish as one more element-wise operator over the tensor, and SE as a global
-average pooling, two 1x1 convolutions on the pooled vector (ReLU and the hard-sigmoid clamp
-fused into them) and a broadcast multiply. The ``separate_ops`` accounting adds exactly that
-work through the terms every other operator already shares (one more operator, the bytes it
-reads and writes, the elements a pooling reads) and keeps the two own terms in the fit, where
-they take up what the Note10 runtime spent beyond it; a network is then priced without them
-(`CandidateModel.without(NOTE10_EXCESS)`), so the shared rates stay as fitted and only the part
-the Note10 data cannot tell apart from the block shape is priced as a phone runtime runs it.
-
-Nothing here changes a shipped price: the shipped table and `nas.evaluators.latency.cost_model`
-are untouched, and ``current`` reproduces that module's work vectors exactly.
+112x112 maps. ``separate_ops`` is the cost model's ``separate`` accounting (the work of the
+separate operators XNNPACK runs, see `nas.evaluators.latency.cost_model.SEPARATE`) with the two
+own terms kept in the fit; a network is then priced without them
+(`CandidateModel.without(NOTE10_EXCESS)`), which is how the shipped ``armv8-xnnpack`` table
+prices. ``separate_ops_only`` and ``no_conv_weights`` are the alternatives the choice was made
+against. ``current`` reproduces the ``armv8`` table's model exactly.
 """
 
 from __future__ import annotations
@@ -30,8 +24,10 @@ from scipy.optimize import nnls
 
 from nas.errors import InputError
 from nas.evaluators.latency.cost_model import (
-    BYTES_PER_VALUE,
     DEFAULT_CACHE_BYTES,
+    FUSED,
+    RUNTIME_EXCESS,
+    SEPARATE,
     TERM_NAMES,
     HeldOut,
     Op,
@@ -39,7 +35,6 @@ from nas.evaluators.latency.cost_model import (
     op_work,
 )
 from nas.search_spaces.kinds import is_block_kind
-from nas.search_spaces.ops import Branches, Conv, Layer, Linear, SqueezeExcite, op_layers
 from nas.search_spaces.signatures import OpSignature
 
 CURRENT = "current"
@@ -54,42 +49,11 @@ operators' work alone, with no terms of their own. ``no_conv_weights``: the ship
 without convolution weight bytes, a diagnosis of how input size scales (the only
 size-independent term of a convolution), not a candidate."""
 
-NOTE10_EXCESS = ("hswish_elements", "se_elements")
+NOTE10_EXCESS = RUNTIME_EXCESS
 """Under ``separate_ops``, the time the Note10 runtime spent on h-swish and SE beyond one
 element-wise pass (h-swish) or a pooling, two 1x1 convolutions and a multiply (SE)."""
 
-_COSTLY_ACTS = ("hswish", "swish")
 _INDEX = {name: i for i, name in enumerate(TERM_NAMES)}
-
-
-def _add(work: dict[str, float], name: str, amount: float) -> None:
-    work[name] = work.get(name, 0.0) + amount
-
-
-def _separate_ops(work: dict[str, float], layers: Sequence[Layer]) -> None:
-    """Add the work of h-swish and SE as separate operators, priced through shared terms."""
-    for layer in layers:
-        if isinstance(layer, Branches):
-            for path in layer.paths:
-                _separate_ops(work, path)
-            _activation(work, layer.act, layer.outputs)
-        elif isinstance(layer, Conv):
-            _activation(work, layer.act, layer.outputs)
-        elif isinstance(layer, Linear):
-            _activation(work, layer.act, layer.out_c)
-        elif isinstance(layer, SqueezeExcite):
-            # Global average pooling, reduce, expand (clamp fused), broadcast multiply; the
-            # 1x1 convolutions' weights are already priced by op_work.
-            _add(work, "operator", 4.0)
-            _add(work, "pool_elements", layer.elements)
-            _add(work, "activation_bytes", BYTES_PER_VALUE * 2 * layer.elements)
-
-
-def _activation(work: dict[str, float], act: str, elements: float) -> None:
-    if act in _COSTLY_ACTS:
-        # One element-wise operator that reads and writes the tensor.
-        _add(work, "operator", 1.0)
-        _add(work, "activation_bytes", BYTES_PER_VALUE * 2 * elements)
 
 
 def candidate_work(
@@ -101,11 +65,10 @@ def candidate_work(
     """The work of one operator per term under `variant` (``current`` is `op_work` itself)."""
     if variant not in VARIANTS:
         raise InputError(f"unknown cost-model variant {variant!r}; choose from {VARIANTS}")
-    work = dict(op_work(sig, mid, cache_bytes))
+    accounting = FUSED if variant in (CURRENT, NO_CONV_WEIGHTS) else SEPARATE
+    work = dict(op_work(sig, mid, cache_bytes, accounting))
     if variant == NO_CONV_WEIGHTS:
         work.pop("conv_weight_bytes", None)
-    elif variant != CURRENT:
-        _separate_ops(work, op_layers(sig, mid))
     if variant == SEPARATE_OPS_ONLY:
         for name in NOTE10_EXCESS:
             work.pop(name, None)

@@ -54,6 +54,19 @@ _COSTLY_ACTS = ("hswish", "swish")
 """Activations priced per element. ReLU and ReLU6 are taken as fused into the preceding
 convolution, as mobile runtimes do, and cost nothing extra; swish has no published ARM
 measurement here and is priced like h-swish, an extrapolation."""
+FUSED = "fused"
+SEPARATE = "separate"
+ACCOUNTINGS = (FUSED, SEPARATE)
+"""How h-swish and squeeze-and-excitation are charged. ``fused``: each has a per-element term of
+its own (``hswish_elements``, ``se_elements``), whatever the runtime that was timed spent on
+them. ``separate``: each also does the work of the separate operators XNNPACK runs (h-swish one
+element-wise pass over the tensor; SE a global average pooling, two 1x1 convolutions on the
+pooled vector with ReLU and the hard-sigmoid clamp fused, and a broadcast multiply), priced
+through the terms every other operator shares; the two own terms then hold only what the timed
+runtime spent beyond that (`RUNTIME_EXCESS`), and a table for XNNPACK prices them at zero."""
+RUNTIME_EXCESS = ("hswish_elements", "se_elements")
+"""Under ``separate`` accounting, the time the fitted runtime spent on h-swish and SE beyond the
+separate operators' work."""
 
 
 @dataclass(frozen=True)
@@ -204,7 +217,10 @@ FORM = (
 
 
 def op_work(
-    sig: OpSignature, mid: int | None = None, cache_bytes: float = DEFAULT_CACHE_BYTES
+    sig: OpSignature,
+    mid: int | None = None,
+    cache_bytes: float = DEFAULT_CACHE_BYTES,
+    accounting: str = FUSED,
 ) -> dict[str, float]:
     """The work of one operator, per term (MACs, bytes, elements; no time yet).
 
@@ -217,10 +233,14 @@ def op_work(
         layers = op_layers(sig, mid)
     except ValueError:
         raise InputError(f"the cost model cannot price operator kind {sig.kind!r}") from None
+    if accounting not in ACCOUNTINGS:
+        raise InputError(f"unknown cost accounting {accounting!r}; choose from {ACCOUNTINGS}")
     work: dict[str, float] = defaultdict(float)
     work["operator"] = 1.0
     for layer in layers:
         _layer_work(work, layer, cache_bytes)
+    if accounting == SEPARATE:
+        _separate_operators(work, layers)
     return dict(work)
 
 
@@ -321,16 +341,43 @@ def _activation(work: dict[str, float], act: str, elements: float) -> None:
         work["hswish_elements"] += elements
 
 
+def _separate_operators(work: dict[str, float], layers: Sequence[Layer]) -> None:
+    """Add the work of h-swish and SE as the separate operators XNNPACK runs (see `SEPARATE`)."""
+    for layer in layers:
+        if isinstance(layer, Branches):
+            _separate_operators(work, [inner for path in layer.paths for inner in path])
+            _separate_activation(work, layer.act, layer.outputs)
+        elif isinstance(layer, Conv):
+            _separate_activation(work, layer.act, layer.outputs)
+        elif isinstance(layer, Linear):
+            _separate_activation(work, layer.act, layer.out_c)
+        elif isinstance(layer, SqueezeExcite):
+            # Pooling, reduce, expand (clamp fused), broadcast multiply; the two 1x1
+            # convolutions' weights are already priced as linear weights.
+            work["operator"] += 4.0
+            work["pool_elements"] += layer.elements
+            work["activation_bytes"] += BYTES_PER_VALUE * 2 * layer.elements
+
+
+def _separate_activation(work: dict[str, float], act: str, elements: float) -> None:
+    if act in _COSTLY_ACTS:
+        # One element-wise operator that reads and writes the tensor.
+        work["operator"] += 1.0
+        work["activation_bytes"] += BYTES_PER_VALUE * 2 * elements
+
+
 Op = OpSignature | Sequence[OpSignature]
 """What one measurement timed: an operator, or several whose times the publication summed."""
 
 
-def _work_vector(op: Op, mid: int | None, cache_bytes: float) -> np.ndarray:
+def _work_vector(
+    op: Op, mid: int | None, cache_bytes: float, accounting: str = FUSED
+) -> np.ndarray:
     sigs = (op,) if isinstance(op, OpSignature) else tuple(op)
     vector = np.zeros(len(TERM_NAMES))
     for sig in sigs:
         mid_c = mid if is_block_kind(sig.kind) else None
-        for name, amount in op_work(sig, mid_c, cache_bytes).items():
+        for name, amount in op_work(sig, mid_c, cache_bytes, accounting).items():
             vector[_TERM_INDEX[name]] += amount
     return vector
 
@@ -342,15 +389,21 @@ class OpCostModel:
     ``coefficients`` are milliseconds per unit of each term in `TERMS`; ``cache_bytes`` is the
     depthwise input size above which taps are charged the spill rate. ``device`` says which
     device and runtime the rates describe and ``fit`` summarises the data they came from; all
-    of it travels with the model into a table file.
+    of it travels with the model into a table file. ``accounting`` says how h-swish and SE are
+    charged (`ACCOUNTINGS`).
     """
 
     coefficients: dict[str, float]
     cache_bytes: float = DEFAULT_CACHE_BYTES
     device: dict[str, Any] = field(default_factory=dict)
     fit: dict[str, Any] = field(default_factory=dict)
+    accounting: str = FUSED
 
     def __post_init__(self) -> None:
+        if self.accounting not in ACCOUNTINGS:
+            raise InputError(
+                f"cost model accounting must be one of {ACCOUNTINGS}, got {self.accounting!r}"
+            )
         unknown = set(self.coefficients) - set(TERM_NAMES)
         missing = set(TERM_NAMES) - set(self.coefficients)
         if unknown or missing:
@@ -368,15 +421,24 @@ class OpCostModel:
 
     def predict_ms(self, sig: Op, mid: int | None = None) -> float:
         """Predicted milliseconds of one operator (or of several timed together)."""
-        return float(_work_vector(sig, mid, self.cache_bytes) @ self._vector)
+        return float(_work_vector(sig, mid, self.cache_bytes, self.accounting) @ self._vector)
 
     def breakdown(self, sig: OpSignature) -> dict[str, float]:
         """Milliseconds per term for one operator: where the predicted time goes."""
-        return {
-            name: amount * self.coefficients[name]
-            for name, amount in op_work(sig, cache_bytes=self.cache_bytes).items()
-            if amount
+        work = op_work(sig, cache_bytes=self.cache_bytes, accounting=self.accounting)
+        return {name: amount * self.coefficients[name] for name, amount in work.items() if amount}
+
+    def priced_without(self, terms: Sequence[str]) -> OpCostModel:
+        """The same rates with `terms` at zero: what another runtime does not spend (for
+        example `RUNTIME_EXCESS` when pricing for XNNPACK); the fit record says so."""
+        unknown = set(terms) - set(TERM_NAMES)
+        if unknown:
+            raise InputError(f"unknown cost-model terms {sorted(unknown)}")
+        coefficients = {
+            name: 0.0 if name in terms else rate for name, rate in self.coefficients.items()
         }
+        fit = {**self.fit, "priced_at_zero": sorted(terms)}
+        return OpCostModel(coefficients, self.cache_bytes, dict(self.device), fit, self.accounting)
 
     def readable(self) -> dict[str, str]:
         """Each coefficient in the unit a person thinks in (GMAC/s, GB/s, ns per element)."""
@@ -416,6 +478,7 @@ class OpCostModel:
                 for term in TERMS
             },
             "cache_bytes": self.cache_bytes,
+            "accounting": self.accounting,
             "depthwise_gmacs": {
                 f"k{k}_s{s}{'_spilled' if spilled else ''}": round(
                     self.depthwise_efficiency(k, s, spilled), 3
@@ -447,6 +510,7 @@ class OpCostModel:
             cache_bytes=cache_bytes,
             device=dict(data.get("device", {})),
             fit=dict(data.get("fit", {})),
+            accounting=data.get("accounting", FUSED),
         )
 
 
@@ -462,6 +526,7 @@ def fit_cost_model(
     mids: Sequence[int | None] | None = None,
     describe: dict[str, Any] | None = None,
     cache_bytes: float = DEFAULT_CACHE_BYTES,
+    accounting: str = FUSED,
 ) -> OpCostModel:
     """Fit non-negative rates to measured (operator, milliseconds) pairs by relative error.
 
@@ -474,7 +539,9 @@ def fit_cost_model(
     if not samples:
         raise InputError("cannot fit a cost model to no samples")
     mids = list(mids) if mids is not None else [None] * len(samples)
-    work = np.array([_work_vector(op, mid, cache_bytes) for (op, _), mid in zip(samples, mids)])
+    work = np.array(
+        [_work_vector(op, mid, cache_bytes, accounting) for (op, _), mid in zip(samples, mids)]
+    )
     measured = np.array([float(ms) for _, ms in samples])
     if np.any(measured <= 0) or not np.all(np.isfinite(measured)):
         raise InputError("measured latencies must be positive and finite")
@@ -484,7 +551,9 @@ def fit_cost_model(
     coefficients = dict(zip(TERM_NAMES, (solution / scale).tolist()))
     if isinstance(device, str):
         device = {"name": device}
-    model = OpCostModel(coefficients, cache_bytes=cache_bytes, device=dict(device or {}))
+    model = OpCostModel(
+        coefficients, cache_bytes=cache_bytes, device=dict(device or {}), accounting=accounting
+    )
     train = mape((model.predict_ms(op, mid) for (op, _), mid in zip(samples, mids)), measured)
     model.fit = {
         "samples": len(samples),
@@ -515,11 +584,15 @@ def cross_validate(
     labels: Sequence[str] | None = None,
     mids: Sequence[int | None] | None = None,
     cache_bytes: float = DEFAULT_CACHE_BYTES,
+    accounting: str = FUSED,
+    price_without: Sequence[str] = (),
 ) -> list[HeldOut]:
     """Leave each group out in turn: fit on the rest, predict the group.
 
     The only honest error of a fitted model is on data it did not see; grouping decides what
-    "unseen" means (a whole input resolution, a whole block shape, a kernel size).
+    "unseen" means (a whole input resolution, a whole block shape, a kernel size). Held-out
+    operators are priced with the terms in `price_without` at zero, as a table built that way
+    prices them.
     """
     mids = list(mids) if mids is not None else [None] * len(samples)
     labels = list(labels) if labels is not None else [""] * len(samples)
@@ -528,8 +601,13 @@ def cross_validate(
         held = [i for i, g in enumerate(groups) if g == group]
         kept = [i for i, g in enumerate(groups) if g != group]
         model = fit_cost_model(
-            [samples[i] for i in kept], mids=[mids[i] for i in kept], cache_bytes=cache_bytes
+            [samples[i] for i in kept],
+            mids=[mids[i] for i in kept],
+            cache_bytes=cache_bytes,
+            accounting=accounting,
         )
+        if price_without:
+            model = model.priced_without(price_without)
         predicted = np.array([model.predict_ms(samples[i][0], mids[i]) for i in held])
         measured = np.array([float(samples[i][1]) for i in held])
         folds.append(HeldOut(group, predicted, measured, tuple(labels[i] for i in held)))

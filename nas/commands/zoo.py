@@ -8,9 +8,10 @@ from nas.commands._output import echo_json, input_size_option, print_table
 from nas.errors import InputError
 from nas.evaluators.flops import count_cost
 from nas.evaluators.latency import load_table
+from nas.evaluators.latency.table import shipped_tables
 from nas.search_spaces.zoo import ZOO
 
-SHIPPED_TARGETS = ("armv8", "x86_64")
+SHIPPED_TARGETS = tuple(sorted(shipped_tables()))
 """The latency tables the package ships: a zoo network's price on each is what a search with
 that --target compares its candidates with."""
 
