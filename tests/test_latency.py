@@ -302,6 +302,10 @@ def test_interrupted_build_resumes_and_skips_what_it_measured(
     assert table.cost_model is not None and table.cost_model["fit"]["samples"] == total
     assert table.metadata.calibration.networks == 2
     assert table.metadata.cold_ms_per_mb >= 0
+    # The calibration's timings come back, so a fit can be redone without timing them again.
+    timings = report.calibration_timings
+    assert len(timings.archs) == len(timings.measured_ms) == 2
+    assert all(ms > 0 for ms in timings.measured_ms)
 
     # Nothing left: a third run measures nothing; a different thread count is refused.
     assert build_table(_fast(small_space, out), show_progress=False).measured == 0

@@ -33,7 +33,7 @@ from rich.progress import (
 )
 
 from nas.errors import InputError
-from nas.evaluators.latency.calibrate import calibrate
+from nas.evaluators.latency.calibrate import CalibrationTimings, calibrate
 from nas.evaluators.latency.metadata import Calibration, TableMetadata
 from nas.evaluators.latency.table import LatencyTable, default_table_path
 from nas.evaluators.latency.timing import (
@@ -68,6 +68,8 @@ class BuildOptions:
     num_classes: int = DEPLOY_CLASSES
     calibrate: int = 30
     """Random networks timed end to end after the operators to fit ``cold_ms_per_mb``; 0: none."""
+    fit_overhead: bool = False
+    """Fit the per-operator overhead on those networks too, jointly with the cold term."""
 
     @property
     def path(self) -> Path:
@@ -84,6 +86,7 @@ class BuildReport:
     interrupted: bool = False
     calibration: Calibration | None = None
     """The networks this run timed to fit the cold-cache term; None when it fitted none."""
+    calibration_timings: CalibrationTimings | None = None
     table: LatencyTable | None = field(default=None, repr=False)
 
 
@@ -148,9 +151,17 @@ def build_table(
                 attach_cost_model(table, sigs)
                 save()
             if options.calibrate and table.metadata.cold_ms_per_mb is None:
+                timings: list[CalibrationTimings] = []
                 report.calibration = calibrate(
-                    table, space, backend, networks=options.calibrate, show_progress=show_progress
+                    table,
+                    space,
+                    backend,
+                    networks=options.calibrate,
+                    show_progress=show_progress,
+                    fit_overhead=options.fit_overhead,
+                    timings_out=timings,
                 )
+                report.calibration_timings = timings[0]
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

@@ -13,6 +13,7 @@ from; `nas lut validate` then judges the table on other networks (another seed).
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from datetime import date
 
 import numpy as np
@@ -30,6 +31,15 @@ CALIBRATION_SEED = 1000
 """Validation samples with seed 0 by default; calibration networks come from another stream."""
 
 
+@dataclass(frozen=True)
+class CalibrationTimings:
+    """The networks a calibration timed end to end, kept so a fit can be redone without them
+    being timed again (`benchmarks/lut_adapt.py` compares fits on the same timings)."""
+
+    archs: tuple[Arch, ...]
+    measured_ms: tuple[float, ...]
+
+
 def calibrate(
     table: LatencyTable,
     space: SearchSpace,
@@ -38,8 +48,12 @@ def calibrate(
     seed: int = CALIBRATION_SEED,
     rounds: int = NETWORK_ROUNDS,
     show_progress: bool = True,
+    fit_overhead: bool = False,
+    timings_out: list[CalibrationTimings] | None = None,
 ) -> Calibration:
-    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it."""
+    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` (with `fit_overhead`,
+    the per-operator overhead too, see `fit_cold_term`) and store it; the timings are appended
+    to `timings_out` when given."""
     started = time.perf_counter()
     shape = (3, *table.input_hw)
     num_classes = table.num_classes
@@ -53,7 +67,10 @@ def calibrate(
         description=f"calibrate {table.target}",
         show_progress=show_progress,
     )
-    summary = fit_cold_term(table, archs, [timing.ms for timing in timings]).replace(
+    measured = [timing.ms for timing in timings]
+    if timings_out is not None:
+        timings_out.append(CalibrationTimings(tuple(archs), tuple(measured)))
+    summary = fit_cold_term(table, archs, measured, fit_overhead).replace(
         seed=seed,
         space=space.name,
         rounds=rounds,
