@@ -97,13 +97,19 @@ def _ready() -> bool:
 def _pg(cluster: list[str], action: str) -> None:
     """Stop the server (closing every connection), or start it if it is down."""
     if action == "start":
+        started = None
         if not _ready():
-            subprocess.run([*cluster, "start"], check=True, capture_output=True, timeout=60)
+            # pg_ctlcluster can report a failure for a server that comes up a moment after its
+            # own wait (seen on a loaded machine), so readiness is what decides.
+            started = subprocess.run(
+                [*cluster, "start"], capture_output=True, text=True, timeout=60
+            )
         for _ in range(60):
             if _ready():
                 return
             time.sleep(0.5)
-        raise AssertionError("PostgreSQL did not come back")
+        said = "" if started is None else f": {started.stdout}{started.stderr}"
+        raise AssertionError(f"PostgreSQL did not come back{said}")
     subprocess.run([*cluster, "stop", "-m", "fast"], check=True, capture_output=True, timeout=60)
 
 

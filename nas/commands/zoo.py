@@ -6,9 +6,8 @@ import click
 
 from nas.commands._output import echo_json, input_size_option, print_table
 from nas.errors import InputError
-from nas.evaluators.flops import count_cost
-from nas.evaluators.latency import load_table
-from nas.evaluators.latency.table import shipped_tables
+from nas.evaluators.flops import estimate_cost
+from nas.evaluators.latency import load_table, shipped_tables
 from nas.search_spaces.zoo import ZOO
 
 SHIPPED_TARGETS = tuple(sorted(shipped_tables()))
@@ -29,7 +28,7 @@ def command(input_size: int, as_json: bool) -> None:
     for name, factory in ZOO.items():
         arch = factory()
         try:
-            cost = count_cost(arch, shape)
+            cost = estimate_cost(arch, shape)
         except InputError as error:  # an input smaller than this network can take
             click.echo(f"{name} left out: {error}", err=True)
             continue
@@ -57,13 +56,14 @@ def command(input_size: int, as_json: bool) -> None:
         return "-" if value is None else f"{value:.2f}"
 
     print_table(
-        f"Zoo at 3x{input_size}x{input_size}, 1000 classes (M multiply-adds; ms: each table)",
-        ["name", "MFLOPs", "params", *(f"{target} ms" for target in SHIPPED_TARGETS), "arch"],
+        f"Zoo at 3x{input_size}x{input_size}, 1000 classes (MFLOPs, params: millions; ms: "
+        "each table)",
+        ["name", "MFLOPs", "params", *SHIPPED_TARGETS, "arch"],
         [
             [
                 r["name"],
                 f"{r['mflops']:.1f}",
-                f"{r['params']:,}",
+                f"{r['params'] / 1e6:.2f}M",
                 *(ms(r["latency_ms"][target]) for target in SHIPPED_TARGETS),
                 r["arch"],
             ]
