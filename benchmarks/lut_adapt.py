@@ -155,7 +155,7 @@ def _adapt(
             {
                 "source": source,
                 "wall_seconds": round(time.perf_counter() - started, 1),
-                **{key: value for key, value in adaptation.items() if key != "networks"},
+                **{key: value for key, value in adaptation.to_dict().items() if key != "networks"},
                 "full_build_estimate_seconds": _full_build_seconds(report.table, args.space),
                 "cold_ms_per_mb": report.table.cold_ms_per_mb,
                 "per_op_overhead_ms": report.table.per_op_overhead_ms,
