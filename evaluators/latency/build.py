@@ -68,8 +68,6 @@ class BuildOptions:
     num_classes: int = DEPLOY_CLASSES
     calibrate: int = 30
     """Random networks timed end to end after the operators to fit ``cold_ms_per_mb``; 0: none."""
-    fit_overhead: bool = False
-    """Fit the per-operator overhead on those networks too, jointly with the cold term."""
 
     @property
     def path(self) -> Path:
@@ -158,7 +156,6 @@ def build_table(
                     backend,
                     networks=options.calibrate,
                     show_progress=show_progress,
-                    fit_overhead=options.fit_overhead,
                     timings_out=timings,
                 )
                 report.calibration_timings = timings[0]

@@ -48,12 +48,10 @@ def calibrate(
     seed: int = CALIBRATION_SEED,
     rounds: int = NETWORK_ROUNDS,
     show_progress: bool = True,
-    fit_overhead: bool = False,
     timings_out: list[CalibrationTimings] | None = None,
 ) -> Calibration:
-    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` (with `fit_overhead`,
-    the per-operator overhead too, see `fit_cold_term`) and store it; the timings are appended
-    to `timings_out` when given."""
+    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it; the
+    timings are appended to `timings_out` when given."""
     started = time.perf_counter()
     shape = (3, *table.input_hw)
     num_classes = table.num_classes
@@ -70,7 +68,7 @@ def calibrate(
     measured = [timing.ms for timing in timings]
     if timings_out is not None:
         timings_out.append(CalibrationTimings(tuple(archs), tuple(measured)))
-    summary = fit_cold_term(table, archs, measured, fit_overhead).replace(
+    summary = fit_cold_term(table, archs, measured).replace(
         seed=seed,
         space=space.name,
         rounds=rounds,
