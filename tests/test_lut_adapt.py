@@ -124,6 +124,19 @@ def test_too_few_operators_cannot_be_fitted() -> None:
         fit_speed(np.ones(5), np.ones((5, len(TERM_NAMES))), np.ones(5))
 
 
+def test_operators_priced_or_timed_at_zero_are_left_out_of_the_fit() -> None:
+    sigs = choose_operators(load_space("mobile").signatures((3, 224, 224)), 40, seed=0)
+    model = _model(sigs)
+    shares = np.array([term_shares(model, sig) for sig in sigs])
+    source = shares.sum(axis=1)
+    here = 2.5 * source
+    source[0], here[1] = 0.0, 0.0  # nothing in the source; no time here
+    fit = fit_speed(source, shares, here)
+    assert fit.overall == pytest.approx(2.5)
+    with pytest.raises(InputError, match=r"got 10 \(2 more priced or timed at zero\)"):
+        fit_speed(source[:12], shares[:12], here[:12])
+
+
 def test_the_sample_covers_every_variant_and_repeats_for_a_seed() -> None:
     sigs = load_space("mobile").signatures((3, 224, 224))
     variants = {variant(sig) for sig in sigs}

@@ -305,15 +305,22 @@ def fit_speed(
     (least squares on relative error); each candidate weight in `ridges` is scored on
     operators left out of its fit, and the best one is refitted on all of them.
     """
-    n = len(measured_ms)
-    if n < MIN_OPERATORS:
-        raise InputError(
-            f"adapting a table needs at least {MIN_OPERATORS} timed operators, got {n}: "
-            f"raise --operators"
-        )
     totals = shares.sum(axis=1)
     totals[totals <= 0] = 1.0
-    design = source_ms[:, None] * shares / totals[:, None] / measured_ms[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        design = source_ms[:, None] * shares / totals[:, None] / measured_ms[:, None]
+    # An operator the source prices at nothing, or one timed at no time, says nothing about
+    # the speed ratio and would put an infinity into the fit: it is left out, and counted out.
+    usable = np.all(np.isfinite(design), axis=1) & (design.sum(axis=1) > 0)
+    design = design[usable]
+    n = len(design)
+    if n < MIN_OPERATORS:
+        left_out = int((~usable).sum())
+        raise InputError(
+            f"adapting a table needs at least {MIN_OPERATORS} timed operators, got {n}"
+            + (f" ({left_out} more priced or timed at zero)" if left_out else "")
+            + ": raise --operators"
+        )
     order = np.random.default_rng(seed).permutation(n)
     folds = [order[k::FOLDS] for k in range(FOLDS)]
     scores = {}
