@@ -149,16 +149,9 @@ def build_table(
                 attach_cost_model(table, sigs)
                 save()
             if options.calibrate and table.metadata.cold_ms_per_mb is None:
-                timings: list[CalibrationTimings] = []
-                report.calibration = calibrate(
-                    table,
-                    space,
-                    backend,
-                    networks=options.calibrate,
-                    show_progress=show_progress,
-                    timings_out=timings,
+                report.calibration, report.calibration_timings = calibrate(
+                    table, space, backend, networks=options.calibrate, show_progress=show_progress
                 )
-                report.calibration_timings = timings[0]
     except KeyboardInterrupt:
         report.interrupted = True
     finally:

@@ -48,10 +48,9 @@ def calibrate(
     seed: int = CALIBRATION_SEED,
     rounds: int = NETWORK_ROUNDS,
     show_progress: bool = True,
-    timings_out: list[CalibrationTimings] | None = None,
-) -> Calibration:
-    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it; the
-    timings are appended to `timings_out` when given."""
+) -> tuple[Calibration, CalibrationTimings]:
+    """Time `networks` random networks of `space`, fit ``cold_ms_per_mb`` and store it; returns
+    the fit's summary and the timings it was made from."""
     started = time.perf_counter()
     shape = (3, *table.input_hw)
     num_classes = table.num_classes
@@ -66,8 +65,6 @@ def calibrate(
         show_progress=show_progress,
     )
     measured = [timing.ms for timing in timings]
-    if timings_out is not None:
-        timings_out.append(CalibrationTimings(tuple(archs), tuple(measured)))
     summary = fit_cold_term(table, archs, measured).replace(
         seed=seed,
         space=space.name,
@@ -76,7 +73,7 @@ def calibrate(
         seconds=round(time.perf_counter() - started, 1),
     )
     table.metadata = table.metadata.replace(calibration=summary)
-    return summary
+    return summary, CalibrationTimings(tuple(archs), tuple(measured))
 
 
 def fit_cold_term(
